@@ -1,0 +1,65 @@
+import {z} from 'zod'
+
+/** Global keys of heptapod-paas-runner, with the defaults of the original. */
+export const globalSchema = z.object({
+  concurrent: z.number().int().min(1).default(50),
+  check_interval: z.number().positive().default(3),
+  job_progress_poll_interval: z.number().positive().default(30),
+  paas_max_concurrent_provisioning: z.number().int().min(1).default(10),
+  paas_finished_jobs_keep_resources: z.boolean().default(false),
+  paas_decommission_launch_failures: z.boolean().default(true),
+  state_file: z.string().min(1).optional(),
+  quota_computation: z.object(
+    {
+      reference_runner: z.string().min(1),
+      reference_flavor: z.string().min(1),
+      reference_jobs_count: z.number().positive(),
+    },
+    {error: (iss) => (iss.input === undefined ? 'the [quota_computation] section is mandatory' : 'must be a table')},
+  ),
+  listen_address: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port, e.g. "127.0.0.1:9252" or ":9252"')
+    .optional(),
+  log_level: z
+    .enum(['trace', 'debug', 'info', 'warn', 'warning', 'error', 'fatal', 'panic'])
+    .default('info')
+    .transform((l) => (l === 'warning' ? 'warn' : l === 'panic' ? 'fatal' : l)),
+  runners: z.array(z.record(z.string(), z.unknown()), {
+    error: (iss) => (iss.input === undefined ? 'at least one [[runners]] section is required' : 'must be an array of tables'),
+  }).min(1, 'at least one [[runners]] section is required'),
+})
+
+/** Our own global keys (the GitLab ones are in gitlab-runner-keys.ts). */
+export const OWN_GLOBAL_KEYS: readonly string[] = Object.keys(globalSchema.shape)
+
+const tomlDate = z.union([z.string(), z.date()]).transform((v) => (typeof v === 'string' ? v : v.toISOString()))
+
+export const traceWatchSchema = z.strictObject({
+  token: z.string().min(1).optional(),
+  timeout_seconds: z.number().positive().default(300),
+  poll_step: z.number().positive().default(10),
+})
+
+/** Keys common to every `[[runners]]` section, whatever its executor. */
+export const commonRunnerSchema = z.object({
+  name: z.string().min(1).optional(),
+  url: z
+    .string({error: (iss) => (iss.input === undefined ? 'required: the GitLab / Heptapod base URL' : 'must be a string')})
+    .refine((u) => /^https?:\/\/[^\s/]+/.test(u), 'must be an http(s) URL such as "https://gitlab.example.com"')
+    .refine((u) => !/^https?:\/\/[^/]*@/.test(u), 'must not contain credentials'),
+  token: z
+    .string({error: (iss) => (iss.input === undefined ? 'required: the runner authentication token' : 'must be a string')})
+    .min(8, 'is too short to be a runner token (at least 8 characters)'),
+  executor: z.string({error: (iss) => (iss.input === undefined ? 'required' : 'must be a string')}),
+  id: z.number().int().nonnegative().optional(),
+  token_obtained_at: tomlDate.optional(),
+  token_expires_at: tomlDate.optional(),
+  paas_job_trace_watch: traceWatchSchema.optional(),
+  heptapod_runner_main_image: z.string().min(1).optional(),
+})
+
+export const OWN_RUNNER_KEYS: readonly string[] = Object.keys(commonRunnerSchema.shape)
+
+/** Keys of the runner that belong to the PAAS runner and never reach the inner runner. */
+export const NOT_FORWARDED_RUNNER_KEYS: readonly string[] = ['paas_job_trace_watch', 'job_trace_watch', 'heptapod_runner_main_image']

@@ -1,0 +1,3 @@
+export * from './flavor-weight.js'
+export * from './quota.js'
+export * from './quota-report.js'

@@ -1,0 +1,2 @@
+export * from './memory-cloud.js'
+export * from './memory-executor.js'

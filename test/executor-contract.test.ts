@@ -1,0 +1,46 @@
+import {join} from 'node:path'
+
+import {executorContract} from '../src/core/testing/executor-contract.js'
+import type {Executor, ExecutorFactory} from '../src/core/executor.js'
+import {silentLogger} from '../src/core/logger.js'
+import type {RunnerConfig} from '../src/core/config/config-types.js'
+import {dropMemoryCloud} from '../src/plugins/memory/memory-cloud.js'
+import {memoryExecutorFactory} from '../src/plugins/memory/memory-executor.js'
+import {REPO} from './helpers/cli.js'
+
+const deps = {now: () => 0, sleep: async () => {}, addSecret: () => {}, log: silentLogger}
+const TOKEN = 'glrt-contract-token-secret'
+
+function runner<E extends Record<string, unknown>>(executor: string, executorConfig: E): RunnerConfig<E> {
+  return {index: 0, url: 'https://gitlab.example', token: TOKEN, executor, uniqueName: TOKEN.slice(0, 8), executorConfig, forwarded: {}}
+}
+
+let cloudSeq = 0
+executorContract('memory (bundled plugin)', async () => {
+  const cloud = `contract-${++cloudSeq}`
+  const cfg = {memory_cloud: cloud, memory_default_flavor: 'M'}
+  const executor = memoryExecutorFactory.create(runner('memory', cfg), deps)
+  return {
+    executor,
+    job: (id) => ({id, token: `job-token-${id}-secret`, variables: []}),
+    secrets: [TOKEN],
+    reopen: async () => memoryExecutorFactory.create(runner('memory', cfg), deps),
+    cleanup: async () => dropMemoryCloud(cloud),
+  }
+})
+
+executorContract('linked-test (third-party plugin in plain JavaScript)', async () => {
+  const mod = (await import(join(REPO, 'test/fixtures/linked-executor-plugin/hooks/executors.js'))) as {default: () => Promise<ExecutorFactory[]>}
+  const [factory] = await mod.default()
+  const token = `linked-${++cloudSeq}-token-secret`
+  const r = {...runner('linked-test', {linked_flavor: 'one'}), token, uniqueName: token.slice(0, 8)}
+  const executor: Executor = factory!.create(r, deps)
+  return {
+    executor,
+    job: (id) => ({id, token: `job-token-${id}`, variables: []}),
+    secrets: [token],
+    cleanup: async () => {
+      for (const o of await executor.listOwned({})) await executor.decommission(o.resource, {})
+    },
+  }
+})

@@ -1,0 +1,43 @@
+import {spawn} from 'node:child_process'
+import {mkdtempSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+
+export const REPO = resolve(import.meta.dirname, '../..')
+export const BIN = join(REPO, 'bin/run.js')
+
+export interface CliResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** A fresh oclif data dir, so user-installed plugins of the machine never leak into a test. */
+export function freshDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'hpr-data-'))
+}
+
+/** Runs the real CLI (compiled) as a child process. */
+export function runCli(args: string[], opts: {env?: NodeJS.ProcessEnv; dataDir?: string; input?: string} = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO,
+      env: {
+        ...process.env,
+        OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+        HEPTAPOD_PAAS_RUNNER_DATA_DIR: opts.dataDir ?? freshDataDir(),
+        HEPTAPOD_PAAS_RUNNER_CACHE_DIR: join(opts.dataDir ?? freshDataDir(), 'cache'),
+        NODE_ENV: 'production',
+        ...opts.env,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolvePromise({code, stdout, stderr}))
+    child.stdin.end(opts.input ?? '')
+  })
+}

@@ -1,0 +1,37 @@
+import {describe, expect, it} from 'vitest'
+
+import {REDACTED, Redactor, redactUrlCredentials} from '../../src/core/redact.js'
+
+describe('Redactor', () => {
+  it('replaces registered secrets and their URL-encoded form', () => {
+    const r = new Redactor()
+    r.add('glrt-abc/def+ghi')
+    expect(r.redact('token glrt-abc/def+ghi and glrt-abc%2Fdef%2Bghi')).toBe(`token ${REDACTED} and ${REDACTED}`)
+  })
+
+  it('collects secrets from secret-looking keys of a structure', () => {
+    const r = new Redactor()
+    r.addFromObject({runners: [{token: 'runner-token-1', cache: {s3: {SecretKey: 'sssssecret', AccessKey: 'akakakak'}}, name: 'visible'}]})
+    expect(r.redact('runner-token-1 sssssecret akakakak visible')).toBe(`${REDACTED} ${REDACTED} ${REDACTED} visible`)
+  })
+
+  it('ignores very short values that would mangle text', () => {
+    const r = new Redactor()
+    r.add('abc')
+    expect(r.redact('abc')).toBe('abc')
+  })
+
+  it('redacts structures deeply, by key and by value', () => {
+    const r = new Redactor()
+    r.add('job-token-xyz')
+    expect(r.redactValue({token: 'anything', msg: 'uses job-token-xyz', list: ['job-token-xyz']})).toEqual({
+      token: REDACTED, msg: `uses ${REDACTED}`, list: [REDACTED],
+    })
+  })
+
+  it('strips credentials from URLs', () => {
+    expect(redactUrlCredentials('push to https://Jenkins:s3cr3t@push.example/app.git failed')).toBe(
+      `push to https://Jenkins:${REDACTED}@push.example/app.git failed`,
+    )
+  })
+})
