@@ -1,0 +1,6 @@
+export * from './coordinator.js'
+export * from './coordinator-errors.js'
+export * from './gitlab-client.js'
+export * from './http-port.js'
+export * from './retry.js'
+export * from './runner-info.js'
