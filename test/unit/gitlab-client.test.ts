@@ -97,7 +97,7 @@ describe('GitLabClient against scripted answers', () => {
     const http = new ScriptedHttp([json(409, {message: '409 Conflict'}), r(204, '', {'gitlab-ci-builds-polling': 'yes'}), r(204, '', {'x-gitlab-last-update': 'b'.repeat(32)})])
     const c = client(http)
     expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: false, conflict: true, lastUpdate: 'a'.repeat(32)})
-    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: true, lastUpdate: 'a'.repeat(32)})
+    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: true, holdEnded: true, lastUpdate: 'a'.repeat(32)})
     expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: false, lastUpdate: 'b'.repeat(32)})
     expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({last_update: 'a'.repeat(32), system_id: 'r_0123456789ab', info: {executor: 'docker', features: {two_phase_job_commit: false}}})
   })

@@ -22,8 +22,13 @@ export type JobRequestResult =
       kind: 'none'
       /** Queue-version token to send next time (the old one when the answer had none). */
       lastUpdate?: string
-      /** True when the answer came from Workhorse's long polling (`Gitlab-Ci-Builds-Polling: yes`). */
+      /** True when the answer came through Workhorse's long polling (`Gitlab-Ci-Builds-Polling: yes`). */
       longPolling: boolean
+      /**
+       * Workhorse ended a long-poll hold (queue changed, or the hold elapsed) with a bare 204:
+       * ask again at once, the answer will come from Rails.
+       */
+      holdEnded?: boolean
       /** 409: another runner took the candidate job; just ask again later. */
       conflict?: boolean
     }

@@ -59,8 +59,9 @@ export class GitLabClient implements Coordinator {
         return {kind: 'job', job}
       }
       case 204: {
-        const lastUpdate = res.headers['x-gitlab-last-update'] || o.lastUpdate
-        return {kind: 'none', longPolling, ...(lastUpdate ? {lastUpdate} : {})}
+        const header = res.headers['x-gitlab-last-update']
+        const lastUpdate = header || o.lastUpdate
+        return {kind: 'none', longPolling, ...(longPolling && !header ? {holdEnded: true} : {}), ...(lastUpdate ? {lastUpdate} : {})}
       }
       case 409:
         return {kind: 'none', longPolling, conflict: true, ...(o.lastUpdate ? {lastUpdate: o.lastUpdate} : {})}

@@ -1,0 +1,123 @@
+import {parseConfig} from '../../src/core/config/parse-config.js'
+import {Dispatcher} from '../../src/core/dispatcher/dispatcher.js'
+import type {DispatcherOptions} from '../../src/core/dispatcher/dispatcher-options.js'
+import type {DispatcherEvent} from '../../src/core/events.js'
+import type {Logger} from '../../src/core/logger.js'
+import {StateStore} from '../../src/core/state/state-store.js'
+import {dropMemoryCloud, memoryCloud, type MemoryCloud} from '../../src/plugins/memory/memory-cloud.js'
+import {MemoryExecutor, memoryExecutorFactory} from '../../src/plugins/memory/memory-executor.js'
+import {testExecutors} from './executors.js'
+import {FakeCoordinator} from './fake-coordinator.js'
+import {ManualClock} from './manual-clock.js'
+import {MemoryStateFile} from './memory-state-file.js'
+
+export interface LogLine {
+  level: 'debug' | 'info' | 'warn' | 'error'
+  msg: string
+  fields: Record<string, unknown>
+}
+
+export function captureLogger(lines: LogLine[], bindings: Record<string, unknown> = {}): Logger {
+  const at = (level: LogLine['level']) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({level, msg, fields: {...bindings, ...fields}})
+  return {debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (b) => captureLogger(lines, {...bindings, ...b})}
+}
+
+export interface HarnessOptions {
+  runners?: number
+  concurrent?: number
+  maxProvisioning?: number
+  referenceFlavor?: string
+  referenceJobs?: number
+  maxFlavor?: string
+  traceWatch?: boolean
+  extraGlobals?: string
+  options?: Partial<DispatcherOptions>
+}
+
+let cloudSeq = 0
+
+/** A dispatcher over the memory executor, a fake GitLab, an in-memory state file and virtual time. */
+export class Harness {
+  readonly clock = new ManualClock()
+  readonly gitlab = new FakeCoordinator()
+  readonly logs: LogLine[] = []
+  readonly events: DispatcherEvent[] = []
+  readonly cloudName = `harness-${++cloudSeq}`
+  readonly cloud: MemoryCloud = memoryCloud(this.cloudName)
+  file = new MemoryStateFile()
+  dispatcher!: Dispatcher
+  store!: StateStore
+  readonly tokens: string[]
+  readonly toml: string
+
+  constructor(readonly o: HarnessOptions = {}) {
+    const n = o.runners ?? 1
+    this.tokens = Array.from({length: n}, (_, i) => `tok${i}abcd-runner-secret`)
+    const runners = this.tokens.map((t, i) => `
+[[runners]]
+  name = "r${i}"
+  url = "https://gitlab${i}.example"
+  token = "${t}"
+  executor = "memory"
+  memory_cloud = "${this.cloudName}"
+${o.maxFlavor ? `  memory_max_flavor = "${o.maxFlavor}"\n` : ''}${o.traceWatch ? '  [runners.paas_job_trace_watch]\n    token = "glpat-watch-secret"\n    timeout_seconds = 300\n    poll_step = 10\n' : ''}`).join('')
+    this.toml = `concurrent = ${o.concurrent ?? 50}
+paas_max_concurrent_provisioning = ${o.maxProvisioning ?? 10}
+${o.extraGlobals ?? ''}
+[quota_computation]
+  reference_runner = "r0"
+  reference_flavor = "${o.referenceFlavor ?? '3XL'}"
+  reference_jobs_count = ${o.referenceJobs ?? 2}
+${runners}`
+  }
+
+  get config() {
+    return parseConfig(this.toml, {file: 'harness.toml', executors: testExecutors, defaultStateFile: '/virtual/state'})
+  }
+
+  /** Opens the store (from the current file) and starts a dispatcher: a fresh process. */
+  async start(): Promise<this> {
+    const config = this.config
+    const {store} = await StateStore.open(this.file, {now: this.clock.now})
+    this.store = store
+    const deps = {now: this.clock.now, sleep: this.clock.sleep, addSecret: () => {}, log: captureLogger(this.logs)}
+    this.dispatcher = new Dispatcher({
+      config,
+      runners: config.runners.map((r) => ({config: r, executor: memoryExecutorFactory.create(r as never, deps) as MemoryExecutor})),
+      coordinator: this.gitlab,
+      store,
+      clock: this.clock,
+      random: () => 0.5,
+      logger: captureLogger(this.logs),
+      options: {reportRetryDelayMs: 30_000, ...this.o.options},
+    })
+    this.dispatcher.events.on((e) => this.events.push(e))
+    await this.dispatcher.start()
+    return this
+  }
+
+  /** Simulates kill -9: the process is gone, only what was durably written survives. */
+  crash(): void {
+    this.dispatcher.shutdown('simulated crash (test)').catch(() => {})
+    this.file = new MemoryStateFile(this.file.content)
+  }
+
+  async stop(): Promise<void> {
+    const done = this.dispatcher.shutdown('test done')
+    await this.clock.runUntil(() => true)
+    await this.clock.advance(200_000)
+    await done
+  }
+
+  dispose(): void {
+    dropMemoryCloud(this.cloudName)
+  }
+
+  snapshot() {
+    return this.dispatcher.snapshot()
+  }
+
+  info(re: RegExp): LogLine[] {
+    return this.logs.filter((l) => re.test(l.msg))
+  }
+}
