@@ -28,6 +28,7 @@ async function acquire(spec = {}) {
   const simJob = sim.enqueueJob(spec)
   const r = await client.requestJob(runner, {})
   if (r.kind !== 'job') throw new Error('expected a job')
+  expect(await client.confirmJob(runner, r.job)).toBe('confirmed')
   return {simJob, job: r.job}
 }
 
@@ -38,6 +39,21 @@ describe('GitLab client against the GitLab simulator', () => {
     const none = await client.requestJob(runner, {})
     expect(none).toMatchObject({kind: 'none', lastUpdate: expect.stringMatching(/^[0-9a-f]{32}$/)})
     expect(sim.runners.get(runner.token)!.managers.has('r_contract0001')).toBe(true)
+  })
+
+  it('two-phase commit: a job stays pending until confirmed, and goes back to the queue if never confirmed', async () => {
+    sim.ackTimeoutMs = 50
+    const simJob = sim.enqueueJob()
+    const r = await client.requestJob(runner, {})
+    if (r.kind !== 'job') throw new Error('expected a job')
+    expect(sim.job(simJob.id)).toMatchObject({status: 'pending', runnerId: expect.any(Number)})
+    await sim.waitForJob(simJob.id, (j) => j.requeued === 1)
+    // We "crashed" before confirming: GitLab gave the job back to the queue; our token is dead.
+    expect(await client.confirmJob(runner, r.job)).toBe('gone')
+    const again = await client.requestJob(runner, {})
+    expect(again).toMatchObject({kind: 'job', job: {id: simJob.id}})
+    expect(await client.confirmJob(runner, (again as {job: {id: number; token: string}}).job)).toBe('confirmed')
+    expect(sim.job(simJob.id)!.status).toBe('running')
   })
 
   it('sees a job finish through GET /job', async () => {
@@ -166,6 +182,7 @@ describe('a coordinator answering 503 for a minute', () => {
       }
     }
     expect(result).toMatchObject({kind: 'job', job: {id: job.id}})
+    expect(await c.confirmJob(runner, (result as {job: {id: number; token: string}}).job)).toBe('confirmed')
     expect(errors.length).toBeGreaterThan(5)
     expect(sim.counters.get('POST /jobs/request', 503)).toBeGreaterThan(20)
     expect(sim.counters.get('POST /jobs/request', 201)).toBe(1)

@@ -94,6 +94,11 @@ export class FakeCoordinator implements Coordinator {
     return {kind: 'job', job: structuredClone(job.payload)}
   }
 
+  async confirmJob(_r: RunnerEndpoint, job: JobRef): Promise<'confirmed' | 'gone'> {
+    const j = this.jobs.get(job.id)
+    return j && j.token === job.token && j.status === 'running' ? 'confirmed' : 'gone'
+  }
+
   async jobStatus(_r: RunnerEndpoint, job: JobRef): Promise<{finished: boolean; status?: string}> {
     this.fault('jobStatus')
     const j = this.jobs.get(job.id)

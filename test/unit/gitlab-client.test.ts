@@ -99,7 +99,7 @@ describe('GitLabClient against scripted answers', () => {
     expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: false, conflict: true, lastUpdate: 'a'.repeat(32)})
     expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: true, holdEnded: true, lastUpdate: 'a'.repeat(32)})
     expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: false, lastUpdate: 'b'.repeat(32)})
-    expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({last_update: 'a'.repeat(32), system_id: 'r_0123456789ab', info: {executor: 'docker', features: {two_phase_job_commit: false}}})
+    expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({last_update: 'a'.repeat(32), system_id: 'r_0123456789ab', info: {executor: 'docker', features: {two_phase_job_commit: true}}})
   })
 
   it('reports a 201 it cannot decode as unexpected, without leaking the body', async () => {

@@ -59,6 +59,13 @@ export interface Coordinator {
   /** `POST /jobs/request`. May be held open up to ~50 s by Workhorse long polling. */
   requestJob(runner: RunnerEndpoint, opts: {lastUpdate?: string; signal?: AbortSignal}): Promise<JobRequestResult>
 
+  /**
+   * Two-phase commit: `PUT /jobs/:id` state running acknowledges a job GitLab assigned to us.
+   * Until then GitLab keeps it pending and re-queues it if we never confirm (we crashed before
+   * recording it), so no job is lost. Idempotent. `gone` when the job is no longer ours to run.
+   */
+  confirmJob(runner: RunnerEndpoint, job: JobRef, opts?: {signal?: AbortSignal}): Promise<'confirmed' | 'gone'>
+
   /** `GET /job` with the job token: finished when 401 or status success / failed / canceled. */
   jobStatus(runner: RunnerEndpoint, job: JobRef, opts?: {signal?: AbortSignal}): Promise<{finished: boolean; status?: string}>
 

@@ -74,6 +74,23 @@ export class GitLabClient implements Coordinator {
     }
   }
 
+  async confirmJob(runner: RunnerEndpoint, job: JobRef, o: {signal?: AbortSignal} = {}): Promise<'confirmed' | 'gone'> {
+    const endpoint = 'PUT /jobs/:id'
+    const res = await this.call(endpoint, {
+      method: 'PUT',
+      url: api(runner.url, `/jobs/${job.id}`),
+      headers: {...JSON_HEADERS, 'job-token': job.token},
+      body: JSON.stringify({token: job.token, state: 'running', info: runnerInfoBody(this.opts.info)}),
+    }, o.signal, runner, job.id)
+    if (res.status === 200 || res.status === 202) {
+      const status = res.headers['job-status']
+      return status === 'canceled' || status === 'failed' || status === 'success' ? 'gone' : 'confirmed'
+    }
+    // 403: not ours any more (re-queued after our crash, canceled…); 404: gone; 409: bound to another manager.
+    if (res.status === 403 || res.status === 404 || res.status === 409) return 'gone'
+    throw this.failure(endpoint, res, runner, job.id)
+  }
+
   async jobStatus(runner: RunnerEndpoint, job: JobRef, o: {signal?: AbortSignal} = {}): Promise<{finished: boolean; status?: string}> {
     const endpoint = 'GET /job'
     const res = await this.call(endpoint, {method: 'GET', url: api(runner.url, '/job'), headers: {accept: 'application/json', 'job-token': job.token}}, o.signal, runner, job.id)

@@ -1,8 +1,8 @@
 /**
  * What the runner says about itself in `info`. The inner runner on the resource runs the job
- * with GitLab Runner's docker executor, so we declare docker's features, except those that
- * need the job to start right away (two-phase commit: GitLab would re-queue a job that
- * waits for its resource) or an interactive session we cannot serve.
+ * with GitLab Runner's docker executor, so we declare docker's features, except an interactive
+ * session we cannot serve. Two-phase commit is declared: we acknowledge a job only once it is
+ * recorded in the state file, so a crash in between makes GitLab re-queue it instead of losing it.
  */
 export const RUNNER_FEATURES: Readonly<Record<string, boolean>> = {
   variables: true,
@@ -34,7 +34,7 @@ export const RUNNER_FEATURES: Readonly<Record<string, boolean>> = {
   service_executor_opts: true,
   cancel_gracefully: false,
   native_steps_integration: false,
-  two_phase_job_commit: false,
+  two_phase_job_commit: true,
   job_inputs: false,
 }
 

@@ -54,7 +54,7 @@ interface JobControl {
 }
 
 /** Phases whose progress (or cancellation) is polled from GitLab. */
-const POLLED_PHASES: ReadonlySet<JobPhase> = new Set(['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running'])
+const POLLED_PHASES: ReadonlySet<JobPhase> = new Set(['provisioning', 'provisioned', 'launching', 'launched', 'running'])
 /** Phases in which a cancellation in GitLab stops the pipeline and deletes the resource early. */
 const PRE_RUNNING: ReadonlySet<JobPhase> = new Set(['acquired', 'provisioning', 'provisioned', 'launching', 'launched'])
 const RED = (s: string): string => `\u001b[31m${s}\u001b[0m\n`
@@ -339,7 +339,7 @@ export class Dispatcher {
     } catch (error) {
       if (error instanceof JobRejectedError) {
         // A job that cannot run here (unknown flavor…) is failed with a clear reason; it never stops the daemon.
-        rec = {...base, phase: 'reporting', weight: 0, expectedWeight: 0, failure: this.redact(error.message)}
+        rec = {...base, weight: 0, expectedWeight: 0, failure: this.redact(error.message)}
       } else {
         // Cannot weigh it now (PAAS API down?): count the worst case reserved for it and go on.
         this.log.warn('cannot weigh the job; counting the largest flavor', {runner: uniq, job: job.id, error: this.errText(error)})
@@ -355,7 +355,7 @@ export class Dispatcher {
       return
     }
     this.progressWake.notify()
-    this.log.info('job acquired', {runner: uniq, job: job.id, project: rec.projectId, flavor: rec.flavor, weight: Number(formatWeight(rec.weight)), phase: rec.phase})
+    this.log.info('job acquired', {runner: uniq, job: job.id, project: rec.projectId, flavor: rec.flavor, weight: Number(formatWeight(rec.weight)), ...(rec.failure ? {rejected: rec.failure} : {})})
     this.emitPhase(rec)
     this.drive(rec)
   }
@@ -412,7 +412,7 @@ export class Dispatcher {
           await this.safeTransition(now, 'finished', {canceled: true})
           continue
         }
-        if (now.phase === 'reporting' || now.phase === 'finished' || now.phase === 'decommissioning' || now.phase === 'running') {
+        if (now.phase === 'reporting' || now.phase === 'finished' || now.phase === 'decommissioning' || now.phase === 'running' || (now.phase === 'acquired' && !(error instanceof JobRejectedError))) {
           // Not a launch failure: an unexpected error in a later step. Retry it after a pause.
           this.log.error('unexpected error; retrying', {runner: now.runner, job: now.jobId, phase: now.phase, error: this.errText(error)})
           await this.sleep(this.opts.deleteRetryBaseMs)
@@ -455,9 +455,16 @@ export class Dispatcher {
     const signal = ctl.cancel.signal
     const log = {runner: rec.runner, job: rec.jobId}
     switch (rec.phase) {
-      case 'acquired':
-        await this.to(rec, 'provisioning')
+      case 'acquired': {
+        // Two-phase commit: acknowledge the job only now that it is recorded.
+        const ack = await this.deps.coordinator.confirmJob(rt.endpoint, {id: rec.jobId, token: rec.jobToken}, {signal: this.stopSignal})
+        if (ack === 'gone') {
+          await this.forget(rec, 'GitLab no longer assigns this job to us (re-queued or canceled before we acknowledged it)')
+          return 'next'
+        }
+        await this.to(rec, rec.failure ? 'reporting' : 'provisioning')
         return 'next'
+      }
       case 'provisioning': {
         if (!rec.payload) throw new JobRejectedError('payload_missing', 'the job payload was not kept; cannot provision', {jobId: rec.jobId})
         let latest = rec

@@ -36,6 +36,10 @@ export interface SimJob {
   /** Job token, valid only while running or canceling. */
   token: string
   runnerId?: number
+  /** Two-phase commit: assigned, waiting for the runner's `PUT state=running` since this time. */
+  awaitingAckSince?: number
+  /** Times GitLab re-queued it because the runner never acknowledged it. */
+  requeued: number
   /** Only this runner may take it, when set. */
   runnerToken?: string
   tags: string[]

@@ -21,6 +21,8 @@ export interface GitLabSimulatorOptions {
   traceSizeLimit?: number
   /** Clock, ms; inject to control `untilMs` faults and timestamps. */
   now?: () => number
+  /** Two-phase commit: a job not acknowledged within this time goes back to the queue (ms). */
+  ackTimeoutMs?: number
 }
 
 type Handler = (ctx: Ctx) => Promise<void> | void
@@ -63,6 +65,7 @@ export class GitLabSimulator extends EventEmitter {
   registrationDisabled = false
   longPollMs: number
   traceUpdateIntervalSec: number
+  ackTimeoutMs: number
   private readonly traceSizeLimit: number
   private readonly now: () => number
   private readonly server: Server
@@ -78,6 +81,7 @@ export class GitLabSimulator extends EventEmitter {
     this.now = opts.now ?? Date.now
     this.faults = new FaultInjector(this.now)
     this.longPollMs = opts.longPollMs ?? 0
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 60_000
     this.traceUpdateIntervalSec = opts.traceUpdateIntervalSec ?? 60
     this.traceSizeLimit = opts.traceSizeLimit ?? 100 * 1024 * 1024
     this.server = createServer((req, res) => void this.dispatch(req, res))
@@ -176,6 +180,7 @@ export class GitLabSimulator extends EventEmitter {
       log: Buffer.alloc(0),
       createdAt: this.now(),
       failureReports: 0,
+      requeued: 0,
       history: [],
       ...(spec.runnerToken === undefined ? {} : {runnerToken: spec.runnerToken}),
     }
@@ -412,18 +417,41 @@ export class GitLabSimulator extends EventEmitter {
       return sendEmpty(c.res, 204, header)
     }
     const version = runner.queueVersion
-    const job = [...this.jobs.values()].find((j) => j.status === 'pending' && this.canTake(runner, j))
+    const job = [...this.jobs.values()].find((j) => j.status === 'pending' && j.awaitingAckSince === undefined && this.canTake(runner, j))
     if (!job) {
       c.status(204)
       return sendEmpty(c.res, 204, {...polling, 'x-gitlab-last-update': version})
     }
     // Assignment is atomic: this runs to completion before any other request is handled.
     job.runnerId = runner.id
-    this.setStatus(job, 'running', `runner ${runner.id}`)
+    const features = (p.info as {features?: Record<string, unknown>} | undefined)?.features
+    if (features?.two_phase_job_commit === true) {
+      // Two-phase commit: the job stays pending until the runner confirms it with PUT state=running.
+      job.awaitingAckSince = this.now()
+      job.history.push({at: this.now(), status: 'pending', by: `assigned to runner ${runner.id}, awaiting ack`})
+      const token = job.token
+      setTimeout(() => this.ackTimeout(job.id, token), this.ackTimeoutMs).unref()
+      this.emit('job', job)
+    } else {
+      this.setStatus(job, 'running', `runner ${runner.id}`)
+    }
     const project = this.projects.get(job.projectId)!
     const payload = buildJobPayload(job, project, runner, this.baseUrl, ((job.startedAt ?? this.now()) - job.createdAt) / 1000)
     c.status(201)
     sendJson(c.res, 201, payload, polling)
+  }
+
+  /** A job never acknowledged goes back to the queue, with a new token. */
+  private ackTimeout(id: number, token: string): void {
+    const job = this.jobs.get(id)
+    if (!job || job.token !== token || job.awaitingAckSince === undefined || job.status !== 'pending') return
+    delete job.awaitingAckSince
+    delete job.runnerId
+    job.requeued++
+    job.token = randomToken('glcbt-64_', 24)
+    job.history.push({at: this.now(), status: 'pending', by: 'ack timeout: re-queued'})
+    for (const r of this.runners.values()) if (this.canTake(r, job)) this.tick(r)
+    this.emit('job', job)
   }
 
   // PUT /jobs/:id (reference §5.2).
@@ -433,6 +461,18 @@ export class GitLabSimulator extends EventEmitter {
     if (!token) return reply(c, 400, {error: 'token is missing'})
     const job = this.jobs.get(Number(c.params.id))
     if (!job || job.token !== token) return reply(c, 403, {message: '403 Forbidden'})
+    if (job.awaitingAckSince !== undefined && job.status === 'pending') {
+      // Two-phase commit: `running` confirms, `pending` is a keep-alive, anything else is invalid.
+      if (p!.state === 'pending') {
+        c.status(200)
+        return sendText(c.res, 200, '200', {'job-status': 'pending'})
+      }
+      if (p!.state !== 'running') return reply(c, 400, {error: 'invalid two-phase commit transition'})
+      delete job.awaitingAckSince
+      this.setStatus(job, 'running', `runner ${job.runnerId} (acknowledged)`)
+      c.status(200)
+      return sendText(c.res, 200, '200', {'job-status': 'running'})
+    }
     if (job.status !== 'running' && job.status !== 'canceling') {
       return reply(c, 403, {message: '403 Forbidden - Job is not processing on runner'}, {'job-status': job.status})
     }
