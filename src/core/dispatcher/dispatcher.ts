@@ -31,6 +31,8 @@ export interface DispatcherDeps {
   events?: EventBus
   /** Removes secrets from text that leaves the process (job log lines). */
   redact?(text: string): string
+  /** Registers a secret (job tokens) with the process redactor. */
+  addSecret?(secret: string): void
   options?: Partial<DispatcherOptions>
 }
 
@@ -76,6 +78,7 @@ export class Dispatcher {
   private readonly progressWake = new Notifier()
   private readonly stopController = new AbortController()
   private readonly loops: Array<Promise<void>> = []
+  private readonly intakeLoops: Array<Promise<void>> = []
   private quota: {total: number; explanation: string} | undefined
   private readonly startedAt: number
   private readonly totals = {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0}
@@ -122,6 +125,7 @@ export class Dispatcher {
   async start(): Promise<void> {
     await this.computeQuota(true)
     for (const rec of this.store.records.values()) {
+      this.deps.addSecret?.(rec.jobToken)
       if (!this.byUnique.has(rec.runner)) {
         this.log.error('a tracked job belongs to a runner that is no longer in the configuration; it stays in the state file, untouched', {runner: rec.runner, job: rec.jobId, phase: rec.phase, resource: rec.resourceId})
         continue
@@ -130,14 +134,15 @@ export class Dispatcher {
       this.drive(rec)
     }
     if (!this.quota) this.loops.push(this.quotaLoop())
-    for (const rt of this.runners) this.loops.push(this.intakeLoop(rt))
+    for (const rt of this.runners) this.intakeLoops.push(this.intakeLoop(rt))
+    this.loops.push(...this.intakeLoops)
     this.loops.push(this.progressLoop())
     this.loops.push(this.sweepLoop())
   }
 
-  /** Resolves when every intake loop ended by itself (`maxPollCycles`), or after shutdown. */
+  /** Resolves when every intake loop has ended (after `maxPollCycles`, or at shutdown). */
   async intakeDone(): Promise<void> {
-    await Promise.all(this.loops)
+    await Promise.all(this.intakeLoops)
   }
 
   // ---- quota ------------------------------------------------------------------------------
@@ -314,6 +319,7 @@ export class Dispatcher {
   /** A job was acquired: weigh it, record it durably, start its pipeline. Never throws. */
   private async accept(rt: RunnerRuntime, job: JobPayload, reservedWeight: number): Promise<void> {
     const uniq = rt.unit.config.uniqueName
+    this.deps.addSecret?.(job.token)
     this.totals.acquired++
     const now = this.now()
     const flavor = jobVariable(job, 'CI_CLEVER_CLOUD_FLAVOR')

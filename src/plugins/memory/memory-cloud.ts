@@ -12,11 +12,23 @@ export interface MemoryResource {
 
 export type MemoryOperation = 'provision' | 'launch' | 'decommission' | 'list'
 
+/** Where the memory executor keeps its resources: in the process, or in a directory. */
+export interface CloudBackend {
+  findByName(name: string): MemoryResource | undefined
+  get(id: string): MemoryResource | undefined
+  create(name: string, flavor: string, weight: number, jobId: number): MemoryResource
+  markLaunched(id: string, job: JobPayload): void
+  delete(id: string): boolean
+  list(): MemoryResource[]
+  /** Throws the next injected fault for `op`, if any. */
+  checkFault(op: MemoryOperation): void
+}
+
 /**
  * A simulated PAAS shared by every memory executor of the process that names it.
  * Tests use it to see what exists and to inject faults.
  */
-export class MemoryCloud {
+export class MemoryCloud implements CloudBackend {
   readonly resources = new Map<string, MemoryResource>()
   /** Every create and delete, in order, with the live weight after it: lets tests check the quota held. */
   readonly timeline: Array<{op: 'create' | 'delete'; id: string; liveWeight: number}> = []
@@ -51,6 +63,21 @@ export class MemoryCloud {
     const existed = this.resources.delete(id)
     if (existed) this.timeline.push({op: 'delete', id, liveWeight: this.liveWeight()})
     return existed
+  }
+
+  get(id: string): MemoryResource | undefined {
+    return this.resources.get(id)
+  }
+
+  markLaunched(id: string, job: JobPayload): void {
+    const r = this.resources.get(id)
+    if (!r) throw new Error(`resource ${id} does not exist`)
+    r.launched = true
+    this.onLaunch?.(r, job)
+  }
+
+  list(): MemoryResource[] {
+    return [...this.resources.values()]
   }
 
   findByName(name: string): MemoryResource | undefined {

@@ -17,7 +17,8 @@ import {
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
 import {minRequestableWeight} from '../../core/quota/quota.js'
-import {memoryCloud, type MemoryCloud} from './memory-cloud.js'
+import {DirCloud} from './dir-cloud.js'
+import {memoryCloud, type CloudBackend} from './memory-cloud.js'
 
 /** Same sizes as Clever's heptapod-runner flavors, so the same jobs and quotas work on both. */
 export const MEMORY_FLAVORS: readonly Flavor[] = [
@@ -40,6 +41,8 @@ const flavorName = z.string().refine((f) => MEMORY_FLAVORS.some((x) => x.name ==
 export const memoryConfigSchema = z.object({
   /** Name of the process-wide simulated cloud this runner uses. */
   memory_cloud: z.string().min(1).default('default'),
+  /** Keep the simulated cloud in this directory instead (it then survives the daemon: crash tests). */
+  memory_cloud_dir: z.string().min(1).optional(),
   /** Flavor of jobs that do not ask for one. */
   memory_default_flavor: flavorName.default('M'),
   /** Heaviest flavor a job may ask for. */
@@ -51,7 +54,7 @@ export type MemoryConfig = z.infer<typeof memoryConfigSchema>
 export class MemoryExecutor implements Executor {
   readonly name = 'memory'
   readonly uniqueName: string
-  readonly cloud: MemoryCloud
+  readonly cloud: CloudBackend
   private readonly flavorMap = new Map(MEMORY_FLAVORS.map((f) => [f.name, f]))
 
   constructor(
@@ -59,7 +62,8 @@ export class MemoryExecutor implements Executor {
     private readonly deps: ExecutorDeps,
   ) {
     this.uniqueName = runner.uniqueName
-    this.cloud = memoryCloud(runner.executorConfig.memory_cloud)
+    const dir = runner.executorConfig.memory_cloud_dir
+    this.cloud = dir ? new DirCloud(dir) : memoryCloud(runner.executorConfig.memory_cloud)
   }
 
   async flavors(): Promise<ReadonlyMap<string, Flavor>> {
@@ -102,15 +106,14 @@ export class MemoryExecutor implements Executor {
 
   async launch(resource: Resource, job: JobPayload, opts: {signal?: AbortSignal}): Promise<Resource> {
     opts.signal?.throwIfAborted()
-    const r = this.cloud.resources.get(resource.id)
+    const r = this.cloud.get(resource.id)
     if (!r) throw new JobRejectedError('resource_gone', `resource ${resource.id} does not exist any more`, {jobId: job.id, resourceId: resource.id})
     if (r.launched) {
       this.deps.log.warn('resource already launched; counting the job as launched', {resource: r.id, job: job.id})
       return {...resource, launched: true}
     }
     this.cloud.checkFault('launch')
-    r.launched = true
-    this.cloud.onLaunch?.(r, job)
+    this.cloud.markLaunched(r.id, job)
     return {...resource, launched: true}
   }
 
@@ -124,7 +127,8 @@ export class MemoryExecutor implements Executor {
     opts.signal?.throwIfAborted()
     this.cloud.checkFault('list')
     const prefix = resourceNamePrefix(this.uniqueName)
-    return [...this.cloud.resources.values()]
+    return this.cloud
+      .list()
       .filter((r) => r.name.startsWith(prefix))
       .map((r) => {
         const jobId = jobIdFromResourceName(this.uniqueName, r.name)

@@ -1,0 +1,49 @@
+import type {Logger} from '../core/logger.js'
+import {Dispatcher} from '../core/dispatcher/dispatcher.js'
+import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
+import {StateStore} from '../core/state/state-store.js'
+import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
+import {FsStateFile} from '../adapters/state/fs-state-file.js'
+import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
+
+export interface Daemon {
+  dispatcher: Dispatcher
+  store: StateStore
+  /** Graceful stop, then the state file is closed. */
+  stop(reason: string): Promise<void>
+}
+
+/**
+ * The composition of the daemon: state file, executors, GitLab client, dispatcher.
+ * Everything the `run` and `demo` commands share; they only add signals and rendering.
+ */
+export async function startDaemon(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions> = {}): Promise<Daemon> {
+  const {config, redactor} = loaded
+  const {store, report} = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+  if (report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
+  if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
+  for (const w of report.warnings) logger.warn(w)
+  if (!store.systemId) await store.setSystemId(newSystemId())
+  const executors = createExecutors(loaded, (i) => defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor))
+  const dispatcher = new Dispatcher({
+    config,
+    runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
+    coordinator: makeGitLabClient({systemId: store.systemId!}),
+    store,
+    clock: {now: Date.now, sleep: abortableSleep},
+    random: Math.random,
+    logger,
+    redact: (s) => redactor.redact(s),
+    addSecret: (s) => redactor.add(s),
+    options,
+  })
+  await dispatcher.start()
+  return {
+    dispatcher,
+    store,
+    async stop(reason: string) {
+      await dispatcher.shutdown(reason)
+      await store.close()
+    },
+  }
+}
