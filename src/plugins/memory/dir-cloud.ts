@@ -1,4 +1,4 @@
-import {mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
+import {appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {JobPayload} from '../../core/job-payload.js'
@@ -38,6 +38,8 @@ export class DirCloud implements CloudBackend {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return this.get(name)!
       throw error
     }
+    // Every real creation, for tests that check nothing was created twice.
+    appendFileSync(join(this.dir, '.creations'), `${name}\n`)
     return r
   }
 
