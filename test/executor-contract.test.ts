@@ -1,3 +1,5 @@
+import {mkdtempSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {executorContract} from '../src/core/testing/executor-contract.js'
@@ -26,6 +28,16 @@ executorContract('memory (bundled plugin)', async () => {
     secrets: [TOKEN],
     reopen: async () => memoryExecutorFactory.create(runner('memory', cfg), deps),
     cleanup: async () => dropMemoryCloud(cloud),
+  }
+})
+
+executorContract('memory with a directory-backed cloud', async () => {
+  const cfg = {memory_cloud: 'unused', memory_cloud_dir: mkdtempSync(join(tmpdir(), 'hpr-dircloud-')), memory_default_flavor: 'M'}
+  return {
+    executor: memoryExecutorFactory.create(runner('memory', cfg), deps),
+    job: (id) => ({id, token: `job-token-${id}-secret`, variables: []}),
+    secrets: [TOKEN],
+    reopen: async () => memoryExecutorFactory.create(runner('memory', cfg), deps),
   }
 })
 

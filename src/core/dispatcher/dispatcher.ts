@@ -44,6 +44,8 @@ interface RunnerRuntime {
   lastUpdate?: string
   minWeight?: number
   cycles: number
+  /** Consecutive immediate re-polls that came back at once (long polling not holding). */
+  quickNones: number
   warnedNoWatch: boolean
   /** Weight reserved by a job request in flight (undefined when none). */
   reserved?: number
@@ -99,6 +101,7 @@ export class Dispatcher {
         endpoint: {url: unit.config.url, token: unit.config.token, uniqueName: unit.config.uniqueName},
         intake: {state: 'starting'},
         cycles: 0,
+        quickNones: 0,
         warnedNoWatch: false,
       }
       this.byUnique.set(unit.config.uniqueName, rt)
@@ -261,6 +264,7 @@ export class Dispatcher {
       rt.reserved = minWeight // reserve before asking: concurrent runners can never overshoot
       this.setIntake(rt, {state: rt.lastUpdate && this.lastAnswerWasLongPoll(rt) ? 'long-polling' : 'polling'})
       let result
+      const asked = this.now()
       try {
         result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate ? {lastUpdate: rt.lastUpdate} : {}), signal: this.stopSignal})
       } catch (error) {
@@ -286,9 +290,18 @@ export class Dispatcher {
         longPollSeen.set(rt, result.longPolling)
         // A long-poll hold that ended means "ask again": the answer now comes from Rails.
         if (result.holdEnded) continue
+        // Behind Workhorse long polling, the next request is held until a job comes: ask again at
+        // once, unless GitLab keeps answering at once (then fall back to check_interval).
+        const quick = this.now() - asked < 1000
+        if (result.longPolling && (!quick || rt.quickNones === 0)) {
+          rt.quickNones = quick ? rt.quickNones + 1 : 0
+          continue
+        }
+        rt.quickNones = 0
         await this.sleep(this.deps.config.checkInterval * 1000)
         continue
       }
+      rt.quickNones = 0
       try {
         await this.accept(rt, result.job, minWeight)
       } finally {

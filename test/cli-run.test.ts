@@ -1,0 +1,91 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {GitLabSimulator} from '../src/sim/gitlab/gitlab-simulator.js'
+import {BIN, freshDataDir, REPO, runCli} from './helpers/cli.js'
+import {waitUntil} from './helpers/wait.js'
+
+let sim: GitLabSimulator
+let dir: string
+let token: string
+let child: ChildProcess | undefined
+
+beforeEach(async () => {
+  sim = new GitLabSimulator()
+  await sim.start()
+  token = sim.createRunner().token
+  dir = mkdtempSync(join(tmpdir(), 'hpr-run-'))
+  writeFileSync(join(dir, 'config.toml'), `check_interval = 0.1
+state_file = "${join(dir, 'state.json')}"
+[quota_computation]
+  reference_runner = "r"
+  reference_flavor = "3XL"
+  reference_jobs_count = 2
+[[runners]]
+  name = "r"
+  url = "${sim.url}"
+  token = "${token}"
+  executor = "memory"
+`)
+})
+afterEach(async () => {
+  child?.kill('SIGKILL')
+  await sim.stop()
+})
+
+function start(args: string[]): {child: ChildProcess; stderr: () => string; exit: Promise<number | null>} {
+  let err = ''
+  const c = spawn(process.execPath, [BIN, 'run', join(dir, 'config.toml'), ...args], {
+    cwd: REPO,
+    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  c.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  child = c
+  return {child: c, stderr: () => err, exit: new Promise((r) => c.once('exit', (code) => r(code)))}
+}
+
+describe('run', () => {
+  it('--tui says it is not available yet, with exit code 2', async () => {
+    const r = await runCli(['run', join(dir, 'config.toml'), '--tui'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('The live TUI (--tui) is not available in this version yet')
+  })
+
+  it('--poll-cycles stops after N polling cycles with exit code 0', async () => {
+    const r = await runCli(['run', join(dir, 'config.toml'), '--poll-cycles', '3'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(sim.counters.get('POST /jobs/request')).toBe(3)
+    expect(r.stderr).toContain('all runners did 3 polling cycles')
+  })
+
+  it('SIGTERM aborts a held long poll and exits 0 at once', async () => {
+    sim.longPollMs = 50_000
+    const d = start([])
+    await waitUntil(() => sim.heldPolls === 1, 20_000, 'a held long poll')
+    const t0 = Date.now()
+    d.child.kill('SIGTERM')
+    expect(await d.exit).toBe(0)
+    // Far below the 50 s hold: the request was aborted, not waited for.
+    expect(Date.now() - t0).toBeLessThan(5_000)
+    expect(sim.heldPolls).toBe(0)
+  })
+
+  it('SIGUSR1 with --debug-signal logs a state dump without secrets', async () => {
+    sim.enqueueJob()
+    const d = start(['--debug-signal'])
+    await waitUntil(() => [...sim.jobs.values()].some((j) => j.status === 'running'), 20_000, 'job running')
+    d.child.kill('SIGUSR1')
+    await waitUntil(() => d.stderr().includes('state dump'), 10_000, 'dump')
+    d.child.kill('SIGTERM')
+    expect(await d.exit).toBe(0)
+    const jobToken = [...sim.jobs.values()][0]!.token
+    expect(d.stderr()).toContain('"jobId":1000')
+    expect(d.stderr()).not.toContain(token)
+    expect(d.stderr()).not.toContain(jobToken)
+  })
+})
