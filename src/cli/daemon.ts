@@ -24,11 +24,15 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
   for (const w of report.warnings) logger.warn(w)
   if (!store.systemId) await store.setSystemId(newSystemId())
-  const executors = createExecutors(loaded, (i) => defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor))
+  const coordinator = makeGitLabClient({systemId: store.systemId!})
+  const executors = createExecutors(loaded, (i) => ({
+    ...defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor),
+    groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(config.runners[i]!.url, namespace, token, signal ? {signal} : {}),
+  }))
   const dispatcher = new Dispatcher({
     config,
     runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
-    coordinator: makeGitLabClient({systemId: store.systemId!}),
+    coordinator,
     store,
     clock: {now: Date.now, sleep: abortableSleep},
     random: Math.random,

@@ -1,6 +1,7 @@
 import type {z} from 'zod'
 
 import type {RunnerConfig} from './config/config-types.js'
+import type {HttpClient} from './coordinator/http-port.js'
 import type {JobPayload} from './job-payload.js'
 import type {Logger} from './logger.js'
 import type {Flavor} from './quota/flavor-weight.js'
@@ -50,8 +51,10 @@ export interface ExecutorDeps {
   addSecret(secret: string): void
   /** Structured logger. */
   log: ExecutorLogger
-  /** Reads the custom attributes of a top-level group (multi-tenant mode). */
+  /** Reads the custom attributes of a top-level group of this runner's GitLab (multi-tenant mode). */
   groupAttributes?(namespace: string, token: string, signal?: AbortSignal): Promise<Record<string, string>>
+  /** HTTP client for the executor's API; executors make their own when absent (tests inject one). */
+  http?: HttpClient
 }
 
 export type ExecutorLogger = Logger

@@ -1,22 +1,9 @@
 import type {ExecutorFactory} from '../../src/core/executor.js'
 import {memoryExecutorFactory} from '../../src/plugins/memory/memory-executor.js'
-import {CLEVER_SECRET_KEYS, cleverConfigSchema} from '../../src/plugins/clever-docker/clever-config.js'
+import {cleverDockerExecutorFactory} from '../../src/plugins/clever-docker/clever-executor.js'
 
-/**
- * Executors for config tests: the real memory executor, and the real clever-docker config
- * schema (its executor is not needed to validate a file).
- */
-export const cleverSchemaOnly: ExecutorFactory = {
-  name: 'clever-docker',
-  description: 'clever-docker config schema (config tests only)',
-  configSchema: cleverConfigSchema,
-  secretKeys: CLEVER_SECRET_KEYS,
-  create() {
-    throw new Error('config tests do not create executors')
-  },
-}
-
+/** The bundled executors, as the config parser sees them. */
 export const testExecutors: ReadonlyMap<string, ExecutorFactory> = new Map<string, ExecutorFactory>([
   ['memory', memoryExecutorFactory as unknown as ExecutorFactory],
-  ['clever-docker', cleverSchemaOnly],
+  ['clever-docker', cleverDockerExecutorFactory as unknown as ExecutorFactory],
 ])

@@ -1,0 +1,43 @@
+import {mkdir, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {stringify} from 'smol-toml'
+
+import type {RunnerConfig} from '../../core/config/config-types.js'
+import type {JobPayload} from '../../core/job-payload.js'
+import {amendForDependencyProxy} from './docker-image.js'
+
+/** Base image when `heptapod_runner_main_image` is not set, as in the original 0.6.3. */
+export const DEFAULT_MAIN_IMAGE = 'registry.heptapod.net:443/heptapod/heptapod-runner/runner:0.6.3'
+
+/**
+ * The inner runner's configuration: the runner's standard GitLab Runner keys, executor `docker`.
+ * Never a `cc_*` key, a PAAS key or the job-log watch token (an administrator token).
+ */
+export function innerRunnerConfig(runner: RunnerConfig): {runners: Array<Record<string, unknown>>} {
+  const r: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(runner.forwarded)) {
+    if (k.startsWith('cc_') || k.startsWith('paas_') || k === 'job_trace_watch' || k === 'heptapod_runner_main_image') continue
+    r[k] = v
+  }
+  r.executor = 'docker'
+  return {runners: [r]}
+}
+
+export function dockerfile(baseImage: string): string {
+  return [
+    `FROM ${baseImage}`,
+    'COPY runner.toml /etc/gitlab-runner/runner.toml',
+    'COPY job.json /etc/gitlab-runner/job.json',
+    'ENTRYPOINT ["/usr/bin/gitlab-runner", "exec-fetched-job", "--config", "/etc/gitlab-runner/runner.toml", "/etc/gitlab-runner/job.json"]',
+    '',
+  ].join('\n')
+}
+
+/** Writes `Dockerfile`, `runner.toml` and `job.json` (dependency-proxy amended) into `dir`. */
+export async function writeBuildContext(dir: string, runner: RunnerConfig, job: JobPayload): Promise<void> {
+  await mkdir(dir, {recursive: true})
+  await writeFile(join(dir, 'Dockerfile'), dockerfile(runner.mainImage ?? DEFAULT_MAIN_IMAGE))
+  await writeFile(join(dir, 'runner.toml'), `${stringify(innerRunnerConfig(runner))}\n`, {mode: 0o600})
+  await writeFile(join(dir, 'job.json'), JSON.stringify(amendForDependencyProxy(job)), {mode: 0o600})
+}

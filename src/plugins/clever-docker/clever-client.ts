@@ -1,0 +1,155 @@
+import {PaasRunnerError} from '../../core/errors.js'
+import {HttpTransportError, type HttpClient, type HttpResponse} from '../../core/coordinator/http-port.js'
+import {isRetryableStatus, retryDelayMs, DEFAULT_RETRY_POLICY} from '../../core/coordinator/retry.js'
+
+/** How the organisation's credential is sent (clever-api.md §1). */
+export type CleverAuth =
+  | {scheme: 'token'; token: string}
+  | {scheme: 'bearer'; token: string}
+  | {scheme: 'oauth1'; consumerKey: string; consumerSecret: string; token: string; tokenSecret: string}
+
+/** A Clever Cloud API error, with Clever's code (`id`) when the body had one. */
+export class CleverApiError extends PaasRunnerError {
+  constructor(
+    readonly action: string,
+    readonly status: number | undefined,
+    readonly cleverCode: number | undefined,
+    detail: string,
+    opts: {resourceId?: string; cause?: unknown} = {},
+  ) {
+    super(`clever_${action}`, `Clever Cloud API, ${action}: ${status === undefined ? '' : `HTTP ${status}, `}${cleverCode === undefined ? '' : `error ${cleverCode}, `}${detail}`, {
+      retryable: status === undefined || isRetryableStatus(status),
+      ...opts,
+    })
+  }
+}
+
+export interface CleverFlavorWire {name: string; mem: number; cpus: number; available: boolean}
+export interface CleverRuntimeWire {type: string; version: string; name: string; enabled?: boolean; variant?: {id: string; slug: string}}
+export interface CleverAppWire {
+  id: string
+  name: string
+  instance: {maxFlavor: {name: string; mem: number; cpus?: number}}
+  deployment: {repoState: string; httpUrl?: string; url?: string}
+  deployUrl?: string
+  state?: string
+}
+
+/**
+ * The Clever Cloud API (v2), over the HttpClient port. Idempotent calls (GET, PUT, DELETE) are
+ * retried on 408/429/5xx and network errors; a create never is (the caller looks the app up by
+ * name after an ambiguous failure).
+ */
+export class CleverClient {
+  constructor(
+    private readonly o: {
+      http: HttpClient
+      baseUrl: string
+      sleep(ms: number, signal?: AbortSignal): Promise<void>
+      now(): number
+      random(): number
+      onExchange?(endpoint: string, outcome: number | 'network'): void
+    },
+  ) {}
+
+  async flavors(context: string, signal?: AbortSignal): Promise<CleverFlavorWire[]> {
+    return this.json('get-available-flavors', 'GET', `/products/flavors?context=${encodeURIComponent(context)}`, undefined, undefined, signal)
+  }
+
+  async instances(signal?: AbortSignal): Promise<CleverRuntimeWire[]> {
+    return this.json('get-instance-type', 'GET', '/products/instances', undefined, undefined, signal)
+  }
+
+  async createApp(orga: string, auth: CleverAuth, body: Record<string, unknown>, signal?: AbortSignal): Promise<CleverAppWire> {
+    return this.json('create-app', 'POST', `/organisations/${enc(orga)}/applications`, auth, body, signal, false)
+  }
+
+  async listApps(orga: string, auth: CleverAuth, signal?: AbortSignal): Promise<CleverAppWire[]> {
+    return this.json('list-apps', 'GET', `/organisations/${enc(orga)}/applications`, auth, undefined, signal)
+  }
+
+  async getApp(orga: string, auth: CleverAuth, appId: string, signal?: AbortSignal): Promise<CleverAppWire> {
+    return this.json('get-app', 'GET', `/organisations/${enc(orga)}/applications/${enc(appId)}`, auth, undefined, signal)
+  }
+
+  async putEnv(orga: string, auth: CleverAuth, appId: string, env: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+    await this.json('put-env', 'PUT', `/organisations/${enc(orga)}/applications/${enc(appId)}/env`, auth, env, signal)
+  }
+
+  /** `absent` for 404 / error 4004: already gone counts as done. */
+  async deleteApp(orga: string, auth: CleverAuth, appId: string, signal?: AbortSignal): Promise<'deleted' | 'absent'> {
+    try {
+      await this.json('delete-app', 'DELETE', `/organisations/${enc(orga)}/applications/${enc(appId)}`, auth, undefined, signal)
+      return 'deleted'
+    } catch (error) {
+      if (error instanceof CleverApiError && (error.status === 404 || error.cleverCode === 4004)) return 'absent'
+      throw error
+    }
+  }
+
+  private async json<T>(action: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, auth: CleverAuth | undefined, body: unknown, signal: AbortSignal | undefined, retry = true): Promise<T> {
+    const url = `${this.o.baseUrl.replace(/\/+$/, '')}${path}`
+    const endpoint = `${method} ${path.replace(/orga_[^/]+|app_[^/?]+/g, (m) => (m.startsWith('orga_') ? ':orga' : ':app')).split('?')[0]}`
+    const headers: Record<string, string> = {accept: 'application/json'}
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (auth) headers.authorization = authorizationHeader(auth)
+    const attempts = retry ? DEFAULT_RETRY_POLICY.maxAttempts : 1
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted()
+      let res: HttpResponse | undefined
+      let transport: HttpTransportError | undefined
+      try {
+        res = await this.o.http.request({method, url, headers, ...(body === undefined ? {} : {body: JSON.stringify(body)}), ...(signal ? {signal} : {}), headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000})
+        this.o.onExchange?.(endpoint, res.status)
+      } catch (error) {
+        if (signal?.aborted) throw error
+        if (!(error instanceof HttpTransportError)) throw error
+        this.o.onExchange?.(endpoint, 'network')
+        transport = error
+      }
+      if (res && res.status < 400) {
+        if (res.body === '') return undefined as T
+        try {
+          return JSON.parse(res.body) as T
+        } catch {
+          throw new CleverApiError(action, res.status, undefined, `answer is not JSON (${res.body.length} bytes)`)
+        }
+      }
+      const again = transport !== undefined || isRetryableStatus(res!.status)
+      if (!again || attempt >= attempts) {
+        if (transport) throw new CleverApiError(action, undefined, undefined, transport.message, {cause: transport})
+        const {code, message} = parseCleverError(res!)
+        throw new CleverApiError(action, res!.status, code, message)
+      }
+      await this.o.sleep(retryDelayMs(attempt, {...DEFAULT_RETRY_POLICY, baseDelayMs: 500}, this.o.random, res, this.o.now()), signal)
+    }
+  }
+}
+
+/** `{"id": 4004, "message": "…", "type": "error"}`, or raw text for proxies and crashes. */
+export function parseCleverError(res: HttpResponse): {code?: number; message: string} {
+  try {
+    const j = JSON.parse(res.body) as {id?: unknown; message?: unknown; error?: unknown; type?: unknown}
+    const message = typeof j.message === 'string' ? j.message : typeof j.error === 'string' ? j.error : JSON.stringify(j).slice(0, 200)
+    return {...(typeof j.id === 'number' ? {code: j.id} : {}), message}
+  } catch {
+    return {message: res.body ? `${res.body.slice(0, 120).replace(/\s+/g, ' ')}` : 'empty body'}
+  }
+}
+
+export function authorizationHeader(a: CleverAuth): string {
+  switch (a.scheme) {
+    case 'token':
+      return `token ${a.token}`
+    case 'bearer':
+      return `Bearer ${a.token}`
+    case 'oauth1': {
+      const pct = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+      return `OAuth oauth_consumer_key="${pct(a.consumerKey)}", oauth_token="${pct(a.token)}", oauth_signature_method="PLAINTEXT", oauth_signature="${pct(a.consumerSecret)}%26${pct(a.tokenSecret)}"`
+    }
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s)
+}

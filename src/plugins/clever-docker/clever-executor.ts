@@ -1,0 +1,344 @@
+import {Buffer} from 'node:buffer'
+import {mkdtemp, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {simpleGit} from 'simple-git'
+import {z} from 'zod'
+
+import type {RunnerConfig} from '../../core/config/config-types.js'
+import {JobRejectedError, PaasRunnerError} from '../../core/errors.js'
+import {
+  jobIdFromResourceName, resourceName, resourceNamePrefix,
+  type DecommissionOutcome, type Executor, type ExecutorDeps, type ExecutorFactory, type Json, type OwnedResource, type Resource,
+} from '../../core/executor.js'
+import {jobVariable, type JobPayload} from '../../core/job-payload.js'
+import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
+import {minRequestableWeight} from '../../core/quota/quota.js'
+import {UndiciHttpClient} from '../../adapters/http/undici-http-client.js'
+import {writeBuildContext} from './build-context.js'
+import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
+import {CLEVER_SECRET_KEYS, cleverConfigSchema, type CleverConfig} from './clever-config.js'
+
+export const FLAVOR_VARIABLE = 'CI_CLEVER_CLOUD_FLAVOR'
+export const NAMESPACE_VARIABLE = 'CI_PROJECT_ROOT_NAMESPACE'
+const FLAVORS_TTL_MS = 3_600_000
+const ATTRIBUTES_TTL_MS = 60_000
+
+interface Orga {
+  orgaId: string
+  auth: CleverAuth
+  /** Top-level group it was resolved from (multi-tenant), null in single-organisation mode. */
+  namespace: string | null
+  /** Git HTTPS credentials of the deployment repository. */
+  gitUser: string
+  gitPassword: string
+}
+
+const dumpSchema = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  weight: z.number().optional(),
+  flavor: z.string().nullable().optional(),
+  launched: z.boolean(),
+  namespace: z.string().nullable().optional(),
+  gitlab_namespace: z.string().nullable().optional(), // the original's dump
+  deployUrl: z.string().optional(),
+  deploy_url: z.string().optional(), // the original's dump
+})
+
+/** One Clever Cloud Docker application per job, deployed by git push (clever-api.md §0). */
+export class CleverDockerExecutor implements Executor {
+  readonly name = 'clever-docker'
+  readonly uniqueName: string
+  private readonly cfg: CleverConfig
+  private readonly api: CleverClient
+  private flavorCache: {at: number; map: Map<string, Flavor & {apiName: string}>} | undefined
+  private instanceCache: {at: number; version: string} | undefined
+  private readonly attributeCache = new Map<string, {at: number; attrs: Record<string, string>}>()
+  /** Namespaces seen (multi-tenant): where the orphan sweep looks. */
+  private readonly namespaces = new Set<string>()
+
+  constructor(
+    private readonly runner: RunnerConfig<CleverConfig>,
+    private readonly deps: ExecutorDeps,
+  ) {
+    this.uniqueName = runner.uniqueName
+    this.cfg = runner.executorConfig
+    this.api = new CleverClient({http: deps.http ?? new UndiciHttpClient(), baseUrl: this.cfg.cc_api_url, sleep: deps.sleep, now: deps.now, random: Math.random})
+    if (this.cfg.cc_token) deps.addSecret(this.cfg.cc_token)
+  }
+
+  // ---- flavors and weights ----------------------------------------------------------------
+
+  async flavors(signal?: AbortSignal): Promise<ReadonlyMap<string, Flavor>> {
+    return this.flavorMap(signal)
+  }
+
+  /** Flavors of the `cc_flavor_context`, cached 1 h; a stale cache is used (with a warning) when the API fails. */
+  private async flavorMap(signal?: AbortSignal, refresh = false): Promise<Map<string, Flavor & {apiName: string}>> {
+    if (!refresh && this.flavorCache && this.deps.now() - this.flavorCache.at < FLAVORS_TTL_MS) return this.flavorCache.map
+    const prefix = this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`
+    try {
+      const list = await this.api.flavors(this.cfg.cc_flavor_context, signal)
+      const map = new Map<string, Flavor & {apiName: string}>()
+      for (const f of list) {
+        if (!f.available || !f.name.startsWith(prefix) || !(f.mem > 0)) continue
+        const name = f.name.slice(prefix.length)
+        map.set(name, {...makeFlavor(name, f.mem, f.cpus), apiName: f.name})
+      }
+      this.flavorCache = {at: this.deps.now(), map}
+      return map
+    } catch (error) {
+      if (this.flavorCache) {
+        this.deps.log.warn('cannot refresh the Clever Cloud flavors; using the cached list', {error: (error as Error).message})
+        return this.flavorCache.map
+      }
+      throw error
+    }
+  }
+
+  async minRequestableWeight(signal?: AbortSignal): Promise<number> {
+    return minRequestableWeight(await this.flavorMap(signal), this.cfg.cc_max_flavor)
+  }
+
+  private async selectFlavor(job: JobPayload, signal?: AbortSignal): Promise<Flavor & {apiName: string}> {
+    const flavors = await this.flavorMap(signal)
+    const wanted = jobVariable(job, FLAVOR_VARIABLE) ?? this.cfg.cc_default_flavor
+    const f = flavors.get(wanted)
+    if (!f) {
+      throw new JobRejectedError('unknown_flavor', `Selected flavor '${wanted}' is not available, possible choices are ${[...flavors.keys()].join(', ')}`, {jobId: job.id})
+    }
+    const max = this.cfg.cc_max_flavor ? flavors.get(this.cfg.cc_max_flavor) : undefined
+    if (max && f.weight > max.weight + 1e-9) {
+      throw new JobRejectedError('flavor_above_max', `Selected flavor '${wanted}' is above the maximum flavor '${max.name}' of this runner; set ${FLAVOR_VARIABLE} to a smaller flavor or use another runner`, {jobId: job.id})
+    }
+    return f
+  }
+
+  async expectedWeight(job: JobPayload, signal?: AbortSignal): Promise<number> {
+    return (await this.selectFlavor(job, signal)).weight
+  }
+
+  private async instanceVersion(signal?: AbortSignal, refresh = false): Promise<string> {
+    if (!refresh && this.instanceCache && this.deps.now() - this.instanceCache.at < FLAVORS_TTL_MS) return this.instanceCache.version
+    const list = await this.api.instances(signal)
+    const docker = list
+      .filter((r) => r.enabled !== false && (r.name === 'Docker' || r.variant?.slug === 'docker'))
+      .sort((a, b) => (a.version < b.version ? 1 : -1))[0]
+    if (!docker) throw new PaasRunnerError('clever_no_docker', 'the Clever Cloud catalogue has no Docker instance type', {retryable: true})
+    this.instanceCache = {at: this.deps.now(), version: docker.version}
+    return docker.version
+  }
+
+  // ---- organisations ----------------------------------------------------------------------
+
+  private authFor(token: string): CleverAuth {
+    const c = this.cfg
+    if (c.cc_auth_scheme === 'bearer') return {scheme: 'bearer', token}
+    if (c.cc_auth_scheme === 'oauth1') return {scheme: 'oauth1', consumerKey: c.cc_oauth_consumer_key!, consumerSecret: c.cc_oauth_consumer_secret!, token, tokenSecret: c.cc_oauth_token_secret!}
+    return {scheme: 'token', token}
+  }
+
+  /** The organisation of a job (or of a recorded resource): fixed, or from its top-level group's attributes. */
+  private async orga(namespace: string | null | undefined, jobId?: number, signal?: AbortSignal): Promise<Orga> {
+    const c = this.cfg
+    if (!c.cc_multi_tenant) {
+      const auth = this.authFor(c.cc_token!)
+      // OAuth: the git password is the token secret; otherwise the organisation token, with cc_auth_user.
+      return {orgaId: c.cc_orga_id!, auth, namespace: null, gitUser: c.cc_auth_scheme === 'oauth1' ? c.cc_token! : c.cc_auth_user, gitPassword: c.cc_auth_scheme === 'oauth1' ? c.cc_oauth_token_secret! : c.cc_token!}
+    }
+    if (!namespace) throw new JobRejectedError('find_orga', `the job has no ${NAMESPACE_VARIABLE} variable: cannot find its Clever Cloud organisation`, jobId === undefined ? {} : {jobId})
+    const attrs = await this.attributes(namespace, jobId, signal)
+    const orgaId = attrs[c.cc_orga_id_attribute]
+    const token = attrs[c.cc_orga_token_attribute]
+    const missing = [orgaId ? undefined : c.cc_orga_id_attribute, token ? undefined : c.cc_orga_token_attribute].filter(Boolean)
+    if (missing.length > 0) {
+      throw new JobRejectedError('find_orga', `namespace=${namespace}: missing custom attribute ${missing.join(' and ')} on the top-level group: cannot find its Clever Cloud organisation`, jobId === undefined ? {} : {jobId})
+    }
+    this.deps.addSecret(token!)
+    this.namespaces.add(namespace)
+    return {orgaId: orgaId!, auth: {scheme: 'token', token: token!}, namespace, gitUser: c.cc_auth_user, gitPassword: token!}
+  }
+
+  private async attributes(namespace: string, jobId: number | undefined, signal?: AbortSignal): Promise<Record<string, string>> {
+    const cached = this.attributeCache.get(namespace)
+    if (cached && this.deps.now() - cached.at < ATTRIBUTES_TTL_MS) return cached.attrs
+    if (!this.deps.groupAttributes) throw new PaasRunnerError('find_orga', 'multi-tenant mode needs access to group custom attributes, which this host does not provide')
+    try {
+      const attrs = await this.deps.groupAttributes(namespace, this.cfg.cc_gitlab_namespace_attributes_token!, signal)
+      this.attributeCache.set(namespace, {at: this.deps.now(), attrs})
+      return attrs
+    } catch (error) {
+      throw new JobRejectedError('find_orga', `namespace=${namespace}: cannot read the group's custom attributes: ${(error as Error).message}`, {...(jobId === undefined ? {} : {jobId}), cause: error})
+    }
+  }
+
+  // ---- provision, launch, decommission ----------------------------------------------------
+
+  async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
+    const {signal} = opts
+    const flavor = await this.selectFlavor(job, signal)
+    const org = await this.orga(jobVariable(job, NAMESPACE_VARIABLE), job.id, signal)
+    const name = resourceName(this.uniqueName, job.id)
+    // Idempotent per job: after a crash the app may exist already.
+    let app = (await this.api.listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
+    if (!app) app = await this.create(org, name, flavor.apiName, signal)
+    const resource = this.toResource(app, org, flavor.name)
+    await opts.onCreated?.(resource)
+    await this.api.putEnv(org.orgaId, org.auth, app.id, {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}, signal)
+    return resource
+  }
+
+  private async create(org: Orga, name: string, apiFlavor: string, signal?: AbortSignal): Promise<CleverAppWire> {
+    const body = async (refresh: boolean): Promise<Record<string, unknown>> => ({
+      name,
+      description: name,
+      zone: this.cfg.cc_zone,
+      deploy: 'git',
+      instanceType: 'docker',
+      instanceVersion: await this.instanceVersion(signal, refresh),
+      instanceVariant: this.cfg.cc_instance_variant_uuid,
+      instanceLifetime: 'TASK',
+      minInstances: 1,
+      maxInstances: 1,
+      minFlavor: apiFlavor,
+      maxFlavor: apiFlavor,
+    })
+    let refreshed = false
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.api.createApp(org.orgaId, org.auth, await body(refreshed), signal)
+      } catch (error) {
+        if (!(error instanceof CleverApiError)) throw error
+        if (error.cleverCode === 9017 && !refreshed) {
+          // Stale Docker version in our cache: refresh it, once.
+          refreshed = true
+          continue
+        }
+        if (!error.retryable || attempt >= 3) throw error
+        // A create is never retried blindly: it may have succeeded on the other side.
+        const ghost = (await this.api.listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
+        if (ghost) return ghost
+        await this.deps.sleep(1000 * attempt, signal)
+      }
+    }
+  }
+
+  private toResource(app: CleverAppWire, org: Orga, flavor: string): Resource {
+    const mem = app.instance?.maxFlavor?.mem
+    const weight = mem > 0 ? makeFlavor(flavor, mem).weight : 0
+    const deployUrl = app.deployment?.httpUrl ?? app.deployUrl?.replace(/^git\+ssh:\/\/[^@]*@/, 'https://') ?? ''
+    return {id: app.id, name: app.name, weight, flavor, launched: false, data: {namespace: org.namespace, deployUrl}}
+  }
+
+  async launch(resource: Resource, job: JobPayload, opts: {signal?: AbortSignal}): Promise<Resource> {
+    if (resource.launched) return resource
+    const {signal} = opts
+    const org = await this.orga(resource.data.namespace as string | null, job.id, signal)
+    await this.waitRepoCreated(org, resource.id, signal)
+    const deployUrl = String(resource.data.deployUrl ?? '')
+    if (!deployUrl) throw new PaasRunnerError('no_deploy_url', `application ${resource.id} has no git deployment URL`, {resourceId: resource.id})
+    const dir = await mkdtemp(join(tmpdir(), 'hpr-push-'))
+    try {
+      const ctx = join(dir, 'context')
+      await writeBuildContext(ctx, this.runner, job)
+      const pushed = await this.push(ctx, dir, deployUrl, org, signal)
+      if (!pushed) this.deps.log.warn('the deployment branch already exists: the job was launched before (probably before a restart)', {resource: resource.id, job: job.id})
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+    return {...resource, launched: true}
+  }
+
+  private async waitRepoCreated(org: Orga, appId: string, signal?: AbortSignal): Promise<void> {
+    const deadline = this.deps.now() + this.cfg.cc_deployment_repo_timeout * 1000
+    for (;;) {
+      const app = await this.api.getApp(org.orgaId, org.auth, appId, signal)
+      const state = app.deployment?.repoState
+      if (state === undefined) throw new PaasRunnerError('clever_wait_deployability', `application ${appId}: no deployment.repoState in the answer`, {resourceId: appId})
+      if (state === 'CREATED') return
+      if (this.deps.now() >= deadline) {
+        throw new PaasRunnerError('clever_repo_not_ready', `application ${appId}: deployment repository still ${state} after ${this.cfg.cc_deployment_repo_timeout} s`, {resourceId: appId, retryable: true})
+      }
+      await this.deps.sleep(this.cfg.cc_deployment_repo_wait_step * 1000, signal)
+    }
+  }
+
+  /**
+   * Commits the context and pushes it to `master`, in an isolated git environment (no user or
+   * system config, no credential helper, no prompt). Credentials go in an HTTP header, never in
+   * the URL. Returns false when `master` already exists (launched before).
+   */
+  private async push(ctx: string, home: string, url: string, org: Orga, signal?: AbortSignal): Promise<boolean> {
+    const basic = Buffer.from(`${org.gitUser}:${org.gitPassword}`).toString('base64')
+    this.deps.addSecret(basic)
+    const git = simpleGit({
+      baseDir: ctx,
+      allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM'],
+      config: ['user.name=Heptapod Paas Runner', 'user.email=paasrunner@heptapod.test', `http.extraHeader=Authorization: Basic ${basic}`],
+      ...(signal ? {abort: signal} : {}),
+    }).env({PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1'})
+    try {
+      await git.init(['-q', '--initial-branch=master'])
+      await git.add('.')
+      await git.commit('Job definition')
+      const existing = await git.listRemote([url, 'refs/heads/master'])
+      if (existing.trim() !== '') return false
+      await git.push(url, 'HEAD:refs/heads/master')
+      return true
+    } catch (error) {
+      const msg = String((error as Error).message ?? error).split('\n').filter((l) => l.trim() && !/^\s*at /.test(l)).slice(-3).join(' / ')
+      throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${msg}`, {retryable: false})
+    }
+  }
+
+  async decommission(resource: Resource, opts: {signal?: AbortSignal}): Promise<DecommissionOutcome> {
+    const org = await this.orga(resource.data.namespace as string | null, undefined, opts.signal)
+    return this.api.deleteApp(org.orgaId, org.auth, resource.id, opts.signal)
+  }
+
+  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedResource[]> {
+    const prefix = resourceNamePrefix(this.uniqueName)
+    const orgs: Orga[] = this.cfg.cc_multi_tenant
+      ? await Promise.all([...this.namespaces].map((ns) => this.orga(ns, undefined, opts.signal)))
+      : [await this.orga(null)]
+    const out: OwnedResource[] = []
+    for (const org of orgs) {
+      for (const app of await this.api.listApps(org.orgaId, org.auth, opts.signal)) {
+        if (!app.name.startsWith(prefix)) continue
+        const jobId = jobIdFromResourceName(this.uniqueName, app.name)
+        const flavorName = app.instance?.maxFlavor?.name?.replace(this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`, '') ?? ''
+        out.push({id: app.id, name: app.name, ...(jobId === undefined ? {} : {jobId}), resource: this.toResource(app, org, flavorName)})
+      }
+    }
+    return out
+  }
+
+  serialise(r: Resource): Json {
+    return {id: r.id, name: r.name, weight: r.weight, flavor: r.flavor ?? null, launched: r.launched, namespace: (r.data.namespace as string | null) ?? null, deployUrl: String(r.data.deployUrl ?? '')}
+  }
+
+  restore(dump: Json): Resource {
+    const d = dumpSchema.parse(dump)
+    const namespace = d.namespace ?? d.gitlab_namespace ?? null
+    if (namespace) this.namespaces.add(namespace)
+    return {
+      id: d.id,
+      name: d.name ?? '',
+      // The original wrote no weight in old dumps: its worst case was 32768; the heaviest flavor is a saner one.
+      weight: d.weight ?? this.flavorCache?.map.get(this.cfg.cc_max_flavor ?? '')?.weight ?? 76.109,
+      launched: d.launched,
+      data: {namespace, deployUrl: d.deployUrl ?? d.deploy_url ?? ''},
+      ...(d.flavor ? {flavor: d.flavor} : {}),
+    }
+  }
+}
+
+export const cleverDockerExecutorFactory: ExecutorFactory<CleverConfig> = {
+  name: 'clever-docker',
+  description: 'one Clever Cloud Docker application per job, deployed by git push',
+  configSchema: cleverConfigSchema,
+  secretKeys: CLEVER_SECRET_KEYS,
+  create: (runner, deps) => new CleverDockerExecutor(runner, deps),
+}

@@ -1,0 +1,97 @@
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {UndiciHttpClient} from '../src/adapters/http/undici-http-client.js'
+import {abortableSleep} from '../src/cli/runtime.js'
+import type {RunnerConfig} from '../src/core/config/config-types.js'
+import {silentLogger} from '../src/core/logger.js'
+import {executorContract} from '../src/core/testing/executor-contract.js'
+import {authorizationHeader} from '../src/plugins/clever-docker/clever-client.js'
+import {cleverConfigSchema, type CleverConfig} from '../src/plugins/clever-docker/clever-config.js'
+import {CleverDockerExecutor} from '../src/plugins/clever-docker/clever-executor.js'
+import {CleverSimulator} from '../src/sim/clever/clever-simulator.js'
+
+const sim = new CleverSimulator({innerRunner: false})
+beforeAll(async () => {
+  await sim.start()
+  sim.addOrg('orga_contract', {token: 'cc-contract-token-1'})
+  sim.addOrg('orga_oauth', {oauth: {consumerKey: 'ck', consumerSecret: 'cs-secret', token: 'oauth-token', tokenSecret: 'ts-secret'}})
+  sim.addOrg('orga_bearer', {bearer: 'api-token-bearer-1'})
+})
+afterAll(async () => {
+  await sim.stop()
+})
+
+let seq = 0
+function executor(extra: Partial<Record<string, unknown>> = {}): {executor: CleverDockerExecutor; token: string} {
+  const token = `contract${++seq}-runner-token`
+  const cfg = cleverConfigSchema.parse({cc_api_url: sim.apiUrl, cc_orga_id: 'orga_contract', cc_token: 'cc-contract-token-1', cc_deployment_repo_wait_step: 0.02, ...extra})
+  const runner: RunnerConfig<CleverConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'clever-docker', uniqueName: token.slice(0, 8), executorConfig: cfg, forwarded: {name: 'c', url: 'http://gitlab.invalid', token, executor: 'clever-docker'}}
+  const deps = {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, http: new UndiciHttpClient()}
+  return {executor: new CleverDockerExecutor(runner, deps), token}
+}
+
+executorContract('clever-docker (against the Clever Cloud simulator)', async () => {
+  const {executor: ex, token} = executor()
+  return {
+    executor: ex,
+    job: (id) => ({id, token: `job-${id}`, variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}, {key: 'CI_API_V4_URL', value: 'http://gitlab.invalid/api/v4'}]}),
+    secrets: [token, 'cc-contract-token-1'],
+    cleanup: async () => {
+      for (const o of await ex.listOwned({})) await ex.decommission(o.resource, {})
+    },
+  }
+})
+
+describe('clever-docker against the simulator', () => {
+  it('weighs flavors from the heptapod-runner context (unavailable ones dropped)', async () => {
+    const f = await executor().executor.flavors()
+    expect([...f.keys()]).toEqual(['XS', 'S', 'M', 'L', 'XL', '2XL', '3XL'])
+    expect(f.get('M')!.ramMiB).toBe(8192)
+  })
+
+  it('creates the app with the original body and sets its environment', async () => {
+    const {executor: ex, token} = executor({cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true'}})
+    const r = await ex.provision({id: 77, token: 'j', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'S'}]}, {})
+    const app = sim.apps.get(r.id)!
+    expect(app).toMatchObject({name: `hpd-job-${token.slice(0, 8)}-77`, lifetime: 'TASK', instanceVersion: '20240315', flavor: {name: 'heptapod-runner-S'}})
+    expect(app.env).toEqual({CC_MOUNT_DOCKER_SOCKET: 'true', CC_ENABLE_HEPTAPOD_RUNNER: 'true'})
+    expect(r.weight).toBeCloseTo(4 ** 1.25, 9)
+    await ex.decommission(r, {})
+  })
+
+  it('authenticates with OAuth1 PLAINTEXT and with a Bearer API token', async () => {
+    expect(authorizationHeader({scheme: 'oauth1', consumerKey: 'ck', consumerSecret: 'cs', token: 't', tokenSecret: 'ts'})).toBe('OAuth oauth_consumer_key="ck", oauth_token="t", oauth_signature_method="PLAINTEXT", oauth_signature="cs%26ts"')
+    const o = executor({cc_orga_id: 'orga_oauth', cc_token: 'oauth-token', cc_auth_scheme: 'oauth1', cc_oauth_consumer_key: 'ck', cc_oauth_consumer_secret: 'cs-secret', cc_oauth_token_secret: 'ts-secret'}).executor
+    const r = await o.provision({id: 5, token: 'j', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}]}, {})
+    expect(await o.decommission(r, {})).toBe('deleted')
+    const b = executor({cc_orga_id: 'orga_bearer', cc_token: 'api-token-bearer-1', cc_auth_scheme: 'bearer'}).executor
+    expect(await b.listOwned({})).toEqual([])
+    const wrong = executor({cc_orga_id: 'orga_bearer', cc_token: 'cc-contract-token-1'}).executor
+    await expect(wrong.listOwned({})).rejects.toThrow(/HTTP 403, error 1002/)
+  })
+
+  it('refreshes the Docker version when creation answers 9017', async () => {
+    const {executor: ex} = executor()
+    await ex.provision({id: 9, token: 'j', variables: []}, {}).then((r) => ex.decommission(r, {}))
+    sim.instanceVersions = ['20250101']
+    const r = await ex.provision({id: 10, token: 'j', variables: []}, {})
+    expect(sim.apps.get(r.id)!.instanceVersion).toBe('20250101')
+    await ex.decommission(r, {})
+    sim.instanceVersions = ['20231010', '20240315']
+  })
+
+  it('delete: 404 / 4004 is absent, 5xx and 429 are retried', async () => {
+    const {executor: ex} = executor()
+    const r = await ex.provision({id: 11, token: 'j', variables: []}, {})
+    sim.addFault('DELETE /organisations/:orga/applications/:app', {status: 503, times: 2})
+    sim.addFault('DELETE /organisations/:orga/applications/:app', {status: 429, times: 1, headers: {'retry-after': '0'}})
+    expect(await ex.decommission(r, {})).toBe('deleted')
+    expect(await ex.decommission(r, {})).toBe('absent')
+  })
+
+  it('restores a resource dumped by the original', async () => {
+    const {executor: ex} = executor()
+    const r = ex.restore({id: 'app_x', gitlab_namespace: null, weight: 13.45, launched: true, deploy_url: 'https://push/app_x.git'})
+    expect(r).toMatchObject({id: 'app_x', weight: 13.45, launched: true, data: {deployUrl: 'https://push/app_x.git'}})
+  })
+})
