@@ -1,0 +1,37 @@
+import {Flags} from '@oclif/core'
+
+import {createLogger} from '../adapters/logging/pino-logger.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {runDemo} from '../cli/demo.js'
+import {formatWeight} from '../core/quota/flavor-weight.js'
+
+export default class Demo extends BaseCommand {
+  static override description = `Run the daemon on an embedded demo: a simulated GitLab and a simulated Clever Cloud start in this process, and a stream of sample jobs of mixed flavors is fed in (one asks for a flavor that does not exist, one is canceled). No credentials, nothing leaves 127.0.0.1.
+
+Stops after --jobs jobs are over, or on Ctrl-C.`
+
+  static override flags = {
+    jobs: Flags.integer({description: 'number of sample jobs', default: 12, min: 1}),
+    'log-level': Flags.string({options: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'log level'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Demo)
+    const {logger, flush} = createLogger({level: flags['log-level'] as 'info', pretty: Boolean(process.stderr.isTTY), redactor: this.redactor})
+    const ac = new AbortController()
+    const stop = (): void => {
+      if (ac.signal.aborted) process.exit(0)
+      logger.warn('interrupted: stopping the demo (again to exit at once)')
+      ac.abort()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+    logger.info(`demo: ${flags.jobs} sample jobs against a simulated GitLab and a simulated Clever Cloud`)
+    const r = await runDemo(this.config, logger, {jobs: flags.jobs, signal: ac.signal})
+    flush()
+    const count = (s: string) => r.jobs.filter((j) => j.status === s).length
+    this.log(`demo ${ac.signal.aborted ? 'interrupted' : 'finished'}: ${count('success')} succeeded, ${count('failed')} failed, ${count('canceled')} canceled, ${r.jobs.length - count('success') - count('failed') - count('canceled')} not over; ` +
+      `${r.appsLeft} app(s) left; peak weight of live apps ${formatWeight(r.peakWeight)} / quota ${r.quota === null ? '?' : formatWeight(r.quota)}`)
+    for (const j of r.jobs) this.log(`  job ${j.id}  flavor ${j.flavor.padEnd(4)}  ${j.status}`)
+  }
+}
