@@ -4,11 +4,15 @@ import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
+import {Metrics} from '../adapters/observability/metrics.js'
+import {startStatusServer} from '../adapters/observability/status-server.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {
   dispatcher: Dispatcher
   store: StateStore
+  /** Where /metrics, /status and /healthz are served, when `listen_address` is set. */
+  statusUrl?: string
   /** Graceful stop, then the state file is closed. */
   stop(reason: string): Promise<void>
 }
@@ -24,9 +28,11 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
   for (const w of report.warnings) logger.warn(w)
   if (!store.systemId) await store.setSystemId(newSystemId())
-  const coordinator = makeGitLabClient({systemId: store.systemId!})
+  let metrics: Metrics | undefined
+  const coordinator = makeGitLabClient({systemId: store.systemId!, onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)})})
   const executors = createExecutors(loaded, (i) => ({
     ...defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor),
+    onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
     groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(config.runners[i]!.url, namespace, token, signal ? {signal} : {}),
   }))
   const dispatcher = new Dispatcher({
@@ -41,12 +47,20 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
     addSecret: (s) => redactor.add(s),
     options,
   })
+  let server: Awaited<ReturnType<typeof startStatusServer>> | undefined
+  if (config.listenAddress) {
+    metrics = new Metrics(dispatcher, dispatcher.events)
+    server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor)
+    logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
+  }
   await dispatcher.start()
   return {
     dispatcher,
     store,
+    ...(server ? {statusUrl: server.url} : {}),
     async stop(reason: string) {
       await dispatcher.shutdown(reason)
+      await server?.close()
       await store.close()
     },
   }

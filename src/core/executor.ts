@@ -55,6 +55,8 @@ export interface ExecutorDeps {
   groupAttributes?(namespace: string, token: string, signal?: AbortSignal): Promise<Record<string, string>>
   /** HTTP client for the executor's API; executors make their own when absent (tests inject one). */
   http?: HttpClient
+  /** Called after every PAAS API exchange, for metrics: endpoint pattern and status (or `network`). */
+  onApiExchange?(endpoint: string, outcome: number | 'network'): void
 }
 
 export type ExecutorLogger = Logger

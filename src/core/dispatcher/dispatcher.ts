@@ -82,7 +82,7 @@ export class Dispatcher {
   private readonly loops: Array<Promise<void>> = []
   private readonly intakeLoops: Array<Promise<void>> = []
   private quota: {total: number; explanation: string} | undefined
-  private readonly startedAt: number
+  private startedAt: number
   private readonly totals = {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0}
   private readonly recentFailures: DispatcherSnapshot['recentFailures'] = []
   private stopping = false
@@ -376,6 +376,10 @@ export class Dispatcher {
     this.progressWake.notify()
     this.log.info('job acquired', {runner: uniq, job: job.id, project: rec.projectId, flavor: rec.flavor, weight: Number(formatWeight(rec.weight)), ...(rec.failure ? {rejected: rec.failure} : {})})
     this.emitPhase(rec)
+    if (rec.failure) {
+      this.log.error('job cannot run here', {runner: uniq, job: job.id, reason: rec.failure})
+      this.noteFailure(rec, rec.failure)
+    }
     this.drive(rec)
   }
 
@@ -439,13 +443,17 @@ export class Dispatcher {
         }
         const reason = launchFailureReason(now.phase, error, this.errText(error))
         this.log.error('job failed to launch', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId, reason})
-        this.totals.launchFailed++
-        this.recentFailures.push({runner: now.runner, jobId: now.jobId, reason, at: this.now()})
-        if (this.recentFailures.length > 20) this.recentFailures.shift()
-        this.emit({type: 'launch-failed', runner: now.runner, jobId: now.jobId, reason, at: this.now()})
+        this.noteFailure(now, reason)
         await this.safeTransition(now, 'reporting', {failure: reason})
       }
     }
+  }
+
+  private noteFailure(rec: JobRecord, reason: string): void {
+    this.totals.launchFailed++
+    this.recentFailures.push({runner: rec.runner, jobId: rec.jobId, reason, at: this.now()})
+    if (this.recentFailures.length > 20) this.recentFailures.shift()
+    this.emit({type: 'launch-failed', runner: rec.runner, jobId: rec.jobId, reason, at: this.now()})
   }
 
   private async safeTransition(rec: JobRecord, phase: JobPhase, changes: Partial<JobRecord> = {}): Promise<JobRecord> {

@@ -91,6 +91,30 @@ export class StateStore {
     return {store, report}
   }
 
+  /**
+   * Reads the file without writing anything (for `status` while the daemon runs).
+   * Throws StateCorruptError; an absent file reads as empty.
+   */
+  static async inspect(file: StateFilePort, opts: {now: () => number}): Promise<StateStore> {
+    const store = new StateStore(file, opts.now)
+    const text = await file.read()
+    if (text === undefined || text.trim() === '') return store
+    const report: LoadReport = {fresh: false, tornTail: false, warnings: []}
+    if (text.trimStart().startsWith('{"t":"header"')) store.loadJournal(text, report)
+    else {
+      let legacy: unknown
+      try {
+        legacy = JSON.parse(text)
+      } catch {
+        throw new StateCorruptError(file.path, undefined, 'neither a heptapod-paas-runner state journal nor a JSON state file of the original')
+      }
+      if (!isLegacyState(legacy)) throw new StateCorruptError(file.path, undefined, 'a JSON object without the launched / pending / to_decommission lists of the original')
+      store.importLegacy(legacy, report)
+    }
+    store.closed = true
+    return store
+  }
+
   get path(): string {
     return this.file.path
   }

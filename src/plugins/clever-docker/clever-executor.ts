@@ -3,7 +3,6 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {simpleGit} from 'simple-git'
 import {z} from 'zod'
 
 import type {RunnerConfig} from '../../core/config/config-types.js'
@@ -15,7 +14,6 @@ import {
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
 import {minRequestableWeight} from '../../core/quota/quota.js'
-import {UndiciHttpClient} from '../../adapters/http/undici-http-client.js'
 import {writeBuildContext} from './build-context.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
 import {CLEVER_SECRET_KEYS, cleverConfigSchema, type CleverConfig} from './clever-config.js'
@@ -52,7 +50,7 @@ export class CleverDockerExecutor implements Executor {
   readonly name = 'clever-docker'
   readonly uniqueName: string
   private readonly cfg: CleverConfig
-  private readonly api: CleverClient
+  private apiClient: CleverClient | undefined
   private flavorCache: {at: number; map: Map<string, Flavor & {apiName: string}>} | undefined
   private instanceCache: {at: number; version: string} | undefined
   private readonly attributeCache = new Map<string, {at: number; attrs: Record<string, string>}>()
@@ -65,8 +63,16 @@ export class CleverDockerExecutor implements Executor {
   ) {
     this.uniqueName = runner.uniqueName
     this.cfg = runner.executorConfig
-    this.api = new CleverClient({http: deps.http ?? new UndiciHttpClient(), baseUrl: this.cfg.cc_api_url, sleep: deps.sleep, now: deps.now, random: Math.random})
     if (this.cfg.cc_token) deps.addSecret(this.cfg.cc_token)
+  }
+
+  /** The API client, made on first use: commands that only read the config never load undici. */
+  private async client(): Promise<CleverClient> {
+    if (!this.apiClient) {
+      const http = this.deps.http ?? new (await import('../../adapters/http/undici-http-client.js')).UndiciHttpClient()
+      this.apiClient = new CleverClient({http, baseUrl: this.cfg.cc_api_url, sleep: this.deps.sleep, now: this.deps.now, random: Math.random, ...(this.deps.onApiExchange ? {onExchange: this.deps.onApiExchange} : {})})
+    }
+    return this.apiClient
   }
 
   // ---- flavors and weights ----------------------------------------------------------------
@@ -80,7 +86,7 @@ export class CleverDockerExecutor implements Executor {
     if (!refresh && this.flavorCache && this.deps.now() - this.flavorCache.at < FLAVORS_TTL_MS) return this.flavorCache.map
     const prefix = this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`
     try {
-      const list = await this.api.flavors(this.cfg.cc_flavor_context, signal)
+      const list = await (await this.client()).flavors(this.cfg.cc_flavor_context, signal)
       const map = new Map<string, Flavor & {apiName: string}>()
       for (const f of list) {
         if (!f.available || !f.name.startsWith(prefix) || !(f.mem > 0)) continue
@@ -122,7 +128,7 @@ export class CleverDockerExecutor implements Executor {
 
   private async instanceVersion(signal?: AbortSignal, refresh = false): Promise<string> {
     if (!refresh && this.instanceCache && this.deps.now() - this.instanceCache.at < FLAVORS_TTL_MS) return this.instanceCache.version
-    const list = await this.api.instances(signal)
+    const list = await (await this.client()).instances(signal)
     const docker = list
       .filter((r) => r.enabled !== false && (r.name === 'Docker' || r.variant?.slug === 'docker'))
       .sort((a, b) => (a.version < b.version ? 1 : -1))[0]
@@ -182,11 +188,11 @@ export class CleverDockerExecutor implements Executor {
     const org = await this.orga(jobVariable(job, NAMESPACE_VARIABLE), job.id, signal)
     const name = resourceName(this.uniqueName, job.id)
     // Idempotent per job: after a crash the app may exist already.
-    let app = (await this.api.listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
+    let app = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
     if (!app) app = await this.create(org, name, flavor.apiName, signal)
     const resource = this.toResource(app, org, flavor.name)
     await opts.onCreated?.(resource)
-    await this.api.putEnv(org.orgaId, org.auth, app.id, {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}, signal)
+    await (await this.client()).putEnv(org.orgaId, org.auth, app.id, {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}, signal)
     return resource
   }
 
@@ -208,7 +214,7 @@ export class CleverDockerExecutor implements Executor {
     let refreshed = false
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.api.createApp(org.orgaId, org.auth, await body(refreshed), signal)
+        return await (await this.client()).createApp(org.orgaId, org.auth, await body(refreshed), signal)
       } catch (error) {
         if (!(error instanceof CleverApiError)) throw error
         if (error.cleverCode === 9017 && !refreshed) {
@@ -218,7 +224,7 @@ export class CleverDockerExecutor implements Executor {
         }
         if (!error.retryable || attempt >= 3) throw error
         // A create is never retried blindly: it may have succeeded on the other side.
-        const ghost = (await this.api.listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
+        const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
         if (ghost) return ghost
         await this.deps.sleep(1000 * attempt, signal)
       }
@@ -254,7 +260,7 @@ export class CleverDockerExecutor implements Executor {
   private async waitRepoCreated(org: Orga, appId: string, signal?: AbortSignal): Promise<void> {
     const deadline = this.deps.now() + this.cfg.cc_deployment_repo_timeout * 1000
     for (;;) {
-      const app = await this.api.getApp(org.orgaId, org.auth, appId, signal)
+      const app = await (await this.client()).getApp(org.orgaId, org.auth, appId, signal)
       const state = app.deployment?.repoState
       if (state === undefined) throw new PaasRunnerError('clever_wait_deployability', `application ${appId}: no deployment.repoState in the answer`, {resourceId: appId})
       if (state === 'CREATED') return
@@ -273,6 +279,7 @@ export class CleverDockerExecutor implements Executor {
   private async push(ctx: string, home: string, url: string, org: Orga, signal?: AbortSignal): Promise<boolean> {
     const basic = Buffer.from(`${org.gitUser}:${org.gitPassword}`).toString('base64')
     this.deps.addSecret(basic)
+    const {simpleGit} = await import('simple-git')
     const git = simpleGit({
       baseDir: ctx,
       allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM'],
@@ -295,7 +302,7 @@ export class CleverDockerExecutor implements Executor {
 
   async decommission(resource: Resource, opts: {signal?: AbortSignal}): Promise<DecommissionOutcome> {
     const org = await this.orga(resource.data.namespace as string | null, undefined, opts.signal)
-    return this.api.deleteApp(org.orgaId, org.auth, resource.id, opts.signal)
+    return (await this.client()).deleteApp(org.orgaId, org.auth, resource.id, opts.signal)
   }
 
   async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedResource[]> {
@@ -305,7 +312,7 @@ export class CleverDockerExecutor implements Executor {
       : [await this.orga(null)]
     const out: OwnedResource[] = []
     for (const org of orgs) {
-      for (const app of await this.api.listApps(org.orgaId, org.auth, opts.signal)) {
+      for (const app of await (await this.client()).listApps(org.orgaId, org.auth, opts.signal)) {
         if (!app.name.startsWith(prefix)) continue
         const jobId = jobIdFromResourceName(this.uniqueName, app.name)
         const flavorName = app.instance?.maxFlavor?.name?.replace(this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`, '') ?? ''

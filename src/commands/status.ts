@@ -1,0 +1,85 @@
+import {Args, Flags} from '@oclif/core'
+
+import {parseListenAddress} from '../adapters/observability/status-server.js'
+import {FsStateFile} from '../adapters/state/fs-state-file.js'
+import {BaseCommand} from '../cli/base-command.js'
+import {snapshotFromState} from '../core/dispatcher/state-snapshot.js'
+import type {DispatcherSnapshot} from '../core/events.js'
+import {formatWeight} from '../core/quota/flavor-weight.js'
+import {StateStore} from '../core/state/state-store.js'
+import {snapshotSchema, type StatusReport} from '../core/status-schema.js'
+
+export default class Status extends BaseCommand {
+  static override description = `Show what the daemon is doing: each runner's jobs (id, project, phase, flavor, weight, age, resource), quota and slots in use, intake state, pending deletions and recent failures.
+
+Asks the running daemon (/status on listen_address) when it answers, else reads the state file; says which.`
+
+  static override args = {
+    config: Args.string({description: 'path of the configuration file', required: true}),
+  }
+
+  static override flags = {
+    json: Flags.boolean({description: 'print the report as JSON (same schema as /status, wrapped with its source)'}),
+  }
+
+  async run(): Promise<StatusReport> {
+    const {args, flags} = await this.parse(Status)
+    const {config} = await this.loadConfig(args.config)
+    let report: StatusReport | undefined
+    let why = 'no listen_address in the configuration'
+    if (config.listenAddress) {
+      const {host, port} = parseListenAddress(config.listenAddress)
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/status`
+      try {
+        const res = await fetch(url, {signal: AbortSignal.timeout(1500)})
+        const parsed = snapshotSchema.safeParse(await res.json())
+        if (res.ok && parsed.success) report = {source: 'daemon', from: url, snapshot: parsed.data as DispatcherSnapshot}
+        else why = `${url} answered ${res.status} without a valid snapshot`
+      } catch {
+        why = `no daemon answered on ${url}`
+      }
+    }
+    if (!report) {
+      const store = await StateStore.inspect(new FsStateFile(config.stateFile), {now: Date.now})
+      report = {source: 'state-file', from: config.stateFile, snapshot: snapshotFromState(config, store, Date.now(), why)}
+    }
+    const safe = this.redactor.redactValue(report)
+    if (flags.json) this.log(JSON.stringify(safe, null, 2))
+    else this.log(render(safe, why))
+    return safe
+  }
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+}
+
+function render(r: StatusReport, why: string): string {
+  const s = r.snapshot
+  const lines = [r.source === 'daemon' ? `Source: the running daemon (${r.from})` : `Source: the state file ${r.from} (${why}); live figures are unknown`]
+  const quota = s.quota.total === null ? '?' : formatWeight(s.quota.total)
+  lines.push(`Quota: ${formatWeight(s.quota.used)} / ${quota} used${s.quota.reserved ? ` (+${formatWeight(s.quota.reserved)} reserved by requests in flight)` : ''}   Jobs: ${s.concurrent.used} / ${s.concurrent.limit}   Provisioning: ${s.provisioning.used} / ${s.provisioning.limit}`)
+  for (const runner of s.runners) {
+    const i = runner.intake
+    const intake = 'reason' in i ? `${i.state}: ${i.reason}` : i.state
+    lines.push('', `Runner ${runner.name ? `'${runner.name}'` : runner.runner} (${runner.executor}, ${runner.url}): intake ${intake}`)
+    const jobs = s.jobs.filter((j) => j.runner === runner.runner)
+    if (jobs.length === 0) {
+      lines.push('  no job')
+      continue
+    }
+    lines.push(`  ${'JOB'.padEnd(10)}${'PROJECT'.padEnd(16)}${'PHASE'.padEnd(16)}${'FLAVOR'.padEnd(8)}${'WEIGHT'.padStart(7)}  ${'AGE'.padEnd(8)}RESOURCE`)
+    for (const j of jobs) {
+      lines.push(`  ${String(j.jobId).padEnd(10)}${(j.projectName ?? String(j.projectId ?? '-')).slice(0, 15).padEnd(16)}${j.phase.padEnd(16)}${(j.flavor ?? '-').padEnd(8)}${formatWeight(j.weight).padStart(7)}  ${age(s.at - j.acquiredAt).padEnd(8)}${j.resourceId ?? '-'}`)
+    }
+  }
+  lines.push('', `Pending deletions: ${s.pendingDeletions}   Orphans marked: ${s.orphansMarked}   Kept resources: ${s.keptResources}`)
+  if (s.recentFailures.length) {
+    lines.push('Recent failures:')
+    for (const f of s.recentFailures.slice(-10)) lines.push(`  job ${f.jobId} (${f.runner}): ${f.reason}`)
+  }
+  return lines.join('\n')
+}
