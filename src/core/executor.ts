@@ -125,7 +125,28 @@ export interface ExecutorFactory<C extends Record<string, unknown> = Record<stri
   secretKeys?: readonly string[]
   /** Flavors known without I/O, used to check `[quota_computation]` at load time. */
   staticFlavors?: readonly Flavor[]
+  /** What `register` asks for this executor, and the keys it writes without asking. */
+  registration?: {
+    questions: readonly RegistrationQuestion[]
+    /** Written into every new `[[runners]]` section of this executor. */
+    defaults?: Record<string, unknown>
+    /** Flavor used as `reference_flavor` when `register` creates a new file. */
+    referenceFlavor: string
+  }
   create(runner: RunnerConfig<C>, deps: ExecutorDeps): Executor
+}
+
+/** One question `register` asks; its answer becomes the config key `key`. */
+export interface RegistrationQuestion {
+  key: string
+  message: string
+  kind: 'input' | 'secret' | 'choice'
+  /** For `choice`: the values offered (booleans allowed). */
+  choices?: ReadonlyArray<{name: string; value: string | boolean}>
+  /** Asked only when this holds for the answers so far. */
+  when?(answers: Record<string, unknown>): boolean
+  /** Checks an answer: an error message, or undefined when fine. */
+  validate?(value: string): string | undefined
 }
 
 /** Resource name for a job: `hpd-job-<runner unique name>-<job id>`. */
