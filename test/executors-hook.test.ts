@@ -38,7 +38,7 @@ describe('the paas:executors hook', () => {
   it('returns a linked plugin\'s executor beside the bundled one', async () => {
     writeUserPlugins(dataDir, [{name: '@heptapod-paas-runner-test/plugin-linked', root: LINKED}])
     const d = await discoverExecutors(await Config.load({root: REPO}))
-    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'memory'])
+    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker', 'memory'])
     expect(d.executors.get('linked-test')).toMatchObject({plugin: '@heptapod-paas-runner-test/plugin-linked', pluginType: 'link'})
   })
 
@@ -48,7 +48,7 @@ describe('the paas:executors hook', () => {
       {name: '@heptapod-paas-runner-test/plugin-linked', root: LINKED},
     ])
     const d = await discoverExecutors(await Config.load({root: REPO}))
-    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'memory'])
+    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker', 'memory'])
     expect(d.problems).toEqual([expect.stringMatching(/plugin @heptapod-paas-runner-test\/plugin-broken: executors hook failed: this plugin is broken on purpose/)])
   })
 })
@@ -62,7 +62,7 @@ describe('executor plugins through the real CLI', () => {
     const list = await runCli(['executors', '--json'], {dataDir})
     expect(list.code, list.stderr).toBe(0)
     const rows = JSON.parse(list.stdout).executors as Array<{name: string; pluginType: string}>
-    expect(rows.map((r) => [r.name, r.pluginType]).sort()).toEqual([['clever-docker', 'core'], ['linked-test', 'link'], ['memory', 'core']])
+    expect(rows.map((r) => [r.name, r.pluginType]).sort()).toEqual([['clever-docker', 'core'], ['linked-test', 'link'], ['local-docker', 'core'], ['memory', 'core']])
 
     const cfg = join(mkdtempSync(join(tmpdir(), 'hpr-cfg-')), 'config.toml')
     writeFileSync(cfg, `[quota_computation]\nreference_runner = "l"\nreference_flavor = "two"\nreference_jobs_count = 3\n\n[[runners]]\nname = "l"\nurl = "https://gitlab.example"\ntoken = "linked-runner-token"\nexecutor = "linked-test"\n`)
@@ -76,6 +76,6 @@ describe('executor plugins through the real CLI', () => {
     writeFileSync(cfg, `[quota_computation]\nreference_runner = "l"\nreference_flavor = "M"\nreference_jobs_count = 3\n\n[[runners]]\nname = "l"\nurl = "https://gitlab.example"\ntoken = "linked-runner-token"\nexecutor = "x"\n`)
     const r = await runCli(['quota', cfg])
     expect(r.code).toBe(2)
-    expect(r.stderr).toContain(`${cfg}:10: runners[0].executor: unknown executor 'x'; installed executors: memory`)
+    expect(r.stderr).toContain(`${cfg}:10: runners[0].executor: unknown executor 'x'; installed executors: clever-docker, local-docker, memory`)
   })
 })

@@ -44,8 +44,9 @@ export async function discoverExecutors(config: OclifConfig): Promise<ExecutorDi
     problems.push(`plugin ${failure.plugin.name}: executors hook failed: ${failure.error.message}`)
   }
   // Core plugins first, then user-installed, then linked: a bundled executor cannot be hijacked by accident.
+  // Plugins load concurrently: sort for a stable order (messages, `executors`, register's choices).
   const order = ['core', 'user', 'link']
-  const successes = [...result.successes].sort((a, b) => order.indexOf(a.plugin.type) - order.indexOf(b.plugin.type))
+  const successes = [...result.successes].sort((a, b) => order.indexOf(a.plugin.type) - order.indexOf(b.plugin.type) || a.plugin.name.localeCompare(b.plugin.name))
   for (const {plugin, result: factories} of successes) {
     if (factories === undefined) continue // plugins without this hook
     if (!Array.isArray(factories)) {
@@ -66,7 +67,7 @@ export async function discoverExecutors(config: OclifConfig): Promise<ExecutorDi
       executors.set(f.name, {factory: f, plugin: plugin.name, pluginType: plugin.type})
     }
   }
-  return {executors, problems}
+  return {executors: new Map([...executors].sort(([a], [b]) => a.localeCompare(b))), problems}
 }
 
 function checkFactory(f: unknown): string | undefined {

@@ -11,9 +11,10 @@ export const DEFAULT_BODY_TIMEOUT_MS = 30_000
 export class UndiciHttpClient implements HttpClient {
   private readonly agent: Agent
 
-  constructor(opts: {connectTimeoutMs?: number} = {}) {
+  /** `socketPath`: talk HTTP over a unix socket (the Docker engine), whatever the URL's host. */
+  constructor(opts: {connectTimeoutMs?: number; socketPath?: string} = {}) {
     this.agent = new Agent({
-      connect: {timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS},
+      connect: {timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, ...(opts.socketPath ? {socketPath: opts.socketPath} : {})},
       keepAliveTimeout: 30_000,
       // Per-request values below win; these are upper bounds for the pool.
       headersTimeout: 0,

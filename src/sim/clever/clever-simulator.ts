@@ -9,6 +9,7 @@ import {join} from 'node:path'
 import {Counters, FaultInjector, type Fault} from '../common/faults.js'
 import {gitHttpBackend, run} from '../common/git-http-backend.js'
 import {parseParams, playFault, readBody, sendJson} from '../common/http-util.js'
+import {runFetchedJob, type InnerRunResult} from '../common/inner-runner.js'
 
 export interface CleverFlavor {name: string; mem: number; cpus: number; available: boolean}
 
@@ -35,7 +36,7 @@ export interface SimApp {
   /** What was pushed to master: commit and the build context files. */
   pushed?: {sha: string; files: Record<string, string>}
   /** The simulated inner runner's outcome for the job it ran. */
-  ran?: {jobId: number; result: 'success' | 'failed' | 'canceled' | 'error'; detail?: string}
+  ran?: InnerRunResult
   stuckInCreating?: boolean
 }
 
@@ -385,55 +386,8 @@ export class CleverSimulator extends EventEmitter {
 
   /** What `exec-fetched-job` does with the pushed job: report running, write its log, finish. */
   private async innerRunner(app: SimApp): Promise<void> {
-    let job: {id: number; token: string; variables?: Array<{key: string; value: string}>}
-    try {
-      job = JSON.parse(app.pushed!.files['job.json']!) as typeof job
-    } catch {
-      app.ran = {jobId: -1, result: 'error', detail: 'job.json is not JSON'}
-      return
-    }
-    const vars = new Map((job.variables ?? []).map((v) => [v.key, v.value]))
-    const api = vars.get('CI_API_V4_URL')
-    if (!api) {
-      app.ran = {jobId: job.id, result: 'error', detail: 'no CI_API_V4_URL'}
-      return
-    }
-    const result = vars.get('SIM_JOB_RESULT') === 'failed' ? 'failed' : 'success'
-    const duration = Number(vars.get('SIM_JOB_DURATION_MS') ?? this.opts.jobDurationMs ?? 200)
-    const put = (body: Record<string, unknown>) => fetch(`${api}/jobs/${job.id}`, {method: 'PUT', headers: {'content-type': 'application/json', 'job-token': job.token}, body: JSON.stringify({token: job.token, ...body})})
-    let offset = 0
-    const trace = async (text: string): Promise<number> => {
-      const bytes = Buffer.from(text)
-      const r = await fetch(`${api}/jobs/${job.id}/trace`, {method: 'PATCH', headers: {'content-type': 'text/plain', 'job-token': job.token, 'content-range': `${offset}-${offset + bytes.length - 1}`}, body: bytes})
-      const range = r.headers.get('range')
-      if (r.status === 416 && range) {
-        offset = Number(range.split('-')[1])
-        return trace(text)
-      }
-      if (r.status === 202 && range) offset = Number(range.split('-')[1])
-      return r.status
-    }
-    try {
-      const touch = await put({state: 'running'})
-      if (touch.status === 403) {
-        app.ran = {jobId: job.id, result: 'canceled'}
-        return
-      }
-      if ((await trace(`Running with gitlab-runner (simulated by the Clever Cloud simulator) on ${app.id}\n`)) === 403) {
-        app.ran = {jobId: job.id, result: 'canceled'}
-        return
-      }
-      await new Promise((r) => setTimeout(r, duration))
-      if ((await trace(result === 'success' ? 'Job succeeded\n' : 'ERROR: Job failed: exit code 1\n')) === 403) {
-        app.ran = {jobId: job.id, result: 'canceled'}
-        return
-      }
-      await put(result === 'success' ? {state: 'success'} : {state: 'failed', failure_reason: 'script_failure', exit_code: 1})
-      app.ran = {jobId: job.id, result}
-      app.state = 'SHOULD_BE_DOWN'
-    } catch (error) {
-      app.ran = {jobId: job.id, result: 'error', detail: (error as Error).message}
-    }
+    app.ran = await runFetchedJob(app.pushed!.files['job.json']!, {label: app.id, defaultDurationMs: this.opts.jobDurationMs ?? 200})
+    if (app.ran.result === 'success' || app.ran.result === 'failed') app.state = 'SHOULD_BE_DOWN'
   }
 }
 
