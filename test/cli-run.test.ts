@@ -50,10 +50,11 @@ function start(args: string[]): {child: ChildProcess; stderr: () => string; exit
 }
 
 describe('run', () => {
-  it('--tui says it is not available yet, with exit code 2', async () => {
-    const r = await runCli(['run', join(dir, 'config.toml'), '--tui'])
-    expect(r.code).toBe(2)
-    expect(r.stderr).toContain('The live TUI (--tui) is not available in this version yet')
+  it('--tui without a terminal falls back to plain log lines', async () => {
+    const r = await runCli(['run', join(dir, 'config.toml'), '--tui', '--poll-cycles', '2'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain('warning: --tui needs a terminal; showing plain log lines instead')
+    expect(r.stderr).toContain('"msg":"stopped"')
   })
 
   it('--poll-cycles stops after N polling cycles with exit code 0', async () => {

@@ -236,6 +236,37 @@ state_file = "${join(dir, 'state.json')}"
   return {throughput: jobs / ((last - first) / 1000), p50: percentile(times, 50), p99: percentile(times, 99)}
 }
 
+/** CPU of the TUI rendering a 500-job snapshot for `ms` (in-process, to a virtual terminal). */
+async function tuiCost(jobs: number, ms: number): Promise<number> {
+  const {Writable} = await import('node:stream')
+  const React = await import('react')
+  const {render} = await import('ink')
+  const {App} = await import('../tui/App.js')
+  const {TuiModel} = await import('../tui/tui-model.js')
+  const phases = ['provisioning', 'launching', 'launched', 'running', 'running', 'running', 'decommissioning']
+  const t0 = Date.now()
+  const snapshot = () => ({
+    at: Date.now(), startedAt: t0,
+    quota: {total: 1000, explanation: null, used: jobs * 1.5, reserved: 0},
+    concurrent: {limit: 2000, used: jobs}, provisioning: {limit: 2000, used: 100},
+    runners: [{runner: 'benchrun', name: 'bench', url: 'http://127.0.0.1', executor: 'memory', intake: {state: 'long-polling' as const}, minRequestableWeight: 76}],
+    jobs: Array.from({length: jobs}, (_, i) => ({runner: 'benchrun', runnerName: 'bench', jobId: 1000 + i, projectId: 42, projectName: 'widgets', phase: phases[i % phases.length]!, flavor: 'S', weight: 1.5, acquiredAt: t0, phaseSince: Date.now() - (i % 60) * 1000, resourceId: `app_${i}`, deleteAttempts: 0, failure: null})),
+    pendingDeletions: 0, orphansMarked: 0, keptResources: 0,
+    totals: {acquired: jobs, launched: jobs, finished: 0, launchFailed: 0, decommissioned: 0}, recentFailures: [], stopping: false,
+  })
+  const out = Object.assign(new Writable({write: (_c, _e, cb) => cb()}), {columns: 120, rows: 40, isTTY: true})
+  const model = new TuiModel()
+  const app = render(React.createElement(App, {source: {snapshot, model, paused: () => false, setPaused: () => {}, quit: () => {}}}), {stdout: out as unknown as NodeJS.WriteStream, patchConsole: false, exitOnCtrlC: false})
+  await new Promise((r) => setTimeout(r, 1000))
+  const c0 = process.cpuUsage()
+  const w0 = performance.now()
+  await new Promise((r) => setTimeout(r, ms))
+  const c = process.cpuUsage(c0)
+  const pct = ((c.user + c.system) / 1000 / (performance.now() - w0)) * 100
+  app.unmount()
+  return pct
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick')
   const date = new Date().toISOString().slice(0, 10)
@@ -265,6 +296,10 @@ async function main(): Promise<void> {
   const cl = await cleverLaunch(quick ? 20 : 50)
   log(`  ${cl.throughput.toFixed(1)} jobs/s, provision→running p50 ${fmtMs(cl.p50)} ms, p99 ${fmtMs(cl.p99)} ms`)
 
+  log('TUI rendering cost with 500 tracked jobs…')
+  const tui = await tuiCost(500, quick ? 5_000 : 20_000)
+  log(`  ${tui.toFixed(1)} % of one core`)
+
   const ok = (v: boolean): string => (v ? 'met' : '**missed**')
   const md = `# Benchmarks
 
@@ -290,6 +325,12 @@ Do not edit by hand: run it again.
 | daemon RSS, idle | ${idle.rssMB.toFixed(0)} MB | — | |
 | daemon CPU, 1,000 tracked jobs | ${busy.cpu.toFixed(2)} % | — | |
 | daemon RSS, 1,000 tracked jobs | ${busy.rssMB.toFixed(0)} MB | < 150 MB | ${ok(busy.rssMB < 150)} |
+
+## TUI
+
+| figure | value | target | |
+|---|---|---|---|
+| CPU of the live view with 500 tracked jobs (10 renders/s, 120×40 terminal, in-process) | ${tui.toFixed(1)} % of one core | < 10 % | ${ok(tui < 10)} |
 
 ## clever-docker (against the Clever Cloud simulator)
 

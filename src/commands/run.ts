@@ -22,17 +22,13 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
     'log-level': Flags.string({char: 'l', aliases: ['logging-level'], options: [...LEVELS], description: 'log level (default: log_level of the config, else info)'}),
     'poll-cycles': Flags.integer({min: 1, description: 'stop after this many polling cycles of each runner (for tests)'}),
     'debug-signal': Flags.boolean({description: 'SIGUSR1 logs a dump of the state (without secrets)'}),
-    tui: Flags.boolean({description: 'live terminal view (not available yet in this version)'}),
+    tui: Flags.boolean({description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)'}),
     'poll-interval': Flags.integer({hidden: true, description: 'deprecated: use check_interval in the config'}),
     'job-progress-poll-interval': Flags.integer({hidden: true, description: 'deprecated: use job_progress_poll_interval in the config'}),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Run)
-    if (flags.tui) {
-      this.logToStderr('The live TUI (--tui) is not available in this version yet. Run without --tui: logs go to stderr.')
-      this.exit(2)
-    }
     const loaded = await this.loadConfig(args.config)
     const {config} = loaded
     if (flags['poll-interval'] !== undefined) {
@@ -44,10 +40,21 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
       config.jobProgressPollInterval = flags['job-progress-poll-interval']
     }
     const level = (flags['log-level'] as LogLevel | undefined) ?? config.logLevel
-    const {logger, flush} = createLogger({level, pretty: Boolean(process.stderr.isTTY), redactor: this.redactor})
+    const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY)
+    if (flags.tui && !tty) this.logToStderr('warning: --tui needs a terminal; showing plain log lines instead')
+    const useTui = flags.tui && tty
+    const model = useTui ? new (await import('../tui/tui-model.js')).TuiModel() : undefined
+    const logFile = `${config.stateFile}.log`
+    const destination = model ? (await import('../tui/start-tui.js')).tuiLogDestination(logFile, model) : undefined
+    const {logger, flush} = createLogger({level, pretty: !destination && Boolean(process.stderr.isTTY), redactor: this.redactor, ...(destination ? {destination} : {})})
     const daemon = await startDaemon(loaded, logger, flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']})
 
     let signals = 0
+    const force = (): void => {
+      logger.warn('forced exit; the state file is up to date')
+      flush()
+      process.exit(0)
+    }
     const stopRequested = new Promise<string>((resolve) => {
       const onSignal = (sig: NodeJS.Signals): void => {
         signals++
@@ -56,9 +63,7 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
           resolve(sig)
           return
         }
-        logger.warn(`caught ${sig} again: exiting now; the state file is up to date`)
-        flush()
-        process.exit(0)
+        force()
       }
       process.on('SIGTERM', onSignal)
       process.on('SIGINT', onSignal)
@@ -66,8 +71,14 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
     if (flags['debug-signal']) {
       process.on('SIGUSR1', () => logger.warn('state dump (SIGUSR1)', {snapshot: daemon.dispatcher.snapshot()}))
     }
-    const reason = await Promise.race([stopRequested, daemon.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`)])
-    await daemon.stop(reason)
+    const stopped = Promise.race([stopRequested, daemon.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`)])
+    if (model) {
+      const {runTui} = await import('../tui/start-tui.js')
+      await runTui(daemon, model, {onForce: force, stopped})
+      this.log(`stopped; the log is in ${logFile}`)
+    } else {
+      await daemon.stop(await stopped)
+    }
     logger.warn('stopped')
     flush()
   }

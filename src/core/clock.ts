@@ -34,10 +34,31 @@ export class Notifier {
   }
 }
 
+/**
+ * A signal that aborts when any of `signals` does. Unlike AbortSignal.any, its listeners are
+ * removed by `dispose()`, so long-lived signals do not collect one listener per call.
+ */
+export function linkedSignal(...signals: AbortSignal[]): {signal: AbortSignal; dispose(): void} {
+  const c = new AbortController()
+  const onAbort = (e: Event): void => c.abort((e.target as AbortSignal).reason)
+  for (const s of signals) {
+    if (s.aborted) {
+      c.abort(s.reason)
+      break
+    }
+    s.addEventListener('abort', onAbort, {once: true})
+  }
+  return {signal: c.signal, dispose: () => signals.forEach((s) => s.removeEventListener('abort', onAbort))}
+}
+
 /** Waits for `notifier`, at most `ms` on `clock`, or until `signal` aborts. Never throws. */
 export async function waitNotified(notifier: Notifier, clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   const local = new AbortController()
-  const both = AbortSignal.any([signal, local.signal])
-  await Promise.race([notifier.wait(both), clock.sleep(ms, both).catch(() => {})])
-  local.abort()
+  const both = linkedSignal(signal, local.signal)
+  try {
+    await Promise.race([notifier.wait(both.signal), clock.sleep(ms, both.signal).catch(() => {})])
+  } finally {
+    local.abort()
+    both.dispose()
+  }
 }

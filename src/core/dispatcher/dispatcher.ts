@@ -1,5 +1,5 @@
 import type {Clock} from '../clock.js'
-import {Notifier, waitNotified} from '../clock.js'
+import {linkedSignal, Notifier, waitNotified} from '../clock.js'
 import type {Config, RunnerConfig} from '../config/config-types.js'
 import {AbortedError, CoordinatorError} from '../coordinator/coordinator-errors.js'
 import type {Coordinator, RunnerEndpoint} from '../coordinator/coordinator.js'
@@ -86,6 +86,10 @@ export class Dispatcher {
   private readonly totals = {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0}
   private readonly recentFailures: DispatcherSnapshot['recentFailures'] = []
   private stopping = false
+  /** Intake paused by the operator (TUI `p`). */
+  private operatorPaused = false
+  /** Aborts the job requests in flight when the operator pauses intake. */
+  private intakeController = new AbortController()
   private stopped: Promise<void> | undefined
   private readonly redact: (s: string) => string
 
@@ -221,7 +225,9 @@ export class Dispatcher {
   private setIntake(rt: RunnerRuntime, intake: IntakeState): void {
     const prev = rt.intake
     rt.intake = intake
-    const changed = prev.state !== intake.state || ('reason' in prev ? prev.reason : '') !== ('reason' in intake ? intake.reason : '')
+    // Logged once per kind of pause (quota, concurrent…), not at every change of its figures.
+    const kind = (i: IntakeState): string => ('reason' in i ? i.reason.split(' ')[0]! : '')
+    const changed = prev.state !== intake.state || kind(prev) !== kind(intake)
     if (!changed) return
     // Every pause is logged once, with its reason and figures; so is the resumption.
     if (intake.state === 'paused') this.log.info(`intake paused: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name})
@@ -250,7 +256,7 @@ export class Dispatcher {
         continue
       }
       const u = this.usage()
-      const blocker = admissionBlocker({
+      const blocker = this.operatorPaused ? 'paused by the operator' : admissionBlocker({
         quota: this.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.deps.config.concurrent,
         provisioning: u.provisioning, maxProvisioning: this.deps.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
       })
@@ -265,13 +271,15 @@ export class Dispatcher {
       this.setIntake(rt, {state: rt.lastUpdate && this.lastAnswerWasLongPoll(rt) ? 'long-polling' : 'polling'})
       let result
       const asked = this.now()
+      const linked = linkedSignal(this.stopSignal, this.intakeController.signal)
       try {
-        result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate ? {lastUpdate: rt.lastUpdate} : {}), signal: this.stopSignal})
+        result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
       } catch (error) {
         rt.reserved = undefined
         this.capacity.notify()
         rt.cycles++
-        if (this.stopping || error instanceof AbortedError) return
+        if (this.stopping) return
+        if (error instanceof AbortedError) continue // the operator paused intake
         failures++
         const wait = this.intakeErrorWait(error, failures)
         const reason = this.errText(error)
@@ -280,6 +288,8 @@ export class Dispatcher {
         this.setIntake(rt, {state: 'backoff', reason, until: this.now() + wait})
         await this.sleep(wait)
         continue
+      } finally {
+        linked.dispose()
       }
       failures = 0
       rt.cycles++
@@ -572,12 +582,20 @@ export class Dispatcher {
     }
     if (rec.projectId === undefined) return
     const deadline = (rec.launchedAt ?? this.now()) + watch.timeoutSeconds * 1000
-    const waitSignal = AbortSignal.any([this.stopSignal, ctl.cancel.signal])
+    const linked = linkedSignal(this.stopSignal, ctl.cancel.signal)
+    try {
+      await this.watchLoop(rt, rec, watch, deadline, linked.signal)
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  private async watchLoop(rt: RunnerRuntime, rec: JobRecord, watch: {token?: string; timeoutSeconds: number; pollStep: number}, deadline: number, waitSignal: AbortSignal): Promise<void> {
     let checks = 0
     for (;;) {
       checks++
       try {
-        const text = await this.deps.coordinator.readLog(rt.unit.config.url, rec.projectId, rec.jobId, watch.token, {signal: waitSignal})
+        const text = await this.deps.coordinator.readLog(rt.unit.config.url, rec.projectId!, rec.jobId, watch.token!, {signal: waitSignal})
         if (Buffer.byteLength(text) > rec.traceOffset) {
           this.log.info('job fully launched (job log activity detected)', {runner: rec.runner, job: rec.jobId, afterMs: this.now() - (rec.launchedAt ?? this.now())})
           return
@@ -812,6 +830,22 @@ export class Dispatcher {
       this.emit({type: 'shutdown', stage: 'done', pending: 0, at: this.now()})
     })()
     return this.stopped
+  }
+
+  /** Pauses or resumes intake (operator action). Pausing aborts job requests in flight at once. */
+  setIntakePaused(paused: boolean): void {
+    if (paused === this.operatorPaused) return
+    this.operatorPaused = paused
+    this.log.warn(paused ? 'intake paused by the operator' : 'intake resumed by the operator')
+    if (paused) {
+      this.intakeController.abort(new AbortedError('pause'))
+      this.intakeController = new AbortController()
+    }
+    this.capacity.notify()
+  }
+
+  get intakePaused(): boolean {
+    return this.operatorPaused
   }
 
   get isStopping(): boolean {

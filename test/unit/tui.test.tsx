@@ -1,0 +1,134 @@
+import {render} from 'ink-testing-library'
+import {describe, expect, it} from 'vitest'
+
+import type {DispatcherSnapshot} from '../../src/core/events.js'
+import {App, type TuiSource} from '../../src/tui/App.js'
+import {EventsPanel} from '../../src/tui/EventsPanel.js'
+import {Gauges} from '../../src/tui/Gauges.js'
+import {Header} from '../../src/tui/Header.js'
+import {JobTable} from '../../src/tui/JobTable.js'
+import {bar, sortedJobs, TuiModel} from '../../src/tui/tui-model.js'
+import {waitUntil} from '../helpers/wait.js'
+
+const T0 = Date.parse('2026-11-28T10:00:00Z')
+
+function snapshot(over: Partial<DispatcherSnapshot> = {}): DispatcherSnapshot {
+  return {
+    at: T0 + 125_000,
+    startedAt: T0,
+    quota: {total: 67, explanation: 'weight of 3 jobs with flavor L', used: 0, reserved: 0},
+    concurrent: {limit: 20, used: 0},
+    provisioning: {limit: 5, used: 0},
+    runners: [{runner: 'glrt-abc', name: 'clever', url: 'https://gitlab.example', executor: 'clever-docker', intake: {state: 'long-polling'}, minRequestableWeight: 22.3}],
+    jobs: [],
+    pendingDeletions: 0,
+    orphansMarked: 0,
+    keptResources: 0,
+    totals: {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0},
+    recentFailures: [],
+    stopping: false,
+    ...over,
+  }
+}
+
+const job = (jobId: number, phase: string, flavor: string, weight: number) => ({
+  runner: 'glrt-abc', runnerName: 'clever', jobId, projectId: 42, projectName: 'widgets', phase, flavor, weight,
+  acquiredAt: T0, phaseSince: T0 + 100_000, resourceId: `app_${jobId}`, deleteAttempts: 0, failure: null,
+})
+
+const busy = snapshot({
+  quota: {total: 67, explanation: null, used: 30.4, reserved: 0},
+  concurrent: {limit: 20, used: 3},
+  provisioning: {limit: 5, used: 1},
+  jobs: [job(12, 'running', 'L', 22.3), job(10, 'decommissioning', 'XS', 2.4), job(11, 'launching', 'S', 5.7)],
+  totals: {acquired: 5, launched: 4, finished: 1, launchFailed: 1, decommissioned: 1},
+})
+
+describe('TUI components', () => {
+  it('header: coordinators with their state, uptime and totals', () => {
+    const {lastFrame} = render(<Header snapshot={busy} operatorPaused={false} />)
+    expect(lastFrame()).toContain('up 2m05s · launched 4 · finished 1 · failed 1')
+    expect(lastFrame()).toContain('clever https://gitlab.example long-polling')
+  })
+
+  it('header: the paused-intake reason, a backoff with its next try, operator pause', () => {
+    const s = snapshot({runners: [
+      {runner: 'a', name: 'a', url: 'https://a', executor: 'x', intake: {state: 'paused', reason: 'quota 71.3/76.1 used; largest flavor needs 13.5'}, minRequestableWeight: 13.5},
+      {runner: 'b', name: 'b', url: 'https://b', executor: 'x', intake: {state: 'backoff', reason: 'POST /jobs/request: 503', until: T0 + 125_000 + 30_000}, minRequestableWeight: 13.5},
+    ]})
+    const f = render(<Header snapshot={s} operatorPaused />).lastFrame()!
+    expect(f).toContain('paused: quota 71.3/76.1 used; largest flavor needs 13.5')
+    expect(f).toContain('backing off (POST /jobs/request: 503); next try in 30s')
+    expect(f).toContain('INTAKE PAUSED (p to resume)')
+  })
+
+  it('gauges: quota with its split by flavor, jobs and provisioning', () => {
+    const f = render(<Gauges snapshot={busy} width={100} />).lastFrame()!
+    expect(f).toContain(`quota        ${bar(30.4, 67, 30)} 30.4/67.0  L 22.3  S 5.7  XS 2.4`)
+    expect(f).toContain(`jobs         ${bar(3, 20, 30)} 3/20`)
+    expect(f).toContain(`provisioning ${bar(1, 5, 30)} 1/5`)
+  })
+
+  it('job table: sorted by phase, an empty state, and a compact form below 80 columns', () => {
+    expect(render(<JobTable snapshot={snapshot()} selected={0} width={100} maxRows={10} />).lastFrame()).toContain('no job: waiting for work')
+    const wide = render(<JobTable snapshot={busy} selected={0} width={120} maxRows={10} />).lastFrame()!.split('\n')
+    expect(wide[0]).toMatch(/JOB\s+RUNNER\s+PROJECT\s+FLAVOR\s+WEIGHT\s+PHASE\s+IN PHASE\s+RESOURCE/)
+    expect(wide.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['11', '12', '10'])
+    expect(wide[1]).toMatch(/11\s+clever\s+widgets\s+S\s+5\.7\s+pushing\s+25s\s+app_11/)
+    const narrow = render(<JobTable snapshot={busy} selected={0} width={60} maxRows={10} />).lastFrame()!
+    expect(narrow).toMatch(/JOB\s+FLV\s+PHASE\s+TIME/)
+    expect(narrow).not.toContain('app_11')
+  })
+
+  it('events panel: latest warnings and errors, and recently done jobs', () => {
+    const m = new TuiModel()
+    expect(render(<EventsPanel events={m.events} history={m.history} rows={5} />).lastFrame()).toContain('nothing to report')
+    m.onEvent({type: 'launch-failed', runner: 'r', jobId: 7, reason: 'git push refused', at: T0})
+    m.onEvent({type: 'job-phase', runner: 'r', jobId: 7, phase: 'gone', weight: 0, at: T0})
+    m.onEvent({type: 'delete-retry', runner: 'r', jobId: 8, resourceId: 'app_8', attempt: 2, error: '503', nextAt: T0, at: T0})
+    const f = render(<EventsPanel events={m.events} history={m.history} rows={5} />).lastFrame()!
+    expect(f).toContain('job 7: launch failed: git push refused')
+    expect(f).toContain('job 8: deleting app_8 failed (attempt 2), retrying: 503')
+    expect(f).toContain('recently done: 7 launch failed')
+  })
+
+  it('sorts jobs by phase', () => {
+    expect(sortedJobs(busy).map((j) => j.phase)).toEqual(['launching', 'running', 'decommissioning'])
+  })
+})
+
+describe('TUI app: keys', () => {
+  function source(s: DispatcherSnapshot) {
+    const calls: string[] = []
+    let paused = false
+    const model = new TuiModel()
+    model.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 12, phase: 'running', weight: 22.3, at: T0 + 1000})
+    const src: TuiSource = {snapshot: () => s, model, paused: () => paused, setPaused: (p) => {
+      paused = p
+      calls.push(`paused=${p}`)
+    }, quit: () => void calls.push('quit')}
+    return {src, calls}
+  }
+
+  it('p pauses intake, ? shows help, arrows and Enter show a job\'s details, q quits', async () => {
+    const {src, calls} = source(busy)
+    const ui = render(<App source={src} intervalMs={20} />)
+    const frame = () => ui.lastFrame() ?? ''
+    await waitUntil(() => frame().includes('RESOURCE'), 5000, 'first frame')
+    await waitUntil(() => frame().includes('RESOURCE') && !!ui.stdin, 1000)
+    const press = async (k: string, until: () => boolean, what: string) => {
+      await waitUntil(() => {
+        ui.stdin.write(k)
+        return until()
+      }, 5000, what)
+    }
+    await press('p', () => calls.includes('paused=true'), 'pause')
+    await waitUntil(() => frame().includes('INTAKE PAUSED'), 2000, 'paused banner')
+    await press('?', () => frame().includes('graceful shutdown (press again to force)'), 'help')
+    await press('\u001B[B', () => frame().includes('RESOURCE'), 'down')
+    await press('\r', () => frame().includes('job 12 · runner clever · project widgets'), 'details')
+    expect(frame()).not.toMatch(/glcbt-|token/i)
+    await press('q', () => calls.includes('quit'), 'quit')
+    ui.unmount()
+  })
+})
