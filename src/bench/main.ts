@@ -15,7 +15,8 @@ import {parseConfig} from '../core/config/parse-config.js'
 import {Dispatcher} from '../core/dispatcher/dispatcher.js'
 import type {ExecutorFactory} from '../core/executor.js'
 import {silentLogger} from '../core/logger.js'
-import type {JobRecord} from '../core/state/job-record.js'
+import type {DispatcherSnapshot} from '../core/events.js'
+import type {JobPhase, JobRecord} from '../core/state/job-record.js'
 import {StateStore} from '../core/state/state-store.js'
 import {MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-executor.js'
 import {dropMemoryCloud} from '../plugins/memory/memory-cloud.js'
@@ -243,9 +244,9 @@ async function tuiCost(jobs: number, ms: number): Promise<number> {
   const {render} = await import('ink')
   const {App} = await import('../tui/App.js')
   const {TuiModel} = await import('../tui/tui-model.js')
-  const phases = ['provisioning', 'launching', 'launched', 'running', 'running', 'running', 'decommissioning']
+  const phases: JobPhase[] = ['provisioning', 'launching', 'launched', 'running', 'running', 'running', 'decommissioning']
   const t0 = Date.now()
-  const snapshot = () => ({
+  const snapshot = (): DispatcherSnapshot => ({
     at: Date.now(), startedAt: t0,
     quota: {total: 1000, explanation: null, used: jobs * 1.5, reserved: 0},
     concurrent: {limit: 2000, used: jobs}, provisioning: {limit: 2000, used: 100},

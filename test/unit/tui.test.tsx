@@ -2,6 +2,7 @@ import {render} from 'ink-testing-library'
 import {describe, expect, it} from 'vitest'
 
 import type {DispatcherSnapshot} from '../../src/core/events.js'
+import type {JobPhase} from '../../src/core/state/job-record.js'
 import {App, type TuiSource} from '../../src/tui/App.js'
 import {EventsPanel} from '../../src/tui/EventsPanel.js'
 import {Gauges} from '../../src/tui/Gauges.js'
@@ -31,7 +32,7 @@ function snapshot(over: Partial<DispatcherSnapshot> = {}): DispatcherSnapshot {
   }
 }
 
-const job = (jobId: number, phase: string, flavor: string, weight: number) => ({
+const job = (jobId: number, phase: JobPhase, flavor: string, weight: number) => ({
   runner: 'glrt-abc', runnerName: 'clever', jobId, projectId: 42, projectName: 'widgets', phase, flavor, weight,
   acquiredAt: T0, phaseSince: T0 + 100_000, resourceId: `app_${jobId}`, deleteAttempts: 0, failure: null,
 })
