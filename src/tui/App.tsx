@@ -20,24 +20,38 @@ export interface TuiSource {
   quit(): void
 }
 
-/** Renders at most every `intervalMs` (10 per second by default), whatever the event rate. */
+/**
+ * Renders at most every `intervalMs` (10 per second by default) when something happened, and
+ * once a second otherwise (the clocks), whatever the event rate.
+ */
 export function App({source, intervalMs = 100}: {source: TuiSource; intervalMs?: number}) {
   const [, setTick] = useState(0)
+  const [keyVersion, setKeyVersion] = useState(0)
   const [selected, setSelected] = useState(0)
   const [details, setDetails] = useState(false)
   const [help, setHelp] = useState(false)
   const {stdout} = useStdout()
   useApp()
   useEffect(() => {
-    const t = setInterval(() => setTick((x) => x + 1), intervalMs)
+    let last = {version: -1, second: -1}
+    const t = setInterval(() => {
+      const now = {version: source.model.version, second: Math.floor(Date.now() / 1000)}
+      if (now.version === last.version && now.second === last.second) return
+      last = now
+      setTick((x) => x + 1)
+    }, intervalMs)
     return () => clearInterval(t)
-  }, [intervalMs])
+  }, [intervalMs, source])
+  void keyVersion
   const snapshot = source.snapshot()
   const jobs = sortedJobs(snapshot)
   const sel = Math.min(selected, Math.max(0, jobs.length - 1))
   useInput((input, key) => {
     if (input === 'q' || (key.ctrl && input === 'c')) source.quit()
-    else if (input === 'p') source.setPaused(!source.paused())
+    else if (input === 'p') {
+      source.setPaused(!source.paused())
+      setKeyVersion((v) => v + 1)
+    }
     else if (input === '?') setHelp((h) => !h)
     else if (key.upArrow) setSelected(Math.max(0, sel - 1))
     else if (key.downArrow) setSelected(Math.min(jobs.length - 1, sel + 1))
@@ -56,7 +70,7 @@ export function App({source, intervalMs = 100}: {source: TuiSource; intervalMs?:
       <Gauges snapshot={snapshot} width={width} />
       <Text> </Text>
       {help ? <HelpOverlay /> : null}
-      {details && job ? <JobDetails job={job} timeline={source.model.timelines.get(`${job.runner}/${job.jobId}`) ?? []} /> : null}
+      {details && job ? <JobDetails job={job} timeline={source.model.timelines.get(`${job.runner}/${job.jobId}`) ?? []} logs={source.model.jobLogs.get(job.jobId) ?? []} /> : null}
       <JobTable snapshot={snapshot} selected={sel} width={width} maxRows={Math.max(3, height - 18)} />
       <Text> </Text>
       <EventsPanel events={source.model.events} history={source.model.history} rows={6} />

@@ -20,9 +20,10 @@ export function tuiLogDestination(file: string, model: TuiModel): NodeJS.Writabl
         if (!line) continue
         try {
           const j = JSON.parse(line) as {level: number; msg: string; time?: string; job?: number; reason?: string; error?: string}
-          if (j.level >= 40) {
+          if (j.level >= 30) {
             const detail = j.reason ?? j.error
-            model.onLog(j.level >= 50 ? 'error' : 'warn', `${j.job === undefined ? '' : `job ${j.job}: `}${j.msg}${detail ? `: ${detail}` : ''}`, j.time ? Date.parse(j.time) : Date.now())
+            const level = j.level >= 50 ? 'error' : j.level >= 40 ? 'warn' : 'info'
+            model.onLog(level, `${j.job === undefined ? '' : `job ${j.job}: `}${j.msg}${detail ? `: ${detail}` : ''}`, j.time ? Date.parse(j.time) : Date.now(), j.job)
           }
         } catch {
           // not JSON: file only

@@ -37,11 +37,16 @@ export class TuiModel {
   readonly events: EventLine[] = []
   readonly history: HistoryLine[] = []
   readonly timelines = new Map<string, Array<{at: number; phase: string}>>()
+  /** The daemon's last log lines about each job (by job id), for the details view. */
+  readonly jobLogs = new Map<number, string[]>()
   private readonly outcomes = new Map<string, string>()
+  /** Bumped on every change: the view re-renders only when it moved (or once a second, for the clocks). */
+  version = 0
 
   constructor(private readonly maxEvents = 50, private readonly maxHistory = 20) {}
 
   onEvent(e: DispatcherEvent): void {
+    this.version++
     switch (e.type) {
       case 'job-phase': {
         const k = `${e.runner}/${e.jobId}`
@@ -83,9 +88,15 @@ export class TuiModel {
     }
   }
 
-  /** Log lines the daemon writes while the TUI owns the screen (warnings and errors only). */
-  onLog(level: 'warn' | 'error', text: string, at: number): void {
-    this.push(at, level, text)
+  /** Log lines the daemon writes while the TUI owns the screen: warnings and errors go to the events panel. */
+  onLog(level: 'info' | 'warn' | 'error', text: string, at: number, jobId?: number): void {
+    this.version++
+    if (level !== 'info') this.push(at, level, text)
+    if (jobId === undefined) return
+    const lines = this.jobLogs.get(jobId) ?? []
+    lines.push(`${new Date(at).toISOString().slice(11, 19)} ${text}`)
+    this.jobLogs.set(jobId, lines.slice(-6))
+    if (this.jobLogs.size > 500) this.jobLogs.delete(this.jobLogs.keys().next().value!)
   }
 
   private push(at: number, level: EventLine['level'], text: string): void {

@@ -104,6 +104,7 @@ describe('TUI app: keys', () => {
     let paused = false
     const model = new TuiModel()
     model.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 12, phase: 'running', weight: 22.3, at: T0 + 1000})
+    model.onLog('info', 'job 12: job launched', T0 + 900, 12)
     const src: TuiSource = {snapshot: () => s, model, paused: () => paused, setPaused: (p) => {
       paused = p
       calls.push(`paused=${p}`)
@@ -128,6 +129,8 @@ describe('TUI app: keys', () => {
     await press('?', () => frame().includes('graceful shutdown (press again to force)'), 'help')
     await press('\u001B[B', () => frame().includes('RESOURCE'), 'down')
     await press('\r', () => frame().includes('job 12 · runner clever · project widgets'), 'details')
+    expect(frame()).toContain('last log lines')
+    expect(frame()).toContain('job 12: job launched')
     expect(frame()).not.toMatch(/glcbt-|token/i)
     await press('q', () => calls.includes('quit'), 'quit')
     ui.unmount()

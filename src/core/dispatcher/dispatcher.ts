@@ -14,6 +14,7 @@ import {computeWeightedQuota, UnknownFlavorError} from '../quota/quota.js'
 import {PROVISIONING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
 import type {StateStore} from '../state/state-store.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
+import {jobSnapshot} from './state-snapshot.js'
 
 export interface RunnerUnit {
   config: RunnerConfig
@@ -857,24 +858,7 @@ export class Dispatcher {
   snapshot(): DispatcherSnapshot {
     const u = this.usage()
     const jobs: JobSnapshot[] = [...this.store.records.values()]
-      .map((r) => {
-        const rt = this.byUnique.get(r.runner)
-        return {
-          runner: r.runner,
-          runnerName: rt?.unit.config.name ?? null,
-          jobId: r.jobId,
-          projectId: r.projectId ?? null,
-          projectName: r.projectName ?? null,
-          phase: r.phase,
-          flavor: r.flavor ?? null,
-          weight: r.weight,
-          acquiredAt: r.acquiredAt,
-          phaseSince: r.phaseSince,
-          resourceId: r.resourceId ?? null,
-          deleteAttempts: r.deleteAttempts ?? 0,
-          failure: r.failure === undefined ? null : this.redact(r.failure),
-        }
-      })
+      .map((r) => jobSnapshot(r, this.byUnique.get(r.runner)?.unit.config.name ?? null, this.redact))
       .sort((a, b) => a.jobId - b.jobId)
     return {
       at: this.now(),

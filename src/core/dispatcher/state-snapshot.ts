@@ -1,7 +1,26 @@
 import type {Config} from '../config/config-types.js'
-import type {DispatcherSnapshot} from '../events.js'
-import {PROVISIONING_PHASES} from '../state/job-record.js'
+import type {DispatcherSnapshot, JobSnapshot} from '../events.js'
+import {PROVISIONING_PHASES, type JobRecord} from '../state/job-record.js'
 import type {StateStore} from '../state/state-store.js'
+
+/** A job record as status, metrics and the TUI show it: no token, no payload. */
+export function jobSnapshot(r: JobRecord, runnerName: string | null, redact: (s: string) => string = (s) => s): JobSnapshot {
+  return {
+    runner: r.runner,
+    runnerName,
+    jobId: r.jobId,
+    projectId: r.projectId ?? null,
+    projectName: r.projectName ?? null,
+    phase: r.phase,
+    flavor: r.flavor ?? null,
+    weight: r.weight,
+    acquiredAt: r.acquiredAt,
+    phaseSince: r.phaseSince,
+    resourceId: r.resourceId ?? null,
+    deleteAttempts: r.deleteAttempts ?? 0,
+    failure: r.failure === undefined ? null : redact(r.failure),
+  }
+}
 
 /**
  * A snapshot built from the state file alone, for `status` when no daemon answers:
@@ -9,23 +28,7 @@ import type {StateStore} from '../state/state-store.js'
  */
 export function snapshotFromState(config: Config, store: StateStore, now: number, why: string): DispatcherSnapshot {
   const names = new Map(config.runners.map((r) => [r.uniqueName, r.name ?? null]))
-  const jobs = [...store.records.values()]
-    .map((r) => ({
-      runner: r.runner,
-      runnerName: names.get(r.runner) ?? null,
-      jobId: r.jobId,
-      projectId: r.projectId ?? null,
-      projectName: r.projectName ?? null,
-      phase: r.phase,
-      flavor: r.flavor ?? null,
-      weight: r.weight,
-      acquiredAt: r.acquiredAt,
-      phaseSince: r.phaseSince,
-      resourceId: r.resourceId ?? null,
-      deleteAttempts: r.deleteAttempts ?? 0,
-      failure: r.failure ?? null,
-    }))
-    .sort((a, b) => a.jobId - b.jobId)
+  const jobs = [...store.records.values()].map((r) => jobSnapshot(r, names.get(r.runner) ?? null)).sort((a, b) => a.jobId - b.jobId)
   return {
     at: now,
     startedAt: now,
