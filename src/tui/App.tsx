@@ -21,10 +21,10 @@ export interface TuiSource {
 }
 
 /**
- * Renders at most every `intervalMs` (10 per second by default) when something happened, and
- * once a second otherwise (the clocks), whatever the event rate.
+ * Renders on key presses, on the daemon's activity (at most every `minGapMs`, checked every
+ * `intervalMs`) and once a second for the clocks: never more than about 10 times a second.
  */
-export function App({source, intervalMs = 100}: {source: TuiSource; intervalMs?: number}) {
+export function App({source, intervalMs = 100, minGapMs = 500}: {source: TuiSource; intervalMs?: number; minGapMs?: number}) {
   const [, setTick] = useState(0)
   const [keyVersion, setKeyVersion] = useState(0)
   const [selected, setSelected] = useState(0)
@@ -33,15 +33,19 @@ export function App({source, intervalMs = 100}: {source: TuiSource; intervalMs?:
   const {stdout} = useStdout()
   useApp()
   useEffect(() => {
-    let last = {version: -1, second: -1}
+    // Keys re-render at once (state changes); the daemon's activity at most every `minGapMs`,
+    // and the clocks once a second: a busy daemon must not spend its CPU drawing.
+    let last = {version: -1, second: -1, at: 0}
     const t = setInterval(() => {
-      const now = {version: source.model.version, second: Math.floor(Date.now() / 1000)}
-      if (now.version === last.version && now.second === last.second) return
-      last = now
+      const now = Date.now()
+      const second = Math.floor(now / 1000)
+      const changed = source.model.version !== last.version && now - last.at >= minGapMs
+      if (!changed && second === last.second) return
+      last = {version: source.model.version, second, at: now}
       setTick((x) => x + 1)
     }, intervalMs)
     return () => clearInterval(t)
-  }, [intervalMs, source])
+  }, [intervalMs, minGapMs, source])
   void keyVersion
   const snapshot = source.snapshot()
   const jobs = sortedJobs(snapshot)
