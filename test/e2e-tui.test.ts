@@ -13,7 +13,7 @@ function screen(): string {
   return execFileSync('tmux', ['capture-pane', '-p', '-t', session], {encoding: 'utf8'})
 }
 
-describe.skipIf(!hasTmux)('the demo in a real terminal (tmux)', () => {
+describe.skipIf(!hasTmux)('the demo in a real terminal (tmux; skipped when tmux is not installed)', () => {
   afterAll(() => {
     spawnSync('tmux', ['kill-session', '-t', session])
   })
