@@ -22,7 +22,7 @@ import {MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-ex
 import {dropMemoryCloud} from '../plugins/memory/memory-cloud.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
 import {CleverSimulator} from '../sim/clever/clever-simulator.js'
-import {cleverDockerExecutorFactory} from '../plugins/clever-docker/clever-executor.js'
+import {cleverDockerExecutorFactory} from '../plugins/clever-docker/clever-factory.js'
 import {fmtMs, percentile} from './stats.js'
 
 const REPO = resolve(import.meta.dirname, '../..')
@@ -211,6 +211,7 @@ state_file = "${join(dir, 'state.json')}"
   const c = parseConfig(text, {file: 'bench.toml', executors: new Map([['clever-docker', cleverDockerExecutorFactory as unknown as ExecutorFactory]]), defaultStateFile: join(dir, 'state.json')})
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
   const executor = cleverDockerExecutorFactory.create(c.runners[0] as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger})
+  await executor.ready?.()
   const d = new Dispatcher({config: c, runners: [{config: c.runners[0]!, executor}], coordinator: makeGitLabClient({systemId: 'r_benchclever1'}), store, clock: {now: Date.now, sleep: abortableSleep}, random: Math.random, logger: silentLogger})
   const provisionAt = new Map<number, number>()
   const times: number[] = []

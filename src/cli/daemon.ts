@@ -30,7 +30,7 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
   const coordinator = makeGitLabClient({systemId: store.systemId!, onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)})})
-  const executors = createExecutors(loaded, (i) => ({
+  const executors = await createExecutors(loaded, (i) => ({
     ...defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor),
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
     groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(config.runners[i]!.url, namespace, token, signal ? {signal} : {}),

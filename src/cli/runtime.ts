@@ -43,13 +43,15 @@ export async function loadConfigFile(oclif: OclifConfig, path: string, redactor 
   return {config, discovery, redactor}
 }
 
-/** Builds the executor of every runner, in config order. */
-export function createExecutors(loaded: LoadedConfig, deps: (runnerIndex: number) => ExecutorDeps): Executor[] {
-  return loaded.config.runners.map((r) => {
+/** Builds the executor of every runner, in config order, loaded and ready. */
+export async function createExecutors(loaded: LoadedConfig, deps: (runnerIndex: number) => ExecutorDeps): Promise<Executor[]> {
+  const executors = loaded.config.runners.map((r) => {
     const installed = loaded.discovery.executors.get(r.executor)
     if (!installed) throw new ConfigError(loaded.config.file, [{path: `runners[${r.index}].executor`, message: `unknown executor '${r.executor}'`}])
     return installed.factory.create(r, deps(r.index))
   })
+  await Promise.all(executors.map((e) => e.ready?.()))
+  return executors
 }
 
 /** Default executor services for commands: real clock, abortable sleep, redaction, a logger. */

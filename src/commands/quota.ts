@@ -22,7 +22,7 @@ export default class Quota extends BaseCommand {
   async run(): Promise<QuotaReport> {
     const {args, flags} = await this.parse(Quota)
     const loaded = await this.loadConfig(args.config)
-    const executors = createExecutors(loaded, () => defaultExecutorDeps(silentLogger, this.redactor))
+    const executors = await createExecutors(loaded, () => defaultExecutorDeps(silentLogger, this.redactor))
     const inputs = await Promise.all(executors.map(async (e) => ({flavors: await e.flavors(), minRequestableWeight: await e.minRequestableWeight()})))
     const report = buildQuotaReport(loaded.config, inputs)
     if (flags.json) this.log(JSON.stringify(report, null, 2))

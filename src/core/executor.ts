@@ -105,6 +105,9 @@ export interface Executor {
   serialise(resource: Resource): Json
   /** JSON from the state file → resource. Throws on a dump it cannot read. */
   restore(dump: Json): Resource
+
+  /** Loads whatever the executor loads lazily; hosts await it before using the executor. */
+  ready?(): Promise<unknown>
 }
 
 /**

@@ -1,6 +1,6 @@
 import type {ExecutorFactory} from '../../src/core/executor.js'
 import {memoryExecutorFactory} from '../../src/plugins/memory/memory-executor.js'
-import {cleverDockerExecutorFactory} from '../../src/plugins/clever-docker/clever-executor.js'
+import {cleverDockerExecutorFactory} from '../../src/plugins/clever-docker/clever-factory.js'
 
 /** The bundled executors, as the config parser sees them. */
 export const testExecutors: ReadonlyMap<string, ExecutorFactory> = new Map<string, ExecutorFactory>([

@@ -25,6 +25,7 @@ export interface ContractFixture {
 export function executorContract(name: string, setup: () => Promise<ContractFixture>): void {
   const withFixture = (fn: (f: ContractFixture) => Promise<void>) => async () => {
     const f = await setup()
+    await f.executor.ready?.()
     try {
       await fn(f)
     } finally {

@@ -9,14 +9,14 @@ import type {RunnerConfig} from '../../core/config/config-types.js'
 import {JobRejectedError, PaasRunnerError} from '../../core/errors.js'
 import {
   jobIdFromResourceName, resourceName, resourceNamePrefix,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type ExecutorFactory, type Json, type OwnedResource, type Resource,
+  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedResource, type Resource,
 } from '../../core/executor.js'
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
 import {minRequestableWeight} from '../../core/quota/quota.js'
 import {writeBuildContext} from './build-context.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
-import {CLEVER_SECRET_KEYS, cleverConfigSchema, type CleverConfig} from './clever-config.js'
+import type {CleverConfig} from './clever-config.js'
 
 export const FLAVOR_VARIABLE = 'CI_CLEVER_CLOUD_FLAVOR'
 export const NAMESPACE_VARIABLE = 'CI_PROJECT_ROOT_NAMESPACE'
@@ -340,30 +340,4 @@ export class CleverDockerExecutor implements Executor {
       ...(d.flavor ? {flavor: d.flavor} : {}),
     }
   }
-}
-
-export const cleverDockerExecutorFactory: ExecutorFactory<CleverConfig> = {
-  name: 'clever-docker',
-  description: 'one Clever Cloud Docker application per job, deployed by git push',
-  configSchema: cleverConfigSchema,
-  secretKeys: CLEVER_SECRET_KEYS,
-  create: (runner, deps) => new CleverDockerExecutor(runner, deps),
-  registration: {
-    referenceFlavor: 'M',
-    defaults: {cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true'}},
-    questions: [
-      {
-        key: 'cc_multi_tenant',
-        kind: 'choice',
-        message: 'Which Clever Cloud organisation runs the jobs?',
-        choices: [
-          {name: 'one organisation for every job', value: false},
-          {name: 'multi-tenant: the organisation of each job\'s top-level group (custom attributes)', value: true},
-        ],
-      },
-      {key: 'cc_orga_id', kind: 'input', message: 'Clever Cloud organisation id (orga_…)', when: (a) => a.cc_multi_tenant !== true, validate: (v) => (/^orga_\S+$/.test(v) ? undefined : 'an organisation id looks like orga_…')},
-      {key: 'cc_token', kind: 'secret', message: 'Clever Cloud API token of that organisation', when: (a) => a.cc_multi_tenant !== true},
-      {key: 'cc_gitlab_namespace_attributes_token', kind: 'secret', message: 'GitLab token able to read the custom attributes of top-level groups (administrator, read_api)', when: (a) => a.cc_multi_tenant === true},
-    ],
-  },
 }

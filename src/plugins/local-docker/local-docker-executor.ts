@@ -7,23 +7,14 @@ import {HttpTransportError} from '../../core/coordinator/http-port.js'
 import {PaasRunnerError} from '../../core/errors.js'
 import {
   jobIdFromResourceName, resourceName, resourceNamePrefix,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type ExecutorFactory, type Json, type OwnedResource, type Resource,
+  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedResource, type Resource,
 } from '../../core/executor.js'
 import type {JobPayload} from '../../core/job-payload.js'
-import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
+import type {Flavor} from '../../core/quota/flavor-weight.js'
+import {LOCAL_FLAVORS, type LocalDockerConfig} from './local-docker-config.js'
 import {DEFAULT_MAIN_IMAGE, dockerfile, innerRunnerConfig} from '../clever-docker/build-context.js'
 import {amendForDependencyProxy} from '../clever-docker/docker-image.js'
 import {tar} from './tar.js'
-
-/** Every local job weighs 1: a single flavor of 1 GiB. */
-export const LOCAL_FLAVORS: readonly Flavor[] = [makeFlavor('M', 1024, 1)]
-const API = 'http://docker/v1.43'
-
-export const localDockerConfigSchema = z.object({
-  /** Docker engine socket (`unix://…`); else `[runners.docker] host`, else DOCKER_HOST, else /var/run/docker.sock. */
-  host: z.string().regex(/^unix:\/\/\/\S+$/, 'only Unix domain sockets are supported, e.g. "unix:///var/run/docker.sock"').optional(),
-})
-export type LocalDockerConfig = z.infer<typeof localDockerConfigSchema>
 
 /** The socket path for a runner, and where it came from. */
 export function dockerSocket(runner: RunnerConfig<LocalDockerConfig>, env: NodeJS.ProcessEnv = process.env): string {
@@ -39,6 +30,8 @@ export function dockerSocket(runner: RunnerConfig<LocalDockerConfig>, env: NodeJ
  * starts a container with the Docker socket mounted and returns once it runs, decommission
  * removes the container and the image.
  */
+const API = 'http://docker/v1.43'
+
 export class LocalDockerExecutor implements Executor {
   readonly name = 'local-docker'
   readonly uniqueName: string
@@ -181,13 +174,4 @@ function streamError(body: string): string | undefined {
     }
   }
   return undefined
-}
-
-export const localDockerExecutorFactory: ExecutorFactory<LocalDockerConfig> = {
-  name: 'local-docker',
-  description: 'each job on the local Docker engine (testing and development)',
-  configSchema: localDockerConfigSchema,
-  staticFlavors: LOCAL_FLAVORS,
-  registration: {referenceFlavor: 'M', questions: []},
-  create: (runner, deps) => new LocalDockerExecutor(runner, deps),
 }
