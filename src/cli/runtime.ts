@@ -10,6 +10,9 @@ import type {Executor, ExecutorDeps} from '../core/executor.js'
 import type {Logger} from '../core/logger.js'
 import {Redactor} from '../core/redact.js'
 import {discoverExecutors, factoriesByName, type ExecutorDiscovery} from '../plugin-api/executors-hook.js'
+import {abortableSleep} from '../adapters/clock/real-clock.js'
+
+export {abortableSleep}
 
 /** State file used when the config has no `state_file`: next to the config file. */
 export const DEFAULT_STATE_FILE_NAME = 'paas-runner-state.json'
@@ -62,22 +65,4 @@ export function defaultExecutorDeps(logger: Logger, redactor: Redactor): Executo
     addSecret: (s) => redactor.add(s),
     log: logger,
   }
-}
-
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason)
-      return
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal!.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolvePromise()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, {once: true})
-  })
 }

@@ -3,7 +3,7 @@ import {arch, platform} from 'node:os'
 
 import {GitLabClient, type GitLabClientOptions} from '../../core/coordinator/gitlab-client.js'
 import type {RunnerInfo} from '../../core/coordinator/runner-info.js'
-import {abortableSleep} from '../../cli/runtime.js'
+import {abortableSleep} from '../clock/real-clock.js'
 import {UndiciHttpClient} from '../http/undici-http-client.js'
 
 export const RUNNER_NAME = 'heptapod-paas-runner'

@@ -47,6 +47,8 @@ interface RunnerRuntime {
   cycles: number
   /** Consecutive immediate re-polls that came back at once (long polling not holding). */
   quickNones: number
+  /** The last answer came through Workhorse long polling. */
+  longPolling: boolean
   warnedNoWatch: boolean
   /** Weight reserved by a job request in flight (undefined when none). */
   reserved?: number
@@ -83,7 +85,7 @@ export class Dispatcher {
   private readonly loops: Array<Promise<void>> = []
   private readonly intakeLoops: Array<Promise<void>> = []
   private quota: {total: number; explanation: string} | undefined
-  private startedAt: number
+  private readonly startedAt: number
   private readonly totals = {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0}
   private readonly recentFailures: DispatcherSnapshot['recentFailures'] = []
   private stopping = false
@@ -107,6 +109,7 @@ export class Dispatcher {
         intake: {state: 'starting'},
         cycles: 0,
         quickNones: 0,
+        longPolling: false,
         warnedNoWatch: false,
       }
       this.byUnique.set(unit.config.uniqueName, rt)
@@ -269,7 +272,7 @@ export class Dispatcher {
         continue
       }
       rt.reserved = minWeight // reserve before asking: concurrent runners can never overshoot
-      this.setIntake(rt, {state: rt.lastUpdate && this.lastAnswerWasLongPoll(rt) ? 'long-polling' : 'polling'})
+      this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling ? 'long-polling' : 'polling'})
       let result
       const asked = this.now()
       const linked = linkedSignal(this.stopSignal, this.intakeController.signal)
@@ -298,7 +301,7 @@ export class Dispatcher {
         rt.reserved = undefined
         this.capacity.notify()
         if (result.lastUpdate) rt.lastUpdate = result.lastUpdate
-        longPollSeen.set(rt, result.longPolling)
+        rt.longPolling = result.longPolling
         // A long-poll hold that ended means "ask again": the answer now comes from Rails.
         if (result.holdEnded) continue
         // Behind Workhorse long polling, the next request is held until a job comes: ask again at
@@ -321,10 +324,6 @@ export class Dispatcher {
       }
       // Got a job: ask again at once.
     }
-  }
-
-  private lastAnswerWasLongPoll(rt: RunnerRuntime): boolean {
-    return longPollSeen.get(rt) === true
   }
 
   private intakeErrorWait(error: unknown, failures: number): number {
@@ -920,8 +919,6 @@ export class Dispatcher {
     return this.redact(error instanceof Error ? error.message : String(error))
   }
 }
-
-const longPollSeen = new WeakMap<RunnerRuntime, boolean>()
 
 function resourceFields(ex: Executor, r: Resource): Partial<JobRecord> {
   return {resource: ex.serialise(r), resourceId: r.id, resourceName: r.name, weight: r.weight, ...(r.flavor ? {flavor: r.flavor} : {})}

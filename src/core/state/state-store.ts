@@ -64,30 +64,11 @@ export class StateStore {
   /** Loads the file (or imports the original's), ready for commits. Throws StateCorruptError. */
   static async open(file: StateFilePort, opts: {now: () => number}): Promise<{store: StateStore; report: LoadReport}> {
     const store = new StateStore(file, opts.now)
-    const report: LoadReport = {fresh: false, tornTail: false, warnings: []}
     const text = await file.read()
-    if (text === undefined || text.trim() === '') {
-      report.fresh = text === undefined
-      await store.snapshot()
-      return {store, report}
-    }
-    const first = text.trimStart()
-    if (first.startsWith('{"t":"header"')) {
-      store.loadJournal(text, report)
-      // Rewrite at once: drops a torn tail and compacts what the last run appended.
-      await store.snapshot()
-    } else {
-      let legacy: unknown
-      try {
-        legacy = JSON.parse(text)
-      } catch {
-        throw new StateCorruptError(file.path, undefined, 'neither a heptapod-paas-runner state journal nor a JSON state file of the original')
-      }
-      if (!isLegacyState(legacy)) throw new StateCorruptError(file.path, undefined, 'a JSON object without the launched / pending / to_decommission lists of the original')
-      report.importedFrom = await file.backup('.imported-from-0.6.3')
-      store.importLegacy(legacy, report)
-      await store.snapshot()
-    }
+    const report = store.parse(text)
+    if (report.legacy) report.importedFrom = await file.backup('.imported-from-0.6.3')
+    // Rewrite at once: drops a torn tail, compacts what the last run appended, converts an import.
+    await store.snapshot()
     return {store, report}
   }
 
@@ -97,22 +78,29 @@ export class StateStore {
    */
   static async inspect(file: StateFilePort, opts: {now: () => number}): Promise<StateStore> {
     const store = new StateStore(file, opts.now)
-    const text = await file.read()
-    if (text === undefined || text.trim() === '') return store
-    const report: LoadReport = {fresh: false, tornTail: false, warnings: []}
-    if (text.trimStart().startsWith('{"t":"header"')) store.loadJournal(text, report)
-    else {
-      let legacy: unknown
-      try {
-        legacy = JSON.parse(text)
-      } catch {
-        throw new StateCorruptError(file.path, undefined, 'neither a heptapod-paas-runner state journal nor a JSON state file of the original')
-      }
-      if (!isLegacyState(legacy)) throw new StateCorruptError(file.path, undefined, 'a JSON object without the launched / pending / to_decommission lists of the original')
-      store.importLegacy(legacy, report)
-    }
+    store.parse(await file.read())
     store.closed = true
     return store
+  }
+
+  /** Fills the store from the file's text: our journal, or the original's JSON state. */
+  private parse(text: string | undefined): LoadReport & {legacy?: boolean} {
+    const report: LoadReport & {legacy?: boolean} = {fresh: text === undefined, tornTail: false, warnings: []}
+    if (text === undefined || text.trim() === '') return report
+    if (text.trimStart().startsWith('{"t":"header"')) {
+      this.loadJournal(text, report)
+      return report
+    }
+    let legacy: unknown
+    try {
+      legacy = JSON.parse(text)
+    } catch {
+      throw new StateCorruptError(this.file.path, undefined, 'neither a heptapod-paas-runner state journal nor a JSON state file of the original')
+    }
+    if (!isLegacyState(legacy)) throw new StateCorruptError(this.file.path, undefined, 'a JSON object without the launched / pending / to_decommission lists of the original')
+    this.importLegacy(legacy, report)
+    report.legacy = true
+    return report
   }
 
   get path(): string {
