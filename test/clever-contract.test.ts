@@ -9,6 +9,7 @@ import {authorizationHeader} from '../src/plugins/clever-docker/clever-client.js
 import {cleverConfigSchema, type CleverConfig} from '../src/plugins/clever-docker/clever-config.js'
 import {CleverDockerExecutor} from '../src/plugins/clever-docker/clever-executor.js'
 import {CleverSimulator} from '../src/sim/clever/clever-simulator.js'
+import {shortToken} from '../src/core/identity/short-token.js'
 
 const sim = new CleverSimulator({innerRunner: false})
 beforeAll(async () => {
@@ -22,22 +23,23 @@ afterAll(async () => {
 })
 
 let seq = 0
-function executor(extra: Partial<Record<string, unknown>> = {}): {executor: CleverDockerExecutor; token: string} {
+function executor(extra: Partial<Record<string, unknown>> = {}, systemId = 'r_contract'): {executor: CleverDockerExecutor; token: string; other(): CleverDockerExecutor} {
   const token = `contract${++seq}-runner-token`
   const cfg = cleverConfigSchema.parse({cc_api_url: sim.apiUrl, cc_orga_id: 'orga_contract', cc_token: 'cc-contract-token-1', cc_deployment_repo_wait_step: 0.02, ...extra})
-  const runner: RunnerConfig<CleverConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'clever-docker', uniqueName: token.slice(0, 8), executorConfig: cfg, forwarded: {name: 'c', url: 'http://gitlab.invalid', token, executor: 'clever-docker'}}
-  const deps = {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, http: new UndiciHttpClient()}
-  return {executor: new CleverDockerExecutor(runner, deps), token}
+  const runner: RunnerConfig<CleverConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'clever-docker', uniqueName: shortToken(token), executorConfig: cfg, forwarded: {name: 'c', url: 'http://gitlab.invalid', token, executor: 'clever-docker'}}
+  const deps = {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, http: new UndiciHttpClient(), owner: {systemId, runner: runner.uniqueName}}
+  return {executor: new CleverDockerExecutor(runner, deps), token, other: () => new CleverDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}})}
 }
 
 executorContract('clever-docker (against the Clever Cloud simulator)', async () => {
-  const {executor: ex, token} = executor()
+  const {executor: ex, token, other} = executor()
   return {
     executor: ex,
     job: (id) => ({id, token: `job-${id}`, variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}, {key: 'CI_API_V4_URL', value: 'http://gitlab.invalid/api/v4'}]}),
     secrets: [token, 'cc-contract-token-1'],
+    otherDaemon: async () => other(),
     cleanup: async () => {
-      for (const o of await ex.listOwned({})) await ex.decommission(o.resource, {})
+      for (const o of (await ex.listOwned({})).owned) await ex.decommission(o.resource, {})
     },
   }
 })
@@ -53,7 +55,7 @@ describe('clever-docker against the simulator', () => {
     const {executor: ex, token} = executor({cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true'}})
     const r = await ex.provision({id: 77, token: 'j', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'S'}]}, {})
     const app = sim.apps.get(r.id)!
-    expect(app).toMatchObject({name: `hpd-job-${token.slice(0, 8)}-77`, lifetime: 'TASK', instanceVersion: '20240315', flavor: {name: 'heptapod-runner-S'}})
+    expect(app).toMatchObject({name: `hpd-job-${shortToken(token)}-77`, lifetime: 'TASK', instanceVersion: '20240315', flavor: {name: 'heptapod-runner-S'}})
     expect(app.env).toEqual({CC_MOUNT_DOCKER_SOCKET: 'true', CC_ENABLE_HEPTAPOD_RUNNER: 'true'})
     expect(r.weight).toBeCloseTo(4 ** 1.25, 9)
     await ex.decommission(r, {})
@@ -65,7 +67,7 @@ describe('clever-docker against the simulator', () => {
     const r = await o.provision({id: 5, token: 'j', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}]}, {})
     expect(await o.decommission(r, {})).toBe('deleted')
     const b = executor({cc_orga_id: 'orga_bearer', cc_token: 'api-token-bearer-1', cc_auth_scheme: 'bearer'}).executor
-    expect(await b.listOwned({})).toEqual([])
+    expect(await b.listOwned({})).toEqual({owned: [], unmarked: []})
     const wrong = executor({cc_orga_id: 'orga_bearer', cc_token: 'cc-contract-token-1'}).executor
     await expect(wrong.listOwned({})).rejects.toThrow(/HTTP 403, error 1002/)
   })

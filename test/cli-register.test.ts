@@ -38,7 +38,7 @@ describe('register (real CLI, non-interactive)', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600)
     const c = parseConfig(readFileSync(path, 'utf8'), {file: path, executors: testExecutors, defaultStateFile: 'x'})
     expect(c.quotaComputation).toEqual({referenceRunner: 'clever', referenceFlavor: 'M', referenceJobsCount: 4})
-    expect(c.stateFile).toBe(join(dir, 'paas-runner-state.json'))
+    expect(c.stateFile).toBe(join(dir, 'new.state.json'))
     expect(c.runners[0]).toMatchObject({name: 'clever', url: sim.url, token: runner.token, id: runner.id, executor: 'clever-docker', executorConfig: {cc_orga_id: 'orga_reg', cc_token: 'cc-RegSecret-123', cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true'}}})
     for (const s of ['GR1348941RegToken', runner.token, 'cc-RegSecret-123']) expect(r.stdout + r.stderr).not.toContain(s)
   })
@@ -55,6 +55,21 @@ describe('register (real CLI, non-interactive)', () => {
     const c = parseConfig(text, {file: path, executors: testExecutors, defaultStateFile: 'x'})
     expect(c.runners[0]).toMatchObject({token: runner.token, id: runner.id, executorConfig: {cc_multi_tenant: true}})
     expect(sim.runners.get(runner.token)!.managers.size).toBe(1)
+  })
+
+  it('refuses, before writing anything, a runner whose short token the file already has', async () => {
+    const first = sim.createRunner({token: 'glrt-t1_SameSixRestOfTokenA'})
+    const again = sim.createRunner({token: 'glrt-t1_SameSixRestOfTokenB'})
+    const path = join(dir, 'twice.toml')
+    const args = (token: string, name: string): string[] => ['register', path, '--non-interactive', '--url', sim.url, '--token', token, '--name', name, '--executor', 'memory']
+    expect((await runCli(args(first.token, 'first'))).code).toBe(0)
+    const before = readFileSync(path, 'utf8')
+    const r = await runCli(args(again.token, 'second'))
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("runners[0] ('first') of")
+    expect(r.stderr).toContain("has the same short token 't1_SameSi'")
+    expect(readFileSync(path, 'utf8')).toBe(before)
+    expect(sim.runners.get(again.token)!.managers.size).toBe(0)
   })
 
   it('a refused token is said plainly and nothing is written', async () => {

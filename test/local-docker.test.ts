@@ -31,17 +31,19 @@ afterAll(async () => {
 let seq = 0
 function executor(host = `unix://${socket}`, token = `LocalRun${++seq}-token`) {
   const runner: RunnerConfig<LocalDockerConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'local-docker', uniqueName: token.slice(0, 8), executorConfig: {host}, forwarded: {name: 'l', url: 'http://gitlab.invalid', token, executor: 'local-docker', docker: {image: 'debian'}}}
-  return {executor: new LocalDockerExecutor(runner, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger}), token}
+  const deps = {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_contract', runner: runner.uniqueName}}
+  return {executor: new LocalDockerExecutor(runner, deps), token, other: () => new LocalDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}})}
 }
 
 executorContract('local-docker (against the Docker Engine API simulator)', async () => {
-  const {executor: ex, token} = executor()
+  const {executor: ex, token, other} = executor()
   return {
     executor: ex,
     job: (id) => ({id, token: `job-${id}`, variables: [{key: 'CI_API_V4_URL', value: 'http://127.0.0.1:9/api/v4'}]}),
     secrets: [token],
+    otherDaemon: async () => other(),
     cleanup: async () => {
-      for (const o of await ex.listOwned({})) await ex.decommission(o.resource, {})
+      for (const o of (await ex.listOwned({})).owned) await ex.decommission(o.resource, {})
     },
   }
 })
@@ -142,7 +144,7 @@ const engine = await realEngine()
 describe.skipIf(!engine)('local-docker against a real Docker engine (skipped: no Docker engine answers on this machine)', () => {
   it('lists owned resources and deletes idempotently', async () => {
     const {executor: ex} = executor(`unix://${engine}`)
-    expect(await ex.listOwned({})).toEqual([])
+    expect(await ex.listOwned({})).toEqual({owned: [], unmarked: []})
     expect(await ex.decommission({id: 'hpd-job-none-1', name: 'hpd-job-none-1', weight: 1, launched: true, data: {}}, {})).toBe('absent')
   })
 })

@@ -253,6 +253,7 @@ async function tuiCost(jobs: number, ms: number): Promise<number> {
     concurrent: {limit: 2000, used: jobs}, provisioning: {limit: 2000, used: 100},
     runners: [{runner: 'benchrun', name: 'bench', url: 'http://127.0.0.1', executor: 'memory', intake: {state: 'long-polling' as const}, minRequestableWeight: 76}],
     jobs: Array.from({length: jobs}, (_, i) => ({runner: 'benchrun', runnerName: 'bench', jobId: 1000 + i, projectId: 42, projectName: 'widgets', phase: phases[i % phases.length]!, flavor: 'S', weight: 1.5, acquiredAt: t0, phaseSince: Date.now() - (i % 60) * 1000, resourceId: `app_${i}`, deleteAttempts: 0, failure: null})),
+    unmarkedResources: [],
     pendingDeletions: 0, orphansMarked: 0, keptResources: 0,
     totals: {acquired: jobs, launched: jobs, finished: 0, launchFailed: 0, decommissioned: 0}, recentFailures: [], stopping: false,
   })

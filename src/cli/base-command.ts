@@ -1,6 +1,6 @@
 import {Command} from '@oclif/core'
 
-import {ConfigError, formatIssue, PaasRunnerError} from '../core/errors.js'
+import {ConfigError, formatIssue, PaasRunnerError, StartupError} from '../core/errors.js'
 import {Redactor} from '../core/redact.js'
 import {loadConfigFile, type LoadedConfig} from './runtime.js'
 
@@ -26,6 +26,10 @@ export abstract class BaseCommand extends Command {
   protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     if (err instanceof ConfigError) {
       this.logToStderr(this.redactor.redact(`configuration error:\n${err.message}`))
+      this.exit(EXIT_CONFIG)
+    }
+    if (err instanceof StartupError) {
+      this.logToStderr(this.redactor.redact(`cannot start [${err.code}]: ${err.message}`))
       this.exit(EXIT_CONFIG)
     }
     if (err instanceof PaasRunnerError) {

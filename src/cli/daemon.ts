@@ -4,6 +4,7 @@ import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
+import {lockStateFile, type StateFileLock} from '../adapters/state/state-file-lock.js'
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
@@ -23,6 +24,21 @@ export interface Daemon {
  */
 export async function startDaemon(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions> = {}): Promise<Daemon> {
   const {config, redactor} = loaded
+  if (loaded.legacyStateFile) {
+    logger.warn(`using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`, {stateFile: loaded.legacyStateFile})
+  }
+  const lock = await lockStateFile(config.stateFile)
+  if (lock.tookOverFrom !== undefined) logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {lock: lock.path, deadPid: lock.tookOverFrom})
+  try {
+    return await startLocked(loaded, logger, options, lock)
+  } catch (error) {
+    await lock.release()
+    throw error
+  }
+}
+
+async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, lock: StateFileLock): Promise<Daemon> {
+  const {config, redactor} = loaded
   const {store, report} = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
   if (report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
@@ -32,6 +48,7 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   const coordinator = makeGitLabClient({systemId: store.systemId!, onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)})})
   const executors = await createExecutors(loaded, (i) => ({
     ...defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor),
+    owner: {systemId: store.systemId!, runner: config.runners[i]!.uniqueName},
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
     groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(config.runners[i]!.url, namespace, token, signal ? {signal} : {}),
   }))
@@ -62,6 +79,7 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
       await dispatcher.shutdown(reason)
       await server?.close()
       await store.close()
+      await lock.release()
     },
   }
 }

@@ -2,13 +2,14 @@ import {constants} from 'node:fs'
 import {access, appendFile, readFile, stat, writeFile} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
 
-import {stringify} from 'smol-toml'
+import {parse as parseToml, stringify} from 'smol-toml'
 
 import {CoordinatorError} from '../core/coordinator/coordinator-errors.js'
 import type {Coordinator, Registration} from '../core/coordinator/coordinator.js'
 import {PaasRunnerError} from '../core/errors.js'
 import type {ExecutorFactory} from '../core/executor.js'
-import {DEFAULT_STATE_FILE_NAME} from './runtime.js'
+import {shortToken} from '../core/identity/short-token.js'
+import {defaultStateFile} from './runtime.js'
 
 /** How `register` asks questions; the command uses inquirer, tests inject their own input. */
 export interface Prompter {
@@ -80,6 +81,8 @@ export async function registerRunner(o: {
   const token = (await ask('the token', '--token', g.token, (p) =>
     p.secret('Runner authentication token (glrt-…, from the runner created in GitLab) or legacy registration token', {validate: required}))).trim()
   if (!token) throw new RegisterError('the token is empty')
+  // A runner authentication token is final: refuse a runner the file already has before asking anything more.
+  if (!created && token.startsWith('glrt')) await refuseSameShortToken(configPath, token)
 
   const name = (await ask('the runner name', '--name', g.name, (p) => p.input('Runner name', {default: 'paas-runner', validate: required}))).trim()
 
@@ -122,6 +125,7 @@ export async function registerRunner(o: {
     throw error
   }
 
+  if (!created) await refuseSameShortToken(configPath, registration.token)
   const runner: Record<string, unknown> = {
     name,
     url,
@@ -138,7 +142,7 @@ export async function registerRunner(o: {
     const header = [
       '# Written by `heptapod-paas-runner register`; complete it as needed (see the README).',
       `concurrent = ${g.concurrent ?? 50}`,
-      `state_file = ${JSON.stringify(g.stateFile ?? join(dirname(configPath), DEFAULT_STATE_FILE_NAME))}`,
+      `state_file = ${JSON.stringify(g.stateFile ?? defaultStateFile(configPath).path)}`,
       '',
       '[quota_computation]',
       `  reference_runner = ${JSON.stringify(name)}`,
@@ -152,6 +156,26 @@ export async function registerRunner(o: {
     await appendFile(configPath, `${before === '' || before.endsWith('\n') ? '' : '\n'}\n${section}\n`)
   }
   return {configPath, created, registration, url, section}
+}
+
+/**
+ * The short token names resources and state records: two runners of one file must not share it
+ * (the daemon would refuse the file). Checked before anything is written.
+ */
+async function refuseSameShortToken(configPath: string, token: string): Promise<void> {
+  let doc: {runners?: unknown}
+  try {
+    doc = parseToml(await readFile(configPath, 'utf8')) as {runners?: unknown}
+  } catch {
+    throw new RegisterError(`${configPath} is not valid TOML: fix it before adding a runner. Nothing was written.`)
+  }
+  const short = shortToken(token)
+  const runners = Array.isArray(doc.runners) ? (doc.runners as Array<Record<string, unknown>>) : []
+  const same = runners.findIndex((r) => typeof r?.token === 'string' && shortToken(r.token) === short)
+  if (same >= 0) {
+    const name = typeof runners[same]!.name === 'string' ? ` ('${runners[same]!.name as string}')` : ''
+    throw new RegisterError(`runners[${same}]${name} of ${configPath} has the same short token '${short}': this runner is already in the file. Nothing was written.`)
+  }
 }
 
 /** True when the file does not exist yet (it will be created). Throws a RegisterError when it cannot be written. */

@@ -1,5 +1,6 @@
+import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
-import {dirname, join, resolve} from 'node:path'
+import {basename, dirname, extname, join, resolve} from 'node:path'
 
 import type {Config as OclifConfig} from '@oclif/core'
 
@@ -14,13 +15,29 @@ import {abortableSleep} from '../adapters/clock/real-clock.js'
 
 export {abortableSleep}
 
-/** State file used when the config has no `state_file`: next to the config file. */
-export const DEFAULT_STATE_FILE_NAME = 'paas-runner-state.json'
+/** The default state file of earlier versions, the same for every config file of a folder. */
+export const LEGACY_DEFAULT_STATE_FILE_NAME = 'paas-runner-state.json'
+
+/**
+ * State file used when the config has no `state_file`: `<config name>.state.json` next to it,
+ * so two config files of one folder never share one. A `paas-runner-state.json` left there by an
+ * earlier version is still used when the new name does not exist yet, so no state is lost.
+ */
+export function defaultStateFile(configPath: string): {path: string; legacy: boolean} {
+  const dir = dirname(resolve(configPath))
+  const name = basename(configPath, extname(configPath))
+  const path = join(dir, `${name}.state.json`)
+  const legacy = join(dir, LEGACY_DEFAULT_STATE_FILE_NAME)
+  if (!existsSync(path) && existsSync(legacy)) return {path: legacy, legacy: true}
+  return {path, legacy: false}
+}
 
 export interface LoadedConfig {
   config: Config
   discovery: ExecutorDiscovery
   redactor: Redactor
+  /** Set when the state file is the earlier versions' default name, kept so no state is lost. */
+  legacyStateFile?: string
 }
 
 /**
@@ -37,13 +54,15 @@ export async function loadConfigFile(oclif: OclifConfig, path: string, redactor 
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error)
     throw new ConfigError(path, [{path: '', message: `cannot read the configuration file: ${why}`}])
   }
+  const stateDefault = defaultStateFile(path)
   const config = parseConfig(text, {
     file: path,
     executors: factoriesByName(discovery),
-    defaultStateFile: join(dirname(resolve(path)), DEFAULT_STATE_FILE_NAME),
+    defaultStateFile: stateDefault.path,
     redactor,
   })
-  return {config, discovery, redactor}
+  const usesLegacy = stateDefault.legacy && config.stateFile === stateDefault.path
+  return {config, discovery, redactor, ...(usesLegacy ? {legacyStateFile: stateDefault.path} : {})}
 }
 
 /** Builds the executor of every runner, in config order, loaded and ready. */

@@ -77,6 +77,10 @@ function render(r: StatusReport, why: string): string {
     }
   }
   lines.push('', `Pending deletions: ${s.pendingDeletions}   Orphans marked: ${s.orphansMarked}   Kept resources: ${s.keptResources}`)
+  if (s.unmarkedResources?.length) {
+    lines.push('Resources named like ours without an ownership marker (never deleted automatically; delete them by hand once unused):')
+    for (const u of s.unmarkedResources.slice(0, 20)) lines.push(`  ${u.name} (${u.resourceId}, runner ${u.runner})`)
+  }
   if (s.recentFailures.length) {
     lines.push('Recent failures:')
     for (const f of s.recentFailures.slice(-10)) lines.push(`  job ${f.jobId} (${f.runner}): ${f.reason}`)

@@ -53,6 +53,21 @@ export class ConfigError extends PaasRunnerError {
   }
 }
 
+/**
+ * The daemon cannot start in this setup, for a reason outside the TOML text: its state file is
+ * held by another daemon, an address is in use. Commands map it to exit code 2, like ConfigError,
+ * and name the config key concerned.
+ */
+export class StartupError extends PaasRunnerError {
+  /** The config key the operator should look at (`state_file`, `listen_address`…). */
+  readonly key: string | undefined
+
+  constructor(code: string, message: string, opts: {path?: string; cause?: unknown} = {}) {
+    super(code, opts.path ? `${opts.path}: ${message}` : message, opts.cause === undefined ? {} : {cause: opts.cause})
+    this.key = opts.path
+  }
+}
+
 /** `file:line:col: path: message`, one line per issue. */
 export function formatIssues(file: string, issues: readonly ConfigIssue[]): string {
   return issues.map((i) => formatIssue(file, i)).join('\n')

@@ -18,6 +18,7 @@ export type DispatcherEvent =
   | {type: 'decommissioned'; runner: string; jobId: number; resourceId: string; outcome: 'deleted' | 'absent'; at: number; durationMs: number}
   | {type: 'delete-retry'; runner: string; jobId: number; resourceId: string; attempt: number; error: string; nextAt: number; at: number}
   | {type: 'orphan'; runner: string; resourceId: string; name: string; action: 'marked' | 'deleted' | 'cleared'; at: number}
+  | {type: 'unmarked-resource'; runner: string; resourceId: string; name: string; at: number}
   | {type: 'coordinator-error'; runner: string; kind: string; message: string; at: number}
   | {type: 'quota'; total: number; explanation: string; at: number}
   | {type: 'shutdown'; stage: 'requested' | 'draining' | 'done' | 'forced'; pending: number; at: number}
@@ -81,6 +82,11 @@ export interface DispatcherSnapshot {
   jobs: JobSnapshot[]
   pendingDeletions: number
   orphansMarked: number
+  /**
+   * Resources named like ours without an ownership marker (the original's apps, a person's):
+   * reported, never deleted. Null when unknown (read from the state file, no daemon running).
+   */
+  unmarkedResources: Array<{runner: string; resourceId: string; name: string}> | null
   keptResources: number
   totals: {acquired: number; launched: number; finished: number; launchFailed: number; decommissioned: number}
   recentFailures: Array<{runner: string; jobId: number; reason: string; at: number}>

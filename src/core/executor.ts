@@ -4,6 +4,7 @@ import type {RunnerConfig} from './config/config-types.js'
 import type {HttpClient} from './coordinator/http-port.js'
 import type {JobPayload} from './job-payload.js'
 import type {Logger} from './logger.js'
+import type {OwnerMarker} from './identity/owner-marker.js'
 import type {Flavor} from './quota/flavor-weight.js'
 
 /** JSON-serialisable value, as stored in the state file. */
@@ -28,7 +29,7 @@ export interface Resource {
   data: {[k: string]: Json}
 }
 
-/** What an executor finds when it lists the resources this runner owns. */
+/** A resource whose ownership marker names this daemon and this runner. */
 export interface OwnedResource {
   id: string
   name: string
@@ -36,6 +37,23 @@ export interface OwnedResource {
   jobId?: number
   /** Enough to delete it without a state record. */
   resource: Resource
+}
+
+/** A resource named like ours (`hpd-job-<unique name>-…`) that carries no ownership marker. */
+export interface UnmarkedResource {
+  id: string
+  name: string
+  jobId?: number
+}
+
+/**
+ * What `listOwned` finds. Only `owned` may ever be deleted by the orphan sweep; `unmarked`
+ * (typically the apps of the original runner, which set no marker) are only reported.
+ * Resources whose marker names another daemon or runner appear in neither list.
+ */
+export interface OwnedListing {
+  owned: OwnedResource[]
+  unmarked: UnmarkedResource[]
 }
 
 /** Outcome of a delete: `absent` means it was already gone (404), which counts as done. */
@@ -57,6 +75,12 @@ export interface ExecutorDeps {
   http?: HttpClient
   /** Called after every PAAS API exchange, for metrics: endpoint pattern and status (or `network`). */
   onApiExchange?(endpoint: string, outcome: number | 'network'): void
+  /**
+   * Who owns what this executor creates: every resource carries this marker, and `listOwned`
+   * returns only resources that carry it. Absent in commands that never create anything
+   * (`quota`, `status`); `provision` and `listOwned` then fail with `no_owner`.
+   */
+  owner?: OwnerMarker
 }
 
 export type ExecutorLogger = Logger
@@ -69,7 +93,7 @@ export type ExecutorLogger = Logger
 export interface Executor {
   /** Executor name as written in the config (`clever-docker`, `local-docker`, …). */
   readonly name: string
-  /** First 8 characters of the runner token: the prefix of every resource name. */
+  /** The runner's short token (see `shortToken`): the prefix of every resource name. */
   readonly uniqueName: string
 
   /** Flavors this runner may use, keyed by user-facing name. May do I/O (cached by the executor). */
@@ -85,8 +109,9 @@ export interface Executor {
   expectedWeight(job: JobPayload, signal?: AbortSignal): Promise<number>
 
   /**
-   * Creates the resource for a job. Idempotent per job: when the resource already exists
-   * (same name), it is returned instead of a second one being created.
+   * Creates the resource for a job, carrying `deps.owner` as its ownership marker. Idempotent per
+   * job: when the resource already exists (same name, our marker), it is returned instead of a
+   * second one being created, with its configuration (environment…) applied again.
    * `onCreated` is awaited as soon as the resource exists, before any further side effect,
    * so the host can persist it and never orphan it.
    */
@@ -98,8 +123,11 @@ export interface Executor {
   /** Deletes the resource. Idempotent: an absent resource is `absent`, not an error. */
   decommission(resource: Resource, opts: {signal?: AbortSignal}): Promise<DecommissionOutcome>
 
-  /** Lists the resources this runner owns (name prefix `hpd-job-<uniqueName>-`), for the orphan sweep. */
-  listOwned(opts: {signal?: AbortSignal}): Promise<OwnedResource[]>
+  /**
+   * Lists the resources whose marker is `deps.owner` (owned), and those named like ours
+   * (`hpd-job-<uniqueName>-`) without any marker (unmarked), for the orphan sweep.
+   */
+  listOwned(opts: {signal?: AbortSignal}): Promise<OwnedListing>
 
   /** Resource → JSON for the state file. Must contain no secret. */
   serialise(resource: Resource): Json

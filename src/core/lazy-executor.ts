@@ -1,4 +1,4 @@
-import type {DecommissionOutcome, Executor, Json, OwnedResource, Resource} from './executor.js'
+import type {DecommissionOutcome, Executor, Json, OwnedListing, Resource} from './executor.js'
 import type {JobPayload} from './job-payload.js'
 import type {Flavor} from './quota/flavor-weight.js'
 
@@ -52,7 +52,7 @@ export class LazyExecutor implements Executor {
     return (await this.ready()).decommission(resource, opts)
   }
 
-  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedResource[]> {
+  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedListing> {
     return (await this.ready()).listOwned(opts)
   }
 

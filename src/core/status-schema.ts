@@ -35,6 +35,7 @@ export const snapshotSchema = z.object({
   })),
   pendingDeletions: z.number(),
   orphansMarked: z.number(),
+  unmarkedResources: z.array(z.object({runner: z.string(), resourceId: z.string(), name: z.string()})).nullable(),
   keptResources: z.number(),
   totals: z.object({acquired: z.number(), launched: z.number(), finished: z.number(), launchFailed: z.number(), decommissioned: z.number()}),
   recentFailures: z.array(z.object({runner: z.string(), jobId: z.number(), reason: z.string(), at: z.number()})),

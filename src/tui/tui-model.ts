@@ -75,6 +75,9 @@ export class TuiModel {
       case 'orphan':
         this.push(e.at, 'warn', `orphan sweep: ${e.action} ${e.name}`)
         break
+      case 'unmarked-resource':
+        this.push(e.at, 'warn', `orphan sweep: ${e.name} has no ownership marker: never deleted automatically`)
+        break
       case 'coordinator-error':
         this.push(e.at, 'warn', `${e.runner}: GitLab ${e.kind}: ${e.message}`)
         break

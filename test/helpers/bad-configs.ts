@@ -51,9 +51,9 @@ export const BAD_CONFIGS: Array<{name: string; toml: string; expect: RegExp; lin
   {name: 'deprecated and current spellings together', toml: `job_progress_interval = 10\njob_progress_poll_interval = 20\n${BASE}`, expect: /job_progress_interval: both 'job_progress_interval' \(deprecated spelling\) and 'job_progress_poll_interval' are set/},
   {name: 'top-level job_trace_watch not a table', toml: `job_trace_watch = 3\n${BASE}`, expect: /job_trace_watch: must be a table/},
   {
-    name: 'two runners whose tokens share 8 characters',
-    toml: `${BASE}\n[[runners]]\n  name = "other"\n  url = "https://gitlab.example.com"\n  token = "${TOKEN.slice(0, 8)}different"\n  executor = "memory"\n`,
-    expect: /runners\[1\]\.token: its first 8 characters are the same as those of runners\[0\]'s token/,
+    name: 'two runners with the same short token',
+    toml: `${BASE}\n[[runners]]\n  name = "other"\n  url = "https://gitlab.example.com"\n  token = "${TOKEN.slice(0, 14)}different"\n  executor = "memory"\n`,
+    expect: /runners\[1\]\.token: its short token 'SeCrEtRuN' \(as GitLab shows it in its runner list\) is the same as runners\[0\]'s/,
     line: 20,
   },
   {name: 'clever: cc_orga_id missing', toml: BASE.replace('executor = "memory"', 'executor = "clever-docker"\n  cc_token = "cc-secret-token-123"'), expect: /runners\[0\]\.cc_orga_id: required unless cc_multi_tenant = true/},

@@ -31,10 +31,14 @@ export interface HarnessOptions {
   maxFlavor?: string
   traceWatch?: boolean
   extraGlobals?: string
+  /** Runner tokens (default `tok<i>abcd-runner-secret`, whose short token is `tok<i>abcd`). */
+  tokens?: string[]
   options?: Partial<DispatcherOptions>
 }
 
 let cloudSeq = 0
+/** The system id of every harness daemon: resources with this marker are the harness's own. */
+export const HARNESS_SYSTEM_ID = 'r_harness'
 
 /** A dispatcher over the memory executor, a fake GitLab, an in-memory state file and virtual time. */
 export class Harness {
@@ -52,7 +56,7 @@ export class Harness {
 
   constructor(readonly o: HarnessOptions = {}) {
     const n = o.runners ?? 1
-    this.tokens = Array.from({length: n}, (_, i) => `tok${i}abcd-runner-secret`)
+    this.tokens = o.tokens ?? Array.from({length: n}, (_, i) => `tok${i}abcd-runner-secret`)
     const runners = this.tokens.map((t, i) => `
 [[runners]]
   name = "r${i}"
@@ -83,7 +87,7 @@ ${runners}`
     const deps = {now: this.clock.now, sleep: this.clock.sleep, addSecret: () => {}, log: captureLogger(this.logs)}
     this.dispatcher = new Dispatcher({
       config,
-      runners: config.runners.map((r) => ({config: r, executor: memoryExecutorFactory.create(r as never, deps) as MemoryExecutor})),
+      runners: config.runners.map((r) => ({config: r, executor: memoryExecutorFactory.create(r as never, {...deps, owner: {systemId: HARNESS_SYSTEM_ID, runner: r.uniqueName}}) as MemoryExecutor})),
       coordinator: this.gitlab,
       store,
       clock: this.clock,

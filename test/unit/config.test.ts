@@ -50,6 +50,7 @@ describe('good configurations', () => {
       maxConcurrentProvisioning: 10,
       finishedJobsKeepResources: false,
       decommissionLaunchFailures: true,
+      orphanGracePeriod: 600,
       stateFile: '/default/state.json',
       logLevel: 'info',
       quotaComputation: {referenceRunner: 'mem', referenceFlavor: 'M', referenceJobsCount: 4},
@@ -57,7 +58,7 @@ describe('good configurations', () => {
     expect(c.listenAddress).toBeUndefined()
     expect(c.runners[0]).toMatchObject({
       name: 'mem',
-      uniqueName: TOKEN.slice(0, 8),
+      uniqueName: 'SeCrEtRuN', // the 9 characters after glrt-, as GitLab shows it
       traceWatch: {token: WATCH_TOKEN, timeoutSeconds: 300, pollStep: 10},
       executorConfig: {memory_cloud: 'default', memory_default_flavor: 'M'},
     })

@@ -2,7 +2,8 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {CoordinatorError} from '../../src/core/coordinator/coordinator-errors.js'
 import {flavorWeight} from '../../src/core/quota/flavor-weight.js'
-import {Harness} from '../helpers/dispatcher-harness.js'
+import {Harness, HARNESS_SYSTEM_ID} from '../helpers/dispatcher-harness.js'
+import {MemoryStateFile} from '../helpers/memory-state-file.js'
 
 const harnesses: Harness[] = []
 async function harness(o: ConstructorParameters<typeof Harness>[0] = {}): Promise<Harness> {
@@ -286,20 +287,63 @@ describe('dispatcher: crash safety', () => {
     }
   })
 
-  it('deletes an orphan after the grace period, never a tracked resource', async () => {
-    const h = new Harness({options: {orphanGraceMs: 600_000, sweepIntervalMs: 300_000}})
+  it('deletes an orphan with our marker after the grace period; never a tracked, foreign or unmarked resource', async () => {
+    const h = new Harness({options: {sweepIntervalMs: 300_000}, extraGlobals: 'paas_orphan_grace_period = 600'})
     harnesses.push(h)
-    const orphan = h.cloud.create('hpd-job-tok0abcd-999', 'M', 13.45, 999)
-    const foreign = h.cloud.create('hpd-job-otherrun-5', 'M', 13.45, 5)
+    const ours = {systemId: HARNESS_SYSTEM_ID, runner: 'tok0abcd'}
+    const orphan = h.cloud.create('hpd-job-tok0abcd-999', 'M', 13.45, 999, ours)
+    // Same runner, another daemon: same name prefix, another system id.
+    const otherDaemon = h.cloud.create('hpd-job-tok0abcd-777', 'M', 13.45, 777, {systemId: 'r_someoneelse', runner: 'tok0abcd'})
+    // Named like ours, no marker at all (the original's apps, a person's).
+    const unmarked = h.cloud.create('hpd-job-tok0abcd-555', 'M', 13.45, 555)
+    const otherRunner = h.cloud.create('hpd-job-otherrun-5', 'M', 13.45, 5, {systemId: HARNESS_SYSTEM_ID, runner: 'otherrun'})
     await h.start()
     const job = h.gitlab.enqueue()
     await h.clock.runUntil(() => h.snapshot().jobs[0]?.phase === 'running')
     await h.clock.advance(1_000)
     expect(h.store.orphans.has(`tok0abcd/${orphan.id}`)).toBe(true)
+    expect(h.snapshot().unmarkedResources).toEqual([{runner: 'tok0abcd', resourceId: unmarked.id, name: unmarked.name}])
     await h.clock.advance(1_200_000)
     expect(h.cloud.resources.has(orphan.id)).toBe(false)
-    expect(h.cloud.resources.has(foreign.id)).toBe(true) // not this runner's
+    for (const kept of [otherDaemon, unmarked, otherRunner]) expect(h.cloud.resources.has(kept.id)).toBe(true)
     expect([...h.cloud.resources.values()].some((r) => r.jobId === job.id)).toBe(true)
     expect(h.events.filter((e) => e.type === 'orphan').map((e) => (e as {action: string}).action)).toEqual(['marked', 'deleted'])
+    // Reported once, not at every sweep.
+    expect(h.events.filter((e) => e.type === 'unmarked-resource')).toHaveLength(1)
+    expect(h.logs.filter((l) => l.msg.includes('carries no ownership marker'))).toHaveLength(1)
   })
+
+  it('counts a job imported from an old dump without any weight as the heaviest flavor the runner may get', async () => {
+    const h = new Harness({maxFlavor: 'L', referenceFlavor: '3XL', referenceJobs: 2})
+    harnesses.push(h)
+    const res = h.cloud.create('hpd-job-tok0abcd-41', 'L', 0, 41, {systemId: HARNESS_SYSTEM_ID, runner: 'tok0abcd'})
+    // The original's format: no expected_weight, a resource dump without weight.
+    h.file = new MemoryStateFile(JSON.stringify({launched: [{runner_name: 'tok0abcd', job_id: 41, token: 'tok41', paas_resource: {id: res.id, name: res.name, launched: true}}]}))
+    await h.start()
+    // The memory executor's L is 12 GiB: 12^1.25 = 12 × 1.861209… = 22.33451… (not the original's 1).
+    expect(h.snapshot().jobs.find((j) => j.jobId === 41)?.weight).toBeCloseTo(22.33451, 4)
+    expect(h.store.records.get('tok0abcd/41')?.weightUnknown).toBeUndefined()
+  })
+
+  it('moves a job of the original state file, keyed by the first 8 characters of a glrt- token, to its runner', async () => {
+    const h = new Harness({tokens: ['glrt-t1_AbCdEfGhIjKlMnOp']})
+    harnesses.push(h)
+    const res = h.cloud.create('hpd-job-glrt-t1_-61', 'M', 13.45, 61)
+    h.file = new MemoryStateFile(JSON.stringify({launched: [{runner_name: 'glrt-t1_', job_id: 61, token: 'tok61', expected_weight: 13.45, paas_resource: {id: res.id, name: res.name, weight: 13.45, launched: true}}]}))
+    await h.start()
+    expect([...h.store.records.keys()]).toEqual(['t1_AbCdEf/61'])
+    expect(h.logs.some((l) => l.msg.includes('no longer in the configuration'))).toBe(false)
+  })
+
+  it('with paas_orphan_grace_period = 0, reports an orphan and never deletes it', async () => {
+    const h = new Harness({options: {sweepIntervalMs: 300_000}, extraGlobals: 'paas_orphan_grace_period = 0'})
+    harnesses.push(h)
+    const orphan = h.cloud.create('hpd-job-tok0abcd-999', 'M', 13.45, 999, {systemId: HARNESS_SYSTEM_ID, runner: 'tok0abcd'})
+    await h.start()
+    await h.clock.advance(3_600_000)
+    expect(h.cloud.resources.has(orphan.id)).toBe(true)
+    expect(h.store.orphans.has(`tok0abcd/${orphan.id}`)).toBe(true)
+    expect(h.events.filter((e) => e.type === 'orphan').map((e) => (e as {action: string}).action)).toEqual(['marked'])
+  })
+
 })

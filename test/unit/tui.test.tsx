@@ -23,6 +23,7 @@ function snapshot(over: Partial<DispatcherSnapshot> = {}): DispatcherSnapshot {
     runners: [{runner: 'glrt-abc', name: 'clever', url: 'https://gitlab.example', executor: 'clever-docker', intake: {state: 'long-polling'}, minRequestableWeight: 22.3}],
     jobs: [],
     pendingDeletions: 0,
+    unmarkedResources: [],
     orphansMarked: 0,
     keptResources: 0,
     totals: {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0},

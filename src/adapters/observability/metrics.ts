@@ -57,6 +57,7 @@ export class Metrics {
     gauge('hpr_provisioning_limit', 'paas_max_concurrent_provisioning', () => snap().provisioning.limit)
     gauge('hpr_pending_deletions', 'Resources whose deletion failed and is being retried', () => snap().pendingDeletions)
     gauge('hpr_orphans_marked', 'Unknown resources waiting for their grace period', () => snap().orphansMarked)
+    gauge('hpr_unmarked_resources', 'Resources named like ours without an ownership marker (reported, never deleted)', () => snap().unmarkedResources?.length ?? 0)
     const failures = new Counter({name: 'hpr_launch_failures_total', help: 'Launch failures by kind', labelNames: ['kind'], registers: [r]})
     const orphans = new Counter({name: 'hpr_orphans_total', help: 'Orphan resources found and deleted', labelNames: ['action'], registers: [r]})
     const pauses = new Counter({name: 'hpr_intake_pauses_total', help: 'Intake pauses by reason', labelNames: ['reason'], registers: [r]})

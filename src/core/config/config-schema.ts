@@ -8,6 +8,8 @@ export const globalSchema = z.object({
   paas_max_concurrent_provisioning: z.number().int().min(1).default(10),
   paas_finished_jobs_keep_resources: z.boolean().default(false),
   paas_decommission_launch_failures: z.boolean().default(true),
+  /** Seconds an orphan (our marker, no record) is left alone before deletion; 0: report only, never delete. */
+  paas_orphan_grace_period: z.number().int('must be a whole number of seconds').min(0, 'must be 0 (report only) or more seconds').max(31_536_000, 'must be at most a year (31536000 seconds)').default(600),
   state_file: z.string().min(1).optional(),
   quota_computation: z.object(
     {

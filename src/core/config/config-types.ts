@@ -30,7 +30,7 @@ export interface RunnerConfig<E extends Record<string, unknown> = Record<string,
   traceWatch?: TraceWatchConfig
   /** Base image of the Dockerfile pushed to the resource (`heptapod_runner_main_image`). */
   mainImage?: string
-  /** First 8 characters of the token: prefix of resource names, key of the state. */
+  /** The runner's short token (`shortToken`): prefix of resource names, key of the state, part of the ownership marker. */
   uniqueName: string
   /** The executor's own keys, parsed by its schema (defaults applied). */
   executorConfig: E
@@ -53,6 +53,8 @@ export interface Config {
   finishedJobsKeepResources: boolean
   /** Delete resources of jobs that failed to launch. Default true. */
   decommissionLaunchFailures: boolean
+  /** Seconds an orphan (our marker, no record) waits before deletion; 0 = report only. Default 600. */
+  orphanGracePeriod: number
   /** Durable job records. */
   stateFile: string
   quotaComputation: QuotaComputation

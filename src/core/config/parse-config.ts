@@ -16,6 +16,7 @@ import {DEPRECATED_GLOBAL_KEYS, DEPRECATED_RUNNER_KEYS, DEPRECATED_TRACE_WATCH_K
 import {didYouMean} from './did-you-mean.js'
 import {GITLAB_GLOBAL_KEYS, GITLAB_RUNNER_KEYS} from './gitlab-runner-keys.js'
 import {TomlLocator} from './toml-locator.js'
+import {shortToken} from '../identity/short-token.js'
 
 export interface ParseConfigOptions {
   /** File name used in messages (`file:line`). */
@@ -125,6 +126,7 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
     maxConcurrentProvisioning: data.paas_max_concurrent_provisioning,
     finishedJobsKeepResources: data.paas_finished_jobs_keep_resources,
     decommissionLaunchFailures: data.paas_decommission_launch_failures,
+    orphanGracePeriod: data.paas_orphan_grace_period,
     stateFile: data.state_file ?? opts.defaultStateFile,
     quotaComputation: {
       referenceRunner: data.quota_computation.reference_runner,
@@ -209,7 +211,7 @@ function parseRunner(
           },
         }),
     ...(c.heptapod_runner_main_image === undefined ? {} : {mainImage: c.heptapod_runner_main_image}),
-    uniqueName: c.token.slice(0, 8),
+    uniqueName: shortToken(c.token),
     executorConfig,
     forwarded,
   }
@@ -223,8 +225,8 @@ function checkRunnerSet(runners: RunnerConfig[], errors: ConfigIssue[], warnings
     if (other) {
       errors.push({
         path: `runners[${r.index}].token`,
-        message: `its first 8 characters are the same as those of runners[${other.index}]'s token; ` +
-          'they name PAAS resources and state records, so the two runners would take each other\'s resources. Use distinct runner tokens',
+        message: `its short token '${r.uniqueName}' (as GitLab shows it in its runner list) is the same as runners[${other.index}]'s; ` +
+          'the short token names PAAS resources and state records, so the two runners would take each other\'s resources. Is the same runner configured twice?',
       })
     } else byUnique.set(r.uniqueName, r)
     if (r.name !== undefined) {

@@ -8,9 +8,8 @@ export interface DispatcherOptions {
   deleteRetryMaxMs: number
   /** A resource whose delete keeps failing stops counting against the limits after this long (still retried). */
   deleteHoldMs: number
-  /** Orphan sweep period, and how long an unknown resource is left alone before deletion. */
+  /** Orphan sweep period (the grace period is the config's `paas_orphan_grace_period`). */
   sweepIntervalMs: number
-  orphanGraceMs: number
   /** Backoff of a runner's intake after coordinator errors. */
   intakeBackoffBaseMs: number
   intakeBackoffMaxMs: number
@@ -31,7 +30,6 @@ export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
   deleteRetryMaxMs: 300_000,
   deleteHoldMs: 600_000,
   sweepIntervalMs: 600_000,
-  orphanGraceMs: 600_000,
   intakeBackoffBaseMs: 1_000,
   intakeBackoffMaxMs: 60_000,
   tokenRevokedPauseMs: 300_000,

@@ -5,7 +5,7 @@ import {AbortedError, CoordinatorError} from '../coordinator/coordinator-errors.
 import type {Coordinator, RunnerEndpoint} from '../coordinator/coordinator.js'
 import {ConfigError, JobRejectedError} from '../errors.js'
 import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeState, type JobSnapshot} from '../events.js'
-import type {Executor, Resource} from '../executor.js'
+import type {Executor, Resource, UnmarkedResource} from '../executor.js'
 import {jobVariable, type JobPayload} from '../job-payload.js'
 import type {Logger} from '../logger.js'
 import {admissionBlocker} from '../quota/admission.js'
@@ -94,6 +94,8 @@ export class Dispatcher {
   /** Aborts the job requests in flight when the operator pauses intake. */
   private intakeController = new AbortController()
   private stopped: Promise<void> | undefined
+  /** Per runner: resources named like ours without a marker, as last listed (reported, never deleted). */
+  private readonly unmarked = new Map<string, Map<string, {runner: string; resourceId: string; name: string}>>()
   private readonly redact: (s: string) => string
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -135,20 +137,58 @@ export class Dispatcher {
    */
   async start(): Promise<void> {
     await this.computeQuota(true)
-    for (const rec of this.store.records.values()) {
-      this.deps.addSecret?.(rec.jobToken)
+    for (const stored of [...this.store.records.values()]) {
+      this.deps.addSecret?.(stored.jobToken)
+      const rec = await this.adoptLegacyRunnerName(stored)
       if (!this.byUnique.has(rec.runner)) {
         this.log.error('a tracked job belongs to a runner that is no longer in the configuration; it stays in the state file, untouched', {runner: rec.runner, job: rec.jobId, phase: rec.phase, resource: rec.resourceId})
         continue
       }
       this.log.info('resuming tracked job', {runner: rec.runner, job: rec.jobId, phase: rec.phase, resource: rec.resourceId})
-      this.drive(rec)
+      this.drive(rec.weightUnknown ? await this.assumeHeaviest(rec) : rec)
     }
     if (!this.quota) this.loops.push(this.quotaLoop())
     for (const rt of this.runners) this.intakeLoops.push(this.intakeLoop(rt))
     this.loops.push(...this.intakeLoops)
     this.loops.push(this.progressLoop())
     this.loops.push(this.sweepLoop())
+  }
+
+  /**
+   * The original keyed its records by the first 8 characters of the runner token, which is not
+   * the short token of a `glrt-` runner: such a record is moved to the runner it names, when
+   * exactly one configured runner's token starts with those 8 characters.
+   */
+  private async adoptLegacyRunnerName(rec: JobRecord): Promise<JobRecord> {
+    if (this.byUnique.has(rec.runner)) return rec
+    const matches = this.runners.filter((rt) => rt.unit.config.token.slice(0, 8) === rec.runner)
+    if (matches.length !== 1) return rec
+    const runner = matches[0]!.unit.config.uniqueName
+    const moved: JobRecord = {...rec, runner}
+    await this.store.put(moved)
+    await this.store.delete(rec.runner, rec.jobId)
+    this.log.info('a job of the original state file is now keyed by its runner\'s short token', {job: rec.jobId, from: rec.runner, runner})
+    return moved
+  }
+
+  /**
+   * A job imported without any weight counts as the heaviest flavor its runner may get: the
+   * worst case, so an upgrade can never overrun the quota (the original assumed 1).
+   */
+  private async assumeHeaviest(rec: JobRecord): Promise<JobRecord> {
+    const rt = this.byUnique.get(rec.runner)!
+    let weight: number
+    try {
+      weight = await rt.unit.executor.minRequestableWeight(this.stopSignal)
+    } catch (error) {
+      this.log.warn('an imported job has no weight and the flavors are unavailable: it counts as weight 1 for now', {runner: rec.runner, job: rec.jobId, error: this.errText(error)})
+      return rec
+    }
+    const next: JobRecord = {...rec, weight: Math.max(rec.weight, weight), expectedWeight: Math.max(rec.expectedWeight, weight)}
+    delete next.weightUnknown
+    await this.store.put(next)
+    this.log.info('an imported job had no weight: it counts as the heaviest flavor of its runner', {runner: rec.runner, job: rec.jobId, weight})
+    return next
   }
 
   /** Resolves when every intake loop has ended (after `maxPollCycles`, or at shutdown). */
@@ -741,28 +781,36 @@ export class Dispatcher {
   // ---- orphan sweep -----------------------------------------------------------------------
 
   private async sweepLoop(): Promise<void> {
+    // A sweep at least once per grace period, so that an orphan goes within two grace periods;
+    // never more often than once a second, never less often than `sweepIntervalMs` (10 min).
+    const graceMs = this.deps.config.orphanGracePeriod * 1000
+    const period = graceMs > 0 ? Math.min(this.opts.sweepIntervalMs, Math.max(graceMs, 1000)) : this.opts.sweepIntervalMs
     while (!this.stopping) {
       await this.sweepOnce()
-      await this.sleep(this.opts.sweepIntervalMs)
+      await this.sleep(period)
     }
   }
 
   /**
-   * Lists each runner's resources; one that no record knows is marked, and deleted only if it
-   * is still unknown after the grace period. Every job we run has a record written before its
-   * resource is created, so a resource of a running job is never unknown.
+   * Lists each runner's resources. Only a resource whose ownership marker names this daemon and
+   * runner can be deleted: one that no record knows is marked, and deleted only if it is still
+   * unknown after `paas_orphan_grace_period` (never when it is 0). Every job we run has a record
+   * written before its resource is created, so a resource of a running job is never unknown.
+   * Resources named like ours without a marker are reported once, never deleted.
    */
   async sweepOnce(): Promise<void> {
+    const graceMs = this.deps.config.orphanGracePeriod * 1000
     for (const rt of this.runners) {
       if (this.stopping) return
       const uniq = rt.unit.config.uniqueName
-      let owned
+      let listing
       try {
-        owned = await rt.unit.executor.listOwned({signal: this.stopSignal})
+        listing = await rt.unit.executor.listOwned({signal: this.stopSignal})
       } catch (error) {
         if (!this.stopping) this.log.warn('orphan sweep: cannot list resources', {runner: uniq, error: this.errText(error)})
         continue
       }
+      this.reportUnmarked(rt, listing.unmarked)
       const knownIds = new Set<string>()
       const knownJobs = new Set<number>()
       for (const r of this.store.records.values()) {
@@ -772,7 +820,7 @@ export class Dispatcher {
       }
       for (const k of this.store.kept.values()) if (k.runner === uniq) knownIds.add(k.resourceId)
       const present = new Set<string>()
-      for (const o of owned) {
+      for (const o of listing.owned) {
         present.add(o.id)
         if (knownIds.has(o.id) || (o.jobId !== undefined && knownJobs.has(o.jobId))) {
           await this.store.unmarkOrphan(uniq, o.id)
@@ -781,11 +829,13 @@ export class Dispatcher {
         const mark = this.store.orphans.get(`${uniq}/${o.id}`)
         if (!mark) {
           await this.store.markOrphan({runner: uniq, resourceId: o.id, name: o.name, ...(o.jobId === undefined ? {} : {jobId: o.jobId}), firstSeenAt: this.now(), resource: rt.unit.executor.serialise(o.resource)})
-          this.log.warn('orphan sweep: found a resource no job record knows; it will be deleted if still unknown after the grace period', {runner: uniq, resource: o.id, name: o.name})
+          this.log.warn(graceMs > 0
+            ? 'orphan sweep: found a resource of ours that no job record knows; it will be deleted if still unknown after the grace period'
+            : 'orphan sweep: found a resource of ours that no job record knows; paas_orphan_grace_period = 0, so it is only reported', {runner: uniq, resource: o.id, name: o.name, gracePeriodSeconds: graceMs / 1000})
           this.emit({type: 'orphan', runner: uniq, resourceId: o.id, name: o.name, action: 'marked', at: this.now()})
           continue
         }
-        if (this.now() - mark.firstSeenAt < this.opts.orphanGraceMs) continue
+        if (graceMs === 0 || this.now() - mark.firstSeenAt < graceMs) continue
         try {
           await rt.unit.executor.decommission(o.resource, {})
           await this.store.unmarkOrphan(uniq, o.id)
@@ -802,6 +852,20 @@ export class Dispatcher {
         }
       }
     }
+  }
+
+  /** Logs each unmarked resource once (at WARN), and keeps the current list for the snapshot. */
+  private reportUnmarked(rt: RunnerRuntime, found: readonly UnmarkedResource[]): void {
+    const uniq = rt.unit.config.uniqueName
+    const before = this.unmarked.get(uniq) ?? new Map()
+    const now = new Map<string, {runner: string; resourceId: string; name: string}>()
+    for (const u of found) {
+      now.set(u.id, {runner: uniq, resourceId: u.id, name: u.name})
+      if (before.has(u.id)) continue
+      this.log.warn('orphan sweep: a resource is named like this runner\'s but carries no ownership marker (made by the original heptapod-paas-runner, or by someone else); it is never deleted automatically: delete it by hand once you know it is unused', {runner: uniq, resource: u.id, name: u.name})
+      this.emit({type: 'unmarked-resource', runner: uniq, resourceId: u.id, name: u.name, at: this.now()})
+    }
+    this.unmarked.set(uniq, now)
   }
 
   // ---- shutdown ---------------------------------------------------------------------------
@@ -876,6 +940,7 @@ export class Dispatcher {
       jobs,
       pendingDeletions: jobs.filter((j) => j.phase === 'decommissioning' && j.deleteAttempts > 0).length,
       orphansMarked: this.store.orphans.size,
+      unmarkedResources: [...this.unmarked.values()].flatMap((m) => [...m.values()]),
       keptResources: this.store.kept.size,
       totals: {...this.totals},
       recentFailures: [...this.recentFailures],

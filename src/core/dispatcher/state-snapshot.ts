@@ -39,6 +39,7 @@ export function snapshotFromState(config: Config, store: StateStore, now: number
     jobs,
     pendingDeletions: jobs.filter((j) => j.phase === 'decommissioning' && j.deleteAttempts > 0).length,
     orphansMarked: store.orphans.size,
+    unmarkedResources: null,
     keptResources: store.kept.size,
     totals: {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0},
     recentFailures: jobs.filter((j) => j.failure).map((j) => ({runner: j.runner, jobId: j.jobId, reason: j.failure!, at: j.phaseSince})),

@@ -32,6 +32,11 @@ export interface JobRecord {
   /** Weight counted against the quota: expected until the resource exists, then the resource's. */
   weight: number
   expectedWeight: number
+  /**
+   * Imported from an old dump that gave no weight: the dispatcher counts the heaviest flavor the
+   * runner may get until it knows better, so an upgrade can never overrun the quota.
+   */
+  weightUnknown?: boolean
   flavor?: string
   projectId?: number
   projectName?: string

@@ -258,7 +258,7 @@ export class StateStore {
     const add = (h: LegacyHandle, phase: JobPhase, payload?: JobPayload): void => {
       const res = h.paas_resource
       const resourceWeight = res && typeof res === 'object' && !Array.isArray(res) && typeof res.weight === 'number' ? res.weight : undefined
-      const expected = typeof h.expected_weight === 'number' ? h.expected_weight : 1
+      const expected = typeof h.expected_weight === 'number' ? h.expected_weight : undefined
       const launchedFlag = res && typeof res === 'object' && !Array.isArray(res) && res.launched === true
       let p = phase
       if (phase === 'acquired' && res !== undefined) p = launchedFlag ? 'launched' : 'provisioned'
@@ -268,8 +268,10 @@ export class StateStore {
         jobId: h.job_id,
         jobToken: h.token,
         phase: p,
-        weight: resourceWeight ?? expected,
-        expectedWeight: expected,
+        // Old dumps may give no weight at all (the original then assumed 1): weighed at start instead.
+        weight: resourceWeight ?? expected ?? 1,
+        expectedWeight: expected ?? resourceWeight ?? 1,
+        ...(resourceWeight === undefined && expected === undefined ? {weightUnknown: true} : {}),
         traceOffset: typeof h.trace_offset === 'number' ? h.trace_offset : 0,
         acquiredAt: now,
         phaseSince: now,

@@ -14,6 +14,11 @@ export interface ContractFixture {
   secrets: string[]
   /** A second executor instance over the same PAAS, as after a restart. */
   reopen?(): Promise<Executor>
+  /**
+   * The same runner served by another daemon (another system id) over the same PAAS: the
+   * ownership tests check that neither daemon ever takes the other's resources.
+   */
+  otherDaemon?(): Promise<Executor>
   cleanup?(): Promise<void>
 }
 
@@ -65,7 +70,7 @@ export function executorContract(name: string, setup: () => Promise<ContractFixt
       const a = await executor.provision(job(103), {})
       const b = await executor.provision(job(103), {})
       expect(b.id).toBe(a.id)
-      const owned = (await executor.listOwned({})).filter((o) => o.jobId === 103)
+      const owned = (await executor.listOwned({})).owned.filter((o) => o.jobId === 103)
       expect(owned.map((o) => o.id)).toEqual([a.id])
     }))
 
@@ -82,16 +87,39 @@ export function executorContract(name: string, setup: () => Promise<ContractFixt
     it('list-owned finds what provision created, and only this runner\'s resources', withFixture(async ({executor, job}) => {
       const a = await executor.provision(job(105), {})
       const b = await executor.provision(job(106), {})
-      const owned = await executor.listOwned({})
+      const {owned} = await executor.listOwned({})
       expect(owned.map((o) => o.id).sort()).toEqual([a.id, b.id].sort())
       for (const o of owned) expect(o.name.startsWith(`hpd-job-${executor.uniqueName}-`)).toBe(true)
+    }))
+
+    it('lists only resources whose ownership marker is ours; another daemon\'s are in neither list', withFixture(async ({executor, job, otherDaemon}) => {
+      if (!otherDaemon) return
+      const other = await otherDaemon()
+      await other.ready?.()
+      const theirs = await other.provision(job(110), {})
+      const ours = await executor.provision(job(111), {})
+      const listing = await executor.listOwned({})
+      expect(listing.owned.map((o) => o.id)).toEqual([ours.id])
+      expect(listing.unmarked.map((o) => o.id)).not.toContain(theirs.id)
+      expect((await other.listOwned({})).owned.map((o) => o.id)).toEqual([theirs.id])
+      await other.decommission(theirs, {})
+    }))
+
+    it('never adopts a resource of the same name that another daemon owns', withFixture(async ({executor, job, otherDaemon}) => {
+      if (!otherDaemon) return
+      const other = await otherDaemon()
+      await other.ready?.()
+      const theirs = await other.provision(job(112), {})
+      await expect(executor.provision(job(112), {})).rejects.toMatchObject({code: 'name_taken'})
+      expect((await other.listOwned({})).owned.map((o) => o.id)).toEqual([theirs.id])
+      await other.decommission(theirs, {})
     }))
 
     it('decommission is idempotent: deleted, then absent', withFixture(async ({executor, job}) => {
       const r = await executor.provision(job(107), {})
       expect(await executor.decommission(r, {})).toBe('deleted')
       expect(await executor.decommission(r, {})).toBe('absent')
-      expect((await executor.listOwned({})).some((o) => o.id === r.id)).toBe(false)
+      expect((await executor.listOwned({})).owned.some((o) => o.id === r.id)).toBe(false)
     }))
 
     it('serialises a resource to JSON without secrets and restores it', withFixture(async ({executor, job, secrets, reopen}) => {
@@ -117,7 +145,7 @@ export function executorContract(name: string, setup: () => Promise<ContractFixt
       const ac = new AbortController()
       ac.abort(new Error('shutdown'))
       await expect(executor.provision(job(109), {signal: ac.signal})).rejects.toThrow()
-      expect((await executor.listOwned({})).some((o) => o.jobId === 109)).toBe(false)
+      expect((await executor.listOwned({})).owned.some((o) => o.jobId === 109)).toBe(false)
     }))
   })
 }

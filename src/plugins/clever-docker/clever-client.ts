@@ -29,6 +29,8 @@ export interface CleverRuntimeWire {type: string; version: string; name: string;
 export interface CleverAppWire {
   id: string
   name: string
+  /** Free text; holds our ownership marker (owner-marker.ts). */
+  description?: string
   instance: {maxFlavor: {name: string; mem: number; cpus?: number}}
   deployment: {repoState: string; httpUrl?: string; url?: string}
   deployUrl?: string

@@ -9,8 +9,9 @@ import type {RunnerConfig} from '../../core/config/config-types.js'
 import {JobRejectedError, PaasRunnerError} from '../../core/errors.js'
 import {
   jobIdFromResourceName, resourceName, resourceNamePrefix,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedResource, type Resource,
+  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedListing, type Resource,
 } from '../../core/executor.js'
+import {formatOwnerMarker, parseOwnerMarker, requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
 import {minRequestableWeight} from '../../core/quota/quota.js'
@@ -56,6 +57,11 @@ export class CleverDockerExecutor implements Executor {
   private readonly attributeCache = new Map<string, {at: number; attrs: Record<string, string>}>()
   /** Namespaces seen (multi-tenant): where the orphan sweep looks. */
   private readonly namespaces = new Set<string>()
+  /**
+   * Apps whose environment this process has set (at create or by PUT). Any other app (created
+   * before a restart) gets its environment again before the job is pushed to it.
+   */
+  private readonly createdWithEnv = new Set<string>()
 
   constructor(
     private readonly runner: RunnerConfig<CleverConfig>,
@@ -184,22 +190,38 @@ export class CleverDockerExecutor implements Executor {
 
   async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
     const {signal} = opts
+    const owner = requireOwner(this.deps.owner)
     const flavor = await this.selectFlavor(job, signal)
     const org = await this.orga(jobVariable(job, NAMESPACE_VARIABLE), job.id, signal)
     const name = resourceName(this.uniqueName, job.id)
-    // Idempotent per job: after a crash the app may exist already.
-    let app = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
-    if (!app) app = await this.create(org, name, flavor.apiName, signal)
+    // Idempotent per job: after a crash the app may exist already. Only an app with our marker is ours.
+    const found = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
+    if (found && !sameOwner(parseOwnerMarker(found.description), owner)) {
+      throw new JobRejectedError('name_taken', `an application named ${name} exists in the organisation but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: found.id})
+    }
+    const app = found ?? (await this.create(org, name, flavor.apiName, signal))
     const resource = this.toResource(app, org, flavor.name)
     await opts.onCreated?.(resource)
-    await (await this.client()).putEnv(org.orgaId, org.auth, app.id, {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}, signal)
+    // The environment goes with the create request; an app found again (created before a crash,
+    // or a ghost of an ambiguous create) gets it again, so no push ever reaches an app without it.
+    if (!this.createdWithEnv.has(app.id)) await this.applyEnv(org, app.id, signal)
     return resource
+  }
+
+  /** The application environment every job needs (clever-api.md §3.1: `env` at create, or PUT …/env). */
+  private environment(): Record<string, string> {
+    return {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}
+  }
+
+  private async applyEnv(org: Orga, appId: string, signal?: AbortSignal): Promise<void> {
+    await (await this.client()).putEnv(org.orgaId, org.auth, appId, this.environment(), signal)
+    this.createdWithEnv.add(appId)
   }
 
   private async create(org: Orga, name: string, apiFlavor: string, signal?: AbortSignal): Promise<CleverAppWire> {
     const body = async (refresh: boolean): Promise<Record<string, unknown>> => ({
       name,
-      description: name,
+      description: formatOwnerMarker(requireOwner(this.deps.owner)),
       zone: this.cfg.cc_zone,
       deploy: 'git',
       instanceType: 'docker',
@@ -210,11 +232,14 @@ export class CleverDockerExecutor implements Executor {
       maxInstances: 1,
       minFlavor: apiFlavor,
       maxFlavor: apiFlavor,
+      env: this.environment(),
     })
     let refreshed = false
     for (let attempt = 1; ; attempt++) {
       try {
-        return await (await this.client()).createApp(org.orgaId, org.auth, await body(refreshed), signal)
+        const app = await (await this.client()).createApp(org.orgaId, org.auth, await body(refreshed), signal)
+        this.createdWithEnv.add(app.id)
+        return app
       } catch (error) {
         if (!(error instanceof CleverApiError)) throw error
         if (error.cleverCode === 9017 && !refreshed) {
@@ -224,7 +249,7 @@ export class CleverDockerExecutor implements Executor {
         }
         if (!error.retryable || attempt >= 3) throw error
         // A create is never retried blindly: it may have succeeded on the other side.
-        const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
+        const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)))
         if (ghost) return ghost
         await this.deps.sleep(1000 * attempt, signal)
       }
@@ -242,6 +267,7 @@ export class CleverDockerExecutor implements Executor {
     if (resource.launched) return resource
     const {signal} = opts
     const org = await this.orga(resource.data.namespace as string | null, job.id, signal)
+    if (!this.createdWithEnv.has(resource.id)) await this.applyEnv(org, resource.id, signal)
     await this.waitRepoCreated(org, resource.id, signal)
     const deployUrl = String(resource.data.deployUrl ?? '')
     if (!deployUrl) throw new PaasRunnerError('no_deploy_url', `application ${resource.id} has no git deployment URL`, {resourceId: resource.id})
@@ -305,21 +331,26 @@ export class CleverDockerExecutor implements Executor {
     return (await this.client()).deleteApp(org.orgaId, org.auth, resource.id, opts.signal)
   }
 
-  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedResource[]> {
+  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedListing> {
+    const owner = requireOwner(this.deps.owner)
     const prefix = resourceNamePrefix(this.uniqueName)
     const orgs: Orga[] = this.cfg.cc_multi_tenant
       ? await Promise.all([...this.namespaces].map((ns) => this.orga(ns, undefined, opts.signal)))
       : [await this.orga(null)]
-    const out: OwnedResource[] = []
+    const listing: OwnedListing = {owned: [], unmarked: []}
     for (const org of orgs) {
       for (const app of await (await this.client()).listApps(org.orgaId, org.auth, opts.signal)) {
-        if (!app.name.startsWith(prefix)) continue
+        const marker = parseOwnerMarker(app.description)
+        const named = app.name.startsWith(prefix)
         const jobId = jobIdFromResourceName(this.uniqueName, app.name)
-        const flavorName = app.instance?.maxFlavor?.name?.replace(this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`, '') ?? ''
-        out.push({id: app.id, name: app.name, ...(jobId === undefined ? {} : {jobId}), resource: this.toResource(app, org, flavorName)})
+        const ids = {id: app.id, name: app.name, ...(jobId === undefined ? {} : {jobId})}
+        if (sameOwner(marker, owner)) {
+          const flavorName = app.instance?.maxFlavor?.name?.replace(this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`, '') ?? ''
+          listing.owned.push({...ids, resource: this.toResource(app, org, flavorName)})
+        } else if (named && marker === undefined) listing.unmarked.push(ids)
       }
     }
-    return out
+    return listing
   }
 
   serialise(r: Resource): Json {

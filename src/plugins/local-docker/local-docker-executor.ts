@@ -4,11 +4,12 @@ import {z} from 'zod'
 import type {RunnerConfig} from '../../core/config/config-types.js'
 import type {HttpClient, HttpResponse} from '../../core/coordinator/http-port.js'
 import {HttpTransportError} from '../../core/coordinator/http-port.js'
-import {PaasRunnerError} from '../../core/errors.js'
+import {JobRejectedError, PaasRunnerError} from '../../core/errors.js'
 import {
   jobIdFromResourceName, resourceName, resourceNamePrefix,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedResource, type Resource,
+  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedListing, type Resource,
 } from '../../core/executor.js'
+import {ownerFromLabels, ownerLabels, requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
 import type {JobPayload} from '../../core/job-payload.js'
 import type {Flavor} from '../../core/quota/flavor-weight.js'
 import {LOCAL_FLAVORS, type LocalDockerConfig} from './local-docker-config.js'
@@ -76,6 +77,11 @@ export class LocalDockerExecutor implements Executor {
     return 1
   }
 
+  /** Ownership labels (owner-marker.ts) and the job id, on the image and the container. */
+  private labels(jobId: number): Record<string, string> {
+    return {...ownerLabels(requireOwner(this.deps.owner)), 'heptapod-paas-runner.job': String(jobId)}
+  }
+
   private resource(name: string, launched: boolean): Resource {
     return {id: name, name, weight: 1, flavor: 'M', launched, data: {}}
   }
@@ -83,15 +89,19 @@ export class LocalDockerExecutor implements Executor {
   /** Builds the job's image. Idempotent: an existing image is reused. */
   async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
     opts.signal?.throwIfAborted()
+    const owner = requireOwner(this.deps.owner)
     const name = resourceName(this.uniqueName, job.id)
     const existing = await this.call('inspect image', 'GET', `/images/${encodeURIComponent(name)}/json`, undefined, undefined, opts.signal)
+    if (existing.status === 200 && !sameOwner(ownerFromLabels(imageLabels(existing)), owner)) {
+      throw new JobRejectedError('name_taken', `an image named ${name} exists but is not ours (no ownership label of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: name})
+    }
     if (existing.status !== 200) {
       const context = tar({
         Dockerfile: dockerfile(this.runner.mainImage ?? DEFAULT_MAIN_IMAGE),
         'runner.toml': `${stringify(innerRunnerConfig(this.runner))}\n`,
         'job.json': JSON.stringify(amendForDependencyProxy(job)),
       })
-      const res = await this.call('build', 'POST', `/build?t=${encodeURIComponent(name)}&rm=1&forcerm=1&labels=${encodeURIComponent(JSON.stringify({'heptapod-paas-runner.job': String(job.id)}))}`, context, 'application/x-tar', opts.signal)
+      const res = await this.call('build', 'POST', `/build?t=${encodeURIComponent(name)}&rm=1&forcerm=1&labels=${encodeURIComponent(JSON.stringify(this.labels(job.id)))}`, context, 'application/x-tar', opts.signal)
       // Build and pull errors arrive inside a 200 stream of JSON lines.
       const error = res.status === 200 ? streamError(res.body) : dockerMessage(res)
       if (error) throw new PaasRunnerError('docker_build', `docker build of ${name} failed: ${error}`, {resourceId: name})
@@ -106,7 +116,7 @@ export class LocalDockerExecutor implements Executor {
     if (resource.launched) return resource
     const create = await this.call('create container', 'POST', `/containers/create?name=${encodeURIComponent(resource.name)}`, JSON.stringify({
       Image: resource.name,
-      Labels: {'heptapod-paas-runner.job': String(job.id)},
+      Labels: this.labels(job.id),
       HostConfig: {Binds: [`${this.socket}:/var/run/docker.sock`]},
     }), 'application/json', opts.signal)
     if (create.status !== 201 && create.status !== 409) throw new PaasRunnerError('docker_create', `cannot create the container ${resource.name}: ${dockerMessage(create)}`, {resourceId: resource.id})
@@ -124,23 +134,35 @@ export class LocalDockerExecutor implements Executor {
     return c.status === 404 && i.status === 404 ? 'absent' : 'deleted'
   }
 
-  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedResource[]> {
+  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedListing> {
+    const owner = requireOwner(this.deps.owner)
     const prefix = resourceNamePrefix(this.uniqueName)
-    const names = new Set<string>()
+    // name → whether some object of that name carries our marker / any marker
+    const seen = new Map<string, {ours: boolean; marked: boolean}>()
+    const note = (name: string, labels: unknown): void => {
+      const marker = ownerFromLabels(labels)
+      const prev = seen.get(name) ?? {ours: false, marked: false}
+      seen.set(name, {ours: prev.ours || sameOwner(marker, owner), marked: prev.marked || marker !== undefined})
+    }
     const images = await this.call('list images', 'GET', `/images/json?filters=${encodeURIComponent(JSON.stringify({reference: [`${prefix}*`]}))}`, undefined, undefined, opts.signal)
-    for (const img of JSON.parse(images.body || '[]') as Array<{RepoTags?: string[] | null}>) {
-      for (const t of img.RepoTags ?? []) names.add(t.replace(/:[^:/]+$/, ''))
+    if (images.status !== 200) throw new PaasRunnerError('docker_list', `cannot list images: ${dockerMessage(images)}`, {retryable: true})
+    for (const img of JSON.parse(images.body || '[]') as Array<{RepoTags?: string[] | null; Labels?: unknown}>) {
+      for (const t of img.RepoTags ?? []) note(t.replace(/:[^:/]+$/, ''), img.Labels)
     }
     const containers = await this.call('list containers', 'GET', `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify({name: [prefix]}))}`, undefined, undefined, opts.signal)
-    for (const c of JSON.parse(containers.body || '[]') as Array<{Names?: string[]}>) {
-      for (const n of c.Names ?? []) names.add(n.replace(/^\//, ''))
+    if (containers.status !== 200) throw new PaasRunnerError('docker_list', `cannot list containers: ${dockerMessage(containers)}`, {retryable: true})
+    for (const c of JSON.parse(containers.body || '[]') as Array<{Names?: string[]; Labels?: unknown}>) {
+      for (const n of c.Names ?? []) note(n.replace(/^\//, ''), c.Labels)
     }
-    return [...names]
-      .filter((n) => n.startsWith(prefix))
-      .map((n) => {
-        const jobId = jobIdFromResourceName(this.uniqueName, n)
-        return {id: n, name: n, ...(jobId === undefined ? {} : {jobId}), resource: this.resource(n, false)}
-      })
+    const listing: OwnedListing = {owned: [], unmarked: []}
+    for (const [n, s] of seen) {
+      if (!n.startsWith(prefix) && !s.ours) continue
+      const jobId = jobIdFromResourceName(this.uniqueName, n)
+      const ids = {id: n, name: n, ...(jobId === undefined ? {} : {jobId})}
+      if (s.ours) listing.owned.push({...ids, resource: this.resource(n, false)})
+      else if (!s.marked) listing.unmarked.push(ids)
+    }
+    return listing
   }
 
   serialise(r: Resource): Json {
@@ -152,6 +174,14 @@ export class LocalDockerExecutor implements Executor {
     if (typeof dump === 'string' && dump.startsWith('hpd-job-')) return this.resource(dump, true)
     const d = z.object({id: z.string(), name: z.string(), launched: z.boolean()}).parse(dump)
     return this.resource(d.name, d.launched)
+  }
+}
+
+function imageLabels(inspect: HttpResponse): unknown {
+  try {
+    return (JSON.parse(inspect.body) as {Config?: {Labels?: unknown}}).Config?.Labels
+  } catch {
+    return undefined
   }
 }
 

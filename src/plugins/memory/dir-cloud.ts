@@ -3,6 +3,7 @@ import {join} from 'node:path'
 
 import type {JobPayload} from '../../core/job-payload.js'
 import type {CloudBackend, MemoryResource} from './memory-cloud.js'
+import type {OwnerMarker} from '../../core/identity/owner-marker.js'
 
 /**
  * A simulated PAAS kept in a directory, one JSON file per resource: it survives the daemon
@@ -29,8 +30,8 @@ export class DirCloud implements CloudBackend {
     }
   }
 
-  create(name: string, flavor: string, weight: number, jobId: number): MemoryResource {
-    const r: MemoryResource = {id: name, name, flavor, weight, launched: false, jobId}
+  create(name: string, flavor: string, weight: number, jobId: number, owner?: OwnerMarker): MemoryResource {
+    const r: MemoryResource = {id: name, name, flavor, weight, launched: false, jobId, ...(owner ? {owner} : {})}
     try {
       // O_EXCL: two creations for one job can never both succeed.
       writeFileSync(this.path(name), JSON.stringify(r), {flag: 'wx'})

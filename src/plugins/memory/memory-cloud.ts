@@ -1,3 +1,4 @@
+import type {OwnerMarker} from '../../core/identity/owner-marker.js'
 import type {JobPayload} from '../../core/job-payload.js'
 
 /** One resource living in the simulated cloud. */
@@ -8,6 +9,8 @@ export interface MemoryResource {
   weight: number
   launched: boolean
   jobId: number
+  /** Ownership marker, as a real PAAS keeps it with the resource (absent: made by someone else, or by the original). */
+  owner?: OwnerMarker
 }
 
 export type MemoryOperation = 'provision' | 'launch' | 'decommission' | 'list'
@@ -16,7 +19,7 @@ export type MemoryOperation = 'provision' | 'launch' | 'decommission' | 'list'
 export interface CloudBackend {
   findByName(name: string): MemoryResource | undefined
   get(id: string): MemoryResource | undefined
-  create(name: string, flavor: string, weight: number, jobId: number): MemoryResource
+  create(name: string, flavor: string, weight: number, jobId: number, owner?: OwnerMarker): MemoryResource
   markLaunched(id: string, job: JobPayload): void
   delete(id: string): boolean
   list(): MemoryResource[]
@@ -51,8 +54,8 @@ export class MemoryCloud implements CloudBackend {
     if (err) throw err
   }
 
-  create(name: string, flavor: string, weight: number, jobId: number): MemoryResource {
-    const r: MemoryResource = {id: `mem_${this.nextId++}`, name, flavor, weight, launched: false, jobId}
+  create(name: string, flavor: string, weight: number, jobId: number, owner?: OwnerMarker): MemoryResource {
+    const r: MemoryResource = {id: `mem_${this.nextId++}`, name, flavor, weight, launched: false, jobId, ...(owner ? {owner} : {})}
     this.resources.set(r.id, r)
     this.createdCount++
     this.timeline.push({op: 'create', id: r.id, liveWeight: this.liveWeight()})

@@ -11,7 +11,7 @@ import {
   type ExecutorDeps,
   type ExecutorFactory,
   type Json,
-  type OwnedResource,
+  type OwnedListing,
   type Resource,
 } from '../../core/executor.js'
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
@@ -19,6 +19,7 @@ import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
 import {minRequestableWeight} from '../../core/quota/quota.js'
 import {DirCloud} from './dir-cloud.js'
 import {memoryCloud, type CloudBackend} from './memory-cloud.js'
+import {requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
 
 /** Same sizes as Clever's heptapod-runner flavors, so the same jobs and quotas work on both. */
 export const MEMORY_FLAVORS: readonly Flavor[] = [
@@ -95,11 +96,15 @@ export class MemoryExecutor implements Executor {
   async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
     opts.signal?.throwIfAborted()
     const flavor = this.selectFlavor(job)
+    const owner = requireOwner(this.deps.owner)
     const name = resourceName(this.uniqueName, job.id)
     const existing = this.cloud.findByName(name)
+    if (existing && !sameOwner(existing.owner, owner)) {
+      throw new JobRejectedError('name_taken', `a resource named ${name} exists but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: existing.id})
+    }
     if (existing) return toResource(existing)
     this.cloud.checkFault('provision')
-    const created = toResource(this.cloud.create(name, flavor.name, flavor.weight, job.id))
+    const created = toResource(this.cloud.create(name, flavor.name, flavor.weight, job.id, owner))
     await opts.onCreated?.(created)
     return created
   }
@@ -123,17 +128,19 @@ export class MemoryExecutor implements Executor {
     return this.cloud.delete(resource.id) ? 'deleted' : 'absent'
   }
 
-  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedResource[]> {
+  async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedListing> {
     opts.signal?.throwIfAborted()
+    const owner = requireOwner(this.deps.owner)
     this.cloud.checkFault('list')
     const prefix = resourceNamePrefix(this.uniqueName)
-    return this.cloud
-      .list()
-      .filter((r) => r.name.startsWith(prefix))
-      .map((r) => {
-        const jobId = jobIdFromResourceName(this.uniqueName, r.name)
-        return {id: r.id, name: r.name, ...(jobId === undefined ? {} : {jobId}), resource: toResource(r)}
-      })
+    const listing: OwnedListing = {owned: [], unmarked: []}
+    for (const r of this.cloud.list()) {
+      const jobId = jobIdFromResourceName(this.uniqueName, r.name)
+      const ids = {id: r.id, name: r.name, ...(jobId === undefined ? {} : {jobId})}
+      if (sameOwner(r.owner, owner)) listing.owned.push({...ids, resource: toResource(r)})
+      else if (r.owner === undefined && r.name.startsWith(prefix)) listing.unmarked.push(ids)
+    }
+    return listing
   }
 
   serialise(resource: Resource): Json {

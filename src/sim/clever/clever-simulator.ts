@@ -26,6 +26,8 @@ export interface SimApp {
   id: string
   ownerId: string
   name: string
+  /** As given at create (clever-tools sets it to the name when none is given). */
+  description: string
   flavor: CleverFlavor
   instanceVersion: string
   lifetime: string
@@ -33,8 +35,8 @@ export interface SimApp {
   state: string
   env: Record<string, string>
   createdAt: number
-  /** What was pushed to master: commit and the build context files. */
-  pushed?: {sha: string; files: Record<string, string>}
+  /** What was pushed to master: commit, the build context files, and the app's environment at that moment. */
+  pushed?: {sha: string; files: Record<string, string>; env: Record<string, string>}
   /** The simulated inner runner's outcome for the job it ran. */
   ran?: InnerRunResult
   stuckInCreating?: boolean
@@ -235,7 +237,7 @@ export class CleverSimulator extends EventEmitter {
   private wire(a: SimApp): Record<string, unknown> {
     const flavor = {...a.flavor, gpus: 0, disk: null, price: 0.1, microservice: false, machine_learning: false, nice: 0, price_id: a.flavor.name}
     return {
-      id: a.id, ownerId: a.ownerId, name: a.name, description: a.name, zone: 'par', zoneId: 'par',
+      id: a.id, ownerId: a.ownerId, name: a.name, description: a.description, zone: 'par', zoneId: 'par',
       instance: {type: 'docker', version: a.instanceVersion, variant: DOCKER_VARIANT, minInstances: 1, maxInstances: 1, maxAllowedInstances: 40, minFlavor: flavor, maxFlavor: flavor, flavors: [flavor], defaultEnv: {}, lifetime: a.lifetime, instanceAndVersion: `docker-${a.instanceVersion}`},
       deployment: {type: 'GIT', repoState: a.repoState, url: `git+ssh://git@push-n3-par-clevercloud-customers.services.clever-cloud.com/${a.id}.git`, httpUrl: `${this.baseUrl}/git/${a.id}.git`, shutdownable: false},
       deployUrl: `git+ssh://git@push-n3-par-clevercloud-customers.services.clever-cloud.com/${a.id}.git`,
@@ -274,9 +276,14 @@ export class CleverSimulator extends EventEmitter {
     const flavor = this.flavors.find((f) => f.name === b.maxFlavor)
     if (!flavor || !flavor.available || b.minFlavor !== b.maxFlavor) return this.error(c.res, c.endpoint, 400, 4028, `Invalid flavor ${String(b.maxFlavor)}`)
     if (b.instanceLifetime !== undefined && !['REGULAR', 'MIGRATION', 'TASK'].includes(String(b.instanceLifetime))) return this.error(c.res, c.endpoint, 400, 4029, 'Invalid instance lifetime')
+    const env = b.env === undefined ? {} : b.env
+    if (typeof env !== 'object' || env === null || Array.isArray(env)) return this.error(c.res, c.endpoint, 400, 557, 'Application environment is invalid')
+    const badEnv = Object.keys(env).filter((k) => !/^[a-zA-Z0-9-_.]+$/.test(k))
+    if (badEnv.length > 0) return this.error(c.res, c.endpoint, 400, 557, 'Application environment is invalid')
     const app: SimApp = {
-      id: `app_${randomUUID()}`, ownerId: c.params.orga!, name: String(b.name ?? ''), flavor, instanceVersion: String(b.instanceVersion),
-      lifetime: String(b.instanceLifetime ?? 'REGULAR'), repoState: 'CREATING', state: 'SHOULD_BE_DOWN', env: {}, createdAt: this.now(),
+      id: `app_${randomUUID()}`, ownerId: c.params.orga!, name: String(b.name ?? ''), description: String(b.description ?? b.name ?? ''), flavor, instanceVersion: String(b.instanceVersion),
+      lifetime: String(b.instanceLifetime ?? 'REGULAR'), repoState: 'CREATING', state: 'SHOULD_BE_DOWN',
+      env: Object.fromEntries(Object.entries(env as Record<string, unknown>).map(([k, v]) => [k, String(v)])), createdAt: this.now(),
     }
     if (this.stuckRepos > 0) {
       this.stuckRepos--
@@ -316,6 +323,7 @@ export class CleverSimulator extends EventEmitter {
       return sendJson(c.res, 400, {id: 557, message: 'Application environment is invalid', type: 'error', fields: Object.fromEntries(bad.map((k) => [k, 'invalid name']))})
     }
     a.env = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))
+    this.emit('env-set', a)
     this.ok(c, 200, this.wire(a))
   }
 
@@ -369,7 +377,7 @@ export class CleverSimulator extends EventEmitter {
       // A push that created master: the deployment starts; the inner runner runs the job.
       const files: Record<string, string> = {}
       for (const f of ['Dockerfile', 'runner.toml', 'job.json']) files[f] = (await run('git', ['--git-dir', repo, 'show', `master:${f}`])).stdout
-      app.pushed = {sha: after, files}
+      app.pushed = {sha: after, files, env: {...app.env}}
       app.state = 'WANTS_TO_BE_UP'
       this.emit('push', app)
       if (this.opts.innerRunner !== false) {

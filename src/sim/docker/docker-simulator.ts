@@ -9,7 +9,7 @@ import {playFault, readBody, sendJson} from '../common/http-util.js'
 import {runFetchedJob, type InnerRunResult} from '../common/inner-runner.js'
 
 export interface SimImage {id: string; name: string; files: Record<string, Buffer>; labels: Record<string, string>}
-export interface SimContainer {id: string; name: string; image: string; state: 'created' | 'running' | 'exited'; binds: string[]; ran?: InnerRunResult}
+export interface SimContainer {id: string; name: string; image: string; state: 'created' | 'running' | 'exited'; binds: string[]; labels: Record<string, string>; ran?: InnerRunResult}
 
 /**
  * The Docker Engine API endpoints the local-docker executor uses, on a unix socket, answering
@@ -89,10 +89,10 @@ export class DockerSimulator extends EventEmitter {
     }
     if (method === 'POST' && path === '/containers/create') {
       const name = url.searchParams.get('name') ?? `c_${randomBytes(4).toString('hex')}`
-      const spec = JSON.parse(body.toString() || '{}') as {Image?: string; HostConfig?: {Binds?: string[]}}
+      const spec = JSON.parse(body.toString() || '{}') as {Image?: string; Labels?: Record<string, string>; HostConfig?: {Binds?: string[]}}
       if (this.containers.has(name)) return reply(409, {message: `Conflict. The container name "/${name}" is already in use`})
       if (!spec.Image || !this.images.has(spec.Image)) return reply(404, {message: `No such image: ${spec.Image}`})
-      const c: SimContainer = {id: randomBytes(32).toString('hex'), name, image: spec.Image, state: 'created', binds: spec.HostConfig?.Binds ?? []}
+      const c: SimContainer = {id: randomBytes(32).toString('hex'), name, image: spec.Image, state: 'created', binds: spec.HostConfig?.Binds ?? [], labels: spec.Labels ?? {}}
       this.containers.set(name, c)
       return reply(201, {Id: c.id, Warnings: []})
     }
@@ -114,7 +114,7 @@ export class DockerSimulator extends EventEmitter {
     if (method === 'GET' && path === '/containers/json') {
       const names = filter(url, 'name')
       const all = url.searchParams.get('all') === 'true' || url.searchParams.get('all') === '1'
-      return reply(200, [...this.containers.values()].filter((c) => (all || c.state === 'running') && (names.length === 0 || names.some((n) => c.name.includes(n)))).map((c) => ({Id: c.id, Names: [`/${c.name}`], Image: c.image, State: c.state})))
+      return reply(200, [...this.containers.values()].filter((c) => (all || c.state === 'running') && (names.length === 0 || names.some((n) => c.name.includes(n)))).map((c) => ({Id: c.id, Names: [`/${c.name}`], Image: c.image, State: c.state, Labels: c.labels})))
     }
     if (method === 'DELETE' && (r = m(/^\/containers\/([^/]+)$/))) {
       const c = this.container(decodeURIComponent(r[1]!))
