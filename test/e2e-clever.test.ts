@@ -165,3 +165,27 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     expect(stderr).not.toContain(CC_TOKEN)
   }, 150_000)
 })
+
+describe('rate limits (real CLI, Clever Cloud simulator)', () => {
+  it('a 429 with Retry-After: 3 on create holds back every create of that organisation for 3 s; the job still succeeds', async () => {
+    const runner = gitlab.createRunner()
+    clever.addOrg('orga_single', {token: CC_TOKEN})
+    const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"`)
+    const CREATE = 'POST /organisations/:orga/applications'
+    clever.addFault(CREATE, {status: 429, headers: {'retry-after': '3'}, times: 1})
+    const creates: number[] = []
+    clever.on('request', (r: {endpoint: string; at: number}) => {
+      if (r.endpoint === CREATE) creates.push(r.at)
+    })
+    const jobs = Array.from({length: 3}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 50}))
+    const d = startDaemon(config)
+    await waitUntil(() => jobs.every((j) => gitlab.job(j.id)!.status === 'success') && clever.apps.size === 0, 60_000, 'jobs done despite the rate limit')
+    d.kill('SIGTERM')
+    expect(await exited(d), stderr).toBe(0)
+    // The first create was refused; no create of that organisation came within the 3 s asked.
+    const refusedAt = creates[0]!
+    expect(creates.slice(1).every((t) => t - refusedAt >= 3000), JSON.stringify(creates.map((t) => t - refusedAt))).toBe(true)
+    expect(creates.length).toBeGreaterThanOrEqual(4)
+    expect(stderr.match(/Clever Cloud API rate limit/g)).toHaveLength(1)
+  })
+})

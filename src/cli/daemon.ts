@@ -45,11 +45,19 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
   for (const w of report.warnings) logger.warn(w)
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
-  const coordinator = makeGitLabClient({systemId: store.systemId!, onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)})})
+  const coordinator = makeGitLabClient({
+    systemId: store.systemId!,
+    onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)}),
+    onRateLimited: (e) => {
+      logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {remote: e.key})
+      metrics?.rateLimitEpisodes.inc({remote: 'gitlab'})
+    },
+  })
   const executors = await createExecutors(loaded, (i) => ({
     ...defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor),
     owner: {systemId: store.systemId!, runner: config.runners[i]!.uniqueName},
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
+    onRateLimited: () => metrics?.rateLimitEpisodes.inc({remote: 'paas'}),
     groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(config.runners[i]!.url, namespace, token, signal ? {signal} : {}),
   }))
   const dispatcher = new Dispatcher({

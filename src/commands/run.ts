@@ -23,6 +23,7 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
     'poll-cycles': Flags.integer({min: 1, description: 'stop after this many polling cycles of each runner (for tests)'}),
     'debug-signal': Flags.boolean({description: 'SIGUSR1 logs a dump of the state (without secrets)'}),
     tui: Flags.boolean({description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)'}),
+    'allow-idle': Flags.boolean({description: 'start even when the quota can never hold the heaviest flavor of a runner (that runner then never takes a job)'}),
     'poll-interval': Flags.integer({hidden: true, description: 'deprecated: use check_interval in the config'}),
     'job-progress-poll-interval': Flags.integer({hidden: true, description: 'deprecated: use job_progress_poll_interval in the config'}),
   }
@@ -47,7 +48,7 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
     const logFile = `${config.stateFile}.log`
     const destination = model ? (await import('../tui/start-tui.js')).tuiLogDestination(logFile, model) : undefined
     const {logger, flush} = createLogger({level, pretty: !destination && Boolean(process.stderr.isTTY), redactor: this.redactor, ...(destination ? {destination} : {})})
-    const daemon = await startDaemon(loaded, logger, flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']})
+    const daemon = await startDaemon(loaded, logger, {...(flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']}), ...(flags['allow-idle'] ? {allowIdle: true} : {})})
 
     let signals = 0
     const force = (): void => {

@@ -99,8 +99,12 @@ export class FakeCoordinator implements Coordinator {
     return j && j.token === job.token && j.status === 'running' ? 'confirmed' : 'gone'
   }
 
-  async jobStatus(_r: RunnerEndpoint, job: JobRef): Promise<{finished: boolean; status?: string}> {
+  /** Runs before every status check (a test may make one GitLab slow or rate limited). */
+  beforeStatus?: (runner: RunnerEndpoint, job: JobRef) => Promise<void>
+
+  async jobStatus(r: RunnerEndpoint, job: JobRef): Promise<{finished: boolean; status?: string}> {
     this.fault('jobStatus')
+    await this.beforeStatus?.(r, job)
     const j = this.jobs.get(job.id)
     if (!j || j.token !== job.token || j.status !== 'running') return {finished: true}
     return {finished: false, status: 'running'}

@@ -347,3 +347,20 @@ describe('dispatcher: crash safety', () => {
   })
 
 })
+
+describe('dispatcher: progress polling', () => {
+  it('a GitLab instance that never answers a progress check does not delay the jobs of another', async () => {
+    const h = await harness({runners: 2, referenceJobs: 4, extraGlobals: 'job_progress_poll_interval = 10'})
+    // gitlab0 hangs every progress check; gitlab1 answers.
+    h.gitlab.beforeStatus = (runner) => (runner.url.includes('gitlab0') ? new Promise(() => {}) : Promise.resolve())
+    const stuck = Array.from({length: 6}, () => h.gitlab.enqueue({runnerToken: h.tokens[0]}))
+    const other = h.gitlab.enqueue({runnerToken: h.tokens[1]})
+    await h.clock.runUntil(() => [...stuck, other].every((j) => [...h.cloud.resources.values()].some((r) => r.jobId === j.id && r.launched)), 600_000, 'all launched')
+    h.gitlab.finish(other.id)
+    const finishedAt = h.clock.now()
+    await h.clock.runUntil(() => ![...h.cloud.resources.values()].some((r) => r.jobId === other.id), 600_000, 'the other GitLab\'s job is noticed finished')
+    // Within about one interval (10 s) of finishing, though 6 checks of gitlab0 hang forever.
+    expect(h.clock.now() - finishedAt).toBeLessThanOrEqual(12_000)
+  })
+})
+

@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
+import {admissionBlocker} from '../../src/core/quota/admission.js'
 import {computeWeightedQuota, flavorWeight, jobsFitting, makeFlavor, minRequestableWeight, UnknownFlavorError} from '../../src/core/quota/index.js'
 
 describe('flavor weight = (RAM GiB) ^ 1.25', () => {
@@ -52,7 +53,8 @@ describe('minimum requestable weight', () => {
     expect(minRequestableWeight(flavors, 'M')).toBeCloseTo(13.454, 3)
   })
   it('fails clearly on an unknown max flavor or no flavor at all', () => {
-    expect(() => minRequestableWeight(flavors, 'nope')).toThrow(/unknown flavor 'nope'/)
+    expect(() => minRequestableWeight(flavors, 'nope', 'runners[0].cc_max_flavor')).toThrow(/runners\[0\]\.cc_max_flavor: the flavor 'nope' is not in the catalogue; available flavors: /)
+    expect(() => minRequestableWeight(flavors, 'nope')).toThrow(expect.objectContaining({code: 'flavor_config'}))
     expect(() => minRequestableWeight(new Map())).toThrow(UnknownFlavorError)
   })
 })
@@ -62,5 +64,18 @@ describe('jobs fitting in a quota', () => {
     const f = flavors.get('3XL')!
     expect(jobsFitting(f.weight * 8, f)).toBe(8)
     expect(jobsFitting(f.weight * 8 - 0.01, f)).toBe(7)
+  })
+})
+
+describe('admission with runners waiting ahead (fair shares)', () => {
+  const base = {quota: 152.2, weightInUse: 0, jobs: 0, concurrent: 50, provisioning: 0, maxProvisioning: 10, minRequestableWeight: 76.1}
+  it.each([
+    ['nobody ahead: the limits alone decide', {}, undefined],
+    ['one ahead, room for both', {ahead: {names: ['a'], weight: 76.1}}, undefined],
+    ['one ahead, room for one only: wait for the turn', {weightInUse: 10, ahead: {names: ['a'], weight: 76.1}}, 'turn'],
+    ['concurrent would be reached by those ahead', {concurrent: 2, jobs: 1, ahead: {names: ['a'], weight: 0}}, 'turn'],
+    ['a limit reached blocks whatever the queue', {weightInUse: 100, ahead: {names: ['a'], weight: 76.1}}, 'quota'],
+  ])('%s', (_t, over, kind) => {
+    expect(admissionBlocker({...base, ...over})?.kind).toBe(kind)
   })
 })

@@ -55,7 +55,7 @@ describe('TUI components', () => {
 
   it('header: the paused-intake reason, a backoff with its next try, operator pause', () => {
     const s = snapshot({runners: [
-      {runner: 'a', name: 'a', url: 'https://a', executor: 'x', intake: {state: 'paused', reason: 'quota 71.3/76.1 used; largest flavor needs 13.5'}, minRequestableWeight: 13.5},
+      {runner: 'a', name: 'a', url: 'https://a', executor: 'x', intake: {state: 'paused', reason: 'quota 71.3/76.1 used; largest flavor needs 13.5', blocker: {kind: 'quota', used: 71.3, total: 76.1, needs: 13.5}}, minRequestableWeight: 13.5},
       {runner: 'b', name: 'b', url: 'https://b', executor: 'x', intake: {state: 'backoff', reason: 'POST /jobs/request: 503', until: T0 + 125_000 + 30_000}, minRequestableWeight: 13.5},
     ]})
     const f = render(<Header snapshot={s} operatorPaused />).lastFrame()!

@@ -4,6 +4,7 @@ import type {Coordinator, JobRef, JobRequestResult, RegisterOptions, Registratio
 import {FINISHED_JOB_STATUSES} from './coordinator.js'
 import {HttpTransportError, type HttpClient, type HttpRequest, type HttpResponse} from './http-port.js'
 import {DEFAULT_RETRY_POLICY, isRetryableStatus, retryDelayMs, serverRequestedDelayMs, type RetryPolicy} from './retry.js'
+import {RateLimitGate, type RateLimitEpisode} from './rate-limit-gate.js'
 import {runnerInfoBody, type RunnerInfo} from './runner-info.js'
 
 export interface GitLabClientOptions {
@@ -22,6 +23,8 @@ export interface GitLabClientOptions {
   requestTimeoutMs?: number
   /** Called after every HTTP exchange, for metrics: endpoint pattern and status (or `network`). */
   onExchange?(endpoint: string, outcome: number | 'network'): void
+  /** Called once per rate-limit episode of a GitLab instance and endpoint (log line, metric). */
+  onRateLimited?(e: RateLimitEpisode): void
 }
 
 const JSON_HEADERS = {'content-type': 'application/json', accept: 'application/json'}
@@ -29,9 +32,17 @@ const JSON_HEADERS = {'content-type': 'application/json', accept: 'application/j
 /** The GitLab runner API client, over the HttpClient port. See the Coordinator interface. */
 export class GitLabClient implements Coordinator {
   private readonly retry: RetryPolicy
+  /** Per GitLab instance and endpoint: a 429 holds back every call of that kind, not only its retries. */
+  private readonly gate: RateLimitGate
 
   constructor(private readonly opts: GitLabClientOptions) {
     this.retry = opts.retry ?? DEFAULT_RETRY_POLICY
+    this.gate = new RateLimitGate({now: opts.now, sleep: opts.sleep})
+  }
+
+  /** Until when calls of this endpoint to this GitLab are held back by a rate limit, if they are. */
+  rateLimitedUntil(url: string, endpoint: string): number | undefined {
+    return this.gate.heldUntil(gateKey(url, endpoint))
   }
 
   async requestJob(runner: RunnerEndpoint, o: {lastUpdate?: string; signal?: AbortSignal}): Promise<JobRequestResult> {
@@ -245,7 +256,13 @@ export class GitLabClient implements Coordinator {
       headersTimeoutMs: req.headersTimeoutMs ?? this.opts.requestTimeoutMs ?? 30_000,
       bodyTimeoutMs: req.bodyTimeoutMs ?? 30_000,
     }
+    const key = gateKey(req.url, endpoint)
     for (let attempt = 1; ; attempt++) {
+      try {
+        await this.gate.pass(key, signal)
+      } catch {
+        throw new AbortedError(endpoint)
+      }
       if (signal?.aborted) throw new AbortedError(endpoint)
       let res: HttpResponse | undefined
       let transport: HttpTransportError | undefined
@@ -260,13 +277,18 @@ export class GitLabClient implements Coordinator {
       }
       const retryable = transport !== undefined || isRetryableStatus(res!.status)
       if (!retryable) return res!
+      const delay = retryDelayMs(attempt, this.retry, this.opts.random, res, this.opts.now())
+      // The server said to slow down: every call of this kind waits, not only this one.
+      if (res && (res.status === 429 || (res.status === 503 && serverRequestedDelayMs(res.headers, this.opts.now()) !== undefined))) {
+        const episode = this.gate.close(key, delay)
+        if (episode) this.opts.onRateLimited?.(episode)
+      }
       if (attempt >= this.retry.maxAttempts) {
         if (res) return res
         throw new CoordinatorError('unavailable', endpoint, `no answer after ${attempt} attempts: ${transport!.message}`, {
           ...(jobId === undefined ? {} : {jobId}), ...who(runner), cause: transport,
         })
       }
-      const delay = retryDelayMs(attempt, this.retry, this.opts.random, res, this.opts.now())
       try {
         await this.opts.sleep(delay, signal)
       } catch {
@@ -292,6 +314,17 @@ export class GitLabClient implements Coordinator {
 /** `<url>/api/v4<path>`, the way gitlab-runner builds it (trailing `/` and `/ci` stripped). */
 export function api(baseUrl: string, path: string): string {
   return `${baseUrl.replace(/\/+$/, '').replace(/\/ci$/, '')}/api/v4${path}`
+}
+
+/** The gate of one endpoint of one GitLab instance (its origin: scheme, host and port). */
+function gateKey(url: string, endpoint: string): string {
+  let origin = url
+  try {
+    origin = new URL(url).origin
+  } catch {
+    // keep the URL itself: it still names one remote
+  }
+  return `${origin} ${endpoint}`
 }
 
 function who(runner?: RunnerEndpoint): {runner?: string} {

@@ -8,9 +8,9 @@ import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeStat
 import type {Executor, Resource, UnmarkedResource} from '../executor.js'
 import {jobVariable, type JobPayload} from '../job-payload.js'
 import type {Logger} from '../logger.js'
-import {admissionBlocker} from '../quota/admission.js'
+import {admissionBlocker, describeBlocker, type IntakeBlocker, type WaitingAhead} from '../quota/admission.js'
 import {formatWeight} from '../quota/flavor-weight.js'
-import {computeWeightedQuota, UnknownFlavorError} from '../quota/quota.js'
+import {computeWeightedQuota, isFlavorConfigError, UnknownFlavorError} from '../quota/quota.js'
 import {PROVISIONING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
 import type {StateStore} from '../state/state-store.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
@@ -52,6 +52,8 @@ interface RunnerRuntime {
   warnedNoWatch: boolean
   /** Weight reserved by a job request in flight (undefined when none). */
   reserved?: number
+  /** Since when it waits for its next poll: the runner that waited longest is served first. */
+  waitingSince: number
 }
 
 interface JobControl {
@@ -113,6 +115,7 @@ export class Dispatcher {
         quickNones: 0,
         longPolling: false,
         warnedNoWatch: false,
+        waitingSince: deps.clock.now(),
       }
       this.byUnique.set(unit.config.uniqueName, rt)
       return rt
@@ -137,6 +140,7 @@ export class Dispatcher {
    */
   async start(): Promise<void> {
     await this.computeQuota(true)
+    await this.refuseIdleRunners()
     for (const stored of [...this.store.records.values()]) {
       this.deps.addSecret?.(stored.jobToken)
       const rec = await this.adoptLegacyRunnerName(stored)
@@ -189,6 +193,31 @@ export class Dispatcher {
     await this.store.put(next)
     this.log.info('an imported job had no weight: it counts as the heaviest flavor of its runner', {runner: rec.runner, job: rec.jobId, weight})
     return next
+  }
+
+  /**
+   * A quota that can never hold the heaviest flavor a runner may get leaves that runner idle for
+   * good: refuse to start (ConfigError, exit 2) with the fix, unless `allowIdle` (`--allow-idle`).
+   * Checked when the flavors are known at start; later, the runner's intake stops with the reason.
+   */
+  private async refuseIdleRunners(): Promise<void> {
+    if (!this.quota || this.opts.allowIdle) return
+    const issues = []
+    for (const rt of this.runners) {
+      let need: number
+      try {
+        need = await rt.unit.executor.minRequestableWeight(this.stopSignal)
+      } catch {
+        continue // unknown flavors or API down: the intake loop says so
+      }
+      if (need <= this.quota.total + 1e-9) continue
+      issues.push({
+        path: `runners[${rt.unit.config.index}]`,
+        message: `runner '${rt.name}' could never take a job: the weighted quota ${formatWeight(this.quota.total)} (${this.quota.explanation}) is less than the weight of its heaviest flavor, ${formatWeight(need)}. ` +
+          'Raise [quota_computation] reference_jobs_count (or its reference flavor), or set this runner\'s max flavor (cc_max_flavor) to a flavor that fits; --allow-idle starts anyway',
+      })
+    }
+    if (issues.length > 0) throw new ConfigError(this.deps.config.file, issues)
   }
 
   /** Resolves when every intake loop has ended (after `maxPollCycles`, or at shutdown). */
@@ -270,11 +299,12 @@ export class Dispatcher {
     const prev = rt.intake
     rt.intake = intake
     // Logged once per kind of pause (quota, concurrent…), not at every change of its figures.
-    const kind = (i: IntakeState): string => ('reason' in i ? i.reason.split(' ')[0]! : '')
+    const kind = (i: IntakeState): string => (i.state === 'paused' ? i.blocker.kind : i.state === 'stopped' ? (i.code ?? '') : '')
     const changed = prev.state !== intake.state || kind(prev) !== kind(intake)
     if (!changed) return
     // Every pause is logged once, with its reason and figures; so is the resumption.
-    if (intake.state === 'paused') this.log.info(`intake paused: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name})
+    if (intake.state === 'paused') this.log.info(`intake paused: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name, blocker: intake.blocker.kind})
+    else if (intake.state === 'stopped' && intake.code) this.log.error(`intake stopped: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name, code: intake.code})
     else if (prev.state === 'paused' && (intake.state === 'polling' || intake.state === 'long-polling')) this.log.info('intake resumed', {runner: rt.unit.config.uniqueName, runnerName: rt.name})
     this.emit({type: 'intake', runner: rt.unit.config.uniqueName, intake, at: this.now()})
   }
@@ -284,7 +314,7 @@ export class Dispatcher {
     let failures = 0
     while (!this.stopping) {
       if (this.opts.maxPollCycles !== undefined && rt.cycles >= this.opts.maxPollCycles) {
-        this.setIntake(rt, {state: 'stopped', reason: `after ${rt.cycles} polling cycles`})
+        this.setIntake(rt, {state: 'stopped', reason: `after ${rt.cycles} polling cycles`, code: 'poll_cycles'})
         return
       }
       let minWeight: number
@@ -293,33 +323,51 @@ export class Dispatcher {
         rt.minWeight = minWeight
       } catch (error) {
         if (this.stopping) return
+        rt.cycles++
+        if (isFlavorConfigError(error)) {
+          // No job can run until the config (or the catalogue) changes: say so loudly, check again now and then.
+          this.setIntake(rt, {state: 'stopped', reason: this.errText(error), code: 'flavor_config'})
+          if (!this.cyclesDone(rt)) await this.sleep(this.opts.quotaRetryMs * 6)
+          continue
+        }
         const wait = this.backoff(++failures)
         this.setIntake(rt, {state: 'backoff', reason: `cannot weigh this runner's flavors: ${this.errText(error)}`, until: this.now() + wait})
         await this.sleep(wait)
+        continue
+      }
+      if (this.quota && minWeight > this.quota.total + 1e-9) {
+        // Only with --allow-idle (run refuses to start otherwise): this runner can never take a job.
+        this.setIntake(rt, {state: 'stopped', reason: `the quota (${formatWeight(this.quota.total)}) can never hold this runner's heaviest flavor (${formatWeight(minWeight)}): raise the quota or set its max flavor`, code: 'quota_too_small'})
         rt.cycles++
+        if (!this.cyclesDone(rt)) await waitNotified(this.capacity, this.deps.clock, this.opts.quotaRetryMs * 6, this.stopSignal)
         continue
       }
       const u = this.usage()
-      const blocker = this.operatorPaused ? 'paused by the operator' : admissionBlocker({
+      const blocker: IntakeBlocker | undefined = this.operatorPaused ? {kind: 'operator'} : admissionBlocker({
         quota: this.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.deps.config.concurrent,
         provisioning: u.provisioning, maxProvisioning: this.deps.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
+        ahead: this.waitingAhead(rt),
       })
       if (blocker) {
-        this.setIntake(rt, {state: 'paused', reason: blocker})
+        this.setIntake(rt, {state: 'paused', reason: describeBlocker(blocker), blocker})
         // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves (held deletes).
         await waitNotified(this.capacity, this.deps.clock, this.deps.config.checkInterval * 1000, this.stopSignal)
         rt.cycles++
         continue
       }
       rt.reserved = minWeight // reserve before asking: concurrent runners can never overshoot
-      this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling ? 'long-polling' : 'polling'})
+      // While another runner waits for capacity, ask without holding a long poll: the reservation
+      // is then held for one round trip, not ~50 s, and the runners take turns.
+      const scarce = this.someoneWaiting(rt)
+      this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling && !scarce ? 'long-polling' : 'polling'})
       let result
       const asked = this.now()
       const linked = linkedSignal(this.stopSignal, this.intakeController.signal)
       try {
-        result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
+        result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate && !scarce ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
       } catch (error) {
         rt.reserved = undefined
+        rt.waitingSince = this.now()
         this.capacity.notify()
         rt.cycles++
         if (this.stopping) return
@@ -342,17 +390,21 @@ export class Dispatcher {
         this.capacity.notify()
         if (result.lastUpdate) rt.lastUpdate = result.lastUpdate
         rt.longPolling = result.longPolling
+        // Back of the queue: a runner that waited longer goes first.
+        rt.waitingSince = this.now()
         // A long-poll hold that ended means "ask again": the answer now comes from Rails.
-        if (result.holdEnded) continue
+        if (result.holdEnded && !scarce) continue
         // Behind Workhorse long polling, the next request is held until a job comes: ask again at
-        // once, unless GitLab keeps answering at once (then fall back to check_interval).
+        // once, unless GitLab keeps answering at once (then fall back to check_interval). When
+        // capacity is scarce the request was not held: wait check_interval, like without long polling.
         const quick = this.now() - asked < 1000
-        if (result.longPolling && (!quick || rt.quickNones === 0)) {
+        if (result.longPolling && !scarce && (!quick || rt.quickNones === 0)) {
           rt.quickNones = quick ? rt.quickNones + 1 : 0
           continue
         }
         rt.quickNones = 0
         await this.sleep(this.deps.config.checkInterval * 1000)
+        rt.waitingSince = this.now()
         continue
       }
       rt.quickNones = 0
@@ -360,10 +412,37 @@ export class Dispatcher {
         await this.accept(rt, result.job, minWeight)
       } finally {
         rt.reserved = undefined
+        rt.waitingSince = this.now()
         this.capacity.notify()
       }
       // Got a job: ask again at once.
     }
+  }
+
+  /** `--poll-cycles` reached: the loop ends at its next turn, without waiting. */
+  private cyclesDone(rt: RunnerRuntime): boolean {
+    return this.opts.maxPollCycles !== undefined && rt.cycles >= this.opts.maxPollCycles
+  }
+
+  /**
+   * The runners waiting for capacity since before `rt`, which it must not overtake. A runner
+   * whose heaviest flavor can never fit (`--allow-idle`) waits for nobody and blocks nobody.
+   */
+  private waitingAhead(rt: RunnerRuntime): WaitingAhead {
+    const ahead = this.runners.filter((o) => o !== rt && this.isWaiting(o) && o.waitingSince < rt.waitingSince)
+    return {names: ahead.map((o) => o.name), weight: ahead.reduce((w, o) => w + (o.minWeight ?? 0), 0)}
+  }
+
+  /** Another runner is waiting for capacity: held polls would keep it waiting. */
+  private someoneWaiting(rt: RunnerRuntime): boolean {
+    return this.runners.some((o) => o !== rt && this.isWaiting(o))
+  }
+
+  private isWaiting(o: RunnerRuntime): boolean {
+    if (o.reserved !== undefined || o.intake.state !== 'paused') return false
+    const kind = o.intake.blocker.kind
+    const capacity = kind === 'quota' || kind === 'concurrent' || kind === 'provisioning' || kind === 'turn'
+    return capacity && !(this.quota && (o.minWeight ?? 0) > this.quota.total + 1e-9)
   }
 
   private intakeErrorWait(error: unknown, failures: number): number {
@@ -728,26 +807,46 @@ export class Dispatcher {
    * Checks every tracked job once per `job_progress_poll_interval`, spread evenly: with N jobs,
    * one check every interval / N. Re-plans at once when jobs come or go.
    */
+  /**
+   * Checks the progress of every polled job about once per `job_progress_poll_interval`, spread
+   * evenly over it. Checks run concurrently under a small bound, and at most half of it per GitLab
+   * instance: a slow or rate-limited job (or instance) holds its own slots, never the others'.
+   */
   private async progressLoop(): Promise<void> {
     let cursor = 0
     let lastCheck = Number.NEGATIVE_INFINITY
     const interval = this.deps.config.jobProgressPollInterval * 1000
+    const bound = this.opts.progressConcurrency
+    const perInstance = Math.max(1, Math.floor(bound / 2))
+    const inFlight = new Map<string, string>() // job key → GitLab URL
+    const checks = new Set<Promise<void>>()
     while (!this.stopping) {
-      const keys = [...this.store.records.values()].filter((r) => POLLED_PHASES.has(r.phase) && this.byUnique.has(r.runner)).map((r) => recordKey(r.runner, r.jobId))
-      if (keys.length === 0) {
+      const polled = [...this.store.records.values()].filter((r) => POLLED_PHASES.has(r.phase) && this.byUnique.has(r.runner))
+      const busy = new Map<string, number>()
+      for (const url of inFlight.values()) busy.set(url, (busy.get(url) ?? 0) + 1)
+      const eligible = polled.filter((r) => !inFlight.has(recordKey(r.runner, r.jobId)) && (busy.get(this.byUnique.get(r.runner)!.endpoint.url) ?? 0) < perInstance)
+      if (eligible.length === 0 || inFlight.size >= bound) {
         await waitNotified(this.progressWake, this.deps.clock, interval, this.stopSignal)
         continue
       }
-      const due = lastCheck + interval / keys.length
+      const due = lastCheck + interval / polled.length
       if (this.now() < due) {
         await waitNotified(this.progressWake, this.deps.clock, due - this.now(), this.stopSignal)
         continue
       }
-      cursor %= keys.length
-      const key = keys[cursor++]!
+      cursor %= eligible.length
+      const rec = eligible[cursor++]!
+      const key = recordKey(rec.runner, rec.jobId)
+      inFlight.set(key, this.byUnique.get(rec.runner)!.endpoint.url)
       lastCheck = this.now()
-      await this.checkProgress(key)
+      const check: Promise<void> = this.checkProgress(key).finally(() => {
+        inFlight.delete(key)
+        checks.delete(check)
+        this.progressWake.notify()
+      })
+      checks.add(check)
     }
+    await Promise.allSettled([...checks])
   }
 
   private async checkProgress(key: string): Promise<void> {

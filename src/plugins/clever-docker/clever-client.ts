@@ -1,6 +1,13 @@
 import {PaasRunnerError} from '../../core/errors.js'
 import {HttpTransportError, type HttpClient, type HttpResponse} from '../../core/coordinator/http-port.js'
-import {isRetryableStatus, retryDelayMs, DEFAULT_RETRY_POLICY} from '../../core/coordinator/retry.js'
+import {RateLimitGate, type RateLimitEpisode} from '../../core/coordinator/rate-limit-gate.js'
+import {isRetryableStatus, retryDelayMs, serverRequestedDelayMs, DEFAULT_RETRY_POLICY} from '../../core/coordinator/retry.js'
+
+/**
+ * One gate per Clever Cloud API (base URL), shared by every runner of the process: a rate limit
+ * applies to the organisation's credentials, whichever runner uses them.
+ */
+const gates = new Map<string, RateLimitGate>()
 
 /** How the organisation's credential is sent (clever-api.md §1). */
 export type CleverAuth =
@@ -51,8 +58,16 @@ export class CleverClient {
       now(): number
       random(): number
       onExchange?(endpoint: string, outcome: number | 'network'): void
+      /** Once per rate-limit episode of an organisation and endpoint: a log line, a metric. */
+      onRateLimited?(e: RateLimitEpisode): void
     },
-  ) {}
+  ) {
+    const base = o.baseUrl.replace(/\/+$/, '')
+    this.gate = gates.get(base) ?? new RateLimitGate({now: o.now, sleep: o.sleep})
+    gates.set(base, this.gate)
+  }
+
+  private readonly gate: RateLimitGate
 
   async flavors(context: string, signal?: AbortSignal): Promise<CleverFlavorWire[]> {
     return this.json('get-available-flavors', 'GET', `/products/flavors?context=${encodeURIComponent(context)}`, undefined, undefined, signal)
@@ -96,7 +111,10 @@ export class CleverClient {
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (auth) headers.authorization = authorizationHeader(auth)
     const attempts = retry ? DEFAULT_RETRY_POLICY.maxAttempts : 1
+    // Per organisation (its credentials) and endpoint; calls without an organisation share one key.
+    const gateKey = `${this.o.baseUrl} ${/organisations\/([^/]+)/.exec(path)?.[1] ?? '-'} ${endpoint}`
     for (let attempt = 1; ; attempt++) {
+      await this.gate.pass(gateKey, signal)
       signal?.throwIfAborted()
       let res: HttpResponse | undefined
       let transport: HttpTransportError | undefined
@@ -118,12 +136,18 @@ export class CleverClient {
         }
       }
       const again = transport !== undefined || isRetryableStatus(res!.status)
+      const delay = again ? retryDelayMs(attempt, {...DEFAULT_RETRY_POLICY, baseDelayMs: 500}, this.o.random, res, this.o.now()) : 0
+      if (res && (res.status === 429 || (res.status === 503 && serverRequestedDelayMs(res.headers, this.o.now()) !== undefined))) {
+        // Clever Cloud blocks clients that ignore its limits: hold back every call of this kind.
+        const episode = this.gate.close(gateKey, delay)
+        if (episode) this.o.onRateLimited?.(episode)
+      }
       if (!again || attempt >= attempts) {
         if (transport) throw new CleverApiError(action, undefined, undefined, transport.message, {cause: transport})
         const {code, message} = parseCleverError(res!)
         throw new CleverApiError(action, res!.status, code, message)
       }
-      await this.o.sleep(retryDelayMs(attempt, {...DEFAULT_RETRY_POLICY, baseDelayMs: 500}, this.o.random, res, this.o.now()), signal)
+      await this.o.sleep(delay, signal)
     }
   }
 }

@@ -14,7 +14,7 @@ import {
 import {formatOwnerMarker, parseOwnerMarker, requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
-import {minRequestableWeight} from '../../core/quota/quota.js'
+import {FlavorConfigError, minRequestableWeight} from '../../core/quota/quota.js'
 import {writeBuildContext} from './build-context.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
 import type {CleverConfig} from './clever-config.js'
@@ -76,7 +76,14 @@ export class CleverDockerExecutor implements Executor {
   private async client(): Promise<CleverClient> {
     if (!this.apiClient) {
       const http = this.deps.http ?? new (await import('../../adapters/http/undici-http-client.js')).UndiciHttpClient()
-      this.apiClient = new CleverClient({http, baseUrl: this.cfg.cc_api_url, sleep: this.deps.sleep, now: this.deps.now, random: Math.random, ...(this.deps.onApiExchange ? {onExchange: this.deps.onApiExchange} : {})})
+      this.apiClient = new CleverClient({
+        http, baseUrl: this.cfg.cc_api_url, sleep: this.deps.sleep, now: this.deps.now, random: Math.random,
+        ...(this.deps.onApiExchange ? {onExchange: this.deps.onApiExchange} : {}),
+        onRateLimited: (e) => {
+          this.deps.log.warn(`Clever Cloud API rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the API asked`, {remote: e.key})
+          this.deps.onRateLimited?.(e)
+        },
+      })
     }
     return this.apiClient
   }
@@ -110,8 +117,11 @@ export class CleverDockerExecutor implements Executor {
     }
   }
 
+  /** Also checks `cc_default_flavor`: a runner whose default flavor does not exist can run no job without the variable. */
   async minRequestableWeight(signal?: AbortSignal): Promise<number> {
-    return minRequestableWeight(await this.flavorMap(signal), this.cfg.cc_max_flavor)
+    const flavors = await this.flavorMap(signal)
+    if (!flavors.has(this.cfg.cc_default_flavor)) throw new FlavorConfigError(`runners[${this.runner.index}].cc_default_flavor`, this.cfg.cc_default_flavor, [...flavors.keys()])
+    return minRequestableWeight(flavors, this.cfg.cc_max_flavor, `runners[${this.runner.index}].cc_max_flavor`)
   }
 
   private async selectFlavor(job: JobPayload, signal?: AbortSignal): Promise<Flavor & {apiName: string}> {

@@ -156,6 +156,8 @@ export class CleverSimulator extends EventEmitter {
     }
     const route = this.match(req.method ?? 'GET', url.pathname)
     if (!route) return this.error(res, 'unknown', 404, 4000, 'Not Found')
+    // Every API request as it arrives, for tests that check pacing (rate limits).
+    this.emit('request', {endpoint: route.endpoint, orga: route.params.orga, at: this.now()})
     const fault = this.faults.take(route.endpoint)
     if (fault && (await playFault(fault, req, res, route.endpoint, this.counters, (s) => ({id: s * 10 + 1, message: `simulated ${s}`, type: 'error'})))) return
     const json = parseParams(req, body)
