@@ -93,7 +93,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const runner = gitlab.createRunner()
     clever.addOrg('orga_single', {token: CC_TOKEN})
     const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"\n  [runners.paas_job_trace_watch]\n    token = "glpat-WaTcH-SeCrEt"`)
-    gitlab.addPrivateToken('glpat-WaTcH-SeCrEt')
+    gitlab.addPrivateToken('glpat-WaTcH-SeCrEt', {projects: {42: 'reporter'}, scopes: ['read_api']})
     const job = gitlab.enqueueJob({flavor: 'S', image: 'debian:bookworm', services: ['postgres:16', {name: 'tutum/wordpress'}, {name: 'registry.example.com/x/y:1'}], durationMs: 100})
     let pushed: Record<string, string> | undefined
     clever.on('push', (app: {pushed: {files: Record<string, string>}}) => (pushed = app.pushed.files))
