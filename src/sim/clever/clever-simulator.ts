@@ -203,6 +203,11 @@ export class CleverSimulator extends EventEmitter {
     r('GET', '/products/instances', (c) => this.ok(c, 200, this.instanceVersions.flatMap((v) => this.variants.filter((x) => x.public).map((x) => runtimeWire(v, x, this.flavors)))), false)
     r('GET', '/products/flavors', (c) => this.flavorsList(c), false)
     r('GET', '/self', (c) => this.ok(c, 200, this.selfWire(c.member!)))
+    r('GET', '/self/tokens/current', (c) => {
+      const o = c.member!.creds.oauth
+      if (!o) return this.error(c, 404, 4004, 'Not an OAuth token')
+      this.ok(c, 200, {token: o.token, consumer: {key: o.consumerKey, name: 'simulated consumer'}, creationDate: 0, expirationDate: 4102444800000, lastUtilisation: this.now(), rights: {}})
+    })
     r('GET', '/summary', (c) => this.summary(c))
     r('GET', '/organisations', (c) => this.ok(c, 200, [{...this.orgWire(c.member!.userId), name: c.member!.email}, ...[...c.member!.orgs].map((o) => this.orgWire(o))]))
     r('GET', '/organisations/:orga', (c) => {
@@ -219,6 +224,9 @@ export class CleverSimulator extends EventEmitter {
       delete a.env[c.params.name!]
       this.ok(c, 200, this.wire(a))
     }))
+    // Linked add-ons and dependencies are not modelled: none, as for a fresh app.
+    r('GET', `${app}/addons/env`, (c) => this.withApp(c, () => this.ok(c, 200, [])))
+    r('GET', `${app}/dependencies/env`, (c) => this.withApp(c, () => this.ok(c, 200, [])))
     r('GET', `${app}/tags`, (c) => this.withApp(c, (a) => this.ok(c, 200, a.tags)))
     r('PUT', `${app}/tags`, (c) => this.withApp(c, (a) => this.putTags(c, a)))
     r('PUT', `${app}/tags/:tag`, (c) => this.withApp(c, (a) => {
@@ -279,7 +287,7 @@ export class CleverSimulator extends EventEmitter {
     const route = this.routes.find((r) => r.method === req.method && r.pattern.test(url.pathname))
     if (!route) {
       const known = this.routes.some((r) => r.pattern.test(url.pathname))
-      this.counters.inc('unknown', known ? 405 : 404)
+      this.counters.inc(`unknown ${req.method} ${url.pathname}`, known ? 405 : 404)
       return sendJson(res, known ? 405 : 404, {id: known ? 4005 : 4000, message: known ? 'Method Not Allowed' : 'Not Found', type: 'error'})
     }
     const m = route.pattern.exec(url.pathname)!
