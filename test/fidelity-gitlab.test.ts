@@ -101,7 +101,7 @@ describe('GitLab simulator, driven by @gitbeaker/rest', () => {
     const all = await gl.Jobs.all(42, {perPage: 3})
     expect(all.map((j) => j.id)).toEqual([...sim.jobs.keys()].sort((a, b) => b - a))
     expect((await fetch(`${url}/api/v4/jobs/request`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({token: runnerToken, info: {}})})).status).toBe(201)
-    expect((await gl.Jobs.all(42, {scope: ['running']})).map((j) => [j.id, j.status])).toEqual([[Math.min(...sim.jobs.keys()), 'running']])
+    expect((await gl.Jobs.all(42, {scope: 'running'})).map((j) => [j.id, j.status])).toEqual([[Math.min(...sim.jobs.keys()), 'running']])
   })
 
   it('GroupCustomAttributes: administrators only, GitLab\'s bodies', async () => {
