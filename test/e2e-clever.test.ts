@@ -74,6 +74,8 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const flavors = ['XS', 'S', 'M', 'L']
     const jobs = Array.from({length: 50}, (_, i) => gitlab.enqueueJob({flavor: flavors[i % 4]!, durationMs: 50 + (i % 5) * 40, image: 'node:22', services: ['postgres:16']}))
     const bad = gitlab.enqueueJob({flavor: 'HUGE'})
+    const pushedEnv: Array<Record<string, string>> = []
+    clever.on('push', (app: {pushed: {env: Record<string, string>}}) => pushedEnv.push(app.pushed.env))
     const d = startDaemon(config)
     await waitUntil(() => [...jobs, bad].every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs done, no app left')
     d.kill('SIGTERM')
@@ -85,6 +87,10 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     // The quota: 3 × L (22.3) = 67.0; the live weight of apps never exceeded it.
     expect(clever.peakWeight()).toBeLessThanOrEqual(3 * 12 ** 1.25 + 1e-9)
     expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(50)
+    // Every app had its environment when pushed, and none was deleted before its job was over at GitLab.
+    expect(pushedEnv).toHaveLength(50)
+    expect(pushedEnv.filter((e) => e.CC_MOUNT_DOCKER_SOCKET !== 'true' || e.CC_ENABLE_HEPTAPOD_RUNNER !== 'true')).toEqual([])
+    expect(clever.killedJobs).toEqual([])
     expect(stderr).not.toContain(CC_TOKEN)
     expect(stderr).not.toContain(runner.token)
   }, 150_000)

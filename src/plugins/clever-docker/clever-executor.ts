@@ -192,8 +192,14 @@ export class CleverDockerExecutor implements Executor {
     if (!app) app = await this.create(org, name, flavor.apiName, signal)
     const resource = this.toResource(app, org, flavor.name)
     await opts.onCreated?.(resource)
-    await (await this.client()).putEnv(org.orgaId, org.auth, app.id, {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}, signal)
+    // Again for an app found after a restart (it may predate this version); idempotent.
+    await (await this.client()).putEnv(org.orgaId, org.auth, app.id, this.appEnv(), signal)
     return resource
+  }
+
+  /** The app's environment; a job cannot run on an app without it (Docker socket, variant switch). */
+  private appEnv(): Record<string, string> {
+    return Object.fromEntries(Object.entries({CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}).map(([k, v]) => [k, String(v)]))
   }
 
   private async create(org: Orga, name: string, apiFlavor: string, signal?: AbortSignal): Promise<CleverAppWire> {
@@ -210,6 +216,8 @@ export class CleverDockerExecutor implements Executor {
       maxInstances: 1,
       minFlavor: apiFlavor,
       maxFlavor: apiFlavor,
+      // Set at creation: a restart between create and the env PUT must never push to an app without it.
+      env: this.appEnv(),
     })
     let refreshed = false
     for (let attempt = 1; ; attempt++) {

@@ -53,6 +53,8 @@ export interface SimApp {
   stuckInCreating?: boolean
   deployments: SimDeployment[]
   instances: SimInstance[]
+  /** The task sent its job's final report (success or failure) to GitLab. */
+  finalReported?: boolean
   /** Stops the inner runner of the current deployment (the app is deleted or stopped). */
   abort?: AbortController
 }

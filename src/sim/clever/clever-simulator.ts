@@ -491,6 +491,9 @@ export class CleverSimulator extends EventEmitter {
     if (this.opts.innerRunner === false) return d
     const p = runFetchedJob(pushed.files['job.json'] ?? '', {
       label: a.id, defaultDurationMs: this.opts.jobDurationMs ?? 200, signal: ac.signal, env, requiredEnv: {...this.requiredEnv, ...a.rule.requiredEnv},
+      onFinalReport: () => {
+        if (a.abort === ac) a.finalReported = true
+      },
     }).then((ran) => {
       a.ran = ran
       if (ran.result === 'killed') return
@@ -510,7 +513,8 @@ export class CleverSimulator extends EventEmitter {
     for (const i of a.instances) i.state = 'DELETED'
     if (a.abort && !a.abort.signal.aborted) {
       a.abort.abort()
-      if (a.pushed && a.ran === undefined && this.opts.innerRunner !== false) {
+      // Killed only if the job had not reported its end yet: a job over at GitLab lost nothing.
+      if (a.pushed && a.ran === undefined && !a.finalReported && this.opts.innerRunner !== false) {
         const jobId = jobIdOf(a.pushed.files['job.json'])
         this.killedJobs.push({appId: a.id, jobId, at: this.now()})
         this.emit('job-killed', {app: a, jobId})
@@ -571,6 +575,7 @@ export class CleverSimulator extends EventEmitter {
       if (!this.apps.has(app.id)) return
       this.stopTask(app, 'CANCELLED')
       delete app.ran
+      delete app.finalReported
       app.pushed = {sha: after, files, env: {...app.env}}
       this.emit('push', app)
       this.deploy(app, 'git push')

@@ -19,6 +19,8 @@ export interface InnerRunOptions {
    * The job can add its own needs with the `SIM_REQUIRED_ENV` variable (`KEY=value,KEY2=value`).
    */
   requiredEnv?: Record<string, string>
+  /** Called just before the final report is sent: from then on, the job's end is GitLab's to tell. */
+  onFinalReport?: () => void
 }
 
 /** Why the docker executor cannot start when an environment entry is missing: what gitlab-runner would print. */
@@ -84,6 +86,7 @@ export async function runFetchedJob(jobJson: string, o: InnerRunOptions): Promis
     if (signal?.aborted) return killed()
     const last = missing ? `${missingEnvMessage(missing[0], missing[1])}\n` : result === 'success' ? 'Job succeeded\n' : 'ERROR: Job failed: exit code 1\n'
     if ((await trace(last)) === 403) return {jobId: job.id, result: 'canceled'}
+    o.onFinalReport?.()
     if (missing) {
       await put({state: 'failed', failure_reason: 'runner_system_failure'})
       return {jobId: job.id, result: 'failed', detail: `missing environment ${missing[0]}=${missing[1]}`}
