@@ -147,7 +147,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     for (const s of ['token-of-tenant-a', 'token-of-tenant-b', 'glpat-AtTrIbUtEs']) expect(stderr).not.toContain(s)
   }, 90_000)
 
-  it('Clever faults (5xx, 429, refused push, stuck repository, delete errors) lose no job and leak no app', async () => {
+  it('Clever faults (5xx, 429, ghost create, lingering delete, refused push, stuck repository, delete errors) lose no job and leak no app', async () => {
     const runner = gitlab.createRunner()
     clever.addOrg('orga_single', {token: CC_TOKEN})
     const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"\n  cc_deployment_repo_timeout = 1`)
@@ -157,6 +157,9 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     clever.addFault('GET /products/flavors', {status: 502, times: 1})
     clever.stuckRepos = 1
     clever.refusePushes = 1
+    // Created but answered 504: found by name, not created twice. Deleted apps linger in the list.
+    clever.ghostCreates = 1
+    clever.lingerMs = 1000
     const jobs = Array.from({length: 8}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 50}))
     const d = startDaemon(config)
     await waitUntil(() => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs ended, no app left')
@@ -168,6 +171,8 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const logs = jobs.map((j) => gitlab.job(j.id)!.log.toString()).join('')
     expect(logs).toContain('deployment repository still CREATING after 1 s')
     expect(logs).toContain('git push to the deployment repository failed')
+    expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(8)
+    expect(clever.killedJobs).toEqual([])
     expect(stderr).not.toContain(CC_TOKEN)
   }, 150_000)
 })
