@@ -4,11 +4,13 @@ import type {AddressInfo} from 'node:net'
 
 import {Counters, FaultInjector, type Fault} from '../common/faults.js'
 import {delay, listen, parseParams, playFault, readBody, sendEmpty, sendJson, sendText, statusReason} from '../common/http-util.js'
-import {privateToken, projectDenial, tokenDenial, type PrivateTokenSpec, type SimPrivateToken} from './gitlab-access.js'
+import {privateToken, type PrivateTokenSpec, type SimPrivateToken} from './gitlab-access.js'
+import {header, reply, type Ctx} from './gitlab-http.js'
 import {
   buildJobPayload, hex, jobEntity, randomToken,
   type JobSpec, type SimJob, type SimJobStatus, type SimProject, type SimRunner,
 } from './gitlab-model.js'
+import {GitLabUsersApi} from './gitlab-users-api.js'
 
 export interface GitLabSimulatorOptions {
   /** Port to listen on, on 127.0.0.1. 0 (default) picks a free one. */
@@ -29,18 +31,6 @@ export interface GitLabSimulatorOptions {
 }
 
 type Handler = (ctx: Ctx) => Promise<void> | void
-
-interface Ctx {
-  req: IncomingMessage
-  res: ServerResponse
-  url: URL
-  params: Record<string, string>
-  body: Buffer
-  /** JSON or form params of the body; undefined when the body does not parse. */
-  json: Record<string, unknown> | undefined
-  endpoint: string
-  status(code: number): void
-}
 
 interface HeldPoll {
   runnerToken: string
@@ -366,14 +356,21 @@ export class GitLabSimulator extends EventEmitter {
     r('PUT', '/api/v4/jobs/:id', (c) => this.updateJob(c))
     r('PATCH', '/api/v4/jobs/:id/trace', (c) => this.appendTrace(c))
     r('GET', '/api/v4/job', (c) => this.whoAmI(c))
-    r('GET', '/api/v4/projects/:id/jobs', (c) => this.projectJobs(c))
-    r('GET', '/api/v4/projects/:id/jobs/:job_id', (c) => this.projectJob(c, false))
-    r('POST', '/api/v4/projects/:id/jobs/:job_id/cancel', (c) => this.cancelByUser(c))
-    r('GET', '/api/v4/projects/:id/jobs/:job_id/trace', (c) => this.projectJob(c, true))
-    r('GET', '/api/v4/groups/:id/custom_attributes', (c) => this.attributes(c))
-    r('GET', '/api/v4/groups/:id/custom_attributes/:key', (c) => this.attributes(c))
-    r('PUT', '/api/v4/groups/:id/custom_attributes/:key', (c) => this.attributes(c))
-    r('DELETE', '/api/v4/groups/:id/custom_attributes/:key', (c) => this.attributes(c))
+    const sim = this
+    const users = new GitLabUsersApi({
+      privateTokens: this.privateTokens, projects: this.projects, jobs: this.jobs, runners: this.runners, groups: this.groups,
+      get url() {
+        return sim.url
+      },
+      now: () => this.now(),
+      cancelJob: (id, o) => this.cancelJob(id, o),
+    })
+    r('GET', '/api/v4/projects/:id/jobs', (c) => users.projectJobs(c))
+    r('GET', '/api/v4/projects/:id/jobs/:job_id', (c) => users.projectJob(c, false))
+    r('POST', '/api/v4/projects/:id/jobs/:job_id/cancel', (c) => users.cancelByUser(c))
+    r('GET', '/api/v4/projects/:id/jobs/:job_id/trace', (c) => users.projectJob(c, true))
+    for (const m of ['GET', 'PUT', 'DELETE']) r(m, '/api/v4/groups/:id/custom_attributes/:key', (c) => users.attributes(c))
+    r('GET', '/api/v4/groups/:id/custom_attributes', (c) => users.attributes(c))
     r('POST', '/api/v4/runners', (c) => this.registerRunner(c))
     r('POST', '/api/v4/runners/verify', (c) => this.verifyRunner(c))
     r('DELETE', '/api/v4/runners', (c) => this.deleteRunner(c))
@@ -585,120 +582,6 @@ export class GitLabSimulator extends EventEmitter {
     sendJson(c.res, 200, jobEntity(job, this.projects.get(job.projectId)!, runner, this.baseUrl))
   }
 
-  /** The caller's private token (`PRIVATE-TOKEN` or `Authorization: Bearer`), or the 401 already answered. */
-  private caller(c: Ctx): SimPrivateToken | undefined {
-    const auth = header(c.req, 'authorization')
-    const pat = header(c.req, 'private-token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined)
-    const t = pat === undefined ? undefined : this.privateTokens.get(pat)
-    const denied = tokenDenial(t, this.now())
-    if (denied) {
-      reply(c, denied.status, denied.body)
-      return undefined
-    }
-    return t
-  }
-
-  /** The project of `:id` (numeric id or URL-encoded path) if the caller may `need` on it; answers otherwise. */
-  private project(c: Ctx, need: 'read' | 'update'): SimProject | undefined {
-    const t = this.caller(c)
-    if (!t) return undefined
-    const project = this.projects.get(Number(c.params.id)) ?? [...this.projects.values()].find((p) => p.fullPath === c.params.id)
-    if (!project) {
-      reply(c, 404, {message: '404 Project Not Found'})
-      return undefined
-    }
-    const denied = projectDenial(t, project, need)
-    if (denied) {
-      reply(c, denied.status, denied.body)
-      return undefined
-    }
-    return project
-  }
-
-  // GET /projects/:id/jobs/:job_id[/trace] (reference §6): members with read_api only.
-  private projectJob(c: Ctx, trace: boolean): void {
-    const project = this.project(c, 'read')
-    if (!project) return
-    const job = this.jobs.get(Number(c.params.job_id))
-    if (!job || job.projectId !== project.id) return reply(c, 404, {message: '404 Not found'})
-    c.status(200)
-    if (trace) {
-      c.res.writeHead(200, {'content-type': 'text/plain', 'content-disposition': `infile; filename="${job.id}.log"`, 'content-length': job.log.length})
-      c.res.end(job.log)
-      return
-    }
-    sendJson(c.res, 200, this.entity(job, project))
-  }
-
-  // GET /projects/:id/jobs?scope[]=…&page=&per_page= (reference §6): paginated, newest first.
-  private projectJobs(c: Ctx): void {
-    const project = this.project(c, 'read')
-    if (!project) return
-    const scopes = [...c.url.searchParams.getAll('scope[]'), ...c.url.searchParams.getAll('scope')]
-    const all = [...this.jobs.values()].filter((j) => j.projectId === project.id && (scopes.length === 0 || scopes.includes(j.status))).sort((a, b) => b.id - a.id)
-    const perPage = Math.min(100, Math.max(1, Number(c.url.searchParams.get('per_page') ?? 20) || 20))
-    const page = Math.max(1, Number(c.url.searchParams.get('page') ?? 1) || 1)
-    const totalPages = Math.max(1, Math.ceil(all.length / perPage))
-    const link = (n: number, rel: string): string => {
-      const u = new URL(c.url.pathname + c.url.search, this.baseUrl)
-      u.searchParams.set('page', String(n))
-      u.searchParams.set('per_page', String(perPage))
-      return `<${u.toString()}>; rel="${rel}"`
-    }
-    const links = [...(page > 1 ? [link(page - 1, 'prev')] : []), ...(page < totalPages ? [link(page + 1, 'next')] : []), link(1, 'first'), link(totalPages, 'last')]
-    c.status(200)
-    sendJson(c.res, 200, all.slice((page - 1) * perPage, page * perPage).map((j) => this.entity(j, project)), {
-      'x-page': String(page), 'x-per-page': String(perPage), 'x-total': String(all.length), 'x-total-pages': String(totalPages),
-      'x-next-page': page < totalPages ? String(page + 1) : '', 'x-prev-page': page > 1 ? String(page - 1) : '', link: links.join(', '),
-    })
-  }
-
-  // POST /projects/:id/jobs/:job_id/cancel (reference §6): Developer and `api`; 201 with the job.
-  private cancelByUser(c: Ctx): void {
-    const project = this.project(c, 'update')
-    if (!project) return
-    const job = this.jobs.get(Number(c.params.job_id))
-    if (!job || job.projectId !== project.id) return reply(c, 404, {message: '404 Not found'})
-    this.cancelJob(job.id, {graceful: job.cancelGracefully === true})
-    c.status(201)
-    sendJson(c.res, 201, this.entity(job, project))
-  }
-
-  private entity(job: SimJob, project: SimProject): Record<string, unknown> {
-    const runner = [...this.runners.values()].find((r) => r.id === job.runnerId)
-    return jobEntity(job, project, runner, this.baseUrl)
-  }
-
-  // Group custom attributes (reference §7): administrators only.
-  private attributes(c: Ctx): void {
-    const who = this.caller(c)
-    if (!who) return
-    if (!who.admin) return reply(c, 403, {message: '403 Forbidden'})
-    const g = this.groups.get(c.params.id!) ?? [...this.groups.values()].find((x) => String(x.id) === c.params.id)
-    if (!g) return reply(c, 404, {message: '404 Group Not Found'})
-    const key = c.params.key
-    if (key === undefined) {
-      c.status(200)
-      return sendJson(c.res, 200, [...g.attributes].map(([k, value]) => ({key: k, value})))
-    }
-    if (c.req.method === 'GET') {
-      const value = g.attributes.get(key)
-      if (value === undefined) return reply(c, 404, {message: '404 Not found'})
-      c.status(200)
-      return sendJson(c.res, 200, {key, value})
-    }
-    if (c.req.method === 'PUT') {
-      const value = c.json?.value ?? c.url.searchParams.get('value') ?? undefined
-      if (value === undefined) return reply(c, 400, {error: 'value is missing'})
-      g.attributes.set(key, String(value))
-      c.status(200)
-      return sendJson(c.res, 200, {key, value: String(value)})
-    }
-    if (!g.attributes.delete(key)) return reply(c, 404, {message: '404 Custom attribute Not Found'})
-    c.status(204)
-    sendEmpty(c.res, 204)
-  }
-
   // POST /runners: legacy registration (reference §2.1).
   private registerRunner(c: Ctx): void {
     const token = typeof c.json?.token === 'string' ? c.json.token : undefined
@@ -763,16 +646,6 @@ export class GitLabSimulator extends EventEmitter {
     c.status(201)
     sendJson(c.res, 201, {token: runner.token, token_expires_at: runner.tokenExpiresAt})
   }
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name]
-  return Array.isArray(v) ? v[0] : v
-}
-
-function reply(c: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  c.status(status)
-  sendJson(c.res, status, body, headers)
 }
 
 /** GitLab's JSON error body for a status (reference §1.4). */
