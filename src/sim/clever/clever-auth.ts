@@ -56,7 +56,13 @@ export function authenticate(req: IncomingMessage, url: URL, members: readonly S
   if (h.startsWith('Bearer ')) return find((c) => c.bearer !== undefined && same(h.slice(7), c.bearer))
   if (!h.startsWith('OAuth ')) return {ok: false, reason: 'unknown authorization scheme'}
   const p: Record<string, string> = {}
-  for (const m of h.slice(6).matchAll(/([\w-]+)="([^"]*)"/g)) p[m[1]!] = decodeURIComponent(m[2]!)
+  for (const m of h.slice(6).matchAll(/([\w-]+)="([^"]*)"/g)) {
+    try {
+      p[m[1]!] = decodeURIComponent(m[2]!)
+    } catch {
+      return {ok: false, reason: `malformed ${m[1]}`}
+    }
+  }
   const method = p.oauth_signature_method ?? 'PLAINTEXT'
   if (p.oauth_version !== undefined && p.oauth_version !== '1.0') return {ok: false, reason: 'unsupported oauth_version'}
   if (!p.oauth_consumer_key || !p.oauth_token || !p.oauth_signature) return {ok: false, reason: 'incomplete OAuth header'}
