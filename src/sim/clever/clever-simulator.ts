@@ -1,18 +1,18 @@
 import {createHash, randomUUID} from 'node:crypto'
 import {EventEmitter} from 'node:events'
-import {chmod, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {Counters, FaultInjector, type Fault} from '../common/faults.js'
-import {gitHttpBackend, run} from '../common/git-http-backend.js'
 import {listen, playFault, readBody, sendJson} from '../common/http-util.js'
 import {runFetchedJob} from '../common/inner-runner.js'
-import {authenticate, gitMember, type CleverOrgCredentials, type SimMember} from './clever-auth.js'
+import {authenticate, type CleverOrgCredentials, type SimMember} from './clever-auth.js'
 import {runtimeWire, flavorWire, SIM_FLAVORS, SIM_VARIANTS, type CleverFlavor, type VariantRule} from './clever-catalogue.js'
 import {ENV_NAME, TAG, validateCreate} from './clever-create.js'
+import {CleverGitServer} from './clever-git.js'
 import {appSummary, appWire, deploymentWire, instanceWire, type SimApp, type SimDeployment} from './clever-model.js'
 
 export type {CleverFlavor} from './clever-catalogue.js'
@@ -105,6 +105,7 @@ export class CleverSimulator extends EventEmitter {
   private root = ''
   private baseUrl = ''
   private readonly running = new Set<Promise<void>>()
+  private readonly git: CleverGitServer
 
   constructor(private readonly opts: CleverSimulatorOptions = {}) {
     super()
@@ -113,6 +114,15 @@ export class CleverSimulator extends EventEmitter {
     this.repoReadyDelayMs = opts.repoReadyDelayMs ?? 100
     this.requiredEnv = opts.requiredEnv ?? {CC_MOUNT_DOCKER_SOCKET: 'true'}
     this.server = createServer((req, res) => void this.dispatch(req, res))
+    const sim = this
+    this.git = new CleverGitServer({
+      get root() {
+        return sim.root
+      },
+      apps: this.apps, members: this.members, counters: this.counters,
+      takeRefusedPush: () => this.refusePushes > 0 && this.refusePushes-- > 0,
+      pushed: (app, sha, files) => this.pushed(app, sha, files),
+    })
     this.defineRoutes()
   }
 
@@ -277,7 +287,7 @@ export class CleverSimulator extends EventEmitter {
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader('sozu-id', randomUUID())
     const url = new URL(req.url ?? '/', 'http://sim')
-    if (url.pathname.startsWith('/git/')) return this.git(req, res, url)
+    if (url.pathname.startsWith('/git/')) return this.git.serve(req, res, url)
     let body: Buffer
     try {
       body = await readBody(req)
@@ -410,7 +420,7 @@ export class CleverSimulator extends EventEmitter {
       this.stuckRepos--
       app.stuckInCreating = true
     }
-    await this.initRepo(app.id)
+    await this.git.initRepo(app.id)
     this.apps.set(app.id, app)
     this.timeline.push({at: this.now(), op: 'create', appId: app.id, liveWeight: this.liveWeight()})
     this.emit('app', app)
@@ -523,68 +533,15 @@ export class CleverSimulator extends EventEmitter {
     delete a.abort
   }
 
-  // ---- git --------------------------------------------------------------------------------
-
-  private async initRepo(appId: string): Promise<void> {
-    const dir = join(this.root, `${appId}.git`)
-    await run('git', ['init', '-q', '--bare', '--initial-branch=master', dir])
-    // Clever accepts only master (clever-api.md §5.3), with its own wording.
-    const hook = join(dir, 'hooks', 'pre-receive')
-    await writeFile(hook, '#!/bin/sh\nwhile read old new ref; do\n  if [ "$ref" != "refs/heads/master" ]; then\n    echo "You tried to push to a custom branch."\n    echo "This is not allowed."\n    exit 1\n  fi\ndone\n')
-    await chmod(hook, 0o755)
-  }
-
-  private async git(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const m = /^\/git\/(app_[^/]+)\.git(\/.*)$/.exec(url.pathname)
-    const app = m ? this.apps.get(m[1]!) : undefined
-    const isPush = url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack'
-    const endpoint = req.method === 'POST' && url.pathname.endsWith('/git-receive-pack') ? 'GIT push' : isPush ? 'GIT push-refs' : 'GIT fetch'
-    // No repository exists before `repoState` is CREATED: a push (or fetch) then finds nothing.
-    if (!m || !app || app.repoState !== 'CREATED') {
-      this.counters.inc(endpoint, 404)
-      res.writeHead(404).end('Repository not found\n')
-      return
-    }
-    const member = gitMember(req.headers.authorization, this.members)
-    if (!member) {
-      this.counters.inc(endpoint, 401)
-      res.writeHead(401, {'www-authenticate': 'Basic realm="Clever Cloud git"'}).end()
-      return
-    }
-    if (!member.orgs.has(app.ownerId)) {
-      this.counters.inc(endpoint, 403)
-      res.writeHead(403).end('You do not have access to this repository\n')
-      return
-    }
-    if (endpoint === 'GIT push' && this.refusePushes > 0) {
-      this.refusePushes--
-      this.counters.inc(endpoint, 403)
-      res.writeHead(403).end('push refused (simulated)\n')
-      return
-    }
-    const repo = join(this.root, `${app.id}.git`)
-    const before = endpoint === 'GIT push' ? await this.master(repo) : ''
-    await gitHttpBackend(req, res, this.root, `/${app.id}.git${m[2]}`, member.userId)
-    this.counters.inc(endpoint, res.statusCode)
-    if (endpoint !== 'GIT push' || !this.apps.has(app.id)) return
-    const after = await this.master(repo)
-    if (after && after !== before) {
-      // A push that moved master: the deployment starts with the environment the app has now.
-      const files: Record<string, string> = {}
-      for (const f of ['Dockerfile', 'runner.toml', 'job.json']) files[f] = (await run('git', ['--git-dir', repo, 'show', `master:${f}`])).stdout
-      if (!this.apps.has(app.id)) return
-      this.stopTask(app, 'CANCELLED')
-      delete app.ran
-      delete app.finalReported
-      app.pushed = {sha: after, files, env: {...app.env}}
-      this.emit('push', app)
-      this.deploy(app, 'git push')
-    }
-  }
-
-  private async master(repo: string): Promise<string> {
-    const r = await run('git', ['--git-dir', repo, 'rev-parse', '--verify', '-q', 'refs/heads/master'])
-    return r.code === 0 ? r.stdout.trim() : ''
+  /** A push that moved master: the running task (if any) stops and a new deployment starts, with the app's environment of now. */
+  private pushed(app: SimApp, sha: string, files: Record<string, string>): void {
+    if (!this.apps.has(app.id)) return
+    this.stopTask(app, 'CANCELLED')
+    delete app.ran
+    delete app.finalReported
+    app.pushed = {sha, files, env: {...app.env}}
+    this.emit('push', app)
+    this.deploy(app, 'git push')
   }
 }
 
