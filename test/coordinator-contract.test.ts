@@ -80,8 +80,11 @@ describe('GitLab client against the GitLab simulator', () => {
 
   it('reads a job log with a private token, for the launch watch', async () => {
     const {simJob, job} = await acquire()
-    sim.addPrivateToken('glpat-watcher')
+    sim.addPrivateToken('glpat-watcher', {projects: {42: 'reporter'}, scopes: ['read_api']})
+    sim.addPrivateToken('glpat-outsider', {scopes: ['read_api']})
     expect(await client.readLog(url, 42, simJob.id, 'glpat-watcher')).toBe('')
+    // Not a member of the project: GitLab hides it (404), and the watch says why instead of waiting for a log.
+    await expect(client.readLog(url, 42, simJob.id, 'glpat-outsider')).rejects.toMatchObject({kind: 'unexpected', status: 404, message: expect.stringMatching(/member of project 42/)})
     await client.appendLog(runner, job, 0, 'started\n')
     expect(await client.readLog(url, 42, simJob.id, 'glpat-watcher')).toBe('started\n')
     await expect(client.readLog(url, 42, simJob.id, 'glpat-wrong')).rejects.toMatchObject({kind: 'unexpected', status: 401})

@@ -74,6 +74,8 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const flavors = ['XS', 'S', 'M', 'L']
     const jobs = Array.from({length: 50}, (_, i) => gitlab.enqueueJob({flavor: flavors[i % 4]!, durationMs: 50 + (i % 5) * 40, image: 'node:22', services: ['postgres:16']}))
     const bad = gitlab.enqueueJob({flavor: 'HUGE'})
+    const pushedEnv: Array<Record<string, string>> = []
+    clever.on('push', (app: {pushed: {env: Record<string, string>}}) => pushedEnv.push(app.pushed.env))
     const d = startDaemon(config)
     await waitUntil(() => [...jobs, bad].every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs done, no app left')
     d.kill('SIGTERM')
@@ -85,6 +87,10 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     // The quota: 3 × L (22.3) = 67.0; the live weight of apps never exceeded it.
     expect(clever.peakWeight()).toBeLessThanOrEqual(3 * 12 ** 1.25 + 1e-9)
     expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(50)
+    // Every app had its environment when pushed, and none was deleted before its job was over at GitLab.
+    expect(pushedEnv).toHaveLength(50)
+    expect(pushedEnv.filter((e) => e.CC_MOUNT_DOCKER_SOCKET !== 'true' || e.CC_ENABLE_HEPTAPOD_RUNNER !== 'true')).toEqual([])
+    expect(clever.killedJobs).toEqual([])
     expect(stderr).not.toContain(CC_TOKEN)
     expect(stderr).not.toContain(runner.token)
   }, 150_000)
@@ -93,7 +99,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const runner = gitlab.createRunner()
     clever.addOrg('orga_single', {token: CC_TOKEN})
     const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"\n  [runners.paas_job_trace_watch]\n    token = "glpat-WaTcH-SeCrEt"`)
-    gitlab.addPrivateToken('glpat-WaTcH-SeCrEt')
+    gitlab.addPrivateToken('glpat-WaTcH-SeCrEt', {projects: {42: 'reporter'}, scopes: ['read_api']})
     const job = gitlab.enqueueJob({flavor: 'S', image: 'debian:bookworm', services: ['postgres:16', {name: 'tutum/wordpress'}, {name: 'registry.example.com/x/y:1'}], durationMs: 100})
     let pushed: Record<string, string> | undefined
     clever.on('push', (app: {pushed: {files: Record<string, string>}}) => (pushed = app.pushed.files))
@@ -141,7 +147,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     for (const s of ['token-of-tenant-a', 'token-of-tenant-b', 'glpat-AtTrIbUtEs']) expect(stderr).not.toContain(s)
   }, 90_000)
 
-  it('Clever faults (5xx, 429, refused push, stuck repository, delete errors) lose no job and leak no app', async () => {
+  it('Clever faults (5xx, 429, ghost create, lingering delete, refused push, stuck repository, delete errors) lose no job and leak no app', async () => {
     const runner = gitlab.createRunner()
     clever.addOrg('orga_single', {token: CC_TOKEN})
     const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"\n  cc_deployment_repo_timeout = 1`)
@@ -151,6 +157,9 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     clever.addFault('GET /products/flavors', {status: 502, times: 1})
     clever.stuckRepos = 1
     clever.refusePushes = 1
+    // Created but answered 504: found by name, not created twice. Deleted apps linger in the list.
+    clever.ghostCreates = 1
+    clever.lingerMs = 1000
     const jobs = Array.from({length: 8}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 50}))
     const d = startDaemon(config)
     await waitUntil(() => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs ended, no app left')
@@ -162,6 +171,8 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const logs = jobs.map((j) => gitlab.job(j.id)!.log.toString()).join('')
     expect(logs).toContain('deployment repository still CREATING after 1 s')
     expect(logs).toContain('git push to the deployment repository failed')
+    expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(8)
+    expect(clever.killedJobs).toEqual([])
     expect(stderr).not.toContain(CC_TOKEN)
   }, 150_000)
 })

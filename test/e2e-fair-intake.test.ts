@@ -52,6 +52,8 @@ ${runners.map((r) => `[[runners]]
   cc_deployment_repo_wait_step = 0.05
   cc_orga_id = "orga_fair"
   cc_token = "${CC_TOKEN}"
+  [runners.cc_extra_env]
+    CC_ENABLE_HEPTAPOD_RUNNER = "true"
 `).join('')}`)
     // A stream of small jobs for a and b (they would keep every held poll busy), and some for c.
     const jobs = new Map<string, number[]>(runners.map((r) => [r.name, []]))

@@ -60,7 +60,7 @@ describe('observability and redaction (real CLI against both simulators)', () =>
     const runner = gitlab.createRunner()
     clever.addOrg('orga_obs', {token: CC_TOKEN})
     clever.addOrg('orga_tenant', {token: TENANT_TOKEN})
-    gitlab.addPrivateToken(WATCH_TOKEN)
+    gitlab.addPrivateToken(WATCH_TOKEN, {projects: {42: 'reporter', 50: 'reporter'}, scopes: ['read_api']})
     gitlab.addPrivateToken(ATTR_TOKEN, {admin: true})
     gitlab.addProject({id: 50, name: 't', fullPath: 'tenant/t', rootNamespace: 'tenant'})
     gitlab.setGroupAttributes('tenant', {cc_orga_id: 'orga_tenant', cc_orga_token: TENANT_TOKEN})

@@ -257,6 +257,8 @@ state_file = "${join(dir, 'state.json')}"
   cc_orga_id = "orga_bench"
   cc_token = "bench-cc-token"
   cc_deployment_repo_wait_step = 0.1
+  [runners.cc_extra_env]
+    CC_ENABLE_HEPTAPOD_RUNNER = "true"
 `
   const c = parseConfig(text, {file: 'bench.toml', executors: new Map([['clever-docker', cleverDockerExecutorFactory as unknown as ExecutorFactory]]), defaultStateFile: join(dir, 'state.json')})
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})

@@ -165,9 +165,10 @@ export class GitLabClient implements Coordinator {
     const endpoint = 'GET /projects/:id/jobs/:job_id/trace'
     const res = await this.call(endpoint, {method: 'GET', url: api(url, `/projects/${projectId}/jobs/${jobId}/trace`), headers: {'private-token': privateToken}}, o.signal, undefined, jobId)
     if (res.status === 200) return res.body
-    if (res.status === 404) return ''
-    if (res.status === 401 || res.status === 403) {
-      throw new CoordinatorError('unexpected', endpoint, `${res.status}: the job-log watch token cannot read this job's log (it needs read_api on the project) (${gitlabMessage(res)})`, {status: res.status, jobId})
+    // GitLab answers 200 with an empty body while a job has no log yet; 404 means the token's user
+    // does not see the project (not a member) or the job: every watch with this token would fail.
+    if (res.status === 401 || res.status === 403 || res.status === 404) {
+      throw new CoordinatorError('unexpected', endpoint, `${res.status}: the job-log watch token cannot read this job's log (its user must be a member of project ${projectId}, Reporter or more, with the read_api scope) (${gitlabMessage(res)})`, {status: res.status, jobId})
     }
     throw this.failure(endpoint, res, undefined, jobId)
   }

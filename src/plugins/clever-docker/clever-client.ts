@@ -171,7 +171,8 @@ export function authorizationHeader(a: CleverAuth): string {
       return `Bearer ${a.token}`
     case 'oauth1': {
       const pct = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-      return `OAuth oauth_consumer_key="${pct(a.consumerKey)}", oauth_token="${pct(a.token)}", oauth_signature_method="PLAINTEXT", oauth_signature="${pct(a.consumerSecret)}%26${pct(a.tokenSecret)}"`
+      // The signature is `pct(consumer secret)&pct(token secret)`, and like every value it is encoded again in the header.
+      return `OAuth oauth_consumer_key="${pct(a.consumerKey)}", oauth_token="${pct(a.token)}", oauth_signature_method="PLAINTEXT", oauth_signature="${pct(`${pct(a.consumerSecret)}&${pct(a.tokenSecret)}`)}"`
     }
   }
 }

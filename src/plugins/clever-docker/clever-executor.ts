@@ -220,7 +220,7 @@ export class CleverDockerExecutor implements Executor {
 
   /** The application environment every job needs (clever-api.md §3.1: `env` at create, or PUT …/env). */
   private environment(): Record<string, string> {
-    return {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}
+    return Object.fromEntries(Object.entries({CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}).map(([k, v]) => [k, String(v)]))
   }
 
   private async applyEnv(org: Orga, appId: string, signal?: AbortSignal): Promise<void> {
