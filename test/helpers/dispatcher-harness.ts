@@ -32,6 +32,8 @@ export interface HarnessOptions {
   traceWatch?: boolean
   extraGlobals?: string
   options?: Partial<DispatcherOptions>
+  /** GitLab as the dispatcher sees it (a FakeCoordinator subclass can change one answer). */
+  coordinator?: FakeCoordinator
 }
 
 let cloudSeq = 0
@@ -39,7 +41,7 @@ let cloudSeq = 0
 /** A dispatcher over the memory executor, a fake GitLab, an in-memory state file and virtual time. */
 export class Harness {
   readonly clock = new ManualClock()
-  readonly gitlab = new FakeCoordinator()
+  readonly gitlab: FakeCoordinator
   readonly logs: LogLine[] = []
   readonly events: DispatcherEvent[] = []
   readonly cloudName = `harness-${++cloudSeq}`
@@ -60,6 +62,7 @@ export class Harness {
    */
   readonly writeAheadViolations: string[] = []
   constructor(readonly o: HarnessOptions = {}) {
+    this.gitlab = o.coordinator ?? new FakeCoordinator()
     this.checkInvariants()
     const n = o.runners ?? 1
     this.tokens = Array.from({length: n}, (_, i) => `tok${i}abcd-runner-secret`)
