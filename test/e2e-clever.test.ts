@@ -83,7 +83,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     expect(gitlab.job(bad.id)).toMatchObject({status: 'failed', failureReason: 'script_failure', exitCode: 103})
     expect(gitlab.job(bad.id)!.log.toString()).toContain("Selected flavor 'HUGE' is not available, possible choices are XS, S, M, L, XL, 2XL, 3XL")
     // The quota: 3 × L (22.3) = 67.0; the live weight of apps never exceeded it.
-    expect(clever.peakWeight()).toBeLessThanOrEqual(3 * 12 ** 1.25 + 1e-9)
+    expect(clever.peakWeight()).toBeLessThanOrEqual(67.003549855351 + 1e-9) // 3 × L (12 GiB): 3 × 22.33451661845
     expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(50)
     expect(stderr).not.toContain(CC_TOKEN)
     expect(stderr).not.toContain(runner.token)

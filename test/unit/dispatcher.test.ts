@@ -1,8 +1,8 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {CoordinatorError} from '../../src/core/coordinator/coordinator-errors.js'
-import {flavorWeight} from '../../src/core/quota/flavor-weight.js'
 import {Harness} from '../helpers/dispatcher-harness.js'
+import {knownWeight} from '../helpers/known-weights.js'
 
 const harnesses: Harness[] = []
 async function harness(o: ConstructorParameters<typeof Harness>[0] = {}): Promise<Harness> {
@@ -53,7 +53,7 @@ describe('dispatcher: the job pipeline', () => {
     const h = await harness()
     h.gitlab.enqueue({flavor: 'XS'})
     await h.clock.runUntil(() => h.snapshot().jobs[0]?.phase === 'running')
-    expect(h.snapshot().jobs[0]!.weight).toBeCloseTo(flavorWeight(2048), 9)
+    expect(h.snapshot().jobs[0]!.weight).toBeCloseTo(2.3784142300054, 10) // XS: 2 GiB ^ 1.25
   })
 
   it('fails a job with an unknown flavor cleanly, and runs the others', async () => {
@@ -199,7 +199,7 @@ describe('dispatcher: limits', () => {
       finishLaunched(h)
     }
     await h.clock.runUntil(idle(h))
-    const quota = 2 * flavorWeight(8192)
+    const quota = 2 * knownWeight(8192)
     expect(peaks.peakWeight).toBeLessThanOrEqual(quota + 1e-9)
     expect(h.cloud.peakWeight()).toBeLessThanOrEqual(quota + 1e-9)
     expect(jobs.every((j) => j.status === 'success')).toBe(true)
