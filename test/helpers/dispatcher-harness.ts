@@ -121,8 +121,9 @@ ${runners}`
       const r = cloud.resources.get(id)
       const job = r ? gitlab.jobs.get(r.jobId) : undefined
       if (job && (job.status === 'pending' || job.status === 'running')) this.earlyDeletes.push({resourceId: id, jobId: job.id, status: job.status})
-      // A resource of a job we track is deleted under a durable decommissioning intent (orphans have no record).
-      if (r && this.durablePhases().has(r.jobId)) intent('delete', r.jobId, ['decommissioning'])
+      // A resource of a job we track is deleted under a durable intent: decommissioning, or finished, which
+      // already commits to the delete (a restart from it deletes). Orphans have no record.
+      if (r && this.durablePhases().has(r.jobId)) intent('delete', r.jobId, ['decommissioning', 'finished'])
       return remove(id)
     }
     const confirm = gitlab.confirmJob.bind(gitlab)

@@ -178,6 +178,33 @@ describe('the quota check and float noise', () => {
   })
 })
 
+describe('a state file that refuses writes for a while (failNextWrites)', () => {
+  it.each(['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'finished', 'decommissioning'] as const)(
+    'after the %s record: the job still ends (run or failed with the reason), no resource is left, nothing runs ahead of its record',
+    async (phase) => {
+      const h = await harness()
+      let armed = true
+      h.dispatcher.events.on((e) => {
+        if (armed && e.type === 'job-phase' && e.phase === phase) {
+          armed = false
+          h.file.failNextWrites = 2
+        }
+      })
+      const job = h.gitlab.enqueue()
+      // The inner runner finishes the job once it runs (which is what leads to the later phases).
+      await h.clock.runUntil(() => running(h)() || (!armed && idle(h)()), 3_600_000, 'running, or over already')
+      if (running(h)()) h.gitlab.finish(job.id)
+      await h.clock.runUntil(() => !armed && idle(h)(), 3_600_000, 'over')
+      // Today a write error during set-up fails the job (the reason names the write error); later ones are retried.
+      expect(['success', 'failed']).toContain(job.status)
+      if (job.status === 'failed') expect(job.log).toContain('EIO: simulated write failure')
+      expect(h.cloud.resources.size).toBe(0)
+      expect(h.cloud.createdCount).toBeLessThanOrEqual(1)
+      expect(h.logs.some((l) => l.level === 'error' && /state file/.test(l.msg) || /EIO/.test(String(l.fields.error)))).toBe(true)
+    },
+  )
+})
+
 describe('the operator pause', () => {
   it('aborts the held poll at once, takes no job while paused, and takes it after resuming', async () => {
     const h = await harness()
