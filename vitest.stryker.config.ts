@@ -11,5 +11,8 @@ export default defineConfig({
   test: {
     ...base.test,
     include: ['test/unit/**/*.test.{ts,tsx}', 'test/executor-contract.test.ts', 'test/coordinator-contract.test.ts'],
+    // Each mutant run reuses the loaded modules (Stryker switches mutants with a global): without
+    // this, every run would import the test files and their graph again, which dominates.
+    isolate: false,
   },
 })
