@@ -8,6 +8,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {CleverSimulator} from '../src/sim/clever/clever-simulator.js'
 import {GitLabSimulator} from '../src/sim/gitlab/gitlab-simulator.js'
 import {BIN, freshDataDir, REPO} from './helpers/cli.js'
+import {LifetimeWatch} from './helpers/lifetime.js'
 import {waitUntil} from './helpers/wait.js'
 
 const CC_TOKEN = 'cc-orga-token-SeCrEt-0001'
@@ -16,17 +17,21 @@ let clever: CleverSimulator
 let dir: string
 let child: ChildProcess | undefined
 let stderr = ''
+let lifetime: LifetimeWatch
 
 beforeEach(async () => {
   gitlab = new GitLabSimulator({longPollMs: 20_000})
   clever = new CleverSimulator({jobDurationMs: 100})
   await gitlab.start()
   await clever.start()
+  lifetime = new LifetimeWatch(gitlab, clever)
   dir = mkdtempSync(join(tmpdir(), 'hpr-clever-'))
   stderr = ''
 })
 afterEach(async () => {
   child?.kill('SIGKILL')
+  // Every test: no application was deleted while GitLab still had its job running.
+  expect(lifetime.violations()).toEqual([])
   await clever.stop()
   await gitlab.stop()
 })
@@ -85,12 +90,13 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     expect(gitlab.job(bad.id)).toMatchObject({status: 'failed', failureReason: 'script_failure', exitCode: 103})
     expect(gitlab.job(bad.id)!.log.toString()).toContain("Selected flavor 'HUGE' is not available, possible choices are XS, S, M, L, XL, 2XL, 3XL")
     // The quota: 3 × L (22.3) = 67.0; the live weight of apps never exceeded it.
-    expect(clever.peakWeight()).toBeLessThanOrEqual(3 * 12 ** 1.25 + 1e-9)
+    expect(clever.peakWeight()).toBeLessThanOrEqual(67.003549855351 + 1e-9) // 3 × L (12 GiB): 3 × 22.33451661845
     expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(50)
     // Every app had its environment when pushed, and none was deleted before its job was over at GitLab.
     expect(pushedEnv).toHaveLength(50)
     expect(pushedEnv.filter((e) => e.CC_MOUNT_DOCKER_SOCKET !== 'true' || e.CC_ENABLE_HEPTAPOD_RUNNER !== 'true')).toEqual([])
     expect(clever.killedJobs).toEqual([])
+    expect(lifetime.deletes).toBe(50)
     expect(stderr).not.toContain(CC_TOKEN)
     expect(stderr).not.toContain(runner.token)
   }, 150_000)

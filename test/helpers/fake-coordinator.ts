@@ -10,8 +10,8 @@ export interface FakeJob {
   payload: JobPayload
   log: string
   reported: number
-  failureReason?: string
-  exitCode?: number
+  /** Exactly what the runner sent when it reported the job failed (no defaults of ours). */
+  failureReport?: {reason?: string; exitCode?: number}
 }
 
 type Method = 'requestJob' | 'jobStatus' | 'reportFailed' | 'appendLog' | 'readLog'
@@ -116,8 +116,7 @@ export class FakeCoordinator implements Coordinator {
     if (j.status !== 'running') return 'not-running'
     j.reported++
     j.status = 'failed'
-    j.failureReason = o.reason ?? 'script_failure'
-    j.exitCode = o.exitCode ?? 103
+    j.failureReport = {...(o.reason === undefined ? {} : {reason: o.reason}), ...(o.exitCode === undefined ? {} : {exitCode: o.exitCode})}
     return 'reported'
   }
 

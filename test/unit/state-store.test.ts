@@ -72,6 +72,33 @@ describe('StateStore', () => {
     expect(f.content!.startsWith('{"t":"header"')).toBe(true)
   })
 
+  it('a commit resolves only once its line is synced, never on the write alone', async () => {
+    const f = new MemoryStateFile()
+    const {store} = await StateStore.open(f, {now})
+    f.holdSyncs = true
+    let resolved = false
+    const put = store.put(rec(1)).then(() => (resolved = true))
+    await new Promise((r) => setImmediate(r))
+    await new Promise((r) => setImmediate(r))
+    expect(f.content).toContain('"jobId":1') // written…
+    expect(f.heldSyncs).toBe(1) // …its sync pending…
+    expect(resolved).toBe(false) // …so not committed yet
+    expect(f.durable).not.toContain('"jobId":1')
+    f.releaseSyncs()
+    await put
+    expect(f.durable).toContain('"jobId":1')
+  })
+
+  it('a failed write rejects its commits; the next ones go through', async () => {
+    const f = new MemoryStateFile()
+    const {store} = await StateStore.open(f, {now})
+    f.failNextWrites = 1
+    await expect(store.put(rec(1))).rejects.toThrow('EIO: simulated write failure')
+    await store.put(rec(2))
+    const {store: again} = await StateStore.open(new MemoryStateFile(f.durable), {now})
+    expect([...again.records.keys()]).toEqual(['tok0abcd/2'])
+  })
+
   it('shares one write among concurrent commits, and compacts a long journal', async () => {
     const f = new MemoryStateFile()
     const {store} = await StateStore.open(f, {now})
