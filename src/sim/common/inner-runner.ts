@@ -9,9 +9,10 @@ export interface InnerRunResult {
  * Plays the inner runner (`gitlab-runner exec-fetched-job`) for a job payload handed over to a
  * resource: with the job token, it reports the job running, writes its log, waits for the job's
  * "script" (SIM_JOB_DURATION_MS) and reports the outcome (SIM_JOB_RESULT), against the GitLab
- * API named by the job's CI_API_V4_URL. Stops as soon as GitLab says the job is over (403).
+ * API named by the job's CI_API_V4_URL. Stops as soon as GitLab says the job is over (403), or
+ * when `signal` aborts (its container was killed): result `error`, detail `killed`.
  */
-export async function runFetchedJob(jobJson: string, o: {label: string; defaultDurationMs: number}): Promise<InnerRunResult> {
+export async function runFetchedJob(jobJson: string, o: {label: string; defaultDurationMs: number; signal?: AbortSignal}): Promise<InnerRunResult> {
   let job: {id: number; token: string; variables?: Array<{key: string; value: string}>}
   try {
     job = JSON.parse(jobJson) as typeof job
@@ -23,11 +24,12 @@ export async function runFetchedJob(jobJson: string, o: {label: string; defaultD
   if (!api) return {jobId: job.id, result: 'error', detail: 'no CI_API_V4_URL'}
   const result = vars.get('SIM_JOB_RESULT') === 'failed' ? 'failed' : 'success'
   const duration = Number(vars.get('SIM_JOB_DURATION_MS') ?? o.defaultDurationMs)
-  const put = (body: Record<string, unknown>) => fetch(`${api}/jobs/${job.id}`, {method: 'PUT', headers: {'content-type': 'application/json', 'job-token': job.token}, body: JSON.stringify({token: job.token, ...body})})
+  const signal = o.signal ?? new AbortController().signal
+  const put = (body: Record<string, unknown>) => fetch(`${api}/jobs/${job.id}`, {method: 'PUT', signal, headers: {'content-type': 'application/json', 'job-token': job.token}, body: JSON.stringify({token: job.token, ...body})})
   let offset = 0
   const trace = async (text: string): Promise<number> => {
     const bytes = Buffer.from(text)
-    const r = await fetch(`${api}/jobs/${job.id}/trace`, {method: 'PATCH', headers: {'content-type': 'text/plain', 'job-token': job.token, 'content-range': `${offset}-${offset + bytes.length - 1}`}, body: bytes})
+    const r = await fetch(`${api}/jobs/${job.id}/trace`, {method: 'PATCH', signal, headers: {'content-type': 'text/plain', 'job-token': job.token, 'content-range': `${offset}-${offset + bytes.length - 1}`}, body: bytes})
     const range = r.headers.get('range')
     if (r.status === 416 && range) {
       offset = Number(range.split('-')[1])
@@ -39,11 +41,16 @@ export async function runFetchedJob(jobJson: string, o: {label: string; defaultD
   try {
     if ((await put({state: 'running'})).status === 403) return {jobId: job.id, result: 'canceled'}
     if ((await trace(`Running with gitlab-runner (simulated) on ${o.label}\n`)) === 403) return {jobId: job.id, result: 'canceled'}
-    await new Promise((r) => setTimeout(r, duration))
+    await new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(new Error('killed'))
+      const t = setTimeout(resolve, duration)
+      signal.addEventListener('abort', () => (clearTimeout(t), reject(new Error('killed'))), {once: true})
+    })
     if ((await trace(result === 'success' ? 'Job succeeded\n' : 'ERROR: Job failed: exit code 1\n')) === 403) return {jobId: job.id, result: 'canceled'}
     await put(result === 'success' ? {state: 'success'} : {state: 'failed', failure_reason: 'script_failure', exit_code: 1})
     return {jobId: job.id, result}
   } catch (error) {
+    if (signal.aborted) return {jobId: job.id, result: 'error', detail: 'killed'}
     return {jobId: job.id, result: 'error', detail: (error as Error).message}
   }
 }
