@@ -38,6 +38,18 @@ function executor(host = `unix://${socket}`, token = `LocalRun${++seq}-token`, e
   return {executor: new LocalDockerExecutor(runner, deps), token, other: () => new LocalDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}})}
 }
 
+/** Resolves when the simulator receives a request for this endpoint. */
+function nextRequest(endpoint: string): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (e: string): void => {
+      if (e !== endpoint) return
+      docker.off('request', on)
+      resolve()
+    }
+    docker.on('request', on)
+  })
+}
+
 /** One raw request to the simulator's socket. */
 function rawDocker(method: string, path: string, body?: string | Buffer, contentType = 'application/json'): Promise<{status: number; body: Buffer}> {
   return new Promise((resolve, reject) => {
@@ -121,6 +133,31 @@ describe('local-docker against the Docker API simulator', () => {
     await expect(ex.provision({id: 4, token: 'j', variables: []}, {})).rejects.toThrow(/docker build of hpd-job-\S+-4 failed: pull access denied/)
     const {executor: nowhere} = executor(`unix://${join(dir, 'nope.sock')}`)
     await expect(nowhere.provision({id: 5, token: 'j', variables: []}, {})).rejects.toThrow(/cannot reach the Docker engine at .*nope\.sock: no such socket/)
+  })
+
+  it('a job canceled while its image builds: the build is let finish and reported; past the grace it is cut off', async () => {
+    const {executor: ex} = executor()
+    docker.addFault('POST /build', {delayMs: 300, times: 1})
+    const ac = new AbortController()
+    const created: string[] = []
+    const building = nextRequest('POST /build')
+    const provisioning = ex.provision({id: 39, token: 'j', variables: []}, {signal: ac.signal, onCreated: async (r) => void created.push(r.name)})
+    await building
+    ac.abort(new Error('job canceled in GitLab'))
+    const r = await provisioning
+    expect([created, docker.image(r.name) !== undefined]).toEqual([[r.name], true])
+    await ex.decommission(r, {})
+    // Past the grace (a sleep that ends at once), the connection is cut and the abort reported.
+    const runner = {index: 0, url: 'http://gitlab.invalid', token: 'CutBuild-token', executor: 'local-docker', uniqueName: 'CutBuild', executorConfig: {host: `unix://${socket}`}, forwarded: {}}
+    const hasty = new LocalDockerExecutor(runner, {now: Date.now, sleep: async () => {}, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_contract', runner: 'CutBuild'}})
+    docker.addFault('POST /build', {delayMs: 5000, times: 1})
+    const ac2 = new AbortController()
+    const building2 = nextRequest('POST /build')
+    const cut = hasty.provision({id: 40, token: 'j', variables: []}, {signal: ac2.signal})
+    await building2
+    ac2.abort(new Error('job canceled in GitLab'))
+    await expect(cut).rejects.toThrow('job canceled in GitLab')
+    expect(docker.image('hpd-job-cutbuild-40')).toBeUndefined()
   })
 
   it('launch never starts a container of ours twice, and refuses a container of that name that is not ours', async () => {

@@ -19,6 +19,9 @@ import {DockerEngineClient, labelFilter, type Labels} from './docker-engine-clie
 import {DEFAULT_NETWORK_MODE, LOCAL_FLAVORS, type LocalDockerConfig} from './local-docker-config.js'
 import {tar} from './tar.js'
 
+/** How long the build of a canceled job may go on before the connection is cut (see provision). */
+export const ABORTED_BUILD_GRACE_MS = 60_000
+
 /** Label naming the job of an image or container, next to the ownership labels. */
 export const JOB_LABEL = 'heptapod-paas-runner.job'
 
@@ -121,11 +124,33 @@ export class LocalDockerExecutor implements Executor {
         'runner.toml': `${stringify(innerRunnerConfig(this.runner))}\n`,
         'job.json': JSON.stringify(amendForDependencyProxy(job)),
       }))
-      await this.engine.build(name, context, labels, opts.signal)
+      await this.buildLettingStepsFinish(name, context, labels, opts.signal)
     }
     const r = this.resource(name, false)
     await opts.onCreated?.(r)
     return r
+  }
+
+  /**
+   * A build whose job is canceled is let finish, for ABORTED_BUILD_GRACE_MS at most: the classic
+   * builder goes on with the step in hand when its client leaves, so cutting the connection
+   * would leave a step image behind, after our decommission has run. A finished build is
+   * returned as usual (the host deletes it: the job is canceled); one still running after the
+   * grace is cut off, and what it leaves is pruned by the decommission or the orphan sweep.
+   */
+  private async buildLettingStepsFinish(name: string, context: Uint8Array, labels: Labels, signal: AbortSignal | undefined): Promise<void> {
+    const cut = new AbortController()
+    const done = new AbortController()
+    const onAbort = (): void => {
+      this.deps.sleep(ABORTED_BUILD_GRACE_MS, done.signal).then(() => cut.abort(signal?.reason), () => {})
+    }
+    signal?.addEventListener('abort', onAbort, {once: true})
+    try {
+      await this.engine.build(name, context, labels, cut.signal)
+    } finally {
+      done.abort()
+      signal?.removeEventListener('abort', onAbort)
+    }
   }
 
   /**

@@ -116,6 +116,7 @@ export class DockerSimulator extends EventEmitter {
     const method = req.method ?? 'GET'
     let endpoint = `${method} ${path.replace(/\/(images|containers)\/[^/]+/, '/$1/:name')}`
     if (['/images/json', '/containers/json', '/containers/create', '/images/prune'].includes(path)) endpoint = `${method} ${path}`
+    this.emit('request', endpoint)
     const fault = this.faults.take(endpoint)
     if (fault && (await playFault(fault, req, res, endpoint, this.counters, (s) => ({message: `simulated ${s}`})))) return
     const reply: Reply = (status, value) => {
