@@ -29,7 +29,8 @@ const title = engine
   ? `local-docker on a real Docker engine (Engine ${engine.version}, API ${engine.apiVersion}, ${engine.socket})`
   : 'local-docker on a real Docker engine: skipped, no Docker engine answers on DOCKER_HOST or /var/run/docker.sock'
 
-describe.skipIf(!engine)(title, () => {
+// Builds on a loaded 2-core machine take seconds each: every test here may take two minutes.
+describe.skipIf(!engine)(title, {timeout: 120_000}, () => {
   const socket = engine?.socket ?? ''
   const dir = mkdtempSync(join(tmpdir(), 'hpr-engine-'))
   // Per run, so that names never meet those of an earlier or concurrent run.
@@ -41,6 +42,7 @@ describe.skipIf(!engine)(title, () => {
     base = await ensureBaseImage(socket)
     buildCacheBefore = await buildCacheEntries()
     imagesBefore = new Set(await imageIds())
+    console.log(`[local-docker real engine] Engine ${engine!.version} (API ${engine!.apiVersion}) on ${socket}, base image ${base}: the real-engine tests run`)
   }, 300_000)
 
   /** Every image of the engine, intermediate build steps included. */
