@@ -1,6 +1,9 @@
+import type {z} from 'zod'
+
 import {PaasRunnerError} from '../../core/errors.js'
 import {HttpTransportError, type HttpClient, type HttpResponse} from '../../core/coordinator/http-port.js'
 import {isRetryableStatus, retryDelayMs, DEFAULT_RETRY_POLICY} from '../../core/coordinator/retry.js'
+import {appAnswer, appsAnswer, createdAppAnswer, describeAnswerIssues, flavorsAnswer, instancesAnswer, type CleverAppWire, type CleverFlavorWire, type CleverRuntimeWire} from './clever-answers.js'
 
 /** How the organisation's credential is sent (clever-api.md §1). */
 export type CleverAuth =
@@ -10,30 +13,26 @@ export type CleverAuth =
 
 /** A Clever Cloud API error, with Clever's code (`id`) when the body had one. */
 export class CleverApiError extends PaasRunnerError {
+  /** A success status with an answer that does not fit its schema (the call may have had its effect). */
+  readonly malformed: boolean
+
   constructor(
     readonly action: string,
     readonly status: number | undefined,
     readonly cleverCode: number | undefined,
     detail: string,
-    opts: {resourceId?: string; cause?: unknown} = {},
+    opts: {resourceId?: string; cause?: unknown; malformed?: boolean} = {},
   ) {
+    const {malformed, ...rest} = opts
     super(`clever_${action}`, `Clever Cloud API, ${action}: ${status === undefined ? '' : `HTTP ${status}, `}${cleverCode === undefined ? '' : `error ${cleverCode}, `}${detail}`, {
-      retryable: status === undefined || isRetryableStatus(status),
-      ...opts,
+      retryable: !malformed && (status === undefined || isRetryableStatus(status)),
+      ...rest,
     })
+    this.malformed = malformed ?? false
   }
 }
 
-export interface CleverFlavorWire {name: string; mem: number; cpus: number; available: boolean}
-export interface CleverRuntimeWire {type: string; version: string; name: string; enabled?: boolean; variant?: {id: string; slug: string}}
-export interface CleverAppWire {
-  id: string
-  name: string
-  instance: {maxFlavor: {name: string; mem: number; cpus?: number}}
-  deployment: {repoState: string; httpUrl?: string; url?: string}
-  deployUrl?: string
-  state?: string
-}
+export type {CleverAppWire, CleverFlavorWire, CleverRuntimeWire} from './clever-answers.js'
 
 /**
  * The Clever Cloud API (v2), over the HttpClient port. Idempotent calls (GET, PUT, DELETE) are
@@ -53,23 +52,23 @@ export class CleverClient {
   ) {}
 
   async flavors(context: string, signal?: AbortSignal): Promise<CleverFlavorWire[]> {
-    return this.json('get-available-flavors', 'GET', `/products/flavors?context=${encodeURIComponent(context)}`, undefined, undefined, signal)
+    return checked('get-available-flavors', flavorsAnswer, await this.json('get-available-flavors', 'GET', `/products/flavors?context=${encodeURIComponent(context)}`, undefined, undefined, signal))
   }
 
   async instances(signal?: AbortSignal): Promise<CleverRuntimeWire[]> {
-    return this.json('get-instance-type', 'GET', '/products/instances', undefined, undefined, signal)
+    return checked('get-instance-type', instancesAnswer, await this.json('get-instance-type', 'GET', '/products/instances', undefined, undefined, signal))
   }
 
   async createApp(orga: string, auth: CleverAuth, body: Record<string, unknown>, signal?: AbortSignal): Promise<CleverAppWire> {
-    return this.json('create-app', 'POST', `/organisations/${enc(orga)}/applications`, auth, body, signal, false)
+    return checked('create-app', createdAppAnswer, await this.json('create-app', 'POST', `/organisations/${enc(orga)}/applications`, auth, body, signal, false))
   }
 
   async listApps(orga: string, auth: CleverAuth, signal?: AbortSignal): Promise<CleverAppWire[]> {
-    return this.json('list-apps', 'GET', `/organisations/${enc(orga)}/applications`, auth, undefined, signal)
+    return checked('list-apps', appsAnswer, await this.json('list-apps', 'GET', `/organisations/${enc(orga)}/applications`, auth, undefined, signal))
   }
 
   async getApp(orga: string, auth: CleverAuth, appId: string, signal?: AbortSignal): Promise<CleverAppWire> {
-    return this.json('get-app', 'GET', `/organisations/${enc(orga)}/applications/${enc(appId)}`, auth, undefined, signal)
+    return checked('get-app', appAnswer, await this.json('get-app', 'GET', `/organisations/${enc(orga)}/applications/${enc(appId)}`, auth, undefined, signal))
   }
 
   async putEnv(orga: string, auth: CleverAuth, appId: string, env: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
@@ -87,7 +86,7 @@ export class CleverClient {
     }
   }
 
-  private async json<T>(action: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, auth: CleverAuth | undefined, body: unknown, signal: AbortSignal | undefined, retry = true): Promise<T> {
+  private async json(action: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, auth: CleverAuth | undefined, body: unknown, signal: AbortSignal | undefined, retry = true): Promise<unknown> {
     const url = `${this.o.baseUrl.replace(/\/+$/, '')}${path}`
     const endpoint = `${method} ${path.replace(/orga_[^/]+|app_[^/?]+/g, (m) => (m.startsWith('orga_') ? ':orga' : ':app')).split('?')[0]}`
     const headers: Record<string, string> = {accept: 'application/json'}
@@ -108,9 +107,9 @@ export class CleverClient {
         transport = error
       }
       if (res && res.status < 400) {
-        if (res.body === '') return undefined as T
+        if (res.body === '') return undefined
         try {
-          return JSON.parse(res.body) as T
+          return JSON.parse(res.body) as unknown
         } catch {
           throw new CleverApiError(action, res.status, undefined, `answer is not JSON (${res.body.length} bytes)`)
         }
@@ -148,6 +147,13 @@ export function authorizationHeader(a: CleverAuth): string {
       return `OAuth oauth_consumer_key="${pct(a.consumerKey)}", oauth_token="${pct(a.token)}", oauth_signature_method="PLAINTEXT", oauth_signature="${pct(a.consumerSecret)}%26${pct(a.tokenSecret)}"`
     }
   }
+}
+
+/** An answer that does not fit its schema: an error of that call, in one line. Never retried. */
+function checked<T>(action: string, schema: z.ZodType<T>, answer: unknown): T {
+  const r = schema.safeParse(answer)
+  if (r.success) return r.data
+  throw new CleverApiError(action, 200, undefined, `unexpected answer: ${describeAnswerIssues(r.error)}`, {malformed: true})
 }
 
 function enc(s: string): string {
