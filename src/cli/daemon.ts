@@ -6,6 +6,7 @@ import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-clie
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
+import {startupError} from './startup-errors.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {
@@ -23,7 +24,13 @@ export interface Daemon {
  */
 export async function startDaemon(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions> = {}): Promise<Daemon> {
   const {config, redactor} = loaded
-  const {store, report} = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+  let opened
+  try {
+    opened = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+  } catch (error) {
+    throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
+  }
+  const {store, report} = opened
   if (report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
   for (const w of report.warnings) logger.warn(w)
@@ -50,7 +57,12 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   let server: Awaited<ReturnType<typeof startStatusServer>> | undefined
   if (config.listenAddress) {
     metrics = new Metrics(dispatcher, dispatcher.events)
-    server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor)
+    try {
+      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger})
+    } catch (error) {
+      await store.close()
+      throw startupError(config.file, 'listen_address', config.listenAddress, 'cannot listen on', error)
+    }
     logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
   }
   await dispatcher.start()
