@@ -1,4 +1,4 @@
-import type {JobPayload} from '../job-payload.js'
+import {parseJobPayload} from '../job-payload.js'
 import {AbortedError, CoordinatorError} from './coordinator-errors.js'
 import type {Coordinator, JobRef, JobRequestResult, RegisterOptions, Registration, RunnerEndpoint} from './coordinator.js'
 import {FINISHED_JOB_STATUSES} from './coordinator.js'
@@ -52,11 +52,11 @@ export class GitLabClient implements Coordinator {
     const longPolling = res.headers['gitlab-ci-builds-polling'] === 'yes'
     switch (res.status) {
       case 201: {
-        const job = parseJob(res)
-        if (!job) {
-          throw new CoordinatorError('unexpected', endpoint, `201 with a job payload that cannot be decoded (${describeBody(res)}); the job is lost on our side and GitLab will time it out`, {status: 201, ...who(runner)})
-        }
-        return {kind: 'job', job}
+        const parsed = (res.headers['content-type'] ?? '').includes('application/json') ? parseJobPayload(parseJson<unknown>(res.body)) : {ok: false as const, problem: 'not JSON'}
+        if (parsed.ok) return {kind: 'job', job: parsed.job}
+        // With an id and a token, the job can still be failed with the reason; without, GitLab times it out.
+        if (parsed.ref) return {kind: 'unreadable', job: parsed.ref, problem: parsed.problem}
+        throw new CoordinatorError('unexpected', endpoint, `201 with a job payload that cannot be decoded (${describeBody(res)}: ${parsed.problem}); the job is lost on our side and GitLab will time it out`, {status: 201, ...who(runner)})
       }
       case 204: {
         const header = res.headers['x-gitlab-last-update']
@@ -304,13 +304,6 @@ function parseJson<T>(text: string): T | undefined {
   } catch {
     return undefined
   }
-}
-
-function parseJob(res: HttpResponse): JobPayload | undefined {
-  if (!(res.headers['content-type'] ?? '').includes('application/json')) return undefined
-  const job = parseJson<JobPayload>(res.body)
-  if (!job || typeof job !== 'object' || typeof job.id !== 'number' || typeof job.token !== 'string') return undefined
-  return job
 }
 
 function parseRegistration(endpoint: string, res: HttpResponse, fallbackToken?: string): Registration {

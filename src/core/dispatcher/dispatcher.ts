@@ -317,7 +317,11 @@ export class Dispatcher {
       }
       rt.quickNones = 0
       try {
-        await this.accept(rt, result.job, minWeight)
+        if (result.kind === 'unreadable') await this.accept(rt, {id: result.job.id, token: result.job.token}, minWeight, result.problem)
+        else await this.accept(rt, result.job, minWeight)
+      } catch (error) {
+        // Whatever a job holds, it is an error of that job, never of the daemon.
+        this.log.error('unexpected error while taking a job; intake goes on', {runner: uniq, error: this.errText(error)})
       } finally {
         rt.reserved = undefined
         this.capacity.notify()
@@ -339,13 +343,17 @@ export class Dispatcher {
     return d / 2 + this.deps.random() * (d / 2)
   }
 
-  /** A job was acquired: weigh it, record it durably, start its pipeline. Never throws. */
-  private async accept(rt: RunnerRuntime, job: JobPayload, reservedWeight: number): Promise<void> {
+  /**
+   * A job was acquired: weigh it, record it durably, start its pipeline. Never throws.
+   * `unreadable`: why its payload could not be read; then only its id and token are used, and
+   * the job is failed with that reason in its log.
+   */
+  private async accept(rt: RunnerRuntime, job: JobPayload, reservedWeight: number, unreadable?: string): Promise<void> {
     const uniq = rt.unit.config.uniqueName
     this.deps.addSecret?.(job.token)
     this.totals.acquired++
     const now = this.now()
-    const flavor = jobVariable(job, 'CI_CLEVER_CLOUD_FLAVOR')
+    const flavor = unreadable === undefined ? jobVariable(job, 'CI_CLEVER_CLOUD_FLAVOR') : undefined
     const base: JobRecord = {
       runner: uniq,
       jobId: job.id,
@@ -353,7 +361,7 @@ export class Dispatcher {
       phase: 'acquired',
       weight: reservedWeight,
       expectedWeight: reservedWeight,
-      payload: job,
+      ...(unreadable === undefined ? {payload: job} : {}),
       traceOffset: 0,
       acquiredAt: now,
       phaseSince: now,
@@ -363,6 +371,7 @@ export class Dispatcher {
     }
     let rec = base
     try {
+      if (unreadable !== undefined) throw new JobRejectedError('payload_unreadable', `the job payload cannot be read: ${unreadable}`, {jobId: job.id})
       const w = await rt.unit.executor.expectedWeight(job, this.stopSignal)
       rec = {...base, weight: w, expectedWeight: w}
     } catch (error) {
