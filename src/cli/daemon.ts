@@ -34,6 +34,8 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   if (report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
   for (const w of report.warnings) logger.warn(w)
+  for (const e of report.errors) logger.error(e)
+  if (report.backup) logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
   const coordinator = makeGitLabClient({systemId: store.systemId!, onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)})})
