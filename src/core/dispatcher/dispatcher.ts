@@ -3,7 +3,7 @@ import {linkedSignal, Notifier, waitNotified} from '../clock.js'
 import type {Config, RunnerConfig} from '../config/config-types.js'
 import {AbortedError, CoordinatorError} from '../coordinator/coordinator-errors.js'
 import type {Coordinator, RunnerEndpoint} from '../coordinator/coordinator.js'
-import {ConfigError, JobRejectedError} from '../errors.js'
+import {ConfigError, JobRejectedError, PaasRunnerError} from '../errors.js'
 import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeState, type JobSnapshot} from '../events.js'
 import type {Executor, Resource} from '../executor.js'
 import {jobVariable, type JobPayload} from '../job-payload.js'
@@ -377,7 +377,7 @@ export class Dispatcher {
     } catch (error) {
       if (error instanceof JobRejectedError) {
         // A job that cannot run here (unknown flavor…) is failed with a clear reason; it never stops the daemon.
-        rec = {...base, weight: 0, expectedWeight: 0, failure: this.redact(error.message)}
+        rec = {...base, weight: 0, expectedWeight: 0, failure: oneLine(this.redact(error.message))}
       } else {
         // Cannot weigh it now (PAAS API down?): count the worst case reserved for it and go on.
         this.log.warn('cannot weigh the job; counting the largest flavor', {runner: uniq, job: job.id, error: this.errText(error)})
@@ -444,10 +444,20 @@ export class Dispatcher {
       try {
         const next = await this.step(rt, rec, ctl)
         if (next === 'park') return
+        if (this.current(key) === rec) {
+          // A step that changed nothing would loop without ever yielding to the event loop
+          // (no timer, no signal would run again): wait instead, as after an error.
+          this.log.error('the job made no progress; retrying later', {runner: rec.runner, job: rec.jobId, phase: rec.phase})
+          await this.sleep(this.opts.deleteRetryBaseMs)
+        }
       } catch (error) {
         if (this.stopping && (error instanceof AbortedError || this.stopSignal.aborted)) return
         const now = this.current(key)
         if (!now) return
+        if (error instanceof PaasRunnerError && error.code === 'unknown_phase') {
+          this.log.error('the job record has an unknown phase: the job is left alone; fix or remove its record', {runner: now.runner, job: now.jobId, phase: now.phase})
+          return
+        }
         if (ctl.cancel.signal.aborted || now.canceled) {
           // Canceled in GitLab while provisioning or launching: delete the resource early.
           this.log.warn('job canceled in GitLab before it ran; stopping it', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId})
@@ -460,7 +470,7 @@ export class Dispatcher {
           await this.sleep(this.opts.deleteRetryBaseMs)
           continue
         }
-        const reason = launchFailureReason(now.phase, error, this.errText(error))
+        const reason = oneLine(launchFailureReason(now.phase, error, this.errText(error)))
         this.log.error('job failed to launch', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId, reason})
         this.noteFailure(now, reason)
         await this.safeTransition(now, 'reporting', {failure: reason})
@@ -568,6 +578,8 @@ export class Dispatcher {
       case 'decommissioning':
         await this.decommission(rt, rec)
         return 'next'
+      default:
+        throw new PaasRunnerError('unknown_phase', `unknown phase ${JSON.stringify(rec.phase as unknown)}`, {jobId: rec.jobId})
     }
   }
 
@@ -625,7 +637,7 @@ export class Dispatcher {
   /** §2.7–2.8: red line in the job log, then report failed (3 attempts, 30 s apart, interruptible). */
   private async reportFailure(rt: RunnerRuntime, rec: JobRecord): Promise<void> {
     const job = {id: rec.jobId, token: rec.jobToken}
-    const reason = this.redact(rec.failure ?? 'the job could not be launched')
+    const reason = oneLine(this.redact(rec.failure ?? 'the job could not be launched'))
     try {
       // Once only, even across restarts.
       if (!rec.failureLogged) {
@@ -931,6 +943,12 @@ export class Dispatcher {
 
 function resourceFields(ex: Executor, r: Resource): Partial<JobRecord> {
   return {resource: ex.serialise(r), resourceId: r.id, resourceName: r.name, weight: r.weight, ...(r.flavor ? {flavor: r.flavor} : {})}
+}
+
+/** A reason for the job log: one line, of a readable length, whatever an error message held. */
+function oneLine(text: string): string {
+  const flat = text.replace(/\s*[\r\n]+\s*/g, ' / ').replace(/[\u0000-\u001f\u007f]/g, ' ')
+  return flat.length > 1000 ? `${flat.slice(0, 1000)}…` : flat
 }
 
 function launchFailureReason(phase: JobPhase, error: unknown, text: string): string {
