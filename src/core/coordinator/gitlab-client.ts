@@ -26,6 +26,19 @@ export interface GitLabClientOptions {
 
 const JSON_HEADERS = {'content-type': 'application/json', accept: 'application/json'}
 
+const MIB = 1024 * 1024
+/**
+ * Per endpoint: the deadline of one attempt (headers and body together; the job request adds
+ * the long-poll hold to it) and the largest answer read. A job payload can be large (variables,
+ * dependencies); every other answer is small. The job log is only read to see whether it grew.
+ */
+const LIMITS: Record<string, {deadlineMs: number; maxBodyBytes: number; truncateBody?: boolean}> = {
+  'POST /jobs/request': {deadlineMs: 30_000, maxBodyBytes: 32 * MIB},
+  'GET /job': {deadlineMs: 15_000, maxBodyBytes: MIB},
+  'GET /projects/:id/jobs/:job_id/trace': {deadlineMs: 30_000, maxBodyBytes: MIB, truncateBody: true},
+}
+const DEFAULT_LIMITS: {deadlineMs: number; maxBodyBytes: number; truncateBody?: boolean} = {deadlineMs: 30_000, maxBodyBytes: MIB}
+
 /** The GitLab runner API client, over the HttpClient port. See the Coordinator interface. */
 export class GitLabClient implements Coordinator {
   private readonly retry: RetryPolicy
@@ -238,12 +251,18 @@ export class GitLabClient implements Coordinator {
    * Retry-After / RateLimit-ResetTime, and stops at once on abort. Returns the last response.
    */
   private async call(endpoint: string, req: HttpRequest, signal: AbortSignal | undefined, runner?: RunnerEndpoint, jobId?: number): Promise<HttpResponse> {
+    const limits = LIMITS[endpoint] ?? DEFAULT_LIMITS
+    const headersTimeoutMs = req.headersTimeoutMs ?? this.opts.requestTimeoutMs ?? 30_000
     const request: HttpRequest = {
       ...req,
       headers: {'user-agent': `heptapod-paas-runner ${this.opts.info.version} (${this.opts.info.platform}/${this.opts.info.architecture})`, ...req.headers},
       ...(signal ? {signal} : {}),
-      headersTimeoutMs: req.headersTimeoutMs ?? this.opts.requestTimeoutMs ?? 30_000,
+      headersTimeoutMs,
       bodyTimeoutMs: req.bodyTimeoutMs ?? 30_000,
+      // A long poll may hold the headers back; the deadline covers that hold plus the answer.
+      deadlineMs: endpoint === 'POST /jobs/request' ? headersTimeoutMs + limits.deadlineMs : limits.deadlineMs,
+      maxBodyBytes: limits.maxBodyBytes,
+      ...(limits.truncateBody ? {truncateBody: true} : {}),
     }
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw new AbortedError(endpoint)
@@ -258,11 +277,11 @@ export class GitLabClient implements Coordinator {
         this.opts.onExchange?.(endpoint, 'network')
         transport = error
       }
-      const retryable = transport !== undefined || isRetryableStatus(res!.status)
-      if (!retryable) return res!
-      if (attempt >= this.retry.maxAttempts) {
+      const retryable = transport !== undefined ? transport.retryable : isRetryableStatus(res!.status)
+      if (!retryable && res) return res
+      if (!retryable || attempt >= this.retry.maxAttempts) {
         if (res) return res
-        throw new CoordinatorError('unavailable', endpoint, `no answer after ${attempt} attempts: ${transport!.message}`, {
+        throw new CoordinatorError('unavailable', endpoint, `${attempt === 1 ? 'no usable answer' : `no answer after ${attempt} attempts`}: ${transport!.message}`, {
           ...(jobId === undefined ? {} : {jobId}), ...who(runner), cause: transport,
         })
       }

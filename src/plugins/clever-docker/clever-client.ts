@@ -5,6 +5,10 @@ import {HttpTransportError, type HttpClient, type HttpResponse} from '../../core
 import {isRetryableStatus, retryDelayMs, DEFAULT_RETRY_POLICY} from '../../core/coordinator/retry.js'
 import {appAnswer, appsAnswer, createdAppAnswer, describeAnswerIssues, flavorsAnswer, instancesAnswer, type CleverAppWire, type CleverFlavorWire, type CleverRuntimeWire} from './clever-answers.js'
 
+const MIB = 1024 * 1024
+/** Deadline of one attempt, headers and body together. */
+const CALL_DEADLINE_MS = 60_000
+
 /** How the organisation's credential is sent (clever-api.md §1). */
 export type CleverAuth =
   | {scheme: 'token'; token: string}
@@ -98,7 +102,12 @@ export class CleverClient {
       let res: HttpResponse | undefined
       let transport: HttpTransportError | undefined
       try {
-        res = await this.o.http.request({method, url, headers, ...(body === undefined ? {} : {body: JSON.stringify(body)}), ...(signal ? {signal} : {}), headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000})
+        res = await this.o.http.request({
+          method, url, headers, ...(body === undefined ? {} : {body: JSON.stringify(body)}), ...(signal ? {signal} : {}),
+          headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, deadlineMs: CALL_DEADLINE_MS,
+          // An organisation may hold many applications; every other answer is small.
+          maxBodyBytes: action === 'list-apps' ? 32 * MIB : 4 * MIB,
+        })
         this.o.onExchange?.(endpoint, res.status)
       } catch (error) {
         if (signal?.aborted) throw error
@@ -114,7 +123,7 @@ export class CleverClient {
           throw new CleverApiError(action, res.status, undefined, `answer is not JSON (${res.body.length} bytes)`)
         }
       }
-      const again = transport !== undefined || isRetryableStatus(res!.status)
+      const again = transport !== undefined ? transport.retryable : isRetryableStatus(res!.status)
       if (!again || attempt >= attempts) {
         if (transport) throw new CleverApiError(action, undefined, undefined, transport.message, {cause: transport})
         const {code, message} = parseCleverError(res!)
