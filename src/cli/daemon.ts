@@ -54,6 +54,7 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
     logger,
     redact: (s) => redactor.redact(s),
     addSecret: (s) => redactor.add(s),
+    retireSecret: (s) => redactor.retire(s),
     options,
   })
   let server: Awaited<ReturnType<typeof startStatusServer>> | undefined

@@ -34,6 +34,8 @@ export interface DispatcherDeps {
   redact?(text: string): string
   /** Registers a secret (job tokens) with the process redactor. */
   addSecret?(secret: string): void
+  /** The secret is no longer needed (its job is over): the redactor may forget it after a while. */
+  retireSecret?(secret: string): void
   options?: Partial<DispatcherOptions>
 }
 
@@ -586,6 +588,7 @@ export class Dispatcher {
   /** Removes a record: its slot and weight are released, exactly once. */
   private async forget(rec: JobRecord, why: string): Promise<void> {
     await this.store.delete(rec.runner, rec.jobId)
+    this.deps.retireSecret?.(rec.jobToken)
     this.log.info(`job done: ${why}`, {runner: rec.runner, job: rec.jobId})
     this.emit({type: 'job-phase', runner: rec.runner, jobId: rec.jobId, phase: 'gone', weight: 0, at: this.now(), ...(rec.resourceId ? {resourceId: rec.resourceId} : {})})
     this.capacity.notify()
