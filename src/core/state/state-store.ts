@@ -139,13 +139,20 @@ export class StateStore {
     this.records.set(k, record)
     this.dropInvalid(k)
     const entries: Entry[] = []
-    if (record.payload && this.payloads.get(k) !== record.payload) {
-      this.payloads.set(k, record.payload)
-      entries.push({t: 'payload', k, p: record.payload})
+    const newPayload = record.payload !== undefined && this.payloads.get(k) !== record.payload
+    if (newPayload) {
+      this.payloads.set(k, record.payload!)
+      entries.push({t: 'payload', k, p: record.payload!})
     }
     if (!record.payload) this.payloads.delete(k)
     entries.push({t: 'put', r: stored(record)})
-    await this.commit(...entries)
+    try {
+      await this.commit(...entries)
+    } catch (error) {
+      // Not written after all: the next change of this record writes its payload again.
+      if (newPayload && this.payloads.get(k) === record.payload) this.payloads.delete(k)
+      throw error
+    }
   }
 
   /** Moves a record to a new phase (and other fields), durably. */
@@ -261,9 +268,11 @@ export class StateStore {
       } catch {
         const salvaged = headerSeen ? salvageTorn(line) : undefined
         if (!salvaged) throw new StateCorruptError(this.file.path, at, headerSeen ? 'a line is not JSON' : 'missing header')
-        report.tornTail = true
-        report.warnings.push(`${this.file.path}:${at}: cut ${salvaged.torn.length} bytes of a change that was never confirmed (a write torn by a crash or a full disk)${salvaged.rest ? '; the change written after it is kept' : ''}`)
-        values = salvaged.rest ? [{raw: salvaged.rest, value: JSON.parse(salvaged.rest) as unknown}] : []
+        if (salvaged.torn) {
+          report.tornTail = true
+          report.warnings.push(`${this.file.path}:${at}: cut ${salvaged.torn.length} bytes of a change that was never confirmed (a write torn by a crash or a full disk)${salvaged.rest ? '; the change written after it is kept' : ''}`)
+        }
+        values = [salvaged.whole, salvaged.rest].filter((t): t is string => t !== undefined).map((raw) => ({raw, value: JSON.parse(raw) as unknown}))
       }
       for (const {raw, value} of values) {
         if (!headerSeen) {
@@ -427,7 +436,7 @@ function stored(r: JobRecord): JobRecord & {hasPayload?: true} {
  * the complete entry written after it (appends go on at the end of the file). Returns the torn
  * part and that entry, or undefined when the line does not look like our writing at all.
  */
-export function salvageTorn(line: string): {torn: string; rest?: string} | undefined {
+export function salvageTorn(line: string): {torn: string; rest?: string; whole?: string} | undefined {
   for (let j = line.indexOf(ENTRY_START, 1); j > 0; j = line.indexOf(ENTRY_START, j + 1)) {
     const rest = line.slice(j)
     try {
@@ -436,9 +445,19 @@ export function salvageTorn(line: string): {torn: string; rest?: string} | undef
       continue
     }
     const torn = line.slice(0, j)
+    if (torn.startsWith(ENTRY_START) && parses(torn)) return {torn: '', rest, whole: torn} // complete, only its newline missing
     return looksTorn(torn) ? {torn, rest} : undefined
   }
   return looksTorn(line) ? {torn: line} : undefined
+}
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function looksTorn(fragment: string): boolean {
