@@ -96,3 +96,17 @@ describe('fuzz: the config parser', () => {
     }), fuzz(500))
   }, FUZZ_TIMEOUT_MS)
 })
+
+describe('found by fuzzing, kept as examples', () => {
+  it('a [[runners]] entry that is not a table is a ConfigError, not a TypeError', () => {
+    const r = parse(stringify({concurrent: 20, quota_computation: {reference_runner: 'mem', reference_flavor: 'M', reference_jobs_count: 4}, runners: ['']}))
+    expect(r).toBeInstanceOf(ConfigError)
+    expect((r as ConfigError).issues.map((i) => i.path)).toEqual(['runners[0]'])
+  })
+
+  it('a value with a newline is quoted on one line', () => {
+    const r = parse(BASE.replace('executor = "memory"', 'executor = "\\nmemory"'))
+    expect((r as ConfigError).message).toContain("unknown executor '\\nmemory'")
+    expect((r as ConfigError).message.split('\n')).toHaveLength(1)
+  })
+})

@@ -26,7 +26,8 @@ const payload = fc.dictionary(fc.constantFrom(...PATHS), fc.option(hostile), {mi
     for (const k of keys.slice(0, -1)) at = at && typeof at === 'object' ? (at as Record<string, unknown>)[k] : undefined
     if (!at || typeof at !== 'object') continue
     if (v === null) delete (at as Record<string, unknown>)[keys[keys.length - 1]!]
-    else (at as Record<string, unknown>)[keys[keys.length - 1]!] = v
+    // A copy: fast-check's values are shared between runs, and must not be mutated (or made cyclic) by the next edit.
+    else (at as Record<string, unknown>)[keys[keys.length - 1]!] = structuredClone(v)
   }
   return p
 })
