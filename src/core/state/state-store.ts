@@ -4,6 +4,7 @@ import type {JobPayload} from '../job-payload.js'
 import {recordKey, type JobPhase, type JobRecord, type KeptResource, type OrphanMark} from './job-record.js'
 import {describeEntryIssues, entrySchema, headerSchema, type StateEntry} from './state-entry-schema.js'
 import type {StateFilePort} from './state-file-port.js'
+import {salvageTorn} from './torn-write.js'
 
 export const STATE_FORMAT = 'heptapod-paas-runner-state'
 export const STATE_VERSION = 1
@@ -27,9 +28,6 @@ type Entry =
   | {t: 'orphan-del'; runner: string; id: string}
   | {t: 'kept'; k: KeptResource}
   | {t: 'kept-del'; runner: string; id: string}
-
-/** Every entry line starts so: a write torn by a crash or a full disk leaves a prefix of it. */
-const ENTRY_START = '{"t":"'
 
 /** A line that parses but is not a valid entry: kept verbatim in the file, ignored by the daemon. */
 export interface InvalidEntry {
@@ -429,37 +427,4 @@ function stored(r: JobRecord): JobRecord & {hasPayload?: true} {
   const {payload: _p, ...rest} = r
   void _p
   return {...rest, hasPayload: true}
-}
-
-/**
- * A line that does not parse, read as a torn write: a prefix of an entry, possibly followed by
- * the complete entry written after it (appends go on at the end of the file). Returns the torn
- * part and that entry, or undefined when the line does not look like our writing at all.
- */
-export function salvageTorn(line: string): {torn: string; rest?: string; whole?: string} | undefined {
-  for (let j = line.indexOf(ENTRY_START, 1); j > 0; j = line.indexOf(ENTRY_START, j + 1)) {
-    const rest = line.slice(j)
-    try {
-      JSON.parse(rest)
-    } catch {
-      continue
-    }
-    const torn = line.slice(0, j)
-    if (torn.startsWith(ENTRY_START) && parses(torn)) return {torn: '', rest, whole: torn} // complete, only its newline missing
-    return looksTorn(torn) ? {torn, rest} : undefined
-  }
-  return looksTorn(line) ? {torn: line} : undefined
-}
-
-function parses(text: string): boolean {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
-function looksTorn(fragment: string): boolean {
-  return fragment.startsWith(ENTRY_START) || ENTRY_START.startsWith(fragment)
 }
