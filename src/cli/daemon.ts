@@ -7,6 +7,7 @@ import {FsStateFile} from '../adapters/state/fs-state-file.js'
 import {lockStateFile, type StateFileLock} from '../adapters/state/state-file-lock.js'
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
+import {startupError} from './startup-errors.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {
@@ -27,7 +28,12 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   if (loaded.legacyStateFile) {
     logger.warn(`using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`, {stateFile: loaded.legacyStateFile})
   }
-  const lock = await lockStateFile(config.stateFile)
+  let lock: StateFileLock
+  try {
+    lock = await lockStateFile(config.stateFile)
+  } catch (error) {
+    throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
+  }
   if (lock.tookOverFrom !== undefined) logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {lock: lock.path, deadPid: lock.tookOverFrom})
   try {
     return await startLocked(loaded, logger, options, lock)
@@ -39,10 +45,18 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
 
 async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, lock: StateFileLock): Promise<Daemon> {
   const {config, redactor} = loaded
-  const {store, report} = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+  let opened
+  try {
+    opened = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+  } catch (error) {
+    throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
+  }
+  const {store, report} = opened
   if (report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
   for (const w of report.warnings) logger.warn(w)
+  for (const e of report.errors) logger.error(e)
+  if (report.backup) logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
   const coordinator = makeGitLabClient({
@@ -70,12 +84,18 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
     logger,
     redact: (s) => redactor.redact(s),
     addSecret: (s) => redactor.add(s),
+    retireSecret: (s) => redactor.retire(s),
     options,
   })
   let server: Awaited<ReturnType<typeof startStatusServer>> | undefined
   if (config.listenAddress) {
     metrics = new Metrics(dispatcher, dispatcher.events)
-    server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor)
+    try {
+      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger})
+    } catch (error) {
+      await store.close()
+      throw startupError(config.file, 'listen_address', config.listenAddress, 'cannot listen on', error)
+    }
     logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
   }
   await dispatcher.start()

@@ -24,8 +24,8 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
     'debug-signal': Flags.boolean({description: 'SIGUSR1 logs a dump of the state (without secrets)'}),
     tui: Flags.boolean({description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)'}),
     'allow-idle': Flags.boolean({description: 'start even when the quota can never hold the heaviest flavor of a runner (that runner then never takes a job)'}),
-    'poll-interval': Flags.integer({hidden: true, description: 'deprecated: use check_interval in the config'}),
-    'job-progress-poll-interval': Flags.integer({hidden: true, description: 'deprecated: use job_progress_poll_interval in the config'}),
+    'poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use check_interval in the config'}),
+    'job-progress-poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use job_progress_poll_interval in the config'}),
   }
 
   async run(): Promise<void> {

@@ -50,9 +50,9 @@ describe('StateStore', () => {
     }
   })
 
-  it('names the line of a corrupt entry', async () => {
-    const err = (await StateStore.open(new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":1}\n{"t":"put","r":{}}\n{"t":"del","k":"x"}\n'), {now}).catch((e: unknown) => e)) as Error
-    expect(err.message).toContain('/virtual/state.jsonl:2: corrupt state file: a job record lacks')
+  it('names the line of an invalid entry, which is an error of that entry only', async () => {
+    const {report} = await StateStore.open(new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":1}\n{"t":"put","r":{}}\n{"t":"del","k":"x"}\n'), {now})
+    expect(report.errors).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:2: an entry is not valid \(r\.runner: .*\); it is kept in the file as it is and ignored/)])
   })
 
   it('imports a state file of the original (launched / pending / to_decommission), keeping a copy', async () => {

@@ -3,7 +3,7 @@ import {linkedSignal, Notifier, waitNotified} from '../clock.js'
 import type {Config, RunnerConfig} from '../config/config-types.js'
 import {AbortedError, CoordinatorError} from '../coordinator/coordinator-errors.js'
 import type {Coordinator, RunnerEndpoint} from '../coordinator/coordinator.js'
-import {ConfigError, JobRejectedError} from '../errors.js'
+import {ConfigError, JobRejectedError, PaasRunnerError} from '../errors.js'
 import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeState, type JobSnapshot} from '../events.js'
 import type {Executor, Resource, UnmarkedResource} from '../executor.js'
 import {jobVariable, type JobPayload} from '../job-payload.js'
@@ -34,6 +34,8 @@ export interface DispatcherDeps {
   redact?(text: string): string
   /** Registers a secret (job tokens) with the process redactor. */
   addSecret?(secret: string): void
+  /** The secret is no longer needed (its job is over): the redactor may forget it after a while. */
+  retireSecret?(secret: string): void
   options?: Partial<DispatcherOptions>
 }
 
@@ -409,7 +411,11 @@ export class Dispatcher {
       }
       rt.quickNones = 0
       try {
-        await this.accept(rt, result.job, minWeight)
+        if (result.kind === 'unreadable') await this.accept(rt, {id: result.job.id, token: result.job.token}, minWeight, result.problem)
+        else await this.accept(rt, result.job, minWeight)
+      } catch (error) {
+        // Whatever a job holds, it is an error of that job, never of the daemon.
+        this.log.error('unexpected error while taking a job; intake goes on', {runner: uniq, error: this.errText(error)})
       } finally {
         rt.reserved = undefined
         rt.waitingSince = this.now()
@@ -458,13 +464,17 @@ export class Dispatcher {
     return d / 2 + this.deps.random() * (d / 2)
   }
 
-  /** A job was acquired: weigh it, record it durably, start its pipeline. Never throws. */
-  private async accept(rt: RunnerRuntime, job: JobPayload, reservedWeight: number): Promise<void> {
+  /**
+   * A job was acquired: weigh it, record it durably, start its pipeline. Never throws.
+   * `unreadable`: why its payload could not be read; then only its id and token are used, and
+   * the job is failed with that reason in its log.
+   */
+  private async accept(rt: RunnerRuntime, job: JobPayload, reservedWeight: number, unreadable?: string): Promise<void> {
     const uniq = rt.unit.config.uniqueName
     this.deps.addSecret?.(job.token)
     this.totals.acquired++
     const now = this.now()
-    const flavor = jobVariable(job, 'CI_CLEVER_CLOUD_FLAVOR')
+    const flavor = unreadable === undefined ? jobVariable(job, 'CI_CLEVER_CLOUD_FLAVOR') : undefined
     const base: JobRecord = {
       runner: uniq,
       jobId: job.id,
@@ -472,7 +482,7 @@ export class Dispatcher {
       phase: 'acquired',
       weight: reservedWeight,
       expectedWeight: reservedWeight,
-      payload: job,
+      ...(unreadable === undefined ? {payload: job} : {}),
       traceOffset: 0,
       acquiredAt: now,
       phaseSince: now,
@@ -482,12 +492,13 @@ export class Dispatcher {
     }
     let rec = base
     try {
+      if (unreadable !== undefined) throw new JobRejectedError('payload_unreadable', `the job payload cannot be read: ${unreadable}`, {jobId: job.id})
       const w = await rt.unit.executor.expectedWeight(job, this.stopSignal)
       rec = {...base, weight: w, expectedWeight: w}
     } catch (error) {
       if (error instanceof JobRejectedError) {
         // A job that cannot run here (unknown flavor…) is failed with a clear reason; it never stops the daemon.
-        rec = {...base, weight: 0, expectedWeight: 0, failure: this.redact(error.message)}
+        rec = {...base, weight: 0, expectedWeight: 0, failure: oneLine(this.redact(error.message))}
       } else {
         // Cannot weigh it now (PAAS API down?): count the worst case reserved for it and go on.
         this.log.warn('cannot weigh the job; counting the largest flavor', {runner: uniq, job: job.id, error: this.errText(error)})
@@ -554,10 +565,20 @@ export class Dispatcher {
       try {
         const next = await this.step(rt, rec, ctl)
         if (next === 'park') return
+        if (this.current(key) === rec) {
+          // A step that changed nothing would loop without ever yielding to the event loop
+          // (no timer, no signal would run again): wait instead, as after an error.
+          this.log.error('the job made no progress; retrying later', {runner: rec.runner, job: rec.jobId, phase: rec.phase})
+          await this.sleep(this.opts.deleteRetryBaseMs)
+        }
       } catch (error) {
         if (this.stopping && (error instanceof AbortedError || this.stopSignal.aborted)) return
         const now = this.current(key)
         if (!now) return
+        if (error instanceof PaasRunnerError && error.code === 'unknown_phase') {
+          this.log.error('the job record has an unknown phase: the job is left alone; fix or remove its record', {runner: now.runner, job: now.jobId, phase: now.phase})
+          return
+        }
         if (ctl.cancel.signal.aborted || now.canceled) {
           // Canceled in GitLab while provisioning or launching: delete the resource early.
           this.log.warn('job canceled in GitLab before it ran; stopping it', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId})
@@ -570,7 +591,7 @@ export class Dispatcher {
           await this.sleep(this.opts.deleteRetryBaseMs)
           continue
         }
-        const reason = launchFailureReason(now.phase, error, this.errText(error))
+        const reason = oneLine(launchFailureReason(now.phase, error, this.errText(error)))
         this.log.error('job failed to launch', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId, reason})
         this.noteFailure(now, reason)
         await this.safeTransition(now, 'reporting', {failure: reason})
@@ -678,12 +699,15 @@ export class Dispatcher {
       case 'decommissioning':
         await this.decommission(rt, rec)
         return 'next'
+      default:
+        throw new PaasRunnerError('unknown_phase', `unknown phase ${JSON.stringify(rec.phase as unknown)}`, {jobId: rec.jobId})
     }
   }
 
   /** Removes a record: its slot and weight are released, exactly once. */
   private async forget(rec: JobRecord, why: string): Promise<void> {
     await this.store.delete(rec.runner, rec.jobId)
+    this.deps.retireSecret?.(rec.jobToken)
     this.log.info(`job done: ${why}`, {runner: rec.runner, job: rec.jobId})
     this.emit({type: 'job-phase', runner: rec.runner, jobId: rec.jobId, phase: 'gone', weight: 0, at: this.now(), ...(rec.resourceId ? {resourceId: rec.resourceId} : {})})
     this.capacity.notify()
@@ -735,7 +759,7 @@ export class Dispatcher {
   /** §2.7–2.8: red line in the job log, then report failed (3 attempts, 30 s apart, interruptible). */
   private async reportFailure(rt: RunnerRuntime, rec: JobRecord): Promise<void> {
     const job = {id: rec.jobId, token: rec.jobToken}
-    const reason = this.redact(rec.failure ?? 'the job could not be launched')
+    const reason = oneLine(this.redact(rec.failure ?? 'the job could not be launched'))
     try {
       // Once only, even across restarts.
       if (!rec.failureLogged) {
@@ -1086,6 +1110,12 @@ export class Dispatcher {
 
 function resourceFields(ex: Executor, r: Resource): Partial<JobRecord> {
   return {resource: ex.serialise(r), resourceId: r.id, resourceName: r.name, weight: r.weight, ...(r.flavor ? {flavor: r.flavor} : {})}
+}
+
+/** A reason for the job log: one line, of a readable length, whatever an error message held. */
+function oneLine(text: string): string {
+  const flat = text.replace(/\s*[\r\n]+\s*/g, ' / ').replace(/[\u0000-\u001f\u007f]/g, ' ')
+  return flat.length > 1000 ? `${flat.slice(0, 1000)}…` : flat
 }
 
 function launchFailureReason(phase: JobPhase, error: unknown, text: string): string {

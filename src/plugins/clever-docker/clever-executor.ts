@@ -16,8 +16,10 @@ import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
 import {FlavorConfigError, minRequestableWeight} from '../../core/quota/quota.js'
 import {writeBuildContext} from './build-context.js'
+import {describeAnswerIssues} from './clever-answers.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
 import type {CleverConfig} from './clever-config.js'
+import {assertNotGitOption, checkDeployUrl} from './deploy-url.js'
 
 export const FLAVOR_VARIABLE = 'CI_CLEVER_CLOUD_FLAVOR'
 export const NAMESPACE_VARIABLE = 'CI_PROJECT_ROOT_NAMESPACE'
@@ -210,7 +212,7 @@ export class CleverDockerExecutor implements Executor {
       throw new JobRejectedError('name_taken', `an application named ${name} exists in the organisation but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: found.id})
     }
     const app = found ?? (await this.create(org, name, flavor.apiName, signal))
-    const resource = this.toResource(app, org, flavor.name)
+    const resource = this.toResource(app, org, flavor.name, flavor.weight)
     await opts.onCreated?.(resource)
     // The environment goes with the create request; an app found again (created before a crash,
     // or a ghost of an ambiguous create) gets it again, so no push ever reaches an app without it.
@@ -257,6 +259,12 @@ export class CleverDockerExecutor implements Executor {
           refreshed = true
           continue
         }
+        // A create answered 2xx without the fields we need did create something: find it by name.
+        if (error.malformed) {
+          const created = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)))
+          if (created) return created
+          throw error
+        }
         if (!error.retryable || attempt >= 3) throw error
         // A create is never retried blindly: it may have succeeded on the other side.
         const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)))
@@ -266,9 +274,10 @@ export class CleverDockerExecutor implements Executor {
     }
   }
 
-  private toResource(app: CleverAppWire, org: Orga, flavor: string): Resource {
+  /** `fallbackWeight`: the weight of the flavor asked for, when the answer does not say the app's memory. */
+  private toResource(app: CleverAppWire, org: Orga, flavor: string, fallbackWeight = 0): Resource {
     const mem = app.instance?.maxFlavor?.mem
-    const weight = mem > 0 ? makeFlavor(flavor, mem).weight : 0
+    const weight = mem !== undefined && mem > 0 ? makeFlavor(flavor, mem).weight : fallbackWeight
     const deployUrl = app.deployment?.httpUrl ?? app.deployUrl?.replace(/^git\+ssh:\/\/[^@]*@/, 'https://') ?? ''
     return {id: app.id, name: app.name, weight, flavor, launched: false, data: {namespace: org.namespace, deployUrl}}
   }
@@ -279,8 +288,8 @@ export class CleverDockerExecutor implements Executor {
     const org = await this.orga(resource.data.namespace as string | null, job.id, signal)
     if (!this.createdWithEnv.has(resource.id)) await this.applyEnv(org, resource.id, signal)
     await this.waitRepoCreated(org, resource.id, signal)
-    const deployUrl = String(resource.data.deployUrl ?? '')
-    if (!deployUrl) throw new PaasRunnerError('no_deploy_url', `application ${resource.id} has no git deployment URL`, {resourceId: resource.id})
+    // Checked here, right before git and the credentials use it: it came from an API answer and went through the state file.
+    const deployUrl = checkDeployUrl(resource.data.deployUrl, this.cfg.cc_api_url, {jobId: job.id, resourceId: resource.id})
     const dir = await mkdtemp(join(tmpdir(), 'hpr-push-'))
     try {
       const ctx = join(dir, 'context')
@@ -326,11 +335,13 @@ export class CleverDockerExecutor implements Executor {
       await git.init(['-q', '--initial-branch=master'])
       await git.add('.')
       await git.commit('Job definition')
-      const existing = await git.listRemote([url, 'refs/heads/master'])
+      // `--end-of-options`: whatever the URL is, git never reads it as an option.
+      const existing = await git.raw(['ls-remote', '--end-of-options', assertNotGitOption(url), 'refs/heads/master'])
       if (existing.trim() !== '') return false
-      await git.push(url, 'HEAD:refs/heads/master')
+      await git.raw(['push', '--end-of-options', assertNotGitOption(url), 'HEAD:refs/heads/master'])
       return true
     } catch (error) {
+      if (error instanceof PaasRunnerError) throw error
       const msg = String((error as Error).message ?? error).split('\n').filter((l) => l.trim() && !/^\s*at /.test(l)).slice(-3).join(' / ')
       throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${msg}`, {retryable: false})
     }
@@ -368,7 +379,9 @@ export class CleverDockerExecutor implements Executor {
   }
 
   restore(dump: Json): Resource {
-    const d = dumpSchema.parse(dump)
+    const parsed = dumpSchema.safeParse(dump)
+    if (!parsed.success) throw new PaasRunnerError('clever_dump', `the recorded resource cannot be read: ${describeAnswerIssues(parsed.error)}`)
+    const d = parsed.data
     const namespace = d.namespace ?? d.gitlab_namespace ?? null
     if (namespace) this.namespaces.add(namespace)
     return {
