@@ -139,7 +139,7 @@ async function realEngine(): Promise<string | undefined> {
 }
 
 const engine = await realEngine()
-describe.skipIf(!engine)('local-docker against a real Docker engine (skipped: no Docker engine answers on this machine)', () => {
+describe.skipIf(!engine)('local-docker against a real Docker engine (skipped when none answers on DOCKER_HOST or /var/run/docker.sock)', () => {
   it('lists owned resources and deletes idempotently', async () => {
     const {executor: ex} = executor(`unix://${engine}`)
     expect(await ex.listOwned({})).toEqual([])

@@ -30,7 +30,9 @@ export function dockerSocket(runner: RunnerConfig<LocalDockerConfig>, env: NodeJ
  * starts a container with the Docker socket mounted and returns once it runs, decommission
  * removes the container and the image.
  */
-const API = 'http://docker/v1.43'
+// API 1.41 is what Docker Engine 20.10 (Debian's docker.io) speaks: it refuses any newer version
+// with a 400, while newer engines still accept 1.41. Nothing used here needs more.
+const API = 'http://docker/v1.41'
 
 export class LocalDockerExecutor implements Executor {
   readonly name = 'local-docker'
