@@ -124,7 +124,11 @@ describe('TUI app: keys', () => {
         return until()
       }, 5000, what)
     }
-    await press('p', () => calls.includes('paused=true'), 'pause')
+    // p toggles: press it once (pressing until seen could toggle it back).
+    await waitUntil(() => ui.stdin.listenerCount('readable') > 0, 5000, 'keyboard listened to')
+    ui.stdin.write('p')
+    await waitUntil(() => calls.includes('paused=true'), 5000, 'pause')
+    expect(calls.filter((c) => c.startsWith('paused='))).toEqual(['paused=true'])
     await waitUntil(() => frame().includes('INTAKE PAUSED'), 2000, 'paused banner')
     await press('?', () => frame().includes('graceful shutdown (press again to force)'), 'help')
     await press('\u001B[B', () => frame().includes('RESOURCE'), 'down')
