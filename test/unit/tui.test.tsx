@@ -118,18 +118,16 @@ describe('TUI app: keys', () => {
     const frame = () => ui.lastFrame() ?? ''
     await waitUntil(() => frame().includes('RESOURCE'), 5000, 'first frame')
     await waitUntil(() => frame().includes('RESOURCE') && !!ui.stdin, 1000)
-    const press = async (k: string, until: () => boolean, what: string) => {
-      await waitUntil(() => {
-        ui.stdin.write(k)
-        return until()
-      }, 5000, what)
-    }
-    // p toggles: press it once (pressing until seen could toggle it back).
+    // Each key is pressed once, once Ink listens: p, ? and Enter toggle, so pressing until the
+    // effect shows could toggle it back on a slow machine.
     await waitUntil(() => ui.stdin.listenerCount('readable') > 0, 5000, 'keyboard listened to')
-    ui.stdin.write('p')
-    await waitUntil(() => calls.includes('paused=true'), 5000, 'pause')
+    const press = async (k: string, until: () => boolean, what: string) => {
+      ui.stdin.write(k)
+      await waitUntil(until, 5000, what)
+    }
+    await press('p', () => calls.includes('paused=true'), 'pause')
     expect(calls.filter((c) => c.startsWith('paused='))).toEqual(['paused=true'])
-    await waitUntil(() => frame().includes('INTAKE PAUSED'), 2000, 'paused banner')
+    await waitUntil(() => frame().includes('INTAKE PAUSED'), 5000, 'paused banner')
     await press('?', () => frame().includes('graceful shutdown (press again to force)'), 'help')
     await press('\u001B[B', () => frame().includes('RESOURCE'), 'down')
     await press('\r', () => frame().includes('job 12 · runner clever · project widgets'), 'details')
