@@ -38,7 +38,7 @@ describe('StateStore', () => {
     const {store: again, report} = await StateStore.open(new MemoryStateFile(torn), {now})
     expect([...again.records.keys()]).toEqual(['tok0abcd/1'])
     expect(report.tornTail).toBe(true)
-    expect(report.warnings).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:3: ignored a line cut short by a crash/)])
+    expect(report.warnings).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:3: cut 32 bytes of a change that was never confirmed/)])
   })
 
   it('refuses a corrupt file and never overwrites it', async () => {
