@@ -19,17 +19,20 @@ const REPO = resolve(import.meta.dirname, '../..')
 const CC_TOKEN = 'bench-cc-token'
 const GIT_USER = 'Jenkins'
 
-/** CPU seconds of a process and of the children it has reaped (utime, stime, cutime, cstime). */
-export function processCpuMs(pid: number): number {
+/** CPU ms of a process (`own`) and of the children it has reaped (`children`): utime, stime, cutime, cstime. */
+export function processCpuMs(pid: number): {own: number; children: number} {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  // Fields 14–17 of proc(5): after the `) ` split, the state is index 0, utime index 11.
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10 // USER_HZ = 100
+  // Fields 14–17 of proc(5): after the `) ` split, the state is index 0, utime index 11. USER_HZ = 100.
+  return {own: (Number(f[11]) + Number(f[12])) * 10, children: (Number(f[13]) + Number(f[14])) * 10}
 }
 
 export interface LaunchCost {
   jobs: number
   throughput: number
   cpuPerLaunchMs: number
+  /** Of which the daemon's own process, and the git processes it ran. */
+  daemonPerLaunchMs: number
+  childrenPerLaunchMs: number
   p50: number
   p99: number
   floorMs: number
@@ -85,7 +88,9 @@ state_file = "${join(dir, 'state.json')}"
     if (pushedAt.length < jobs) throw new Error(`only ${pushedAt.length} of ${jobs} launches reached the simulator`)
     // The daemon records `launched` then `running` after git exits: let it finish those writes.
     await new Promise((r) => setTimeout(r, 300))
-    const cpuMs = processCpuMs(child.pid!) - cpu0
+    const cpu1 = processCpuMs(child.pid!)
+    const ownMs = cpu1.own - cpu0.own
+    const childrenMs = cpu1.children - cpu0.children
     const last = Math.max(...pushedAt)
     const sinceEnqueue = pushedAt.map((t) => t - enqueuedAt)
 
@@ -105,7 +110,9 @@ state_file = "${join(dir, 'state.json')}"
     return {
       jobs,
       throughput: jobs / ((last - t0) / 1000),
-      cpuPerLaunchMs: cpuMs / jobs,
+      cpuPerLaunchMs: (ownMs + childrenMs) / jobs,
+      daemonPerLaunchMs: ownMs / jobs,
+      childrenPerLaunchMs: childrenMs / jobs,
       p50: percentile(sinceEnqueue, 50),
       p99: percentile(sinceEnqueue, 99),
       floorMs: percentile(floor, 50),
