@@ -33,6 +33,8 @@ export interface LaunchCost {
   /** Of which the daemon's own process, and the git processes it ran. */
   daemonPerLaunchMs: number
   childrenPerLaunchMs: number
+  /** The simulators of this process and their `git http-backend`s: the other side, on the same 2 cores. */
+  simulatorsPerLaunchMs: number
   p50: number
   p99: number
   floorMs: number
@@ -80,6 +82,7 @@ state_file = "${join(dir, 'state.json')}"
     const pushedAt: number[] = []
     clever.on('push', () => pushedAt.push(performance.now()))
     const cpu0 = processCpuMs(child.pid!)
+    const sim0 = processCpuMs(process.pid)
     const t0 = performance.now()
     const enqueuedAt = performance.now()
     for (let i = 0; i < jobs; i++) gitlab.enqueueJob({flavor: 'XS'})
@@ -89,6 +92,7 @@ state_file = "${join(dir, 'state.json')}"
     // The daemon records `launched` then `running` after git exits: let it finish those writes.
     await new Promise((r) => setTimeout(r, 300))
     const cpu1 = processCpuMs(child.pid!)
+    const sim1 = processCpuMs(process.pid)
     const ownMs = cpu1.own - cpu0.own
     const childrenMs = cpu1.children - cpu0.children
     const last = Math.max(...pushedAt)
@@ -113,6 +117,7 @@ state_file = "${join(dir, 'state.json')}"
       cpuPerLaunchMs: (ownMs + childrenMs) / jobs,
       daemonPerLaunchMs: ownMs / jobs,
       childrenPerLaunchMs: childrenMs / jobs,
+      simulatorsPerLaunchMs: (sim1.own + sim1.children - sim0.own - sim0.children) / jobs,
       p50: percentile(sinceEnqueue, 50),
       p99: percentile(sinceEnqueue, 99),
       floorMs: percentile(floor, 50),
