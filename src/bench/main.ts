@@ -291,6 +291,19 @@ async function main(): Promise<void> {
   const date = new Date().toISOString().slice(0, 10)
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${process.platform}`
   log(`machine: ${machine}`)
+  // Issue 20's figures first: the launch cost is the headline.
+  const launchJobs = quick ? 50 : 500
+  log(`clever-docker: ${launchJobs} launches by the real daemon against zero-delay simulators, then the bare-git floor…`)
+  const cl = await launchCost(launchJobs, quick ? 10 : 30)
+  log(`  CPU per launch ${cl.cpuPerLaunchMs.toFixed(1)} ms (daemon ${cl.daemonPerLaunchMs.toFixed(1)}, git ${cl.childrenPerLaunchMs.toFixed(1)}), floor ${cl.floorMs.toFixed(1)} ms, ${cl.throughput.toFixed(1)} jobs/s`)
+  log('state commit latency with 5,000 tracked jobs…')
+  const commit5k = await commitLatency(5000, quick ? 200 : 1000)
+  log(`  p50 ${fmtMs(commit5k.p50)} ms, p99 ${fmtMs(commit5k.p99)} ms`)
+  const tracked = quick ? 1000 : 5000
+  log(`scale: 20 runners on 2 coordinators, long polling, a 500-job burst, then ${tracked} tracked jobs…`)
+  const sc = await scale({runners: 20, tracked, burst: 500, windowMs: quick ? 10_000 : 30_000})
+  log(`  idle CPU ${sc.idleCpu.toFixed(2)} %, burst lag p99 ${fmtMs(sc.burstLagP99)} ms, busy CPU ${sc.busyCpu.toFixed(1)} %, RSS ${sc.rssMB.toFixed(0)} MB, /status ${fmtMs(sc.statusMs)} ms`)
+
   log('pickup latency, long polling on…')
   const lpOn = await pickupLatency(50_000, quick ? 30 : 200)
   log(`  p50 ${fmtMs(lpOn.p50)} ms, p99 ${fmtMs(lpOn.p99)} ms`)
@@ -313,18 +326,6 @@ async function main(): Promise<void> {
   log('daemon footprint with 1,000 tracked jobs…')
   const busy = await daemonFootprint(1000, quick ? 10_000 : 60_000)
   log(`  CPU ${busy.cpu.toFixed(2)} %, RSS ${busy.rssMB.toFixed(0)} MB`)
-
-  const launchJobs = quick ? 50 : 500
-  log(`clever-docker: ${launchJobs} launches by the real daemon against zero-delay simulators, then the bare-git floor…`)
-  const cl = await launchCost(launchJobs, quick ? 10 : 30)
-  log(`  CPU per launch ${cl.cpuPerLaunchMs.toFixed(1)} ms (daemon ${cl.daemonPerLaunchMs.toFixed(1)}, git ${cl.childrenPerLaunchMs.toFixed(1)}), floor ${cl.floorMs.toFixed(1)} ms, ${cl.throughput.toFixed(1)} jobs/s`)
-  log('state commit latency with 5,000 tracked jobs…')
-  const commit5k = await commitLatency(5000, quick ? 200 : 1000)
-  log(`  p50 ${fmtMs(commit5k.p50)} ms, p99 ${fmtMs(commit5k.p99)} ms`)
-  const tracked = quick ? 1000 : 5000
-  log(`scale: 20 runners on 2 coordinators, long polling, a 500-job burst, then ${tracked} tracked jobs…`)
-  const sc = await scale({runners: 20, tracked, burst: 500, windowMs: quick ? 10_000 : 30_000})
-  log(`  idle CPU ${sc.idleCpu.toFixed(2)} %, burst lag p99 ${fmtMs(sc.burstLagP99)} ms, busy CPU ${sc.busyCpu.toFixed(1)} %, RSS ${sc.rssMB.toFixed(0)} MB, /status ${fmtMs(sc.statusMs)} ms`)
 
   log('status cold start…')
   const cold = await statusColdStart(quick ? 5 : 15)
