@@ -97,4 +97,28 @@ describe('clever-docker against the simulator', () => {
     const r = ex.restore({id: 'app_x', gitlab_namespace: null, weight: 13.45, launched: true, deploy_url: 'https://push/app_x.git'})
     expect(r).toMatchObject({id: 'app_x', weight: 13.45, launched: true, data: {deployUrl: 'https://push/app_x.git'}})
   })
+
+  it('a launch again after a crash (master pushed, not recorded) leaves master alone and warns', async () => {
+    const warnings: string[] = []
+    const {executor: ex} = executor()
+    // This executor's own deps object: its logger records the warnings.
+    const deps = (ex as unknown as {deps: {log: typeof silentLogger}}).deps
+    deps.log = {...silentLogger, warn: (m: string) => void warnings.push(m)}
+    const job = {id: 4242, token: 'job-4242', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}]}
+    const pushes: string[] = []
+    const onPush = (app: {id: string; pushed: {sha: string}}): void => void pushes.push(app.pushed.sha)
+    sim.on('push', onPush)
+    try {
+      const r = await ex.provision(job, {})
+      const first = await ex.launch(r, job, {})
+      // The record of the first launch was lost: the daemon launches the same resource again.
+      const again = await ex.launch({...first, launched: false}, job, {})
+      expect(again.launched).toBe(true)
+      expect(pushes).toHaveLength(1)
+      expect(warnings.join('\n')).toContain('the deployment branch already exists')
+      await ex.decommission(r, {})
+    } finally {
+      sim.off('push', onPush)
+    }
+  })
 })

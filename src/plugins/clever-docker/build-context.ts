@@ -1,6 +1,3 @@
-import {mkdir, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
-
 import {stringify} from 'smol-toml'
 
 import type {RunnerConfig} from '../../core/config/config-types.js'
@@ -34,10 +31,21 @@ export function dockerfile(baseImage: string): string {
   ].join('\n')
 }
 
-/** Writes `Dockerfile`, `runner.toml` and `job.json` (dependency-proxy amended) into `dir`. */
-export async function writeBuildContext(dir: string, runner: RunnerConfig, job: JobPayload): Promise<void> {
-  await mkdir(dir, {recursive: true})
-  await writeFile(join(dir, 'Dockerfile'), dockerfile(runner.mainImage ?? DEFAULT_MAIN_IMAGE))
-  await writeFile(join(dir, 'runner.toml'), `${stringify(innerRunnerConfig(runner))}\n`, {mode: 0o600})
-  await writeFile(join(dir, 'job.json'), JSON.stringify(amendForDependencyProxy(job)), {mode: 0o600})
+/** The three files of a build context, by name: what the deployment repository receives. */
+export type BuildContextFiles = Readonly<Record<'Dockerfile' | 'runner.toml' | 'job.json', string>>
+
+/**
+ * The build contexts of one runner. `Dockerfile` and `runner.toml` depend on the runner's
+ * configuration only: rendered once, not per job (TOML rendering is most of a context's cost).
+ */
+export class BuildContextRenderer {
+  private fixed: {dockerfile: string; runnerToml: string} | undefined
+
+  constructor(private readonly runner: RunnerConfig) {}
+
+  /** `Dockerfile`, `runner.toml` and `job.json` (dependency-proxy amended) of a job. */
+  files(job: JobPayload): BuildContextFiles {
+    this.fixed ??= {dockerfile: dockerfile(this.runner.mainImage ?? DEFAULT_MAIN_IMAGE), runnerToml: `${stringify(innerRunnerConfig(this.runner))}\n`}
+    return {'Dockerfile': this.fixed.dockerfile, 'runner.toml': this.fixed.runnerToml, 'job.json': JSON.stringify(amendForDependencyProxy(job))}
+  }
 }

@@ -1,7 +1,4 @@
 import {Buffer} from 'node:buffer'
-import {mkdtemp, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 
 import {z} from 'zod'
 
@@ -15,11 +12,12 @@ import {formatOwnerMarker, parseOwnerMarker, requireOwner, sameOwner} from '../.
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
 import {FlavorConfigError, minRequestableWeight} from '../../core/quota/quota.js'
-import {writeBuildContext} from './build-context.js'
+import {BuildContextRenderer} from './build-context.js'
 import {describeAnswerIssues} from './clever-answers.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
 import type {CleverConfig} from './clever-config.js'
-import {assertNotGitOption, checkDeployUrl} from './deploy-url.js'
+import {pushBuildContext} from './deploy-push.js'
+import {checkDeployUrl} from './deploy-url.js'
 
 export const FLAVOR_VARIABLE = 'CI_CLEVER_CLOUD_FLAVOR'
 export const NAMESPACE_VARIABLE = 'CI_PROJECT_ROOT_NAMESPACE'
@@ -64,6 +62,7 @@ export class CleverDockerExecutor implements Executor {
    * before a restart) gets its environment again before the job is pushed to it.
    */
   private readonly createdWithEnv = new Set<string>()
+  private readonly contexts: BuildContextRenderer
 
   constructor(
     private readonly runner: RunnerConfig<CleverConfig>,
@@ -71,6 +70,7 @@ export class CleverDockerExecutor implements Executor {
   ) {
     this.uniqueName = runner.uniqueName
     this.cfg = runner.executorConfig
+    this.contexts = new BuildContextRenderer(runner)
     if (this.cfg.cc_token) deps.addSecret(this.cfg.cc_token)
   }
 
@@ -290,15 +290,10 @@ export class CleverDockerExecutor implements Executor {
     await this.waitRepoCreated(org, resource.id, signal)
     // Checked here, right before git and the credentials use it: it came from an API answer and went through the state file.
     const deployUrl = checkDeployUrl(resource.data.deployUrl, this.cfg.cc_api_url, {jobId: job.id, resourceId: resource.id})
-    const dir = await mkdtemp(join(tmpdir(), 'hpr-push-'))
-    try {
-      const ctx = join(dir, 'context')
-      await writeBuildContext(ctx, this.runner, job)
-      const pushed = await this.push(ctx, dir, deployUrl, org, signal)
-      if (!pushed) this.deps.log.warn('the deployment branch already exists: the job was launched before (probably before a restart)', {resource: resource.id, job: job.id})
-    } finally {
-      await rm(dir, {recursive: true, force: true})
-    }
+    const basicAuth = Buffer.from(`${org.gitUser}:${org.gitPassword}`).toString('base64')
+    this.deps.addSecret(basicAuth)
+    const pushed = await pushBuildContext(this.contexts.files(job), {url: deployUrl, basicAuth, ...(signal ? {signal} : {})})
+    if (!pushed) this.deps.log.warn('the deployment branch already exists: the job was launched before (probably before a restart)', {resource: resource.id, job: job.id})
     return {...resource, launched: true}
   }
 
@@ -313,37 +308,6 @@ export class CleverDockerExecutor implements Executor {
         throw new PaasRunnerError('clever_repo_not_ready', `application ${appId}: deployment repository still ${state} after ${this.cfg.cc_deployment_repo_timeout} s`, {resourceId: appId, retryable: true})
       }
       await this.deps.sleep(this.cfg.cc_deployment_repo_wait_step * 1000, signal)
-    }
-  }
-
-  /**
-   * Commits the context and pushes it to `master`, in an isolated git environment (no user or
-   * system config, no credential helper, no prompt). Credentials go in an HTTP header, never in
-   * the URL. Returns false when `master` already exists (launched before).
-   */
-  private async push(ctx: string, home: string, url: string, org: Orga, signal?: AbortSignal): Promise<boolean> {
-    const basic = Buffer.from(`${org.gitUser}:${org.gitPassword}`).toString('base64')
-    this.deps.addSecret(basic)
-    const {simpleGit} = await import('simple-git')
-    const git = simpleGit({
-      baseDir: ctx,
-      allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM'],
-      config: ['user.name=Heptapod Paas Runner', 'user.email=paasrunner@heptapod.test', `http.extraHeader=Authorization: Basic ${basic}`],
-      ...(signal ? {abort: signal} : {}),
-    }).env({PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1'})
-    try {
-      await git.init(['-q', '--initial-branch=master'])
-      await git.add('.')
-      await git.commit('Job definition')
-      // `--end-of-options`: whatever the URL is, git never reads it as an option.
-      const existing = await git.raw(['ls-remote', '--end-of-options', assertNotGitOption(url), 'refs/heads/master'])
-      if (existing.trim() !== '') return false
-      await git.raw(['push', '--end-of-options', assertNotGitOption(url), 'HEAD:refs/heads/master'])
-      return true
-    } catch (error) {
-      if (error instanceof PaasRunnerError) throw error
-      const msg = String((error as Error).message ?? error).split('\n').filter((l) => l.trim() && !/^\s*at /.test(l)).slice(-3).join(' / ')
-      throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${msg}`, {retryable: false})
     }
   }
 

@@ -139,6 +139,11 @@ export class CleverSimulator extends EventEmitter {
     return `${this.baseUrl}/v2`
   }
 
+  /** Directory of the bare deployment repositories, one `<appId>.git` per app (benchmarks reset them). */
+  get gitRoot(): string {
+    return this.root
+  }
+
   /** API base URL (`cc_api_url`). */
   get apiUrl(): string {
     return `${this.baseUrl}/v2`

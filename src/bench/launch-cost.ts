@@ -1,0 +1,149 @@
+/**
+ * Cost of one clever-docker launch: the CPU time of the real daemon (the CLI `run`, its own
+ * process plus every child it reaped: git and its helpers) from acquisition to `running`, against
+ * zero-delay simulators hosted in this process (their own CPU, `git http-backend` included, is
+ * not counted). The floor is the bare `git init/add/commit/push` of the same three files to the
+ * same `git http-backend`, measured the same way (CPU of the git processes only).
+ */
+import {spawn, type ChildProcess} from 'node:child_process'
+import {mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+
+import {run} from '../sim/common/git-http-backend.js'
+import {CleverSimulator} from '../sim/clever/clever-simulator.js'
+import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
+import {percentile} from './stats.js'
+
+const REPO = resolve(import.meta.dirname, '../..')
+const CC_TOKEN = 'bench-cc-token'
+const GIT_USER = 'Jenkins'
+
+/** CPU ms of a process (`own`) and of the children it has reaped (`children`): utime, stime, cutime, cstime. */
+export function processCpuMs(pid: number): {own: number; children: number} {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  // Fields 14–17 of proc(5): after the `) ` split, the state is index 0, utime index 11. USER_HZ = 100.
+  return {own: (Number(f[11]) + Number(f[12])) * 10, children: (Number(f[13]) + Number(f[14])) * 10}
+}
+
+export interface LaunchCost {
+  jobs: number
+  throughput: number
+  cpuPerLaunchMs: number
+  /** Of which the daemon's own process, and the git processes it ran. */
+  daemonPerLaunchMs: number
+  childrenPerLaunchMs: number
+  /** The simulators of this process and their `git http-backend`s: the other side, on the same 2 cores. */
+  simulatorsPerLaunchMs: number
+  p50: number
+  p99: number
+  floorMs: number
+  floorRuns: number
+}
+
+/** `jobs` clever-docker launches by the real daemon, then `floorRuns` bare-git pushes of the same files. */
+export async function launchCost(jobs: number, floorRuns: number): Promise<LaunchCost> {
+  const gitlab = new GitLabSimulator({longPollMs: 50_000})
+  const clever = new CleverSimulator({jobDurationMs: 600_000, repoReadyDelayMs: 0})
+  await gitlab.start()
+  await clever.start()
+  clever.addOrg('orga_bench', {token: CC_TOKEN, gitUser: GIT_USER})
+  const token = gitlab.createRunner().token
+  const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-launch-'))
+  const conc = Math.max(jobs, 10)
+  writeFileSync(join(dir, 'config.toml'), `concurrent = ${conc}
+paas_max_concurrent_provisioning = ${conc}
+job_progress_poll_interval = 600
+state_file = "${join(dir, 'state.json')}"
+[quota_computation]
+  reference_runner = "bench"
+  reference_flavor = "3XL"
+  reference_jobs_count = ${conc}
+[[runners]]
+  name = "bench"
+  url = "${gitlab.url}"
+  token = "${token}"
+  executor = "clever-docker"
+  cc_api_url = "${clever.apiUrl}"
+  cc_orga_id = "orga_bench"
+  cc_token = "${CC_TOKEN}"
+  cc_deployment_repo_wait_step = 0.01
+  [runners.cc_extra_env]
+    CC_ENABLE_HEPTAPOD_RUNNER = "true"
+`)
+  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'], {
+    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  try {
+    // Started and polling: the start-up work (module loading, JIT of the first requests) is not a launch.
+    while (gitlab.counters.get('POST /jobs/request') < 1) await new Promise((r) => setTimeout(r, 50))
+    await new Promise((r) => setTimeout(r, 1500))
+    const pushedAt: number[] = []
+    clever.on('push', () => pushedAt.push(performance.now()))
+    const cpu0 = processCpuMs(child.pid!)
+    const sim0 = processCpuMs(process.pid)
+    const t0 = performance.now()
+    const enqueuedAt = performance.now()
+    for (let i = 0; i < jobs; i++) gitlab.enqueueJob({flavor: 'XS'})
+    const deadline = Date.now() + 600_000
+    while (pushedAt.length < jobs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    if (pushedAt.length < jobs) throw new Error(`only ${pushedAt.length} of ${jobs} launches reached the simulator`)
+    // The daemon records `launched` then `running` after git exits: let it finish those writes.
+    await new Promise((r) => setTimeout(r, 300))
+    const cpu1 = processCpuMs(child.pid!)
+    const sim1 = processCpuMs(process.pid)
+    const ownMs = cpu1.own - cpu0.own
+    const childrenMs = cpu1.children - cpu0.children
+    const last = Math.max(...pushedAt)
+    const sinceEnqueue = pushedAt.map((t) => t - enqueuedAt)
+
+    // The floor: the same three files, the same git http-backend, bare git commands.
+    const floor: number[] = []
+    const apps = [...clever.apps.values()].filter((a) => a.pushed).slice(0, floorRuns)
+    const basic = Buffer.from(`${GIT_USER}:${CC_TOKEN}`).toString('base64')
+    for (const app of apps) {
+      const repo = join(clever.gitRoot, `${app.id}.git`)
+      await run('git', ['--git-dir', repo, 'update-ref', '-d', 'refs/heads/master']) // server side: not measured
+      const work = join(dir, `floor-${app.id}`)
+      mkdirSync(work)
+      for (const [name, text] of Object.entries(app.pushed!.files)) writeFileSync(join(work, name), text)
+      floor.push(await bareGitPush(work, `${clever.apiUrl.replace(/\/v2$/, '')}/git/${app.id}.git`, basic))
+      rmSync(work, {recursive: true, force: true})
+    }
+    return {
+      jobs,
+      throughput: jobs / ((last - t0) / 1000),
+      cpuPerLaunchMs: (ownMs + childrenMs) / jobs,
+      daemonPerLaunchMs: ownMs / jobs,
+      childrenPerLaunchMs: childrenMs / jobs,
+      simulatorsPerLaunchMs: (sim1.own + sim1.children - sim0.own - sim0.children) / jobs,
+      p50: percentile(sinceEnqueue, 50),
+      p99: percentile(sinceEnqueue, 99),
+      floorMs: percentile(floor, 50),
+      floorRuns: floor.length,
+    }
+  } finally {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r))
+    await clever.stop()
+    await gitlab.stop()
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** CPU (ms) of `git init`, `add`, `commit`, `push` in `work`: the shell's `times` reports its children. */
+async function bareGitPush(work: string, url: string, basic: string): Promise<number> {
+  const c = ['-c', 'user.name=Bench', '-c', 'user.email=bench@heptapod.test']
+  const script = [
+    'git init -q --initial-branch=master',
+    `git ${c.join(' ')} add .`,
+    `git ${c.join(' ')} commit -q -m bench`,
+    `git -c "http.extraHeader=Authorization: Basic ${basic}" push -q "${url}" HEAD:refs/heads/master`,
+  ].join(' && ')
+  const out = await run('sh', ['-c', `${script} || echo FAILED; times`], {cwd: work, env: {PATH: process.env.PATH, HOME: work, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0'}})
+  if (out.stdout.includes('FAILED')) throw new Error(`the bare git floor failed: ${out.stderr}`)
+  const lines = out.stdout.trim().split('\n')
+  const secs = [...lines.at(-1)!.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]))
+  return (secs[0]! + secs[1]!) * 1000
+}
