@@ -3,7 +3,7 @@ import {linkedSignal, Notifier, waitNotified} from '../clock.js'
 import type {Config, RunnerConfig} from '../config/config-types.js'
 import {AbortedError, CoordinatorError} from '../coordinator/coordinator-errors.js'
 import type {Coordinator, RunnerEndpoint} from '../coordinator/coordinator.js'
-import {ConfigError, JobRejectedError, PaasRunnerError} from '../errors.js'
+import {ConfigError, JobRejectedError, PaasRunnerError, isJobRejected} from '../errors.js'
 import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeState, type JobSnapshot} from '../events.js'
 import type {Executor, Resource, UnmarkedResource} from '../executor.js'
 import {jobVariable, type JobPayload} from '../job-payload.js'
@@ -496,7 +496,7 @@ export class Dispatcher {
       const w = await rt.unit.executor.expectedWeight(job, this.stopSignal)
       rec = {...base, weight: w, expectedWeight: w}
     } catch (error) {
-      if (error instanceof JobRejectedError) {
+      if (isJobRejected(error)) {
         // A job that cannot run here (unknown flavor…) is failed with a clear reason; it never stops the daemon.
         rec = {...base, weight: 0, expectedWeight: 0, failure: oneLine(this.redact(error.message))}
       } else {
@@ -585,7 +585,7 @@ export class Dispatcher {
           await this.safeTransition(now, 'finished', {canceled: true})
           continue
         }
-        if (now.phase === 'reporting' || now.phase === 'finished' || now.phase === 'decommissioning' || now.phase === 'running' || (now.phase === 'acquired' && !(error instanceof JobRejectedError))) {
+        if (now.phase === 'reporting' || now.phase === 'finished' || now.phase === 'decommissioning' || now.phase === 'running' || (now.phase === 'acquired' && !(isJobRejected(error)))) {
           // Not a launch failure: an unexpected error in a later step. Retry it after a pause.
           this.log.error('unexpected error; retrying', {runner: now.runner, job: now.jobId, phase: now.phase, error: this.errText(error)})
           await this.sleep(this.opts.deleteRetryBaseMs)
@@ -1119,7 +1119,7 @@ function oneLine(text: string): string {
 }
 
 function launchFailureReason(phase: JobPhase, error: unknown, text: string): string {
-  if (error instanceof JobRejectedError) return text
+  if (isJobRejected(error)) return text
   const what = phase === 'provisioning' || phase === 'acquired' ? 'could not create the PAAS resource' : phase === 'launched' ? 'could not confirm the job started' : 'could not launch the job on its PAAS resource'
   return `${what}: ${text}`
 }
