@@ -36,9 +36,9 @@ describe('examples/executor-template, an external executor plugin', () => {
     expect(build.code, build.stdout + build.stderr).toBe(0)
     const link = await runCli(['plugins', 'link', '--no-install', TEMPLATE], {dataDir})
     expect(link.code, link.stderr).toBe(0)
-  }, 60_000)
+  }, 120_000) // tsc and oclif on a loaded 2-core machine
 
-  it('passes the SDK\'s executor contract suite, run by its own vitest', async () => {
+  it('passes the SDK\'s executor contract suite, run by its own vitest', {timeout: 120_000}, async () => {
     const r = await run(join(REPO, 'node_modules/vitest/vitest.mjs'), ['run', '--reporter=verbose'], TEMPLATE)
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.stdout).toContain('executor contract: example-dir')
@@ -49,7 +49,7 @@ describe('examples/executor-template, an external executor plugin', () => {
     const list = await runCli(['executors', '--json'], {dataDir})
     expect(list.code, list.stderr).toBe(0)
     const rows = JSON.parse(list.stdout).executors as Array<{name: string; pluginType: string; plugin: string}>
-    expect(rows.find((r) => r.name === 'example-dir')).toMatchObject({pluginType: 'link', plugin: 'heptapod-paas-runner-plugin-template'})
+    expect(rows.find((r) => r.name === 'example-dir')).toMatchObject({pluginType: 'link', plugin: 'heptapod-paas-runner-plugin-template', audience: 'testing'})
   })
 
   describe('runs a job through the GitLab simulator', () => {

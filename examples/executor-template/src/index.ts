@@ -14,6 +14,7 @@ export * from './dir-config.js'
 export const dirExecutorFactory = defineExecutor({
   name: 'example-dir',
   description: 'example executor: each job in a directory (a template to copy, not for production)',
+  audience: 'testing',
   configSchema: dirConfigSchema,
   staticFlavors: DIR_FLAVORS,
   registration: {

@@ -151,6 +151,11 @@ export interface ExecutorFactory<C extends Record<string, unknown> = Record<stri
   /** One line for `--help`, `register` and error messages. */
   description: string
   /**
+   * Who the executor is for: `production` (default), `development` (runs real jobs, on a
+   * workstation) or `testing` (a test double or demo: runs nothing real). `executors` shows it.
+   */
+  audience?: 'production' | 'development' | 'testing'
+  /**
    * zod object schema of the executor-specific keys of a `[[runners]]` table.
    * Its shape's keys are the keys the executor owns: they are never forwarded to the inner runner.
    */

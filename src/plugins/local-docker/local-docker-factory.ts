@@ -5,6 +5,7 @@ import {LOCAL_FLAVORS, localDockerConfigSchema} from './local-docker-config.js'
 export const localDockerExecutorFactory = defineExecutor({
   name: 'local-docker',
   description: 'each job on the local Docker engine (testing and development)',
+  audience: 'development',
   configSchema: localDockerConfigSchema,
   staticFlavors: LOCAL_FLAVORS,
   registration: {referenceFlavor: 'M', questions: []},

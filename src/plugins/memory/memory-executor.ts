@@ -171,7 +171,8 @@ function toResource(r: {id: string; name: string; weight: number; flavor: string
 
 export const memoryExecutorFactory = defineExecutor({
   name: 'memory',
-  description: 'in-memory simulated PAAS, for tests and development (nothing real is created)',
+  description: 'in-memory simulated PAAS, for tests and the demo only (nothing real is created, no job really runs)',
+  audience: 'testing',
   configSchema: memoryConfigSchema,
   staticFlavors: MEMORY_FLAVORS,
   registration: {referenceFlavor: 'M', questions: []},
