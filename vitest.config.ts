@@ -1,6 +1,18 @@
+import {fileURLToPath} from 'node:url'
+
 import {defineConfig} from 'vitest/config'
 
+const sdk = (path: string): string => fileURLToPath(new URL(`packages/plugin-api/src/${path}`, import.meta.url))
+
 export default defineConfig({
+  // In-process tests run the SDK from its sources (no build needed); the CLI children use its dist/.
+  resolve: {
+    alias: [
+      {find: /^@heptapod-paas-runner\/plugin-api$/, replacement: sdk('index.ts')},
+      {find: /^@heptapod-paas-runner\/plugin-api\/testing$/, replacement: sdk('testing/index.ts')},
+      {find: /^@heptapod-paas-runner\/plugin-api\/undici$/, replacement: sdk('undici.ts')},
+    ],
+  },
   test: {
     include: ['test/**/*.test.{ts,tsx}', 'src/**/*.test.{ts,tsx}'],
     environment: 'node',
@@ -12,7 +24,7 @@ export default defineConfig({
     // `npm run coverage` (scripts/coverage.mjs) adds the CLI child processes to these figures.
     coverage: {
       provider: 'v8',
-      include: ['src/**/*.{ts,tsx}'],
+      include: ['src/**/*.{ts,tsx}', 'packages/plugin-api/src/**/*.ts'],
       reporter: ['json'],
       reportsDirectory: 'coverage/in-process',
       // The figures are for reading: report them even when a test failed.

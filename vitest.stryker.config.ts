@@ -8,6 +8,7 @@ import base from './vitest.config.js'
  * would test dist/, which Stryker does not mutate.
  */
 export default defineConfig({
+  resolve: base.resolve,
   test: {
     ...base.test,
     include: ['test/unit/**/*.test.{ts,tsx}', 'test/executor-contract.test.ts', 'test/coordinator-contract.test.ts'],

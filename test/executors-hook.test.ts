@@ -71,6 +71,16 @@ describe('executor plugins through the real CLI', () => {
     expect(JSON.parse(quota.stdout).quota).toBeCloseTo(3 * 2 ** 1.25, 9)
   })
 
+  it('`executors` labels the test doubles: memory is for tests and the demo only', async () => {
+    const list = await runCli(['executors', '--json'])
+    expect(list.code, list.stderr).toBe(0)
+    const rows = JSON.parse(list.stdout).executors as Array<{name: string; audience: string}>
+    expect(Object.fromEntries(rows.map((r) => [r.name, r.audience]))).toEqual({'clever-docker': 'production', 'local-docker': 'development', memory: 'testing'})
+    const text = await runCli(['executors'])
+    expect(text.stdout).toMatch(/^memory .*\[test\/demo only\]$/m)
+    expect(text.stdout).not.toMatch(/^clever-docker .*\[/m)
+  })
+
   it('an unknown executor is a configuration error listing the installed ones', async () => {
     const cfg = join(mkdtempSync(join(tmpdir(), 'hpr-cfg-')), 'config.toml')
     writeFileSync(cfg, `[quota_computation]\nreference_runner = "l"\nreference_flavor = "M"\nreference_jobs_count = 3\n\n[[runners]]\nname = "l"\nurl = "https://gitlab.example"\ntoken = "linked-runner-token"\nexecutor = "x"\n`)

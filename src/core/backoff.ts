@@ -1,9 +1,2 @@
-/**
- * The one backoff of the daemon: exponential, capped, with half jitter (a wait in [d/2, d]), so
- * that many clients retrying at once spread out, and none waits less than half the step.
- * `attempt` counts from 1.
- */
-export function backoffDelayMs(attempt: number, o: {baseMs: number; maxMs: number; factor?: number}, random: () => number): number {
-  const d = Math.min(o.maxMs, o.baseMs * (o.factor ?? 2) ** (attempt - 1))
-  return d / 2 + random() * (d / 2)
-}
+/** The one backoff function lives in the SDK: executors retry their PAAS calls the same way. */
+export {backoffDelayMs} from '@heptapod-paas-runner/plugin-api'

@@ -3,33 +3,9 @@
  * whether retrying may help, and the job or resource it concerns.
  * Adapters translate vendor errors into these at the edge.
  */
-export interface ErrorContext {
-  /** GitLab job id the error concerns, if any. */
-  jobId?: number
-  /** PAAS resource id the error concerns, if any. */
-  resourceId?: string
-  /** Runner unique name (first 8 chars of its token; never the full token). */
-  runner?: string
-}
+import {PaasRunnerError} from '@heptapod-paas-runner/plugin-api'
 
-export class PaasRunnerError extends Error {
-  readonly code: string
-  readonly retryable: boolean
-  readonly context: ErrorContext
-
-  constructor(code: string, message: string, opts: {retryable?: boolean; cause?: unknown} & ErrorContext = {}) {
-    super(message, opts.cause === undefined ? undefined : {cause: opts.cause})
-    this.name = new.target.name
-    this.code = code
-    this.retryable = opts.retryable ?? false
-    const {jobId, resourceId, runner} = opts
-    this.context = {
-      ...(jobId === undefined ? {} : {jobId}),
-      ...(resourceId === undefined ? {} : {resourceId}),
-      ...(runner === undefined ? {} : {runner}),
-    }
-  }
-}
+export {JOB_REJECTED, JobRejectedError, PaasRunnerError, hasCode, isCodedError, isJobRejected, type CodedError, type ErrorContext} from '@heptapod-paas-runner/plugin-api'
 
 /** One problem found in the configuration, located as precisely as we can. */
 export interface ConfigIssue {
@@ -77,22 +53,4 @@ export function formatIssue(file: string, i: ConfigIssue): string {
   let where = file
   if (i.line !== undefined) where += `:${i.line}` + (i.column === undefined ? '' : `:${i.column}`)
   return `${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`
-}
-
-/**
- * A job this runner cannot run (unknown flavor, missing organisation, bad payload).
- * The job is failed with `message` in its log; the daemon goes on.
- */
-export class JobRejectedError extends PaasRunnerError {
-  /** Recognised by this flag, not by `instanceof`: a plugin's own copy of this class must count too. */
-  readonly rejected = true
-
-  constructor(code: string, message: string, opts: ErrorContext & {cause?: unknown} = {}) {
-    super(code, message, {...opts, retryable: false})
-  }
-}
-
-/** A job this runner cannot run (see JobRejectedError), whichever copy of the class made it. */
-export function isJobRejected(e: unknown): e is JobRejectedError {
-  return typeof e === 'object' && e !== null && (e as {rejected?: unknown}).rejected === true && typeof (e as {message?: unknown}).message === 'string'
 }

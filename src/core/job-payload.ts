@@ -1,28 +1,9 @@
 import {z} from 'zod'
 
-/**
- * The job as GitLab hands it over (`POST /jobs/request` 201 body). Only the fields
- * the runner reads are typed; everything else is passed through untouched.
- */
-export interface JobVariable {
-  key: string
-  value: string
-  public?: boolean
-  masked?: boolean
-  file?: boolean
-  raw?: boolean
-}
+import type {JobPayload} from '@heptapod-paas-runner/plugin-api'
 
-export interface JobPayload {
-  id: number
-  /** The job token: a secret, valid while the job runs. */
-  token: string
-  job_info?: {id?: number; name?: string; stage?: string; project_id?: number; project_name?: string; [k: string]: unknown}
-  variables?: JobVariable[]
-  image?: {name?: string; [k: string]: unknown} | null
-  services?: Array<{name?: string; alias?: string; [k: string]: unknown}> | null
-  [k: string]: unknown
-}
+/** The payload's type is part of the SDK (executors receive it); its schema stays at the core's edge. */
+export {jobVariable, type JobPayload, type JobVariable} from '@heptapod-paas-runner/plugin-api'
 
 /** What the runner needs to fail a job it cannot read: GitLab accepts that with these two alone. */
 const jobRefSchema = z.looseObject({
@@ -60,11 +41,6 @@ export function parseJobPayload(raw: unknown): ParsedJobPayload {
     (full.error.issues.length > 3 ? `; and ${full.error.issues.length - 3} more` : '')
   const ref = jobRefSchema.safeParse(raw)
   return {ok: false, problem, ...(ref.success ? {ref: {id: ref.data.id, token: ref.data.token}} : {})}
-}
-
-/** First value of a job variable, as GitLab's runner does. */
-export function jobVariable(job: Pick<JobPayload, 'variables'>, key: string): string | undefined {
-  return job.variables?.find((v) => v.key === key)?.value
 }
 
 /** `variables[0].key` */

@@ -1,19 +1,2 @@
-/** Structured logger port. Fields are merged into the record; messages say what happened and why. */
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void
-  info(msg: string, fields?: Record<string, unknown>): void
-  warn(msg: string, fields?: Record<string, unknown>): void
-  error(msg: string, fields?: Record<string, unknown>): void
-  child(bindings: Record<string, unknown>): Logger
-}
-
-/** Logger that drops everything (tests, commands that print nothing). */
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child() {
-    return silentLogger
-  },
-}
+/** The logger port is part of the SDK (executors get one in their deps). */
+export {silentLogger, type Logger} from '@heptapod-paas-runner/plugin-api'

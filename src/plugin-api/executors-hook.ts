@@ -1,9 +1,8 @@
 import type {Config as OclifConfig} from '@oclif/core'
 
-import type {ExecutorFactory} from '../core/executor.js'
+import {EXECUTORS_HOOK, type ExecutorFactory} from '@heptapod-paas-runner/plugin-api'
 
-/** The custom oclif hook through which executor plugins contribute executors. */
-export const EXECUTORS_HOOK = 'paas:executors'
+export {EXECUTORS_HOOK}
 
 /** What the hook receives: nothing yet; reserved for filters. */
 export type ExecutorsHookOptions = Record<string, never>

@@ -1,11 +1,6 @@
 /**
- * What a third-party executor plugin imports: the port, the hook name, the contract suite
- * lives in `core/testing/executor-contract.js`.
+ * The host's side of the plugin API: the SDK plugins depend on (`@heptapod-paas-runner/plugin-api`),
+ * plus the discovery of installed executors through the `paas:executors` hook.
  */
-export * from './executors-hook.js'
-export type {Executor, ExecutorDeps, ExecutorFactory, OwnedResource, Resource, DecommissionOutcome, Json} from '../core/executor.js'
-export {resourceName, resourceNamePrefix, jobIdFromResourceName} from '../core/executor.js'
-export {makeFlavor, flavorWeight, type Flavor} from '../core/quota/flavor-weight.js'
-export {JobRejectedError, PaasRunnerError} from '../core/errors.js'
-export type {JobPayload} from '../core/job-payload.js'
-export type {RunnerConfig} from '../core/config/config-types.js'
+export * from '@heptapod-paas-runner/plugin-api'
+export {discoverExecutors, factoriesByName, EXECUTORS_HOOK_TIMEOUT_MS, type ExecutorDiscovery, type ExecutorsHookOptions, type InstalledExecutor} from './executors-hook.js'

@@ -7,7 +7,7 @@ import {CoordinatorError} from '../../src/core/coordinator/coordinator-errors.js
 import {GitLabClient} from '../../src/core/coordinator/gitlab-client.js'
 import type {HttpClient, HttpResponse} from '../../src/core/coordinator/http-port.js'
 import {jobVariable, parseJobPayload} from '../../src/core/job-payload.js'
-import {amendForDependencyProxy} from '../../src/plugins/clever-docker/docker-image.js'
+import {amendForDependencyProxy} from '@heptapod-paas-runner/plugin-api'
 import {MEMORY_FLAVORS} from '../../src/plugins/memory/memory-executor.js'
 import {fuzz, FUZZ_TIMEOUT_MS} from './fuzz-params.js'
 

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import type {JobPayload} from '../../src/core/job-payload.js'
-import {amendForDependencyProxy, expandVariables, serviceAlias, splitDockerDomain} from '../../src/plugins/clever-docker/docker-image.js'
+import {amendForDependencyProxy, expandVariables, serviceAlias, splitDockerDomain} from '@heptapod-paas-runner/plugin-api'
 
 describe('splitDockerDomain (original-spec §5.7)', () => {
   it.each([

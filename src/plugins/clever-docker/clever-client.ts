@@ -1,9 +1,10 @@
 import type {z} from 'zod'
 
-import {PaasRunnerError} from '../../core/errors.js'
-import {HttpTransportError, type HttpClient, type HttpResponse} from '../../core/coordinator/http-port.js'
-import {RateLimitGate, type RateLimitEpisode} from '../../core/coordinator/rate-limit-gate.js'
-import {isRetryableStatus, retryDelayMs, serverRequestedDelayMs, DEFAULT_RETRY_POLICY} from '../../core/coordinator/retry.js'
+import {
+  DEFAULT_RETRY_POLICY, PaasRunnerError, RateLimitGate,
+  isHttpTransportError, isRetryableStatus, retryDelayMs, serverRequestedDelayMs,
+  type HttpClient, type HttpResponse, type HttpTransportError, type RateLimitEpisode,
+} from '@heptapod-paas-runner/plugin-api'
 import {appAnswer, appsAnswer, createdAppAnswer, describeAnswerIssues, flavorsAnswer, instancesAnswer, type CleverAppWire, type CleverFlavorWire, type CleverRuntimeWire} from './clever-answers.js'
 
 const MIB = 1024 * 1024
@@ -129,7 +130,7 @@ export class CleverClient {
         this.o.onExchange?.(endpoint, res.status)
       } catch (error) {
         if (signal?.aborted) throw error
-        if (!(error instanceof HttpTransportError)) throw error
+        if (!isHttpTransportError(error)) throw error
         this.o.onExchange?.(endpoint, 'network')
         transport = error
       }

@@ -1,6 +1,6 @@
 import {z} from 'zod'
 
-import {bounded} from '../../core/config/bounds.js'
+import {bounded} from '@heptapod-paas-runner/plugin-api'
 
 /** Default Clever Cloud API base, as in the original. */
 export const DEFAULT_CC_API_URL = 'https://api.clever-cloud.com/v2'

@@ -2,17 +2,12 @@ import {Buffer} from 'node:buffer'
 
 import {z} from 'zod'
 
-import type {RunnerConfig} from '../../core/config/config-types.js'
-import {JobRejectedError, PaasRunnerError} from '../../core/errors.js'
 import {
-  jobIdFromResourceName, resourceName, resourceNamePrefix,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedListing, type Resource,
-} from '../../core/executor.js'
-import {formatOwnerMarker, parseOwnerMarker, requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
-import {jobVariable, type JobPayload} from '../../core/job-payload.js'
-import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
-import {FlavorConfigError, minRequestableWeight} from '../../core/quota/quota.js'
-import {BuildContextRenderer} from './build-context.js'
+  FlavorConfigError, JobRejectedError, PaasRunnerError,
+  formatOwnerMarker, isCodedError, jobIdFromResourceName, jobVariable, makeFlavor, minRequestableWeight, parseOwnerMarker,
+  requireOwner, resourceName, resourceNamePrefix, sameOwner, BuildContextRenderer,
+  type DecommissionOutcome, type Executor, type ExecutorDeps, type Flavor, type JobPayload, type Json, type OwnedListing, type Resource, type RunnerConfig,
+} from '@heptapod-paas-runner/plugin-api'
 import {describeAnswerIssues} from './clever-answers.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
 import type {CleverConfig} from './clever-config.js'
@@ -77,7 +72,7 @@ export class CleverDockerExecutor implements Executor {
   /** The API client, made on first use: commands that only read the config never load undici. */
   private async client(): Promise<CleverClient> {
     if (!this.apiClient) {
-      const http = this.deps.http ?? new (await import('../../adapters/http/undici-http-client.js')).UndiciHttpClient()
+      const http = this.deps.http ?? new (await import('@heptapod-paas-runner/plugin-api/undici')).UndiciHttpClient()
       this.apiClient = new CleverClient({
         http, baseUrl: this.cfg.cc_api_url, sleep: this.deps.sleep, now: this.deps.now, random: Math.random,
         ...(this.deps.onApiExchange ? {onExchange: this.deps.onApiExchange} : {}),

@@ -1,8 +1,8 @@
-import {LazyExecutor} from '../../core/lazy-executor.js'
-import type {ExecutorFactory} from '../../core/executor.js'
-import {CLEVER_SECRET_KEYS, cleverConfigSchema, type CleverConfig} from './clever-config.js'
+import {LazyExecutor, defineExecutor} from '@heptapod-paas-runner/plugin-api'
 
-export const cleverDockerExecutorFactory: ExecutorFactory<CleverConfig> = {
+import {CLEVER_SECRET_KEYS, cleverConfigSchema} from './clever-config.js'
+
+export const cleverDockerExecutorFactory = defineExecutor({
   name: 'clever-docker',
   description: 'one Clever Cloud Docker application per job, deployed by git push',
   configSchema: cleverConfigSchema,
@@ -27,4 +27,4 @@ export const cleverDockerExecutorFactory: ExecutorFactory<CleverConfig> = {
       {key: 'cc_gitlab_namespace_attributes_token', kind: 'secret', message: 'GitLab token able to read the custom attributes of top-level groups (administrator, read_api)', when: (a) => a.cc_multi_tenant === true},
     ],
   },
-}
+})

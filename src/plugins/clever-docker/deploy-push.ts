@@ -3,8 +3,8 @@ import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {PaasRunnerError} from '../../core/errors.js'
-import type {BuildContextFiles} from './build-context.js'
+import {PaasRunnerError, type BuildContextFiles} from '@heptapod-paas-runner/plugin-api'
+
 import {assertNotGitOption} from './deploy-url.js'
 
 const AUTHOR = 'Heptapod Paas Runner <paasrunner@heptapod.test>'

@@ -1,4 +1,4 @@
-import {JobRejectedError} from '../../core/errors.js'
+import {JobRejectedError} from '@heptapod-paas-runner/plugin-api'
 
 /** Clever Cloud's own domain: its git push hosts are `push-n<N>-<zone>-clevercloud-customers.services.clever-cloud.com`. */
 const CLEVER_DOMAIN = '.clever-cloud.com'

@@ -1,6 +1,4 @@
-export * from './build-context.js'
 export * from './clever-client.js'
 export * from './clever-config.js'
 export * from './clever-executor.js'
-export * from './docker-image.js'
 export * from './clever-factory.js'

@@ -1,6 +1,6 @@
 import {z} from 'zod'
 
-import {PaasRunnerError} from '../../core/errors.js'
+import {PaasRunnerError} from '@heptapod-paas-runner/plugin-api'
 
 /**
  * The newest Engine API version this client speaks (Engine 27). What we rely on (build with

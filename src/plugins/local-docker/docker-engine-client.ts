@@ -1,8 +1,7 @@
 import {z} from 'zod'
 
-import type {HttpClient, HttpResponse} from '../../core/coordinator/http-port.js'
-import {HttpTransportError} from '../../core/coordinator/http-port.js'
-import {PaasRunnerError} from '../../core/errors.js'
+import {PaasRunnerError, isHttpTransportError, type HttpClient, type HttpResponse} from '@heptapod-paas-runner/plugin-api'
+
 import {negotiateApiVersion, versionAnswerSchema} from './docker-api-version.js'
 
 /** Labels as the engine returns them (`null` when there are none). */
@@ -96,7 +95,7 @@ export class DockerEngineClient {
       this.onApiExchange?.(c.endpoint, res.status)
       return res
     } catch (error) {
-      if (error instanceof HttpTransportError) {
+      if (isHttpTransportError(error)) {
         this.onApiExchange?.(c.endpoint, 'network')
         const why = error.code === 'ENOENT' ? 'no such socket' : error.code === 'EACCES' ? 'permission denied' : error.code === 'ECONNREFUSED' ? 'connection refused' : error.message
         throw new PaasRunnerError('docker_unreachable', `${c.what}: cannot reach the Docker engine at ${this.socket}: ${why}`, {retryable: true, cause: error})

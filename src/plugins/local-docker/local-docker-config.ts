@@ -1,6 +1,6 @@
 import {z} from 'zod'
 
-import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
+import {makeFlavor, type Flavor} from '@heptapod-paas-runner/plugin-api'
 
 /** Every local job weighs 1: a single flavor of 1 GiB. */
 export const LOCAL_FLAVORS: readonly Flavor[] = [makeFlavor('M', 1024, 1)]

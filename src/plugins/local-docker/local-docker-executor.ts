@@ -1,20 +1,13 @@
 import {gzipSync} from 'node:zlib'
 
-import {stringify} from 'smol-toml'
+import {
+  JobRejectedError, PaasRunnerError,
+  buildContextFiles, dockerfile, jobIdFromResourceName, ownerFromLabels, ownerLabels, requireOwner, resourceName, resourceNamePrefix, sameOwner,
+  type DecommissionOutcome, type Executor, type ExecutorDeps, type Flavor, type HttpClient, type JobPayload, type Json,
+  type OwnedListing, type OwnerMarker, type Resource, type RunnerConfig,
+} from '@heptapod-paas-runner/plugin-api'
 import {z} from 'zod'
 
-import type {RunnerConfig} from '../../core/config/config-types.js'
-import type {HttpClient} from '../../core/coordinator/http-port.js'
-import {JobRejectedError, PaasRunnerError} from '../../core/errors.js'
-import {
-  jobIdFromResourceName, resourceName, resourceNamePrefix,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedListing, type Resource,
-} from '../../core/executor.js'
-import {ownerFromLabels, ownerLabels, requireOwner, sameOwner, type OwnerMarker} from '../../core/identity/owner-marker.js'
-import type {JobPayload} from '../../core/job-payload.js'
-import type {Flavor} from '../../core/quota/flavor-weight.js'
-import {DEFAULT_MAIN_IMAGE, dockerfile, innerRunnerConfig} from '../clever-docker/build-context.js'
-import {amendForDependencyProxy} from '../clever-docker/docker-image.js'
 import {DockerEngineClient, labelFilter, type Labels} from './docker-engine-client.js'
 import {DEFAULT_NETWORK_MODE, LOCAL_FLAVORS, type LocalDockerConfig} from './local-docker-config.js'
 import {tar} from './tar.js'
@@ -34,14 +27,12 @@ export function dockerSocket(runner: RunnerConfig<LocalDockerConfig>, env: NodeJ
 }
 
 /**
- * The clever-docker Dockerfile with our labels right after `FROM`: every image of the build,
+ * The SDK's Dockerfile with our labels right after `FROM`: every image of the build,
  * intermediate ones included, then carries them, so what an interrupted build leaves is ours
  * to find and prune.
  */
 export function labelledDockerfile(baseImage: string, labels: Labels): string {
-  const [from, ...rest] = dockerfile(baseImage).split('\n')
-  const label = `LABEL ${Object.entries(labels).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`
-  return [from, label, ...rest].join('\n')
+  return dockerfile(baseImage, labels)
 }
 
 /**
@@ -68,7 +59,7 @@ export class LocalDockerExecutor implements Executor {
   }
 
   private async http(): Promise<HttpClient> {
-    this.httpClient ??= this.deps.http ?? new (await import('../../adapters/http/undici-http-client.js')).UndiciHttpClient({socketPath: this.socket})
+    this.httpClient ??= this.deps.http ?? new (await import('@heptapod-paas-runner/plugin-api/undici')).UndiciHttpClient({socketPath: this.socket})
     return this.httpClient
   }
 
@@ -119,11 +110,7 @@ export class LocalDockerExecutor implements Executor {
     }
     if (!existing) {
       const labels = this.labels(job.id)
-      const context = gzipSync(tar({
-        Dockerfile: labelledDockerfile(this.runner.mainImage ?? DEFAULT_MAIN_IMAGE, labels),
-        'runner.toml': `${stringify(innerRunnerConfig(this.runner))}\n`,
-        'job.json': JSON.stringify(amendForDependencyProxy(job)),
-      }))
+      const context = gzipSync(tar({...buildContextFiles(this.runner, job, {labels})}))
       await this.buildLettingStepsFinish(name, context, labels, opts.signal)
     }
     const r = this.resource(name, false)

@@ -1,9 +1,9 @@
 import {appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {JobPayload} from '../../core/job-payload.js'
+import type {JobPayload, OwnerMarker} from '@heptapod-paas-runner/plugin-api'
+
 import type {CloudBackend, MemoryResource} from './memory-cloud.js'
-import type {OwnerMarker} from '../../core/identity/owner-marker.js'
 
 /**
  * A simulated PAAS kept in a directory, one JSON file per resource: it survives the daemon

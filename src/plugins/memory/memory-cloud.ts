@@ -1,5 +1,4 @@
-import type {OwnerMarker} from '../../core/identity/owner-marker.js'
-import type {JobPayload} from '../../core/job-payload.js'
+import type {JobPayload, OwnerMarker} from '@heptapod-paas-runner/plugin-api'
 
 /** One resource living in the simulated cloud. */
 export interface MemoryResource {

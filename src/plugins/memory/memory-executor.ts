@@ -1,25 +1,29 @@
 import {z} from 'zod'
 
-import type {RunnerConfig} from '../../core/config/config-types.js'
-import {JobRejectedError} from '../../core/errors.js'
 import {
+  JobRejectedError,
+  defineExecutor,
   jobIdFromResourceName,
+  jobVariable,
+  makeFlavor,
+  minRequestableWeight,
+  requireOwner,
   resourceName,
   resourceNamePrefix,
+  sameOwner,
   type DecommissionOutcome,
   type Executor,
   type ExecutorDeps,
-  type ExecutorFactory,
+  type Flavor,
+  type JobPayload,
   type Json,
   type OwnedListing,
   type Resource,
-} from '../../core/executor.js'
-import {jobVariable, type JobPayload} from '../../core/job-payload.js'
-import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
-import {minRequestableWeight} from '../../core/quota/quota.js'
+  type RunnerConfig,
+} from '@heptapod-paas-runner/plugin-api'
+
 import {DirCloud} from './dir-cloud.js'
 import {memoryCloud, type CloudBackend} from './memory-cloud.js'
-import {requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
 
 /** Same sizes as Clever's heptapod-runner flavors, so the same jobs and quotas work on both. */
 export const MEMORY_FLAVORS: readonly Flavor[] = [
@@ -165,11 +169,12 @@ function toResource(r: {id: string; name: string; weight: number; flavor: string
   return {id: r.id, name: r.name, weight: r.weight, flavor: r.flavor, launched: r.launched, data: {}}
 }
 
-export const memoryExecutorFactory: ExecutorFactory<MemoryConfig> = {
+export const memoryExecutorFactory = defineExecutor({
   name: 'memory',
-  description: 'in-memory simulated PAAS, for tests and development (nothing real is created)',
+  description: 'in-memory simulated PAAS, for tests and the demo only (nothing real is created, no job really runs)',
+  audience: 'testing',
   configSchema: memoryConfigSchema,
   staticFlavors: MEMORY_FLAVORS,
   registration: {referenceFlavor: 'M', questions: []},
   create: (runner, deps) => new MemoryExecutor(runner, deps),
-}
+})

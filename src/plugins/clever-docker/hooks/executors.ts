@@ -1,11 +1,6 @@
-import type {Hook} from '@oclif/core'
+import {executorsHook} from '@heptapod-paas-runner/plugin-api'
 
-import '../../../plugin-api/executors-hook.js'
-import type {ExecutorFactory} from '../../../core/executor.js'
 import {cleverDockerExecutorFactory} from '../clever-factory.js'
 
-const hook: Hook<'paas:executors'> = async function () {
-  return [cleverDockerExecutorFactory as unknown as ExecutorFactory]
-}
-
-export default hook
+/** The `paas:executors` hook (see package.json): what this plugin contributes. */
+export default executorsHook(cleverDockerExecutorFactory)

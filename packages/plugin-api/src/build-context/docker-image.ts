@@ -2,7 +2,7 @@
  * Image-name handling for the build context (original-spec §5.7): Docker's domain split,
  * Go-style `$VAR` / `${VAR}` expansion, and dependency-proxy rewriting with service aliases.
  */
-import type {JobPayload} from '../../core/job-payload.js'
+import type {JobPayload} from '../job-payload.js'
 
 /** Port of Docker's splitDockerDomain: (domain, remainder). Tags and digests stay in the remainder. */
 export function splitDockerDomain(name: string): [string, string] {
