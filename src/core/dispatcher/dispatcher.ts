@@ -12,7 +12,7 @@ import {admissionBlocker, describeBlocker, type IntakeBlocker, type WaitingAhead
 import {formatWeight} from '../quota/flavor-weight.js'
 import {computeWeightedQuota, isFlavorConfigError, UnknownFlavorError} from '../quota/quota.js'
 import {PROVISIONING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
-import type {StateStore} from '../state/state-store.js'
+import type {JobStatePort} from '../state/state-port.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
 import {jobSnapshot} from './state-snapshot.js'
 
@@ -25,7 +25,7 @@ export interface DispatcherDeps {
   config: Config
   runners: RunnerUnit[]
   coordinator: Coordinator
-  store: StateStore
+  store: JobStatePort
   clock: Clock
   random(): number
   logger: Logger
@@ -128,7 +128,7 @@ export class Dispatcher {
     return this.deps.logger
   }
 
-  private get store(): StateStore {
+  private get store(): JobStatePort {
     return this.deps.store
   }
 
