@@ -43,3 +43,11 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text:
 export async function dropSchemas(schemas: string[]): Promise<void> {
   for (const s of schemas.splice(0)) await sql(`DROP SCHEMA IF EXISTS "${s}" CASCADE`)
 }
+
+/** A connection for a test that queries often (end it in afterAll). */
+export async function testClient(): Promise<pg.Client> {
+  const c = new pg.Client({connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000})
+  c.on('error', () => {})
+  await c.connect()
+  return c
+}
