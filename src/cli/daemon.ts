@@ -1,18 +1,21 @@
 import type {Logger} from '../core/logger.js'
 import {Dispatcher} from '../core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
+import type {JobStatePort, LoadReport} from '../core/state/state-port.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
+import {PgStateStore} from '../adapters/state/pg/pg-state-store.js'
 import {lockStateFile, type StateFileLock} from '../adapters/state/state-file-lock.js'
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
+import {ConfigError, PaasRunnerError} from '../core/errors.js'
 import {startupError} from './startup-errors.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {
   dispatcher: Dispatcher
-  store: StateStore
+  store: JobStatePort
   /** Where /metrics, /status and /healthz are served, when `listen_address` is set. */
   statusUrl?: string
   /** Graceful stop, then the state file is closed. */
@@ -24,7 +27,8 @@ export interface Daemon {
  * Everything the `run` and `demo` commands share; they only add signals and rendering.
  */
 export async function startDaemon(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions> = {}): Promise<Daemon> {
-  const {config, redactor} = loaded
+  const {config} = loaded
+  if (config.stateUrl) return startWithDatabase(loaded, logger, options, config.stateUrl)
   if (loaded.legacyStateFile) {
     logger.warn(`using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`, {stateFile: loaded.legacyStateFile})
   }
@@ -36,23 +40,55 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   }
   if (lock.tookOverFrom !== undefined) logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {lock: lock.path, deadPid: lock.tookOverFrom})
   try {
-    return await startLocked(loaded, logger, options, lock)
+    let opened
+    try {
+      opened = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+    } catch (error) {
+      throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
+    }
+    if (opened.report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
+    return await startWithStore(loaded, logger, options, opened, () => lock.release())
   } catch (error) {
     await lock.release()
     throw error
   }
 }
 
-async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, lock: StateFileLock): Promise<Daemon> {
-  const {config, redactor} = loaded
+/** The PostgreSQL state store (`state_url`): the database's own lock replaces the file lock. */
+async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, url: string): Promise<Daemon> {
+  const {config} = loaded
   let opened
   try {
-    opened = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+    opened = await PgStateStore.open({
+      url,
+      schema: config.stateSchema,
+      runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])),
+      now: Date.now,
+      onConnectionError: (e) => logger.warn('lost the connection to the state database; the next change reconnects', {error: loaded.redactor.redact(e.message)}),
+    })
   } catch (error) {
-    throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
+    throw databaseStartupError(config.file, error)
   }
+  if (opened.report.fresh) logger.info('new state schema in the database: starting afresh', {state: opened.store.path, schema: config.stateSchema})
+  try {
+    return await startWithStore(loaded, logger, options, opened, async () => {})
+  } catch (error) {
+    await opened.store.close()
+    throw error
+  }
+}
+
+/** A database that cannot be reached at start is a problem of `state_url` (exit 2), said without its password. */
+function databaseStartupError(configFile: string, error: unknown): unknown {
+  if (error instanceof PaasRunnerError) return error
+  const e = error as Error & {code?: string}
+  if (typeof e?.message !== 'string') return error
+  return new ConfigError(configFile, [{path: 'state_url', message: `cannot open the state database: ${e.message}${e.code ? ` (${e.code})` : ''}`}])
+}
+
+async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, opened: {store: JobStatePort; report: LoadReport}, release: () => Promise<void>): Promise<Daemon> {
+  const {config, redactor} = loaded
   const {store, report} = opened
-  if (report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
   for (const w of report.warnings) logger.warn(w)
   for (const e of report.errors) logger.error(e)
@@ -107,7 +143,7 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
       await dispatcher.shutdown(reason)
       await server?.close()
       await store.close()
-      await lock.release()
+      await release()
     },
   }
 }

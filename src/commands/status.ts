@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {parseListenAddress} from '../adapters/observability/status-server.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
+import {PgStateStore} from '../adapters/state/pg/pg-state-store.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {snapshotFromState} from '../core/dispatcher/state-snapshot.js'
 import type {DispatcherSnapshot} from '../core/events.js'
@@ -39,6 +40,10 @@ Asks the running daemon (/status on listen_address) when it answers, else reads 
         why = `no daemon answered on ${url}`
       }
     }
+    if (!report && config.stateUrl) {
+      const store = await PgStateStore.inspect({url: config.stateUrl, schema: config.stateSchema, now: Date.now})
+      report = {source: 'database', from: store.path, snapshot: snapshotFromState(config, store, Date.now(), why)}
+    }
     if (!report) {
       const store = await StateStore.inspect(new FsStateFile(config.stateFile), {now: Date.now})
       report = {source: 'state-file', from: config.stateFile, snapshot: snapshotFromState(config, store, Date.now(), why)}
@@ -59,7 +64,7 @@ function age(ms: number): string {
 
 function render(r: StatusReport, why: string): string {
   const s = r.snapshot
-  const lines = [r.source === 'daemon' ? `Source: the running daemon (${r.from})` : `Source: the state file ${r.from} (${why}); live figures are unknown`]
+  const lines = [r.source === 'daemon' ? `Source: the running daemon (${r.from})` : `Source: the state ${r.source === 'database' ? 'database' : 'file'} ${r.from} (${why}); live figures are unknown`]
   const quota = s.quota.total === null ? '?' : formatWeight(s.quota.total)
   lines.push(`Quota: ${formatWeight(s.quota.used)} / ${quota} used${s.quota.reserved ? ` (+${formatWeight(s.quota.reserved)} reserved by requests in flight)` : ''}   Jobs: ${s.concurrent.used} / ${s.concurrent.limit}   Provisioning: ${s.provisioning.used} / ${s.provisioning.limit}`)
   for (const runner of s.runners) {

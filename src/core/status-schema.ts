@@ -44,7 +44,7 @@ export const snapshotSchema = z.object({
 
 /** What `status` shows: the snapshot and where it came from. */
 export const statusReportSchema = z.object({
-  source: z.enum(['daemon', 'state-file']),
+  source: z.enum(['daemon', 'state-file', 'database']),
   /** `http://host:port/status`, or the state file path. */
   from: z.string(),
   snapshot: snapshotSchema,

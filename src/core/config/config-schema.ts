@@ -14,6 +14,16 @@ export const globalSchema = z.object({
   /** Seconds an orphan (our marker, no record) is left alone before deletion; 0: report only, never delete. */
   paas_orphan_grace_period: z.number().int('must be a whole number of seconds').min(0, 'must be 0 (report only) or more seconds').max(31_536_000, 'must be at most a year (31536000 seconds)').default(600),
   state_file: z.string().min(1).optional(),
+  /** PostgreSQL state store (`postgresql://user@host:port/db?…`); exclusive with `state_file`. */
+  state_url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a PostgreSQL URL such as "postgresql://runner@db.example:5432/heptapod"')
+    .optional(),
+  /** Schema of the PostgreSQL state store, created and migrated by the daemon. */
+  state_schema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (letters, digits, _; at most 63 characters)')
+    .default('heptapod_paas_runner'),
   quota_computation: z.object(
     {
       reference_runner: z.string().min(1),

@@ -25,8 +25,12 @@ export interface Config {
   decommissionLaunchFailures: boolean
   /** Seconds an orphan (our marker, no record) waits before deletion; 0 = report only. Default 600. */
   orphanGracePeriod: number
-  /** Durable job records. */
+  /** Durable job records: the file journal, used when `stateUrl` is absent. */
   stateFile: string
+  /** PostgreSQL state store (`state_url`); when set, `stateFile` is not used. */
+  stateUrl?: string
+  /** Schema of the PostgreSQL state store. Default `heptapod_paas_runner`. */
+  stateSchema: string
   quotaComputation: QuotaComputation
   /** `host:port` for /metrics, /status and /healthz; off when absent. */
   listenAddress?: string

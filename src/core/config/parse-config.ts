@@ -49,6 +49,7 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
     throw error
   }
   redactor.addFromObject(doc)
+  redactor.add(urlPassword(doc.state_url))
   for (const f of opts.executors.values()) {
     for (const r of Array.isArray(doc.runners) ? doc.runners : []) {
       if (r && typeof r === 'object') for (const k of f.secretKeys ?? []) redactor.add(stringOrUndefined((r as Table)[k]))
@@ -90,6 +91,10 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
 
   checkRunnerSet(runners, errors, warnings)
 
+  if (global.state_file !== undefined && global.state_url !== undefined) {
+    errors.push({path: 'state_url', message: 'state_file and state_url are mutually exclusive: the file journal (one daemon) or PostgreSQL (state_url), not both'})
+  }
+
   if (g.success) {
     const qc = g.data.quota_computation
     const ref = runners.find((r) => r.name === qc.reference_runner)
@@ -130,6 +135,8 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
     decommissionLaunchFailures: data.paas_decommission_launch_failures,
     orphanGracePeriod: data.paas_orphan_grace_period,
     stateFile: data.state_file ?? opts.defaultStateFile,
+    ...(data.state_url === undefined ? {} : {stateUrl: data.state_url}),
+    stateSchema: data.state_schema,
     quotaComputation: {
       referenceRunner: data.quota_computation.reference_runner,
       referenceFlavor: data.quota_computation.reference_flavor,
@@ -294,4 +301,15 @@ function isTable(v: unknown): v is Table {
 
 function stringOrUndefined(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined
+}
+
+/** The password of a `state_url`, which must never be printed. */
+function urlPassword(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined
+  try {
+    const p = new URL(v).password
+    return p ? decodeURIComponent(p) : undefined
+  } catch {
+    return undefined
+  }
 }

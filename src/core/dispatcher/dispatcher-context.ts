@@ -7,7 +7,7 @@ import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeStat
 import type {Executor} from '../executor.js'
 import type {Logger} from '../logger.js'
 import {recordKey, type JobRecord} from '../state/job-record.js'
-import type {StateStore} from '../state/state-store.js'
+import type {JobStatePort} from '../state/state-port.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
 
 export interface RunnerUnit {
@@ -19,7 +19,7 @@ export interface DispatcherDeps {
   config: Config
   runners: RunnerUnit[]
   coordinator: Coordinator
-  store: StateStore
+  store: JobStatePort
   clock: Clock
   random(): number
   logger: Logger
@@ -116,7 +116,7 @@ export class DispatcherContext {
     return this.deps.logger
   }
 
-  get store(): StateStore {
+  get store(): JobStatePort {
     return this.deps.store
   }
 

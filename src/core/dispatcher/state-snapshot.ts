@@ -1,7 +1,7 @@
 import type {Config} from '../config/config-types.js'
 import type {DispatcherSnapshot, JobSnapshot} from '../events.js'
 import {PROVISIONING_PHASES, type JobRecord} from '../state/job-record.js'
-import type {StateStore} from '../state/state-store.js'
+import type {JobStateView} from '../state/state-port.js'
 
 /** A job record as status, metrics and the TUI show it: no token, no payload. */
 export function jobSnapshot(r: JobRecord, runnerName: string | null, redact: (s: string) => string = (s) => s): JobSnapshot {
@@ -26,7 +26,7 @@ export function jobSnapshot(r: JobRecord, runnerName: string | null, redact: (s:
  * A snapshot built from the state file alone, for `status` when no daemon answers:
  * jobs and their phases are exact; live figures (intake, reservations, quota) are unknown.
  */
-export function snapshotFromState(config: Config, store: StateStore, now: number, why: string): DispatcherSnapshot {
+export function snapshotFromState(config: Config, store: JobStateView, now: number, why: string): DispatcherSnapshot {
   const names = new Map(config.runners.map((r) => [r.uniqueName, r.name ?? null]))
   const jobs = [...store.records.values()].map((r) => jobSnapshot(r, names.get(r.runner) ?? null)).sort((a, b) => a.jobId - b.jobId)
   return {

@@ -42,8 +42,8 @@ export const jobRecordSchema = z.looseObject({
   lastDeleteError: z.string().optional(),
 })
 
-const orphanMark = z.looseObject({runner: z.string().min(1), resourceId: z.string().min(1), name: z.string(), jobId: count.optional(), firstSeenAt: time, resource: json})
-const keptResource = z.looseObject({runner: z.string().min(1), resourceId: z.string().min(1), name: z.string(), jobId: count, reason: z.string(), at: time})
+export const orphanMarkSchema = z.looseObject({runner: z.string().min(1), resourceId: z.string().min(1), name: z.string(), jobId: count.optional(), firstSeenAt: time, resource: json})
+export const keptResourceSchema = z.looseObject({runner: z.string().min(1), resourceId: z.string().min(1), name: z.string(), jobId: count, reason: z.string(), at: time})
 
 export const headerSchema = z.object({t: z.literal('header'), format: z.string(), version: z.number().int().min(1)})
 
@@ -53,9 +53,9 @@ export const entrySchema = z.discriminatedUnion('t', [
   z.object({t: z.literal('put'), r: jobRecordSchema}),
   z.object({t: z.literal('del'), k: z.string()}),
   z.object({t: z.literal('payload'), k: z.string(), p: jobPayloadSchema}),
-  z.object({t: z.literal('orphan'), m: orphanMark}),
+  z.object({t: z.literal('orphan'), m: orphanMarkSchema}),
   z.object({t: z.literal('orphan-del'), runner: z.string(), id: z.string()}),
-  z.object({t: z.literal('kept'), k: keptResource}),
+  z.object({t: z.literal('kept'), k: keptResourceSchema}),
   z.object({t: z.literal('kept-del'), runner: z.string(), id: z.string()}),
 ])
 

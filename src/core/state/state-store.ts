@@ -4,6 +4,7 @@ import type {JobPayload} from '../job-payload.js'
 import {recordKey, type JobPhase, type JobRecord, type KeptResource, type OrphanMark} from './job-record.js'
 import {describeEntryIssues, entrySchema, headerSchema, type StateEntry} from './state-entry-schema.js'
 import type {StateFilePort} from './state-file-port.js'
+import type {JobStatePort, LoadReport} from './state-port.js'
 import {salvageTorn} from './torn-write.js'
 
 export const STATE_FORMAT = 'heptapod-paas-runner-state'
@@ -39,18 +40,7 @@ export interface InvalidEntry {
   problem: string
 }
 
-export interface LoadReport {
-  /** The file did not exist. */
-  fresh: boolean
-  /** A state file of the original (0.6.3) was imported; its copy is at this path. */
-  importedFrom?: string
-  /** Lines torn by a crash or a full disk were cut (wherever they lay); the file as it was is kept at `backup`. */
-  tornTail: boolean
-  backup?: string
-  warnings: string[]
-  /** Entries that are not valid (each an error of that record): kept in the file, ignored. */
-  errors: string[]
-}
+export type {LoadReport} from './state-port.js'
 
 /** Appends that are not yet compacted, beyond which the file is rewritten as a snapshot. */
 const COMPACT_AFTER_ENTRIES = 5000
@@ -62,7 +52,7 @@ const COMPACT_AFTER_ENTRIES = 5000
  * a snapshot (atomic rename) when it grows. A crash or a full disk can tear a write; loading
  * cuts the torn part wherever it lies, and every line is checked by its schema.
  */
-export class StateStore {
+export class StateStore implements JobStatePort {
   readonly records = new Map<string, JobRecord>()
   readonly orphans = new Map<string, OrphanMark>()
   readonly kept = new Map<string, KeptResource>()
