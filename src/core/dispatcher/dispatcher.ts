@@ -14,6 +14,7 @@ import {computeWeightedQuota, UnknownFlavorError} from '../quota/quota.js'
 import {PROVISIONING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
 import type {StateStore} from '../state/state-store.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
+import {planReload, type ReloadPlan} from './reload-plan.js'
 import {jobSnapshot} from './state-snapshot.js'
 
 export interface RunnerUnit {
@@ -52,6 +53,12 @@ interface RunnerRuntime {
   warnedNoWatch: boolean
   /** Weight reserved by a job request in flight (undefined when none). */
   reserved?: number
+  /** Removed from the configuration by a reload: takes no job, finishes its own, then goes. */
+  retired: boolean
+  /** Aborts this runner's job request in flight when a reload removes it. */
+  stop: AbortController
+  /** Bumped when a reload brings a removed runner back: an older intake loop then ends. */
+  generation: number
 }
 
 interface JobControl {
@@ -77,6 +84,8 @@ export class Dispatcher {
   readonly events: EventBus
   private readonly opts: DispatcherOptions
   private readonly runners: RunnerRuntime[]
+  /** The configuration in force: the constructor's, then each reload's. */
+  private config: Config
   private readonly byUnique = new Map<string, RunnerRuntime>()
   private readonly controls = new Map<string, JobControl>()
   private readonly capacity = new Notifier()
@@ -103,20 +112,26 @@ export class Dispatcher {
     this.events = deps.events ?? new EventBus()
     this.redact = deps.redact ?? ((s) => s)
     this.startedAt = deps.clock.now()
-    this.runners = deps.runners.map((unit) => {
-      const rt: RunnerRuntime = {
-        unit,
-        name: unit.config.name ?? `runners[${unit.config.index}]`,
-        endpoint: {url: unit.config.url, token: unit.config.token, uniqueName: unit.config.uniqueName},
-        intake: {state: 'starting'},
-        cycles: 0,
-        quickNones: 0,
-        longPolling: false,
-        warnedNoWatch: false,
-      }
-      this.byUnique.set(unit.config.uniqueName, rt)
-      return rt
-    })
+    this.config = deps.config
+    this.runners = deps.runners.map((unit) => this.addRuntime(unit))
+  }
+
+  private addRuntime(unit: RunnerUnit): RunnerRuntime {
+    const rt: RunnerRuntime = {
+      unit,
+      name: unit.config.name ?? `runners[${unit.config.index}]`,
+      endpoint: {url: unit.config.url, token: unit.config.token, uniqueName: unit.config.uniqueName},
+      intake: {state: 'starting'},
+      cycles: 0,
+      quickNones: 0,
+      longPolling: false,
+      warnedNoWatch: false,
+      retired: false,
+      stop: new AbortController(),
+      generation: 0,
+    }
+    this.byUnique.set(unit.config.uniqueName, rt)
+    return rt
   }
 
   private get log(): Logger {
@@ -148,8 +163,7 @@ export class Dispatcher {
       this.drive(rec.weightUnknown ? await this.assumeHeaviest(rec) : rec)
     }
     if (!this.quota) this.loops.push(this.quotaLoop())
-    for (const rt of this.runners) this.intakeLoops.push(this.intakeLoop(rt))
-    this.loops.push(...this.intakeLoops)
+    for (const rt of this.runners) this.startIntake(rt)
     this.loops.push(this.progressLoop())
     this.loops.push(this.sweepLoop())
   }
@@ -199,9 +213,9 @@ export class Dispatcher {
   // ---- quota ------------------------------------------------------------------------------
 
   private async computeQuota(first: boolean): Promise<void> {
-    const qc = this.deps.config.quotaComputation
+    const qc = this.config.quotaComputation
     const ref = this.runners.find((r) => r.unit.config.name === qc.referenceRunner)
-    if (!ref) throw new ConfigError(this.deps.config.file, [{path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`}])
+    if (!ref) throw new ConfigError(this.config.file, [{path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`}])
     let flavors
     try {
       flavors = await ref.unit.executor.flavors(this.stopSignal)
@@ -213,11 +227,11 @@ export class Dispatcher {
       this.quota = computeWeightedQuota(qc, flavors)
     } catch (error) {
       if (error instanceof UnknownFlavorError) {
-        throw new ConfigError(this.deps.config.file, [{path: 'quota_computation.reference_flavor', message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`}])
+        throw new ConfigError(this.config.file, [{path: 'quota_computation.reference_flavor', message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`}])
       }
       throw error
     }
-    this.log.warn(`maximum concurrency set to ${this.deps.config.concurrent}; weighted quota set to ${formatWeight(this.quota.total)} (${this.quota.explanation})`)
+    this.log.warn(`maximum concurrency set to ${this.config.concurrent}; weighted quota set to ${formatWeight(this.quota.total)} (${this.quota.explanation})`)
     this.emit({type: 'quota', total: this.quota.total, explanation: this.quota.explanation, at: this.now()})
     this.capacity.notify()
   }
@@ -281,8 +295,9 @@ export class Dispatcher {
 
   private async intakeLoop(rt: RunnerRuntime): Promise<void> {
     const uniq = rt.unit.config.uniqueName
+    const generation = rt.generation
     let failures = 0
-    while (!this.stopping) {
+    while (!this.stopping && !rt.retired && rt.generation === generation) {
       if (this.opts.maxPollCycles !== undefined && rt.cycles >= this.opts.maxPollCycles) {
         this.setIntake(rt, {state: 'stopped', reason: `after ${rt.cycles} polling cycles`})
         return
@@ -301,13 +316,13 @@ export class Dispatcher {
       }
       const u = this.usage()
       const blocker = this.operatorPaused ? 'paused by the operator' : admissionBlocker({
-        quota: this.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.deps.config.concurrent,
-        provisioning: u.provisioning, maxProvisioning: this.deps.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
+        quota: this.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.config.concurrent,
+        provisioning: u.provisioning, maxProvisioning: this.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
       })
       if (blocker) {
         this.setIntake(rt, {state: 'paused', reason: blocker})
         // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves (held deletes).
-        await waitNotified(this.capacity, this.deps.clock, this.deps.config.checkInterval * 1000, this.stopSignal)
+        await waitNotified(this.capacity, this.deps.clock, this.config.checkInterval * 1000, this.stopSignal)
         rt.cycles++
         continue
       }
@@ -315,7 +330,7 @@ export class Dispatcher {
       this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling ? 'long-polling' : 'polling'})
       let result
       const asked = this.now()
-      const linked = linkedSignal(this.stopSignal, this.intakeController.signal)
+      const linked = linkedSignal(this.stopSignal, this.intakeController.signal, rt.stop.signal)
       try {
         result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
       } catch (error) {
@@ -323,7 +338,7 @@ export class Dispatcher {
         this.capacity.notify()
         rt.cycles++
         if (this.stopping) return
-        if (error instanceof AbortedError) continue // the operator paused intake
+        if (error instanceof AbortedError) continue // the operator paused intake, or a reload removed this runner
         failures++
         const wait = this.intakeErrorWait(error, failures)
         const reason = this.errText(error)
@@ -352,7 +367,7 @@ export class Dispatcher {
           continue
         }
         rt.quickNones = 0
-        await this.sleep(this.deps.config.checkInterval * 1000)
+        await this.sleep(this.config.checkInterval * 1000)
         continue
       }
       rt.quickNones = 0
@@ -585,7 +600,7 @@ export class Dispatcher {
         return 'next'
       case 'finished': {
         this.totals.finished++
-        const keep = rec.canceled ? false : this.deps.config.finishedJobsKeepResources
+        const keep = rec.canceled ? false : this.config.finishedJobsKeepResources
         if (!rec.resource) {
           await this.forget(rec, 'finished, nothing to delete')
         } else if (keep) {
@@ -607,6 +622,7 @@ export class Dispatcher {
     await this.store.delete(rec.runner, rec.jobId)
     this.log.info(`job done: ${why}`, {runner: rec.runner, job: rec.jobId})
     this.emit({type: 'job-phase', runner: rec.runner, jobId: rec.jobId, phase: 'gone', weight: 0, at: this.now(), ...(rec.resourceId ? {resourceId: rec.resourceId} : {})})
+    this.dropIfRetiredAndIdle(rec.runner)
     this.capacity.notify()
   }
 
@@ -680,7 +696,7 @@ export class Dispatcher {
       }
     }
     if (!reported) this.log.error('giving up reporting the job: GitLab will time it out', {runner: rec.runner, job: rec.jobId})
-    if (rec.resource && this.deps.config.decommissionLaunchFailures) {
+    if (rec.resource && this.config.decommissionLaunchFailures) {
       await this.to(rec, 'decommissioning')
     } else if (rec.resource) {
       await this.store.keep({runner: rec.runner, resourceId: rec.resourceId!, name: rec.resourceName ?? '', jobId: rec.jobId, reason: 'launch failure kept for inspection (paas_decommission_launch_failures = false)', at: this.now()})
@@ -731,8 +747,9 @@ export class Dispatcher {
   private async progressLoop(): Promise<void> {
     let cursor = 0
     let lastCheck = Number.NEGATIVE_INFINITY
-    const interval = this.deps.config.jobProgressPollInterval * 1000
     while (!this.stopping) {
+      // Read at each turn: a reload may change it.
+      const interval = this.config.jobProgressPollInterval * 1000
       const keys = [...this.store.records.values()].filter((r) => POLLED_PHASES.has(r.phase) && this.byUnique.has(r.runner)).map((r) => recordKey(r.runner, r.jobId))
       if (keys.length === 0) {
         await waitNotified(this.progressWake, this.deps.clock, interval, this.stopSignal)
@@ -783,11 +800,11 @@ export class Dispatcher {
   private async sweepLoop(): Promise<void> {
     // A sweep at least once per grace period, so that an orphan goes within two grace periods;
     // never more often than once a second, never less often than `sweepIntervalMs` (10 min).
-    const graceMs = this.deps.config.orphanGracePeriod * 1000
-    const period = graceMs > 0 ? Math.min(this.opts.sweepIntervalMs, Math.max(graceMs, 1000)) : this.opts.sweepIntervalMs
     while (!this.stopping) {
       await this.sweepOnce()
-      await this.sleep(period)
+      // Read at each turn: a reload may change the grace period.
+      const graceMs = this.config.orphanGracePeriod * 1000
+      await this.sleep(graceMs > 0 ? Math.min(this.opts.sweepIntervalMs, Math.max(graceMs, 1000)) : this.opts.sweepIntervalMs)
     }
   }
 
@@ -799,9 +816,10 @@ export class Dispatcher {
    * Resources named like ours without a marker are reported once, never deleted.
    */
   async sweepOnce(): Promise<void> {
-    const graceMs = this.deps.config.orphanGracePeriod * 1000
-    for (const rt of this.runners) {
+    const graceMs = this.config.orphanGracePeriod * 1000
+    for (const rt of [...this.runners]) {
       if (this.stopping) return
+      if (rt.retired) continue // no longer configured: its own jobs end, nothing else is touched
       const uniq = rt.unit.config.uniqueName
       let listing
       try {
@@ -868,6 +886,115 @@ export class Dispatcher {
     this.unmarked.set(uniq, now)
   }
 
+  // ---- reload -----------------------------------------------------------------------------
+
+  /**
+   * Applies a reloaded configuration (SIGHUP). `units` holds an executor for each runner that
+   * `planReload` finds added or changed; unchanged runners keep theirs (and its caches). Added
+   * runners start polling; removed ones stop taking jobs at once (a request in flight is
+   * aborted), finish the jobs they have, then leave; limits apply at once. Throws ConfigError,
+   * changing nothing, when the new `[quota_computation]` names a flavor its runner lacks.
+   */
+  async reconfigure(config: Config, units: readonly RunnerUnit[]): Promise<ReloadPlan> {
+    const plan = planReload(this.config, config)
+    const fresh = new Map(units.map((u) => [u.config.uniqueName, u]))
+    for (const r of [...plan.added, ...plan.changed]) {
+      if (!fresh.has(r.uniqueName)) throw new Error(`reconfigure: no executor given for runner ${r.uniqueName}`)
+    }
+    const quota = plan.quotaChanged ? await this.candidateQuota(config, fresh) : this.quota
+    if (this.stopping) return plan
+
+    this.config = config
+    for (const uniq of plan.removed) {
+      const rt = this.byUnique.get(uniq)
+      if (!rt || rt.retired) continue
+      rt.retired = true
+      rt.stop.abort(new AbortedError('removed from the configuration'))
+      const jobs = [...this.store.records.values()].filter((r) => r.runner === uniq).length
+      this.setIntake(rt, {state: 'stopped', reason: `removed from the configuration${jobs ? `; finishing its ${jobs} job(s)` : ''}`})
+      this.dropIfRetiredAndIdle(uniq)
+    }
+    for (const r of config.runners) {
+      const unit = fresh.get(r.uniqueName)
+      const rt = this.byUnique.get(r.uniqueName)
+      if (!rt) {
+        const added = this.addRuntime(unit!)
+        this.runners.push(added)
+        this.startIntake(added)
+        continue
+      }
+      rt.unit = unit ?? {config: r, executor: rt.unit.executor}
+      rt.name = r.name ?? `runners[${r.index}]`
+      rt.endpoint = {url: r.url, token: r.token, uniqueName: r.uniqueName}
+      if (unit) rt.minWeight = undefined
+      if (rt.retired) {
+        // Removed by an earlier reload and back before its jobs were over: it polls again.
+        rt.retired = false
+        rt.stop = new AbortController()
+        rt.generation++
+        this.startIntake(rt)
+      }
+    }
+    // Table order: the file's, then the runners that are finishing their jobs.
+    const order = new Map(config.runners.map((r, i) => [r.uniqueName, i]))
+    this.runners.sort((a, b) => (order.get(a.unit.config.uniqueName) ?? Infinity) - (order.get(b.unit.config.uniqueName) ?? Infinity))
+    if (quota && quota !== this.quota) {
+      this.quota = quota
+      this.log.warn(`weighted quota set to ${formatWeight(quota.total)} (${quota.explanation})`)
+      this.emit({type: 'quota', total: quota.total, explanation: quota.explanation, at: this.now()})
+    }
+    this.capacity.notify()
+    this.progressWake.notify()
+    return plan
+  }
+
+  /**
+   * The quota of a reloaded configuration. Flavors unavailable: the quota in force is kept (a
+   * reload never leaves the daemon without one). A reference flavor that does not exist: ConfigError.
+   */
+  private async candidateQuota(config: Config, fresh: ReadonlyMap<string, RunnerUnit>): Promise<Dispatcher['quota']> {
+    const qc = config.quotaComputation
+    const ref = config.runners.find((r) => r.name === qc.referenceRunner)
+    if (!ref) throw new ConfigError(config.file, [{path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`}])
+    const executor = fresh.get(ref.uniqueName)?.executor ?? this.byUnique.get(ref.uniqueName)!.unit.executor
+    let flavors
+    try {
+      flavors = await executor.flavors(this.stopSignal)
+    } catch (error) {
+      this.log.warn('reload: the flavors of the reference runner are unavailable; the quota in force is kept until the next reload', {error: this.errText(error)})
+      return this.quota
+    }
+    try {
+      return computeWeightedQuota(qc, flavors)
+    } catch (error) {
+      if (error instanceof UnknownFlavorError) {
+        throw new ConfigError(config.file, [{path: 'quota_computation.reference_flavor', message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`}])
+      }
+      throw error
+    }
+  }
+
+  private startIntake(rt: RunnerRuntime): void {
+    const loop = this.intakeLoop(rt)
+    this.intakeLoops.push(loop)
+    this.loops.push(loop)
+  }
+
+  /** A runner removed by a reload leaves once its last job is over. */
+  private dropIfRetiredAndIdle(uniq: string): void {
+    const rt = this.byUnique.get(uniq)
+    if (!rt?.retired) return
+    for (const r of this.store.records.values()) if (r.runner === uniq) return
+    this.byUnique.delete(uniq)
+    this.runners.splice(this.runners.indexOf(rt), 1)
+    this.log.info('a runner removed from the configuration has no job left: it is gone', {runner: uniq, runnerName: rt.name})
+  }
+
+  /** The configuration in force (the last one loaded). */
+  get currentConfig(): Config {
+    return this.config
+  }
+
   // ---- shutdown ---------------------------------------------------------------------------
 
   /**
@@ -927,8 +1054,8 @@ export class Dispatcher {
       at: this.now(),
       startedAt: this.startedAt,
       quota: {total: this.quota?.total ?? null, explanation: this.quota?.explanation ?? null, used: u.weight - u.reserved, reserved: u.reserved},
-      concurrent: {limit: this.deps.config.concurrent, used: u.jobs},
-      provisioning: {limit: this.deps.config.maxConcurrentProvisioning, used: u.provisioning},
+      concurrent: {limit: this.config.concurrent, used: u.jobs},
+      provisioning: {limit: this.config.maxConcurrentProvisioning, used: u.provisioning},
       runners: this.runners.map((rt) => ({
         runner: rt.unit.config.uniqueName,
         name: rt.unit.config.name ?? null,

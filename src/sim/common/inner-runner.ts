@@ -5,6 +5,9 @@ export interface InnerRunResult {
   detail?: string
 }
 
+/** How often a long job checks that it was not canceled (ms). */
+const CANCEL_CHECK_MS = 1000
+
 /**
  * Plays the inner runner (`gitlab-runner exec-fetched-job`) for a job payload handed over to a
  * resource: with the job token, it reports the job running, writes its log, waits for the job's
@@ -39,7 +42,14 @@ export async function runFetchedJob(jobJson: string, o: {label: string; defaultD
   try {
     if ((await put({state: 'running'})).status === 403) return {jobId: job.id, result: 'canceled'}
     if ((await trace(`Running with gitlab-runner (simulated) on ${o.label}\n`)) === 403) return {jobId: job.id, result: 'canceled'}
-    await new Promise((r) => setTimeout(r, duration))
+    // A long "script" checks every second that GitLab still wants it, as a real runner's updates
+    // do: a job canceled meanwhile ends its inner runner at once instead of holding its resource.
+    for (let left = duration; left > 0; left -= CANCEL_CHECK_MS) {
+      await new Promise((r) => setTimeout(r, Math.min(left, CANCEL_CHECK_MS)))
+      if (duration <= CANCEL_CHECK_MS || left <= CANCEL_CHECK_MS) continue
+      const r = await put({state: 'running'})
+      if (r.status === 403 || /^cancel/.test(r.headers.get('job-status') ?? '')) return {jobId: job.id, result: 'canceled'}
+    }
     if ((await trace(result === 'success' ? 'Job succeeded\n' : 'ERROR: Job failed: exit code 1\n')) === 403) return {jobId: job.id, result: 'canceled'}
     await put(result === 'success' ? {state: 'success'} : {state: 'failed', failure_reason: 'script_failure', exit_code: 1})
     return {jobId: job.id, result}
