@@ -1,12 +1,18 @@
+import type {RunnerConfig} from '../core/config/config-types.js'
 import type {Logger} from '../core/logger.js'
-import {Dispatcher} from '../core/dispatcher/dispatcher.js'
+import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
+import {describeReload, planReload} from '../core/dispatcher/reload-plan.js'
+import {ConfigError, StartupError} from '../core/errors.js'
+import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
 import {lockStateFile, type StateFileLock} from '../adapters/state/state-file-lock.js'
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
+import {controlSocketPath, startControlSocket, type ControlSocket} from '../adapters/observability/control-socket.js'
+import {writeLastQuota} from '../adapters/state/last-quota-file.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {
@@ -14,6 +20,14 @@ export interface Daemon {
   store: StateStore
   /** Where /metrics, /status and /healthz are served, when `listen_address` is set. */
   statusUrl?: string
+  /** The control socket serving the same (mode 0600), unless its path is too long. */
+  socketPath?: string
+  /**
+   * Loads the configuration again and applies it (SIGHUP): runners added, removed or changed,
+   * limits, the quota. A configuration that does not load or does not apply is refused with an
+   * error line, and the running one is kept. Never throws; reloads never overlap.
+   */
+  reload(load: () => Promise<LoadedConfig>): Promise<boolean>
   /** Graceful stop, then the state file is closed. */
   stop(reason: string): Promise<void>
 }
@@ -46,12 +60,13 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
   const coordinator = makeGitLabClient({systemId: store.systemId!, onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)})})
-  const executors = await createExecutors(loaded, (i) => ({
-    ...defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor),
-    owner: {systemId: store.systemId!, runner: config.runners[i]!.uniqueName},
+  const depsFor = (r: RunnerConfig): ExecutorDeps => ({
+    ...defaultExecutorDeps(logger.child({runner: r.uniqueName}), redactor),
+    owner: {systemId: store.systemId!, runner: r.uniqueName},
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
-    groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(config.runners[i]!.url, namespace, token, signal ? {signal} : {}),
-  }))
+    groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
+  })
+  const executors = await createExecutors(loaded, (i) => depsFor(config.runners[i]!))
   const dispatcher = new Dispatcher({
     config,
     runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
@@ -64,22 +79,76 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
     addSecret: (s) => redactor.add(s),
     options,
   })
+  metrics = new Metrics(dispatcher, dispatcher.events)
+  // The quota is kept beside the state file, so `status` shows the last one when no daemon runs.
+  dispatcher.events.on((e) => {
+    if (e.type === 'quota') writeLastQuota(config.stateFile, {total: e.total, explanation: e.explanation, at: e.at}).catch((error: unknown) => logger.warn('cannot keep the quota beside the state file', {error}))
+  })
+  let socket: ControlSocket | undefined
   let server: Awaited<ReturnType<typeof startStatusServer>> | undefined
-  if (config.listenAddress) {
-    metrics = new Metrics(dispatcher, dispatcher.events)
-    server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor)
-    logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
+  try {
+    socket = await startControlSocket(controlSocketPath(config.stateFile), dispatcher, metrics, redactor).catch((error: unknown) => {
+      logger.warn('no control socket: `status` will not reach this daemon unless listen_address is set', {error})
+      return undefined
+    })
+    if (config.listenAddress) {
+      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor).catch((error: unknown) => {
+        throw listenError(config.listenAddress!, error)
+      })
+      logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
+    }
+    await dispatcher.start()
+  } catch (error) {
+    await server?.close()
+    await socket?.close()
+    throw error
   }
-  await dispatcher.start()
+  let reloading: Promise<boolean> = Promise.resolve(true)
+  const reload = async (load: () => Promise<LoadedConfig>): Promise<boolean> => {
+    try {
+      const next = await load()
+      const plan = planReload(dispatcher.currentConfig, next.config)
+      const fresh = [...plan.added, ...plan.changed]
+      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) => depsFor(fresh[i]!))
+      const units: RunnerUnit[] = fresh.map((r, i) => ({config: r, executor: made[i]!}))
+      await dispatcher.reconfigure(next.config, units)
+      logger.warn(`configuration reloaded: ${describeReload(plan)}`, {file: next.config.file})
+      for (const c of plan.needsRestart) {
+        logger.warn(`${c.key} changed in the configuration: it applies at the next restart; ${JSON.stringify(c.from ?? null)} stays in force until then`)
+      }
+      return true
+    } catch (error) {
+      const why = error instanceof ConfigError ? error.message : error instanceof Error ? error.message : String(error)
+      logger.error(`configuration reload refused, the running configuration is kept: ${why}`)
+      return false
+    }
+  }
   return {
     dispatcher,
     store,
     ...(server ? {statusUrl: server.url} : {}),
+    ...(socket ? {socketPath: socket.path} : {}),
+    reload(load) {
+      reloading = reloading.then(() => reload(load))
+      return reloading
+    },
     async stop(reason: string) {
       await dispatcher.shutdown(reason)
       await server?.close()
+      await socket?.close()
       await store.close()
       await lock.release()
     },
   }
+}
+
+/** `listen_address` taken or not ours to bind: one line that names the key, exit 2. */
+function listenError(address: string, error: unknown): StartupError {
+  const code = (error as NodeJS.ErrnoException).code
+  const why = code === 'EADDRINUSE' ? 'is already in use (another daemon, or gitlab-runner\'s own metrics server?): choose another port'
+    : code === 'EADDRNOTAVAIL' ? 'is not an address of this host'
+    : code === 'EACCES' ? 'needs privileges to be bound (a port below 1024?): choose a port above 1024'
+    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'names a host that does not resolve'
+    : `cannot be bound (${code ?? (error instanceof Error ? error.message : String(error))})`
+  return new StartupError('listen_address_unusable', `${address} ${why}`, {path: 'listen_address', cause: error})
 }

@@ -219,8 +219,8 @@ export class GitLabClient implements Coordinator {
     throw this.failure(endpoint, res)
   }
 
-  async unregister(url: string, token: string, o: {signal?: AbortSignal} = {}): Promise<void> {
-    const managers = token.startsWith('glrt-')
+  async unregister(url: string, token: string, o: {signal?: AbortSignal; wholeRunner?: boolean} = {}): Promise<void> {
+    const managers = token.startsWith('glrt-') && !o.wholeRunner
     const endpoint = managers ? 'DELETE /runners/managers' : 'DELETE /runners'
     const res = await this.call(endpoint, {
       method: 'DELETE',

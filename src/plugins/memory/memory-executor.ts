@@ -170,6 +170,6 @@ export const memoryExecutorFactory: ExecutorFactory<MemoryConfig> = {
   description: 'in-memory simulated PAAS, for tests and development (nothing real is created)',
   configSchema: memoryConfigSchema,
   staticFlavors: MEMORY_FLAVORS,
-  registration: {referenceFlavor: 'M', questions: []},
+  registration: {referenceFlavor: 'M', maxFlavorKey: 'memory_max_flavor', questions: []},
   create: (runner, deps) => new MemoryExecutor(runner, deps),
 }
