@@ -109,7 +109,7 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
       const next = await load()
       const plan = planReload(dispatcher.currentConfig, next.config)
       const fresh = [...plan.added, ...plan.changed]
-      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) => depsFor(fresh[i]!))
+      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) => depsFor(next.config.runners[i]!))
       const units: RunnerUnit[] = fresh.map((r, i) => ({config: r, executor: made[i]!}))
       await dispatcher.reconfigure(next.config, units)
       logger.warn(`configuration reloaded: ${describeReload(plan)}`, {file: next.config.file})
