@@ -1104,7 +1104,7 @@ export class Dispatcher {
   }
 
   private emitPhase(r: JobRecord): void {
-    this.emit({type: 'job-phase', runner: r.runner, jobId: r.jobId, phase: r.phase, weight: r.weight, at: this.now(), ...(r.resourceId ? {resourceId: r.resourceId} : {}), ...(r.failure ? {reason: r.failure} : {})})
+    this.emit({type: 'job-phase', runner: r.runner, jobId: r.jobId, phase: r.phase, weight: r.weight, at: this.now(), ...(r.resourceId ? {resourceId: r.resourceId} : {}), ...(r.failure ? {reason: r.failure} : {}), ...(r.canceled ? {canceled: true} : {})})
   }
 
   private errText(error: unknown): string {
