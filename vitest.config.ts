@@ -8,5 +8,13 @@ export default defineConfig({
     disableConsoleIntercept: true,
     testTimeout: 30000,
     hookTimeout: 30000,
+    setupFiles: ['test/helpers/child-coverage.ts'],
+    // `npm run coverage` (scripts/coverage.mjs) adds the CLI child processes to these figures.
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.{ts,tsx}'],
+      reporter: ['json'],
+      reportsDirectory: 'coverage/in-process',
+    },
   },
 })

@@ -15,7 +15,8 @@ const sim = new CleverSimulator({innerRunner: false})
 beforeAll(async () => {
   await sim.start()
   sim.addOrg('orga_contract', {token: 'cc-contract-token-1'})
-  sim.addOrg('orga_oauth', {oauth: {consumerKey: 'ck', consumerSecret: 'cs-secret', token: 'oauth-token', tokenSecret: 'ts-secret'}})
+  // Secrets with characters that percent-encoding changes: the signature is encoded twice, as Clever documents.
+  sim.addOrg('orga_oauth', {oauth: {consumerKey: 'ck', consumerSecret: 'cs+secret/1', token: 'oauth-token', tokenSecret: 'ts secret&2'}})
   sim.addOrg('orga_bearer', {bearer: 'api-token-bearer-1'})
 })
 afterAll(async () => {
@@ -63,7 +64,7 @@ describe('clever-docker against the simulator', () => {
 
   it('authenticates with OAuth1 PLAINTEXT and with a Bearer API token', async () => {
     expect(authorizationHeader({scheme: 'oauth1', consumerKey: 'ck', consumerSecret: 'cs', token: 't', tokenSecret: 'ts'})).toBe('OAuth oauth_consumer_key="ck", oauth_token="t", oauth_signature_method="PLAINTEXT", oauth_signature="cs%26ts"')
-    const o = executor({cc_orga_id: 'orga_oauth', cc_token: 'oauth-token', cc_auth_scheme: 'oauth1', cc_oauth_consumer_key: 'ck', cc_oauth_consumer_secret: 'cs-secret', cc_oauth_token_secret: 'ts-secret'}).executor
+    const o = executor({cc_orga_id: 'orga_oauth', cc_token: 'oauth-token', cc_auth_scheme: 'oauth1', cc_oauth_consumer_key: 'ck', cc_oauth_consumer_secret: 'cs+secret/1', cc_oauth_token_secret: 'ts secret&2'}).executor
     const r = await o.provision({id: 5, token: 'j', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}]}, {})
     expect(await o.decommission(r, {})).toBe('deleted')
     const b = executor({cc_orga_id: 'orga_bearer', cc_token: 'api-token-bearer-1', cc_auth_scheme: 'bearer'}).executor

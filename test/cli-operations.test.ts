@@ -155,7 +155,8 @@ describe('start-up', () => {
     writeFileSync(path, config([{name: 'r', token: sim.createRunner().token}], `listen_address = "127.0.0.1:${port}"`))
     const r = await runCli(['run', path])
     expect(r.code).toBe(2)
-    expect(r.stderr.trim().split('\n').at(-1)).toBe(`cannot start [listen_address_unusable]: listen_address: 127.0.0.1:${port} is already in use (another daemon, or gitlab-runner's own metrics server?): choose another port`)
+    expect(r.stderr).toContain(`${path}: listen_address: cannot listen on "127.0.0.1:${port}": address already in use`)
+    expect(r.stderr).not.toMatch(/EADDRINUSE|\n\s+at /)
   })
 
   it('under journald (JOURNAL_STREAM names stderr) every line starts with its syslog priority', async () => {

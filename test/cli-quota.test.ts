@@ -23,14 +23,15 @@ describe('quota', () => {
     const r = await runCli(['quota', join(dir, 'c.toml'), '--json'])
     expect(r.code, r.stderr).toBe(0)
     const q = JSON.parse(r.stdout) as {quota: number; explanation: string; runners: Array<{minRequestableWeight: number; flavors: Array<{name: string; ramMiB: number; cpus: number; weight: number; jobsFitting: number}>}>; warnings: string[]}
-    expect(q.quota).toBeCloseTo(8 * 32 ** 1.25, 9) // 8 × 3XL ≈ 608.87
+    // Expected figures worked out by hand (bc -l), not with the code's formula.
+    expect(q.quota).toBeCloseTo(608.87404288139, 9) // 8 × 3XL = 8 × 76.109255360174
     expect(q.explanation).toBe("weight of 8 jobs with flavor 3XL (76.1 each) of runner 'clever-cloud'")
-    for (const f of q.runners[0]!.flavors) {
-      expect(f.weight).toBeCloseTo((f.ramMiB / 1024) ** 1.25, 9)
-      expect(f.jobsFitting).toBe(Math.floor(q.quota / f.weight + 1e-9))
-    }
-    expect(q.runners[0]!.flavors.map((f) => [f.name, f.ramMiB, f.cpus])).toEqual([['XS', 2048, 1], ['S', 4096, 2], ['M', 8192, 4], ['L', 12288, 6], ['XL', 16384, 8], ['2XL', 24576, 12], ['3XL', 32768, 16]])
-    expect(q.runners[0]!.minRequestableWeight).toBeCloseTo(32 ** 1.25, 9)
+    expect(q.runners[0]!.flavors.map((f) => [f.name, f.ramMiB, f.cpus, f.jobsFitting])).toEqual([
+      ['XS', 2048, 1, 256], ['S', 4096, 2, 107], ['M', 8192, 4, 45], ['L', 12288, 6, 27], ['XL', 16384, 8, 19], ['2XL', 24576, 12, 11], ['3XL', 32768, 16, 8],
+    ])
+    const weights = [2.3784142300054, 5.6568542494924, 13.454342644059, 22.33451661845, 32, 53.120732145615, 76.109255360174]
+    q.runners[0]!.flavors.forEach((f, i) => expect(f.weight, f.name).toBeCloseTo(weights[i]!, 10))
+    expect(q.runners[0]!.minRequestableWeight).toBeCloseTo(76.109255360174, 10)
     expect(q.warnings).toEqual([expect.stringContaining('concurrent = 50 is below what the quota allows')])
     const text = await runCli(['quota', join(dir, 'c.toml')])
     expect(text.stdout).toContain('Weighted quota: 608.9')

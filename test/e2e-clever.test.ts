@@ -8,6 +8,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {CleverSimulator} from '../src/sim/clever/clever-simulator.js'
 import {GitLabSimulator} from '../src/sim/gitlab/gitlab-simulator.js'
 import {BIN, freshDataDir, REPO} from './helpers/cli.js'
+import {LifetimeWatch} from './helpers/lifetime.js'
 import {waitUntil} from './helpers/wait.js'
 
 const CC_TOKEN = 'cc-orga-token-SeCrEt-0001'
@@ -16,17 +17,21 @@ let clever: CleverSimulator
 let dir: string
 let child: ChildProcess | undefined
 let stderr = ''
+let lifetime: LifetimeWatch
 
 beforeEach(async () => {
   gitlab = new GitLabSimulator({longPollMs: 20_000})
   clever = new CleverSimulator({jobDurationMs: 100})
   await gitlab.start()
   await clever.start()
+  lifetime = new LifetimeWatch(gitlab, clever)
   dir = mkdtempSync(join(tmpdir(), 'hpr-clever-'))
   stderr = ''
 })
 afterEach(async () => {
   child?.kill('SIGKILL')
+  // Every test: no application was deleted while GitLab still had its job running.
+  expect(lifetime.violations()).toEqual([])
   await clever.stop()
   await gitlab.stop()
 })
@@ -74,6 +79,8 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const flavors = ['XS', 'S', 'M', 'L']
     const jobs = Array.from({length: 50}, (_, i) => gitlab.enqueueJob({flavor: flavors[i % 4]!, durationMs: 50 + (i % 5) * 40, image: 'node:22', services: ['postgres:16']}))
     const bad = gitlab.enqueueJob({flavor: 'HUGE'})
+    const pushedEnv: Array<Record<string, string>> = []
+    clever.on('push', (app: {pushed: {env: Record<string, string>}}) => pushedEnv.push(app.pushed.env))
     const d = startDaemon(config)
     await waitUntil(() => [...jobs, bad].every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs done, no app left')
     d.kill('SIGTERM')
@@ -83,8 +90,13 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     expect(gitlab.job(bad.id)).toMatchObject({status: 'failed', failureReason: 'script_failure', exitCode: 103})
     expect(gitlab.job(bad.id)!.log.toString()).toContain("Selected flavor 'HUGE' is not available, possible choices are XS, S, M, L, XL, 2XL, 3XL")
     // The quota: 3 × L (22.3) = 67.0; the live weight of apps never exceeded it.
-    expect(clever.peakWeight()).toBeLessThanOrEqual(3 * 12 ** 1.25 + 1e-9)
+    expect(clever.peakWeight()).toBeLessThanOrEqual(67.003549855351 + 1e-9) // 3 × L (12 GiB): 3 × 22.33451661845
     expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(50)
+    // Every app had its environment when pushed, and none was deleted before its job was over at GitLab.
+    expect(pushedEnv).toHaveLength(50)
+    expect(pushedEnv.filter((e) => e.CC_MOUNT_DOCKER_SOCKET !== 'true' || e.CC_ENABLE_HEPTAPOD_RUNNER !== 'true')).toEqual([])
+    expect(clever.killedJobs).toEqual([])
+    expect(lifetime.deletes).toBe(50)
     expect(stderr).not.toContain(CC_TOKEN)
     expect(stderr).not.toContain(runner.token)
   }, 150_000)
@@ -93,7 +105,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const runner = gitlab.createRunner()
     clever.addOrg('orga_single', {token: CC_TOKEN})
     const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"\n  [runners.paas_job_trace_watch]\n    token = "glpat-WaTcH-SeCrEt"`)
-    gitlab.addPrivateToken('glpat-WaTcH-SeCrEt')
+    gitlab.addPrivateToken('glpat-WaTcH-SeCrEt', {projects: {42: 'reporter'}, scopes: ['read_api']})
     const job = gitlab.enqueueJob({flavor: 'S', image: 'debian:bookworm', services: ['postgres:16', {name: 'tutum/wordpress'}, {name: 'registry.example.com/x/y:1'}], durationMs: 100})
     let pushed: Record<string, string> | undefined
     clever.on('push', (app: {pushed: {files: Record<string, string>}}) => (pushed = app.pushed.files))
@@ -141,7 +153,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     for (const s of ['token-of-tenant-a', 'token-of-tenant-b', 'glpat-AtTrIbUtEs']) expect(stderr).not.toContain(s)
   }, 90_000)
 
-  it('Clever faults (5xx, 429, refused push, stuck repository, delete errors) lose no job and leak no app', async () => {
+  it('Clever faults (5xx, 429, ghost create, lingering delete, refused push, stuck repository, delete errors) lose no job and leak no app', async () => {
     const runner = gitlab.createRunner()
     clever.addOrg('orga_single', {token: CC_TOKEN})
     const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"\n  cc_deployment_repo_timeout = 1`)
@@ -151,6 +163,9 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     clever.addFault('GET /products/flavors', {status: 502, times: 1})
     clever.stuckRepos = 1
     clever.refusePushes = 1
+    // Created but answered 504: found by name, not created twice. Deleted apps linger in the list.
+    clever.ghostCreates = 1
+    clever.lingerMs = 1000
     const jobs = Array.from({length: 8}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 50}))
     const d = startDaemon(config)
     await waitUntil(() => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs ended, no app left')
@@ -162,6 +177,32 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const logs = jobs.map((j) => gitlab.job(j.id)!.log.toString()).join('')
     expect(logs).toContain('deployment repository still CREATING after 1 s')
     expect(logs).toContain('git push to the deployment repository failed')
+    expect(clever.timeline.filter((e) => e.op === 'create')).toHaveLength(8)
+    expect(clever.killedJobs).toEqual([])
     expect(stderr).not.toContain(CC_TOKEN)
   }, 150_000)
+})
+
+describe('rate limits (real CLI, Clever Cloud simulator)', () => {
+  it('a 429 with Retry-After: 3 on create holds back every create of that organisation for 3 s; the job still succeeds', async () => {
+    const runner = gitlab.createRunner()
+    clever.addOrg('orga_single', {token: CC_TOKEN})
+    const config = writeConfig(runner.token, `  cc_orga_id = "orga_single"\n  cc_token = "${CC_TOKEN}"`)
+    const CREATE = 'POST /organisations/:orga/applications'
+    clever.addFault(CREATE, {status: 429, headers: {'retry-after': '3'}, times: 1})
+    const creates: number[] = []
+    clever.on('request', (r: {endpoint: string; at: number}) => {
+      if (r.endpoint === CREATE) creates.push(r.at)
+    })
+    const jobs = Array.from({length: 3}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 50}))
+    const d = startDaemon(config)
+    await waitUntil(() => jobs.every((j) => gitlab.job(j.id)!.status === 'success') && clever.apps.size === 0, 60_000, 'jobs done despite the rate limit')
+    d.kill('SIGTERM')
+    expect(await exited(d), stderr).toBe(0)
+    // The first create was refused; no create of that organisation came within the 3 s asked.
+    const refusedAt = creates[0]!
+    expect(creates.slice(1).every((t) => t - refusedAt >= 3000), JSON.stringify(creates.map((t) => t - refusedAt))).toBe(true)
+    expect(creates.length).toBeGreaterThanOrEqual(4)
+    expect(stderr.match(/Clever Cloud API rate limit/g)).toHaveLength(1)
+  })
 })

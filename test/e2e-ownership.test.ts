@@ -44,6 +44,8 @@ function runnerSection(name: string, token: string): string {
   cc_orga_id = "${ORGA}"
   cc_token = "${CC_TOKEN}"
   cc_max_flavor = "S"
+  [runners.cc_extra_env]
+    CC_ENABLE_HEPTAPOD_RUNNER = "true"
   [runners.docker]
     image = "debian:bookworm"
 `
@@ -92,9 +94,9 @@ async function createApp(name: string, description: string): Promise<string> {
   const res = await fetch(`${clever.apiUrl}/organisations/${ORGA}/applications`, {
     method: 'POST',
     headers: {'content-type': 'application/json', authorization: `token ${CC_TOKEN}`},
-    body: JSON.stringify({name, description, zone: 'par', deploy: 'git', instanceType: 'docker', instanceVersion: '20240315', instanceVariant: 'a8b7c6d5-1e2f-4a3b-9c8d-7e6f5a4b3c2d', instanceLifetime: 'TASK', minInstances: 1, maxInstances: 1, minFlavor: 'heptapod-runner-XS', maxFlavor: 'heptapod-runner-XS'}),
+    body: JSON.stringify({name, description, zone: 'par', deploy: 'git', instanceType: 'docker', instanceVersion: '20240315', instanceVariant: '70d676a0-a775-4dc9-a43d-3121036e8515', instanceLifetime: 'TASK', minInstances: 1, maxInstances: 1, minFlavor: 'heptapod-runner-XS', maxFlavor: 'heptapod-runner-XS'}),
   })
-  expect(res.status).toBe(200)
+  expect(res.status, await res.clone().text()).toBe(200)
   return ((await res.json()) as {id: string}).id
 }
 

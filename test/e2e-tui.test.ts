@@ -1,21 +1,38 @@
 import {execFileSync, spawnSync} from 'node:child_process'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {GitLabSimulator} from '../src/sim/gitlab/gitlab-simulator.js'
 import {BIN, freshDataDir, REPO} from './helpers/cli.js'
 import {waitUntil} from './helpers/wait.js'
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0
 const session = `hpr-tui-${process.pid}`
+const pauseSession = `hpr-tui-pause-${process.pid}`
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const {port} = s.address() as {port: number}
+      s.close(() => resolve(port))
+    })
+  })
+}
 
 /** The screen of the tmux pane, as a person would see it. */
-function screen(): string {
-  return execFileSync('tmux', ['capture-pane', '-p', '-t', session], {encoding: 'utf8'})
+function screen(name = session): string {
+  return execFileSync('tmux', ['capture-pane', '-p', '-t', name], {encoding: 'utf8'})
 }
 
 describe.skipIf(!hasTmux)('the demo in a real terminal (tmux; skipped when tmux is not installed)', () => {
   afterAll(() => {
     spawnSync('tmux', ['kill-session', '-t', session])
+    spawnSync('tmux', ['kill-session', '-t', pauseSession])
   })
 
   it('fills the job table, moves the quota gauge, and q exits cleanly', async () => {
@@ -31,6 +48,60 @@ describe.skipIf(!hasTmux)('the demo in a real terminal (tmux; skipped when tmux 
     await waitUntil(() => screen().includes('DEMO-EXIT='), 60_000, 'the demo to exit')
     expect(screen()).toContain('DEMO-EXIT=0')
     expect(screen()).toMatch(/demo interrupted: \d+ succeeded/)
+  }, 180_000)
+
+  it('run --tui: p pauses intake (the held poll is dropped, a new job stays pending), p again resumes', async () => {
+    const sim = new GitLabSimulator({longPollMs: 3_600_000})
+    await sim.start()
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'hpr-tui-pause-'))
+      const status = async (): Promise<{runners: Array<{intake: {state: string; reason?: string}}>} | undefined> => {
+        try {
+          return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as never
+        } catch {
+          return undefined
+        }
+      }
+      const port = await freePort()
+      writeFileSync(join(dir, 'config.toml'), `listen_address = "127.0.0.1:${port}"
+check_interval = 0.1
+state_file = "${join(dir, 'state.json')}"
+[quota_computation]
+  reference_runner = "r"
+  reference_flavor = "3XL"
+  reference_jobs_count = 2
+[[runners]]
+  name = "r"
+  url = "${sim.url}"
+  token = "${sim.createRunner().token}"
+  executor = "memory"
+`)
+      const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} run ${join(dir, 'config.toml')} --tui; echo "RUN-EXIT=$?"; sleep 60`
+      execFileSync('tmux', ['new-session', '-d', '-s', pauseSession, '-x', '120', '-y', '40', cmd])
+      await waitUntil(() => sim.heldPolls === 1, 60_000, 'the daemon holding a long poll')
+      execFileSync('tmux', ['send-keys', '-t', pauseSession, 'p'])
+      await waitUntil(() => screen(pauseSession).includes('INTAKE PAUSED'), 30_000, 'the paused banner')
+      await waitUntil(async () => (await status())?.runners[0]?.intake.reason === 'paused by the operator', 30_000, 'intake paused by the operator in /status')
+      await waitUntil(() => sim.heldPolls === 0, 30_000, 'the held poll dropped')
+      const job = sim.enqueueJob()
+      const requests = sim.counters.get('POST /jobs/request')
+      // Paused intake is re-checked every check_interval (0.1 s): let it go round a good many times.
+      const cycles = async (n: number) => {
+        for (let i = 0; i < n; i++) await waitUntil(async () => (await status())?.runners[0]?.intake.state === 'paused', 10_000, 'still paused')
+      }
+      await cycles(20)
+      expect(sim.job(job.id)!.status).toBe('pending')
+      expect(sim.counters.get('POST /jobs/request')).toBe(requests)
+      execFileSync('tmux', ['send-keys', '-t', pauseSession, 'p'])
+      await waitUntil(() => sim.job(job.id)!.status === 'running', 30_000, 'the job taken after resuming')
+      await waitUntil(() => !screen(pauseSession).includes('INTAKE PAUSED'), 30_000, 'the banner gone')
+      sim.finishJob(job.id, 'success')
+      execFileSync('tmux', ['send-keys', '-t', pauseSession, 'q'])
+      await waitUntil(() => screen(pauseSession).includes('RUN-EXIT='), 60_000, 'the daemon to exit')
+      expect(screen(pauseSession)).toContain('RUN-EXIT=0')
+    } finally {
+      await sim.stop()
+    }
   }, 180_000)
 })
 

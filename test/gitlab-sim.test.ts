@@ -214,7 +214,7 @@ describe('GET /projects/:id/jobs/:job_id[/trace]', () => {
     const {job, payload} = await runningJob()
     await call('PATCH', `/jobs/${job.id}/trace`, {body: 'line\n', headers: {'job-token': payload.token, 'content-range': '0-4'}})
     expect((await call('GET', `/projects/42/jobs/${job.id}/trace`)).status).toBe(401)
-    sim.addPrivateToken('glpat-reader')
+    sim.addPrivateToken('glpat-reader', {projects: {42: 'reporter'}, scopes: ['read_api']})
     const h = {'private-token': 'glpat-reader'}
     expect((await call('GET', '/projects/42/jobs/999999/trace', {headers: h})).json).toEqual({message: '404 Not found'})
     const t = await call('GET', `/projects/42/jobs/${job.id}/trace`, {headers: h})

@@ -10,6 +10,7 @@ import {statusReportSchema, snapshotSchema} from '../src/core/status-schema.js'
 import {CleverSimulator} from '../src/sim/clever/clever-simulator.js'
 import {GitLabSimulator} from '../src/sim/gitlab/gitlab-simulator.js'
 import {BIN, freshDataDir, REPO, runCli} from './helpers/cli.js'
+import {LifetimeWatch} from './helpers/lifetime.js'
 import {waitUntil} from './helpers/wait.js'
 
 const CC_TOKEN = 'cc-token-MuStNoTlEaK-01'
@@ -60,7 +61,7 @@ describe('observability and redaction (real CLI against both simulators)', () =>
     const runner = gitlab.createRunner()
     clever.addOrg('orga_obs', {token: CC_TOKEN})
     clever.addOrg('orga_tenant', {token: TENANT_TOKEN})
-    gitlab.addPrivateToken(WATCH_TOKEN)
+    gitlab.addPrivateToken(WATCH_TOKEN, {projects: {42: 'reporter', 50: 'reporter'}, scopes: ['read_api']})
     gitlab.addPrivateToken(ATTR_TOKEN, {admin: true})
     gitlab.addProject({id: 50, name: 't', fullPath: 'tenant/t', rootNamespace: 'tenant'})
     gitlab.setGroupAttributes('tenant', {cc_orga_id: 'orga_tenant', cc_orga_token: TENANT_TOKEN})
@@ -102,6 +103,7 @@ ${common}`)
       gitlab.enqueueJob({projectId: 50, flavor: 'XS', runnerToken: tenantRunner.token, durationMs: 300}),
       gitlab.enqueueJob({projectId: 42, flavor: 'XS', runnerToken: tenantRunner.token}),
     ]
+    const lifetime = new LifetimeWatch(gitlab, clever)
     const d = daemon(config)
     const base = `http://127.0.0.1:${port}`
     const collected: string[] = []
@@ -148,6 +150,8 @@ ${common}`)
     const tokens = [runner.token, tenantRunner.token, CC_TOKEN, ATTR_TOKEN, WATCH_TOKEN, TENANT_TOKEN, ...[...gitlab.jobs.values()].map((j) => j.token)]
     const all = collected.join('\n')
     for (const t of tokens) expect(all.includes(t), `a token leaked: ${t.slice(0, 6)}…`).toBe(false)
+    expect(lifetime.violations()).toEqual([])
+    expect(lifetime.deletes).toBeGreaterThan(5)
     // The failure paths were really taken.
     expect(d.out()).toContain('git push to the deployment repository failed')
     expect(d.out()).toContain('deployment repository still CREATING')

@@ -54,7 +54,7 @@ async function inProcess(sim: GitLabSimulator, token: string, onProvision: (jobI
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-'))
   const {config: c} = config(sim.url, token, join(dir, 'state.json'), extra)
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
-  const executor = memoryExecutorFactory.create(c.runners[0] as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger}) as MemoryExecutor
+  const executor = memoryExecutorFactory.create(c.runners[0] as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_benchbench01', runner: c.runners[0]!.uniqueName}}) as MemoryExecutor
   const provision = executor.provision.bind(executor)
   executor.provision = async (job, opts) => {
     onProvision(job.id)
@@ -120,6 +120,56 @@ async function pollingRates(windowMs: number): Promise<{idlePerMin: number; prog
   await idleSim.stop()
   await busySim.stop()
   return {idlePerMin: idleCalls / (windowMs / 60_000), progressPerJobPerMin: progCalls / jobs / (windowMs / 60_000), jobs}
+}
+
+/**
+ * 200 running jobs on two GitLab instances; one answers every progress check with 429
+ * (Retry-After: 10) for 10 s. Progress polls per job per minute of the other instance, during the
+ * storm (target: the configured rate, 60 / job_progress_poll_interval).
+ */
+async function progressUnderRateLimit(): Promise<{stormedPerJobPerMin: number; otherPerJobPerMin: number; target: number; jobs: number}> {
+  const intervalS = 5
+  const sims = [new GitLabSimulator({longPollMs: 50_000}), new GitLabSimulator({longPollMs: 50_000})]
+  for (const sim of sims) await sim.start()
+  const tokens = sims.map((sim) => sim.createRunner().token)
+  const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-429-'))
+  const cloud = `bench-429-${Math.random()}`
+  const text = `concurrent = 2000
+paas_max_concurrent_provisioning = 2000
+check_interval = 1
+job_progress_poll_interval = ${intervalS}
+state_file = "${join(dir, 'state.json')}"
+[quota_computation]
+  reference_runner = "r0"
+  reference_flavor = "3XL"
+  reference_jobs_count = 2000
+${sims.map((sim, i) => `[[runners]]
+  name = "r${i}"
+  url = "${sim.url}"
+  token = "${tokens[i]}"
+  executor = "memory"
+  memory_cloud = "${cloud}"
+`).join('')}`
+  const c = parseConfig(text, {file: 'bench.toml', executors, defaultStateFile: join(dir, 'state.json')})
+  const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
+  const units = c.runners.map((r) => ({config: r, executor: memoryExecutorFactory.create(r as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_benchbench02', runner: r.uniqueName}}) as MemoryExecutor}))
+  const d = new Dispatcher({config: c, runners: units, coordinator: makeGitLabClient({systemId: 'r_benchbench02'}), store, clock: {now: Date.now, sleep: abortableSleep}, random: Math.random, logger: silentLogger})
+  await d.start()
+  const perSim = 100
+  for (const sim of sims) for (let i = 0; i < perSim; i++) sim.enqueueJob({flavor: 'XS'})
+  while (d.snapshot().jobs.filter((j) => j.phase === 'running').length < 2 * perSim) await new Promise((r) => setTimeout(r, 50))
+  await new Promise((r) => setTimeout(r, intervalS * 1000)) // one interval to settle
+  const stormMs = 10_000
+  sims[0]!.addFault('GET /job', {status: 429, headers: {'retry-after': '10'}, untilMs: Date.now() + stormMs})
+  const before = sims.map((sim) => sim.counters.get('GET /job'))
+  await new Promise((r) => setTimeout(r, stormMs))
+  const polls = sims.map((sim, i) => sim.counters.get('GET /job') - before[i]!)
+  await d.shutdown('bench done')
+  await store.close()
+  dropMemoryCloud(cloud)
+  for (const sim of sims) await sim.stop()
+  const perMin = (n: number): number => n / perSim / (stormMs / 60_000)
+  return {stormedPerJobPerMin: perMin(polls[0]!), otherPerJobPerMin: perMin(polls[1]!), target: 60 / intervalS, jobs: 2 * perSim}
 }
 
 async function commitLatency(tracked: number, commits: number): Promise<{p50: number; p99: number; fileKiB: number}> {
@@ -207,6 +257,8 @@ state_file = "${join(dir, 'state.json')}"
   cc_orga_id = "orga_bench"
   cc_token = "bench-cc-token"
   cc_deployment_repo_wait_step = 0.1
+  [runners.cc_extra_env]
+    CC_ENABLE_HEPTAPOD_RUNNER = "true"
 `
   const c = parseConfig(text, {file: 'bench.toml', executors: new Map([['clever-docker', cleverDockerExecutorFactory as unknown as ExecutorFactory]]), defaultStateFile: join(dir, 'state.json')})
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
@@ -310,6 +362,9 @@ async function main(): Promise<void> {
   log(`idle polling and progress polling, ${window / 1000} s of real time…`)
   const rates = await pollingRates(window)
   log(`  idle ${rates.idlePerMin.toFixed(2)} requests/min, progress ${rates.progressPerJobPerMin.toFixed(2)} polls/job/min`)
+  log('progress polling with one GitLab answering 429 for 10 s…')
+  const storm = await progressUnderRateLimit()
+  log(`  other instance ${storm.otherPerJobPerMin.toFixed(2)} polls/job/min (target ${storm.target}), rate-limited instance ${storm.stormedPerJobPerMin.toFixed(2)}`)
   log('daemon footprint, idle…')
   const idle = await daemonFootprint(0, quick ? 10_000 : 60_000)
   log(`  CPU ${idle.cpu.toFixed(2)} %, RSS ${idle.rssMB.toFixed(0)} MB`)
@@ -347,6 +402,7 @@ Do not edit by hand: run it again.
 | job pickup latency p99, long polling off | ${fmtMs(lpOff.p99)} ms | — | |
 | idle \`POST /jobs/request\` per minute per runner, long polling on (50 s hold) | ${rates.idlePerMin.toFixed(2)} | ≤ 2 | ${ok(rates.idlePerMin <= 2)} |
 | progress polls per job per minute (job_progress_poll_interval = 30 s, ${rates.jobs} jobs) | ${rates.progressPerJobPerMin.toFixed(2)} | 2 | |
+| progress polls per job per minute of a GitLab instance while another answers 429 (Retry-After: 10) for 10 s; ${storm.jobs} running jobs, 5 s interval | ${storm.otherPerJobPerMin.toFixed(2)} (the rate-limited one: ${storm.stormedPerJobPerMin.toFixed(2)}) | ≥ ${(storm.target * 0.8).toFixed(1)} (${storm.target}: one per interval) | ${ok(storm.otherPerJobPerMin >= storm.target * 0.8)} |
 | state commit latency p50, 1,000 tracked jobs (fsync'd append) | ${fmtMs(commit.p50)} ms | — | |
 | state commit latency p99, 1,000 tracked jobs | ${fmtMs(commit.p99)} ms | < 10 ms | ${ok(commit.p99 < 10)} |
 | daemon CPU, idle (% of one core, long polling) | ${idle.cpu.toFixed(2)} % | < 1 % | ${ok(idle.cpu < 1)} |

@@ -3,7 +3,7 @@ import type {Logger} from '../core/logger.js'
 import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
 import {describeReload, planReload} from '../core/dispatcher/reload-plan.js'
-import {ConfigError, StartupError} from '../core/errors.js'
+import {ConfigError} from '../core/errors.js'
 import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
@@ -13,6 +13,7 @@ import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
 import {controlSocketPath, startControlSocket, type ControlSocket} from '../adapters/observability/control-socket.js'
 import {writeLastQuota} from '../adapters/state/last-quota-file.js'
+import {startupError} from './startup-errors.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {
@@ -41,7 +42,12 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   if (loaded.legacyStateFile) {
     logger.warn(`using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`, {stateFile: loaded.legacyStateFile})
   }
-  const lock = await lockStateFile(config.stateFile)
+  let lock: StateFileLock
+  try {
+    lock = await lockStateFile(config.stateFile)
+  } catch (error) {
+    throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
+  }
   if (lock.tookOverFrom !== undefined) logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {lock: lock.path, deadPid: lock.tookOverFrom})
   try {
     return await startLocked(loaded, logger, options, lock)
@@ -53,17 +59,33 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
 
 async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, lock: StateFileLock): Promise<Daemon> {
   const {config, redactor} = loaded
-  const {store, report} = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+  let opened
+  try {
+    opened = await StateStore.open(new FsStateFile(config.stateFile), {now: Date.now})
+  } catch (error) {
+    throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
+  }
+  const {store, report} = opened
   if (report.fresh) logger.info('no state file yet: starting afresh', {stateFile: config.stateFile})
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
   for (const w of report.warnings) logger.warn(w)
+  for (const e of report.errors) logger.error(e)
+  if (report.backup) logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
-  const coordinator = makeGitLabClient({systemId: store.systemId!, onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)})})
+  const coordinator = makeGitLabClient({
+    systemId: store.systemId!,
+    onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)}),
+    onRateLimited: (e) => {
+      logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {remote: e.key})
+      metrics?.rateLimitEpisodes.inc({remote: 'gitlab'})
+    },
+  })
   const depsFor = (r: RunnerConfig): ExecutorDeps => ({
     ...defaultExecutorDeps(logger.child({runner: r.uniqueName}), redactor),
     owner: {systemId: store.systemId!, runner: r.uniqueName},
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
+    onRateLimited: () => metrics?.rateLimitEpisodes.inc({remote: 'paas'}),
     groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
   })
   const executors = await createExecutors(loaded, (i) => depsFor(config.runners[i]!))
@@ -77,6 +99,7 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
     logger,
     redact: (s) => redactor.redact(s),
     addSecret: (s) => redactor.add(s),
+    retireSecret: (s) => redactor.retire(s),
     options,
   })
   metrics = new Metrics(dispatcher, dispatcher.events)
@@ -92,8 +115,8 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
       return undefined
     })
     if (config.listenAddress) {
-      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor).catch((error: unknown) => {
-        throw listenError(config.listenAddress!, error)
+      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger}).catch((error: unknown) => {
+        throw startupError(config.file, 'listen_address', config.listenAddress!, 'cannot listen on', error)
       })
       logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
     }
@@ -101,6 +124,7 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
   } catch (error) {
     await server?.close()
     await socket?.close()
+    await store.close()
     throw error
   }
   let reloading: Promise<boolean> = Promise.resolve(true)
@@ -140,15 +164,4 @@ async function startLocked(loaded: LoadedConfig, logger: Logger, options: Partia
       await lock.release()
     },
   }
-}
-
-/** `listen_address` taken or not ours to bind: one line that names the key, exit 2. */
-function listenError(address: string, error: unknown): StartupError {
-  const code = (error as NodeJS.ErrnoException).code
-  const why = code === 'EADDRINUSE' ? 'is already in use (another daemon, or gitlab-runner\'s own metrics server?): choose another port'
-    : code === 'EADDRNOTAVAIL' ? 'is not an address of this host'
-    : code === 'EACCES' ? 'needs privileges to be bound (a port below 1024?): choose a port above 1024'
-    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'names a host that does not resolve'
-    : `cannot be bound (${code ?? (error instanceof Error ? error.message : String(error))})`
-  return new StartupError('listen_address_unusable', `${address} ${why}`, {path: 'listen_address', cause: error})
 }

@@ -3,9 +3,11 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {configArg, configFlag, resolveConfigPath} from '../cli/common-flags.js'
 import {createExecutors, defaultExecutorDeps} from '../cli/runtime.js'
+import {ConfigError} from '../core/errors.js'
 import {silentLogger} from '../core/logger.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'
 import {buildQuotaReport, type QuotaReport} from '../core/quota/quota-report.js'
+import {isFlavorConfigError} from '../core/quota/quota.js'
 
 export default class Quota extends BaseCommand {
   static override description = 'Show the weighted quota, each flavor\'s weight and how many jobs of it fit, and configuration that defeats itself'
@@ -25,7 +27,14 @@ export default class Quota extends BaseCommand {
     const {args, flags} = await this.parse(Quota)
     const loaded = await this.loadConfig(resolveConfigPath(args.config, flags.config))
     const executors = await createExecutors(loaded, () => defaultExecutorDeps(silentLogger, this.redactor))
-    const inputs = await Promise.all(executors.map(async (e) => ({flavors: await e.flavors(), minRequestableWeight: await e.minRequestableWeight()})))
+    let inputs
+    try {
+      inputs = await Promise.all(executors.map(async (e) => ({flavors: await e.flavors(), minRequestableWeight: await e.minRequestableWeight()})))
+    } catch (error) {
+      // A max or default flavor the catalogue does not list: the runner can take no job. Exit 2, naming the key.
+      if (isFlavorConfigError(error)) throw new ConfigError(loaded.config.file, [{path: error.key, message: error.message.slice(error.key.length + 2)}])
+      throw error
+    }
     const report = buildQuotaReport(loaded.config, inputs)
     if (flags.json) this.log(JSON.stringify(report, null, 2))
     else this.log(render(report))

@@ -29,8 +29,9 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
     'poll-cycles': Flags.integer({min: 1, description: 'stop after this many polling cycles of each runner (for tests)'}),
     'debug-signal': Flags.boolean({description: 'SIGUSR1 logs a dump of the state (without secrets)'}),
     tui: Flags.boolean({description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)'}),
-    'poll-interval': Flags.integer({hidden: true, description: 'deprecated: use check_interval in the config'}),
-    'job-progress-poll-interval': Flags.integer({hidden: true, description: 'deprecated: use job_progress_poll_interval in the config'}),
+    'allow-idle': Flags.boolean({description: 'start even when the quota can never hold the heaviest flavor of a runner (that runner then never takes a job)'}),
+    'poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use check_interval in the config'}),
+    'job-progress-poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use job_progress_poll_interval in the config'}),
   }
 
   async run(): Promise<void> {
@@ -71,7 +72,7 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
       })
     }
     process.on('SIGHUP', onHangUp)
-    const started = await startDaemon(loaded, logger, flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']})
+    const started = await startDaemon(loaded, logger, {...(flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']}), ...(flags['allow-idle'] ? {allowIdle: true} : {})})
     daemon = started
     if (reloadAsked) onHangUp()
 

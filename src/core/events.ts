@@ -1,3 +1,4 @@
+import type {IntakeBlocker} from './quota/admission.js'
 import type {JobPhase} from './state/job-record.js'
 
 /** What a runner's intake is doing right now. */
@@ -5,9 +6,10 @@ export type IntakeState =
   | {state: 'starting'}
   | {state: 'polling'}
   | {state: 'long-polling'}
-  | {state: 'paused'; reason: string}
+  | {state: 'paused'; reason: string; blocker: IntakeBlocker}
   | {state: 'backoff'; reason: string; until: number}
-  | {state: 'stopped'; reason: string}
+  /** `code`: why, as data (`poll_cycles`, `flavor_config`, `quota_too_small`). */
+  | {state: 'stopped'; reason: string; code?: string}
 
 /** Everything the core tells the outside world. Logs, TUI, metrics and status are built from these. */
 export type DispatcherEvent =

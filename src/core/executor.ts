@@ -2,6 +2,7 @@ import type {z} from 'zod'
 
 import type {RunnerConfig} from './config/config-types.js'
 import type {HttpClient} from './coordinator/http-port.js'
+import type {RateLimitEpisode} from './coordinator/rate-limit-gate.js'
 import type {JobPayload} from './job-payload.js'
 import type {Logger} from './logger.js'
 import type {OwnerMarker} from './identity/owner-marker.js'
@@ -75,6 +76,8 @@ export interface ExecutorDeps {
   http?: HttpClient
   /** Called after every PAAS API exchange, for metrics: endpoint pattern and status (or `network`). */
   onApiExchange?(endpoint: string, outcome: number | 'network'): void
+  /** Called once per rate-limit episode of the PAAS API (the executor logs it; the host counts it). */
+  onRateLimited?(e: RateLimitEpisode): void
   /**
    * Who owns what this executor creates: every resource carries this marker, and `listOwned`
    * returns only resources that carry it. Absent in commands that never create anything

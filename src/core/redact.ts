@@ -1,3 +1,5 @@
+import {SecretMatcher} from './secret-matcher.js'
+
 /**
  * Structural redaction: every secret the process learns (runner, job, Clever, admin tokens)
  * is registered here once, and every string that leaves the process through logs, errors,
@@ -11,18 +13,41 @@ const MIN_SECRET_LENGTH = 6
 /** Key names whose values are secrets wherever they appear in a structure. */
 const SECRET_KEY = /(^|_|-)(token|password|secret|secretkey|accesskey|private[-_]?token|authorization)$/i
 
-export class Redactor {
-  private readonly secrets = new Set<string>()
-  private pattern: RegExp | undefined
+/** How long a retired secret (the token of a finished job) is still redacted: late log lines may quote it. */
+export const FORGET_RETIRED_AFTER_MS = 600_000
 
-  /** Registers a secret value. Idempotent. */
+export class Redactor {
+  private readonly matcher = new SecretMatcher()
+  /** Retired secrets and when they are forgotten, in retirement order (the delay is constant). */
+  private readonly retiring: Array<{secret: string; at: number}> = []
+  private readonly retiredAt = new Map<string, number>()
+  private readonly now: () => number
+
+  /** `now`: the clock deciding when retired secrets are forgotten (wall clock by default). */
+  constructor(opts: {now?: () => number} = {}) {
+    this.now = opts.now ?? Date.now
+  }
+
+  /** Registers a secret value, and its URL-encoded form. Idempotent; cancels a retirement. O(its length). */
   add(secret: string | undefined | null): void {
-    if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH || this.secrets.has(secret)) return
-    this.secrets.add(secret)
+    if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) return
+    this.retiredAt.delete(secret)
+    this.matcher.add(secret)
     // URL-encoded forms can also appear (query strings, basic-auth URLs).
     const enc = encodeURIComponent(secret)
-    if (enc !== secret) this.secrets.add(enc)
-    this.pattern = undefined
+    if (enc !== secret) this.matcher.add(enc)
+  }
+
+  /**
+   * The secret will not be needed again (the job is over): it is still redacted for
+   * FORGET_RETIRED_AFTER_MS, then forgotten, so that a long-lived daemon does not collect every
+   * job token it ever saw.
+   */
+  retire(secret: string | undefined | null): void {
+    if (typeof secret !== 'string' || !this.matcher.has(secret) || this.retiredAt.has(secret)) return
+    const at = this.now() + FORGET_RETIRED_AFTER_MS
+    this.retiredAt.set(secret, at)
+    this.retiring.push({secret, at})
   }
 
   /** Registers every value found under a secret-looking key, recursively. */
@@ -32,15 +57,26 @@ export class Redactor {
     })
   }
 
+  /** Secrets registered (encoded forms included), retired ones not yet forgotten included. */
   get size(): number {
-    return this.secrets.size
+    this.forgetRetired()
+    return this.matcher.size
   }
 
-  /** Replaces every registered secret, and URL credentials, in a string. */
+  /** Replaces every registered secret, and URL credentials, in a string. Cost: the text's length, not the number of secrets. */
   redact(text: string): string {
-    if (this.secrets.size > 0) {
-      this.pattern ??= new RegExp([...this.secrets].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g')
-      text = text.replace(this.pattern, REDACTED)
+    this.forgetRetired()
+    if (this.matcher.size > 0 && text.length >= MIN_SECRET_LENGTH) {
+      const ranges = this.matcher.find(text)
+      if (ranges.length > 0) {
+        let out = ''
+        let from = 0
+        for (const [start, end] of ranges) {
+          out += text.slice(from, start) + REDACTED
+          from = end
+        }
+        text = out + text.slice(from)
+      }
     }
     return redactUrlCredentials(text)
   }
@@ -48,6 +84,18 @@ export class Redactor {
   /** Deep copy of a JSON-like value with secret keys and registered secrets redacted. */
   redactValue<T>(value: T): T {
     return redactDeep(value, this) as T
+  }
+
+  private forgetRetired(): void {
+    const now = this.now()
+    while (this.retiring.length > 0 && this.retiring[0]!.at <= now) {
+      const {secret, at} = this.retiring.shift()!
+      // Re-added since, or retired again later: not this entry's to forget.
+      if (this.retiredAt.get(secret) !== at) continue
+      this.retiredAt.delete(secret)
+      this.matcher.delete(secret)
+      this.matcher.delete(encodeURIComponent(secret))
+    }
   }
 }
 
@@ -73,6 +121,3 @@ export function redactUrlCredentials(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@]+):[^@\s/]+@/gi, `$1:${REDACTED}@`)
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}

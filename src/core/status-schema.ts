@@ -6,9 +6,9 @@ import {z} from 'zod'
  */
 const intake = z.union([
   z.object({state: z.enum(['starting', 'polling', 'long-polling'])}),
-  z.object({state: z.literal('paused'), reason: z.string()}),
+  z.object({state: z.literal('paused'), reason: z.string(), blocker: z.looseObject({kind: z.string()})}),
   z.object({state: z.literal('backoff'), reason: z.string(), until: z.number()}),
-  z.object({state: z.literal('stopped'), reason: z.string()}),
+  z.object({state: z.literal('stopped'), reason: z.string(), code: z.string().optional()}),
 ])
 
 export const snapshotSchema = z.object({

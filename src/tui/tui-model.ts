@@ -93,7 +93,7 @@ export class TuiModel {
         break
       case 'intake':
         // One line per runner and kind of pause: its figures change, its count grows.
-        if (e.intake.state === 'paused') this.push(e.at, 'info', `intake paused: ${e.intake.reason}`, {runner: e.runner, key: `intake:${e.runner}:${e.intake.reason.split(/[ :]/)[0]}`})
+        if (e.intake.state === 'paused') this.push(e.at, 'info', `intake paused: ${e.intake.reason}`, {runner: e.runner, key: `intake:${e.runner}:${e.intake.blocker.kind}`})
         break
       case 'shutdown':
         this.push(e.at, 'warn', `shutdown: ${e.stage}${e.pending ? ` (${e.pending} operations to finish)` : ''}`)

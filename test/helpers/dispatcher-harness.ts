@@ -34,6 +34,8 @@ export interface HarnessOptions {
   /** Runner tokens (default `tok<i>abcd-runner-secret`, whose short token is `tok<i>abcd`). */
   tokens?: string[]
   options?: Partial<DispatcherOptions>
+  /** GitLab as the dispatcher sees it (a FakeCoordinator subclass can change one answer). */
+  coordinator?: FakeCoordinator
 }
 
 let cloudSeq = 0
@@ -43,7 +45,7 @@ export const HARNESS_SYSTEM_ID = 'r_harness'
 /** A dispatcher over the memory executor, a fake GitLab, an in-memory state file and virtual time. */
 export class Harness {
   readonly clock = new ManualClock()
-  readonly gitlab = new FakeCoordinator()
+  readonly gitlab: FakeCoordinator
   readonly logs: LogLine[] = []
   readonly events: DispatcherEvent[] = []
   readonly cloudName = `harness-${++cloudSeq}`
@@ -53,8 +55,19 @@ export class Harness {
   store!: StateStore
   readonly tokens: string[]
   readonly toml: string
-
+  /**
+   * The resource-lifetime invariant, checked at every delete in the cloud: a resource whose job
+   * GitLab still has pending or running must not be deleted. Violations collect here.
+   */
+  readonly earlyDeletes: Array<{resourceId: string; jobId: number; status: string}> = []
+  /**
+   * The write-ahead rule, checked at every side effect: acknowledging a job, creating, launching
+   * and deleting a resource each need the announcing record already *synced* in the state file.
+   */
+  readonly writeAheadViolations: string[] = []
   constructor(readonly o: HarnessOptions = {}) {
+    this.gitlab = o.coordinator ?? new FakeCoordinator()
+    this.checkInvariants()
     const n = o.runners ?? 1
     this.tokens = o.tokens ?? Array.from({length: n}, (_, i) => `tok${i}abcd-runner-secret`)
     const runners = this.tokens.map((t, i) => `
@@ -73,6 +86,56 @@ ${o.extraGlobals ?? ''}
   reference_flavor = "${o.referenceFlavor ?? '3XL'}"
   reference_jobs_count = ${o.referenceJobs ?? 2}
 ${runners}`
+  }
+
+  /** Phase of each job in what the state file has durably (replays the synced journal). */
+  durablePhases(): Map<number, string> {
+    const phases = new Map<number, string>()
+    const keys = new Map<string, number>()
+    for (const line of (this.file.durable ?? '').split('\n')) {
+      if (!line) continue
+      const e = JSON.parse(line) as {t: string; r?: {runner: string; jobId: number; phase: string}; k?: string}
+      if (e.t === 'put') {
+        phases.set(e.r!.jobId, e.r!.phase)
+        keys.set(`${e.r!.runner}/${e.r!.jobId}`, e.r!.jobId)
+      }
+      if (e.t === 'del' && keys.has(e.k!)) phases.delete(keys.get(e.k!)!)
+    }
+    return phases
+  }
+
+  private checkInvariants(): void {
+    const intent = (what: string, jobId: number, wanted: string[]): void => {
+      const phase = this.durablePhases().get(jobId)
+      if (!wanted.includes(phase ?? 'none')) this.writeAheadViolations.push(`${what} of job ${jobId} while the state file says ${phase ?? 'nothing'}`)
+    }
+    const {cloud, gitlab} = this
+    const create = cloud.create.bind(cloud)
+    cloud.create = (name, flavor, weight, jobId, owner) => {
+      if (gitlab.jobs.has(jobId)) intent('create', jobId, ['provisioning'])
+      return create(name, flavor, weight, jobId, owner)
+    }
+    const markLaunched = cloud.markLaunched.bind(cloud)
+    cloud.markLaunched = (id, job) => {
+      intent('launch', job.id, ['launching'])
+      markLaunched(id, job)
+    }
+    const remove = cloud.delete.bind(cloud)
+    cloud.delete = (id) => {
+      const r = cloud.resources.get(id)
+      const job = r ? gitlab.jobs.get(r.jobId) : undefined
+      if (job && (job.status === 'pending' || job.status === 'running')) this.earlyDeletes.push({resourceId: id, jobId: job.id, status: job.status})
+      // A resource of a job we track is deleted under a durable intent: decommissioning, or finished, which
+      // already commits to the delete (a restart from it deletes). Orphans have no record.
+      if (r && this.durablePhases().has(r.jobId)) intent('delete', r.jobId, ['decommissioning', 'finished'])
+      return remove(id)
+    }
+    const confirm = gitlab.confirmJob.bind(gitlab)
+    gitlab.confirmJob = async (runner, job) => {
+      // Two-phase commit: acknowledge only what a crash cannot make us forget.
+      intent('acknowledgement', job.id, ['acquired'])
+      return confirm(runner, job)
+    }
   }
 
   get config() {
@@ -100,10 +163,10 @@ ${runners}`
     return this
   }
 
-  /** Simulates kill -9: the process is gone, only what was durably written survives. */
+  /** Simulates kill -9: the process is gone, only what was written *and synced* survives. */
   crash(): void {
     this.dispatcher.shutdown('simulated crash (test)').catch(() => {})
-    this.file = new MemoryStateFile(this.file.content)
+    this.file = new MemoryStateFile(this.file.durable)
   }
 
   async stop(): Promise<void> {

@@ -10,8 +10,8 @@ export interface FakeJob {
   payload: JobPayload
   log: string
   reported: number
-  failureReason?: string
-  exitCode?: number
+  /** Exactly what the runner sent when it reported the job failed (no defaults of ours). */
+  failureReport?: {reason?: string; exitCode?: number}
 }
 
 type Method = 'requestJob' | 'jobStatus' | 'reportFailed' | 'appendLog' | 'readLog'
@@ -99,8 +99,12 @@ export class FakeCoordinator implements Coordinator {
     return j && j.token === job.token && j.status === 'running' ? 'confirmed' : 'gone'
   }
 
-  async jobStatus(_r: RunnerEndpoint, job: JobRef): Promise<{finished: boolean; status?: string}> {
+  /** Runs before every status check (a test may make one GitLab slow or rate limited). */
+  beforeStatus?: (runner: RunnerEndpoint, job: JobRef) => Promise<void>
+
+  async jobStatus(r: RunnerEndpoint, job: JobRef): Promise<{finished: boolean; status?: string}> {
     this.fault('jobStatus')
+    await this.beforeStatus?.(r, job)
     const j = this.jobs.get(job.id)
     if (!j || j.token !== job.token || j.status !== 'running') return {finished: true}
     return {finished: false, status: 'running'}
@@ -112,8 +116,7 @@ export class FakeCoordinator implements Coordinator {
     if (j.status !== 'running') return 'not-running'
     j.reported++
     j.status = 'failed'
-    j.failureReason = o.reason ?? 'script_failure'
-    j.exitCode = o.exitCode ?? 103
+    j.failureReport = {...(o.reason === undefined ? {} : {reason: o.reason}), ...(o.exitCode === undefined ? {} : {exitCode: o.exitCode})}
     return 'reported'
   }
 

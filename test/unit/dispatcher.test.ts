@@ -1,8 +1,8 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {CoordinatorError} from '../../src/core/coordinator/coordinator-errors.js'
-import {flavorWeight} from '../../src/core/quota/flavor-weight.js'
 import {Harness, HARNESS_SYSTEM_ID} from '../helpers/dispatcher-harness.js'
+import {knownWeight} from '../helpers/known-weights.js'
 import {MemoryStateFile} from '../helpers/memory-state-file.js'
 
 const harnesses: Harness[] = []
@@ -15,6 +15,10 @@ afterEach(async () => {
   for (const h of harnesses.splice(0)) {
     h.dispatcher.shutdown('test end').catch(() => {})
     h.dispose()
+    // Every test also checks two invariants: nothing deleted while GitLab runs its job, and no side effect
+    // (acknowledge, create, launch, delete) before the record announcing it is synced.
+    expect(h.earlyDeletes, 'a resource was deleted while its job was still running in GitLab').toEqual([])
+    expect(h.writeAheadViolations, 'a side effect ran ahead of its durable record').toEqual([])
   }
 })
 
@@ -50,7 +54,7 @@ describe('dispatcher: the job pipeline', () => {
     const h = await harness()
     h.gitlab.enqueue({flavor: 'XS'})
     await h.clock.runUntil(() => h.snapshot().jobs[0]?.phase === 'running')
-    expect(h.snapshot().jobs[0]!.weight).toBeCloseTo(flavorWeight(2048), 9)
+    expect(h.snapshot().jobs[0]!.weight).toBeCloseTo(2.3784142300054, 10) // XS: 2 GiB ^ 1.25
   })
 
   it('fails a job with an unknown flavor cleanly, and runs the others', async () => {
@@ -58,7 +62,9 @@ describe('dispatcher: the job pipeline', () => {
     const bad = h.gitlab.enqueue({flavor: 'HUGE'})
     const good = h.gitlab.enqueue({flavor: 'S'})
     await h.clock.runUntil(() => bad.status === 'failed' && h.cloud.resources.size === 1 && [...h.cloud.resources.values()][0]!.launched)
-    expect(bad).toMatchObject({failureReason: 'script_failure', exitCode: 103, reported: 1})
+    // The dispatcher leaves reason and exit code to the client's defaults (script_failure, 103, spec §2.8),
+    // which the GitLab client test checks on the request body and e2e-clever on what the simulator received.
+    expect(bad).toMatchObject({status: 'failed', reported: 1, failureReport: {}})
     expect(bad.log).toBe("\u001b[31mheptapod-paas-runner: Selected flavor 'HUGE' is not available, possible choices are XS, S, M, L, XL, 2XL, 3XL\u001b[0m\n")
     finishLaunched(h)
     await h.clock.runUntil(idle(h))
@@ -194,7 +200,7 @@ describe('dispatcher: limits', () => {
       finishLaunched(h)
     }
     await h.clock.runUntil(idle(h))
-    const quota = 2 * flavorWeight(8192)
+    const quota = 2 * knownWeight(8192)
     expect(peaks.peakWeight).toBeLessThanOrEqual(quota + 1e-9)
     expect(h.cloud.peakWeight()).toBeLessThanOrEqual(quota + 1e-9)
     expect(jobs.every((j) => j.status === 'success')).toBe(true)
@@ -347,3 +353,20 @@ describe('dispatcher: crash safety', () => {
   })
 
 })
+
+describe('dispatcher: progress polling', () => {
+  it('a GitLab instance that never answers a progress check does not delay the jobs of another', async () => {
+    const h = await harness({runners: 2, referenceJobs: 4, extraGlobals: 'job_progress_poll_interval = 10'})
+    // gitlab0 hangs every progress check; gitlab1 answers.
+    h.gitlab.beforeStatus = (runner) => (runner.url.includes('gitlab0') ? new Promise(() => {}) : Promise.resolve())
+    const stuck = Array.from({length: 6}, () => h.gitlab.enqueue({runnerToken: h.tokens[0]}))
+    const other = h.gitlab.enqueue({runnerToken: h.tokens[1]})
+    await h.clock.runUntil(() => [...stuck, other].every((j) => [...h.cloud.resources.values()].some((r) => r.jobId === j.id && r.launched)), 600_000, 'all launched')
+    h.gitlab.finish(other.id)
+    const finishedAt = h.clock.now()
+    await h.clock.runUntil(() => ![...h.cloud.resources.values()].some((r) => r.jobId === other.id), 600_000, 'the other GitLab\'s job is noticed finished')
+    // Within about one interval (10 s) of finishing, though 6 checks of gitlab0 hang forever.
+    expect(h.clock.now() - finishedAt).toBeLessThanOrEqual(12_000)
+  })
+})
+

@@ -88,7 +88,7 @@ describe('reload (SIGHUP): the dispatcher takes a new configuration while jobs r
     expect(plan.limits).toEqual([{key: 'concurrent', from: 50, to: 1}])
     const waiting = h.gitlab.enqueue({flavor: 'S'})
     await h.clock.runUntil(() => h.snapshot().runners[0]!.intake.state === 'paused', 600_000, 'paused')
-    expect(h.snapshot().runners[0]!.intake).toEqual({state: 'paused', reason: 'concurrent limit reached: 1/1 jobs'})
+    expect(h.snapshot().runners[0]!.intake).toMatchObject({state: 'paused', blocker: {kind: 'concurrent', jobs: 1, limit: 1}})
     expect(waiting.status).toBe('pending')
     await reload(h, toml(h, [0], 'concurrent = 5'))
     await h.clock.runUntil(() => waiting.status === 'running', 600_000, 'the waiting job is taken')
@@ -100,6 +100,9 @@ describe('reload (SIGHUP): the dispatcher takes a new configuration while jobs r
     await expect(reload(h, toml(h, [0], 'concurrent = 3', {flavor: 'HUGE', jobs: 2}))).rejects.toBeInstanceOf(ConfigError)
     expect(h.snapshot().quota.total).toBe(before)
     expect(h.snapshot().concurrent.limit).toBe(50)
+    // As at start: a quota that could never hold one job of the heaviest flavor is refused.
+    await expect(reload(h, toml(h, [0], 'concurrent = 50', {flavor: 'XS', jobs: 1}))).rejects.toThrow('could never take a job')
+    expect(h.snapshot().quota.total).toBe(before)
     await reload(h, toml(h, [0], 'concurrent = 50', {flavor: '3XL', jobs: 4}))
     expect(h.snapshot().quota.total).toBeCloseTo(before * 2, 9)
   })

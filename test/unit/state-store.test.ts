@@ -50,9 +50,9 @@ describe('StateStore', () => {
     }
   })
 
-  it('names the line of a corrupt entry', async () => {
-    const err = (await StateStore.open(new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":1}\n{"t":"put","r":{}}\n{"t":"del","k":"x"}\n'), {now}).catch((e: unknown) => e)) as Error
-    expect(err.message).toContain('/virtual/state.jsonl:2: corrupt state file: a job record lacks')
+  it('names the line of an invalid entry, which is an error of that entry only', async () => {
+    const {report} = await StateStore.open(new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":1}\n{"t":"put","r":{}}\n{"t":"del","k":"x"}\n'), {now})
+    expect(report.errors).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:2: an entry is not valid \(r\.runner: .*\); it is kept in the file as it is and ignored/)])
   })
 
   it('imports a state file of the original (launched / pending / to_decommission), keeping a copy', async () => {
@@ -70,6 +70,33 @@ describe('StateStore', () => {
     expect(store.records.get('D3adNQYu/13')).toMatchObject({phase: 'acquired', weight: 2.4, projectId: 42, payload: {id: 13}})
     // Written back in our format at once.
     expect(f.content!.startsWith('{"t":"header"')).toBe(true)
+  })
+
+  it('a commit resolves only once its line is synced, never on the write alone', async () => {
+    const f = new MemoryStateFile()
+    const {store} = await StateStore.open(f, {now})
+    f.holdSyncs = true
+    let resolved = false
+    const put = store.put(rec(1)).then(() => (resolved = true))
+    await new Promise((r) => setImmediate(r))
+    await new Promise((r) => setImmediate(r))
+    expect(f.content).toContain('"jobId":1') // written…
+    expect(f.heldSyncs).toBe(1) // …its sync pending…
+    expect(resolved).toBe(false) // …so not committed yet
+    expect(f.durable).not.toContain('"jobId":1')
+    f.releaseSyncs()
+    await put
+    expect(f.durable).toContain('"jobId":1')
+  })
+
+  it('a failed write rejects its commits; the next ones go through', async () => {
+    const f = new MemoryStateFile()
+    const {store} = await StateStore.open(f, {now})
+    f.failNextWrites = 1
+    await expect(store.put(rec(1))).rejects.toThrow('EIO: simulated write failure')
+    await store.put(rec(2))
+    const {store: again} = await StateStore.open(new MemoryStateFile(f.durable), {now})
+    expect([...again.records.keys()]).toEqual(['tok0abcd/2'])
   })
 
   it('shares one write among concurrent commits, and compacts a long journal', async () => {

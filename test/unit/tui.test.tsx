@@ -56,7 +56,7 @@ describe('TUI components', () => {
 
   it('header: the paused-intake reason, a backoff with its next try, operator pause', () => {
     const s = snapshot({runners: [
-      {runner: 'a', name: 'a', url: 'https://a', executor: 'x', intake: {state: 'paused', reason: 'quota 71.3/76.1 used; largest flavor needs 13.5'}, minRequestableWeight: 13.5},
+      {runner: 'a', name: 'a', url: 'https://a', executor: 'x', intake: {state: 'paused', reason: 'quota 71.3/76.1 used; largest flavor needs 13.5', blocker: {kind: 'quota', used: 71.3, total: 76.1, needs: 13.5}}, minRequestableWeight: 13.5},
       {runner: 'b', name: 'b', url: 'https://b', executor: 'x', intake: {state: 'backoff', reason: 'POST /jobs/request: 503', until: T0 + 125_000 + 30_000}, minRequestableWeight: 13.5},
     ]})
     const f = render(<Header snapshot={s} operatorPaused />).lastFrame()!
@@ -146,7 +146,7 @@ describe('TUI: it fits the terminal', () => {
     concurrent: {limit: 50, used: 11},
     provisioning: {limit: 10, used: 2},
     runners: [
-      {runner: 'glrt-abc', name: 'clever', url: 'https://gitlab.example.com/a/very/long/path/that/goes/on', executor: 'clever-docker', intake: {state: 'paused', reason: 'quota 148.5/152.2 used; largest flavor needs 76.1'}, minRequestableWeight: 76.1},
+      {runner: 'glrt-abc', name: 'clever', url: 'https://gitlab.example.com/a/very/long/path/that/goes/on', executor: 'clever-docker', intake: {state: 'paused', reason: 'quota 148.5/152.2 used; largest flavor needs 76.1', blocker: {kind: 'quota', used: 148.5, total: 152.2, needs: 76.1}}, minRequestableWeight: 76.1},
       {runner: 'glrt-def', name: 'second', url: 'https://other.example', executor: 'clever-docker', intake: {state: 'long-polling'}, minRequestableWeight: 13.5},
     ],
     jobs: [...many(11), job(7, 'decommissioning', 'XS', 2.4)],
@@ -234,9 +234,9 @@ describe('TUI: it fits the terminal', () => {
 describe('TUI: events', () => {
   it('a repeated state is one line with a count; runners are named as in the table; canceled jobs are canceled', () => {
     const m = new TuiModel()
-    for (let i = 0; i < 5; i++) m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: `quota ${70 + i}.0/76.1 used; largest flavor needs 13.5`}, at: T0 + i})
+    for (let i = 0; i < 5; i++) m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: `quota ${70 + i}.0/76.1 used; largest flavor needs 13.5`, blocker: {kind: 'quota', used: 70 + i, total: 76.1, needs: 13.5}}, at: T0 + i})
     m.onEvent({type: 'launch-failed', runner: 'glrt-abc', jobId: 9, reason: 'git push refused', at: T0 + 10})
-    m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: 'quota 75.0/76.1 used; largest flavor needs 13.5'}, at: T0 + 11})
+    m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: 'quota 75.0/76.1 used; largest flavor needs 13.5', blocker: {kind: 'quota', used: 75, total: 76.1, needs: 13.5}}, at: T0 + 11})
     expect(m.events.map((e) => [e.text, e.count])).toEqual([
       ['job 9: launch failed: git push refused', 1],
       ['intake paused: quota 75.0/76.1 used; largest flavor needs 13.5', 6],

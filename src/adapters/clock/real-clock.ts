@@ -1,5 +1,12 @@
-/** Real-time sleep that ends early, rejecting with the signal's reason, when `signal` aborts. */
+/** Longest delay node's timers take: beyond it, `setTimeout` fires after 1 ms instead. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * Real-time sleep that ends early, rejecting with the signal's reason, when `signal` aborts.
+ * A delay beyond node's timer limit (or not finite) waits that limit, never 1 ms.
+ */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  ms = Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_TIMER_MS) : MAX_TIMER_MS
   return new Promise((resolvePromise, reject) => {
     if (signal?.aborted) {
       reject(signal.reason)

@@ -1,11 +1,14 @@
 import {Agent, errors, request} from 'undici'
 
+import {linkedSignal} from '../../core/clock.js'
 import {HttpTransportError, type HttpClient, type HttpRequest, type HttpResponse} from '../../core/coordinator/http-port.js'
 
 /** Defaults: generous enough for a 50 s long poll, short enough that nothing hangs forever. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000
+/** Largest answer read when the caller sets no cap: above it, memory is at stake, not data. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 /** HttpClient over undici, with a keep-alive connection pool. */
 export class UndiciHttpClient implements HttpClient {
@@ -24,25 +27,55 @@ export class UndiciHttpClient implements HttpClient {
 
   async request(req: HttpRequest): Promise<HttpResponse> {
     req.signal?.throwIfAborted()
+    const headersTimeout = req.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS
+    const bodyTimeout = req.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS
+    const deadlineMs = req.deadlineMs ?? headersTimeout + bodyTimeout
+    const maxBytes = req.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+    // One deadline for the whole exchange: undici's timeouts only bound each wait, not their sum.
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(new HttpTransportError('deadline', `no complete answer within ${deadlineMs / 1000} s`)), deadlineMs)
+    const linked = req.signal ? linkedSignal(req.signal, deadline.signal) : {signal: deadline.signal, dispose: () => {}}
     try {
       const res = await request(req.url, {
         method: req.method,
         headers: req.headers ?? {},
         ...(req.body === undefined ? {} : {body: req.body}),
-        ...(req.signal ? {signal: req.signal} : {}),
+        signal: linked.signal,
         dispatcher: this.agent,
-        headersTimeout: req.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
-        bodyTimeout: req.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+        headersTimeout,
+        bodyTimeout,
       })
-      const body = await res.body.text()
+      const chunks: Buffer[] = []
+      let size = 0
+      let truncated = false
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (size + chunk.length > maxBytes) {
+          if (!req.truncateBody) {
+            res.body.destroy()
+            throw new HttpTransportError('too_large', `answer larger than ${maxBytes} bytes`)
+          }
+          chunks.push(chunk.subarray(0, maxBytes - size))
+          size = maxBytes
+          truncated = true
+          res.body.destroy()
+          break
+        }
+        chunks.push(chunk)
+        size += chunk.length
+      }
       const headers: Record<string, string> = {}
       for (const [k, v] of Object.entries(res.headers)) {
         if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v
       }
-      return {status: res.statusCode, headers, body}
+      return {status: res.statusCode, headers, body: Buffer.concat(chunks, size).toString('utf8'), ...(truncated ? {truncated} : {})}
     } catch (error) {
       if (req.signal?.aborted) throw req.signal.reason
+      if (error instanceof HttpTransportError) throw error
+      if (deadline.signal.aborted) throw deadline.signal.reason as HttpTransportError
       throw toTransportError(error)
+    } finally {
+      clearTimeout(timer)
+      linked.dispose()
     }
   }
 

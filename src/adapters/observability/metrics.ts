@@ -3,15 +3,6 @@ import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-c
 import type {EventBus} from '../../core/events.js'
 import type {Dispatcher} from '../../core/dispatcher/dispatcher.js'
 
-/** Low-cardinality kind of an intake pause reason. */
-function pauseKind(reason: string): string {
-  if (reason.startsWith('concurrent')) return 'concurrent'
-  if (reason.startsWith('provisioning')) return 'provisioning'
-  if (reason.startsWith('quota not computed')) return 'quota_unknown'
-  if (reason.startsWith('quota')) return 'quota'
-  return 'other'
-}
-
 /** Low-cardinality kind of a launch failure. */
 export function failureKind(reason: string): string {
   if (/flavor/i.test(reason)) return 'flavor'
@@ -31,6 +22,8 @@ export class Metrics {
   readonly registry = new Registry()
   readonly coordinatorRequests: Counter<'endpoint' | 'status'>
   readonly paasRequests: Counter<'endpoint' | 'status'>
+  /** Rate-limit episodes (429 / 503 with Retry-After), per remote: `gitlab` or `paas`. */
+  readonly rateLimitEpisodes: Counter<'remote'>
 
   constructor(dispatcher: Dispatcher, events: EventBus) {
     const r = this.registry
@@ -40,6 +33,13 @@ export class Metrics {
       collect() {
         this.reset()
         for (const j of dispatcher.snapshot().jobs) this.inc({phase: j.phase, runner: j.runnerName ?? j.runner})
+      },
+    })
+    new Gauge({
+      name: 'hpr_intake_stopped', help: 'Runners whose intake stopped for good until the config changes, by reason code (flavor_config, quota_too_small)', labelNames: ['runner', 'code'], registers: [r],
+      collect() {
+        this.reset()
+        for (const rn of dispatcher.snapshot().runners) if (rn.intake.state === 'stopped' && rn.intake.code) this.set({runner: rn.name ?? rn.runner, code: rn.intake.code}, 1)
       },
     })
     const snap = () => dispatcher.snapshot()
@@ -68,6 +68,7 @@ export class Metrics {
     const decommission = new Histogram({name: 'hpr_decommission_seconds', help: 'Resource deletion time', buckets: [0.1, 0.5, 1, 5, 10, 30, 60], registers: [r]})
     this.coordinatorRequests = new Counter({name: 'hpr_coordinator_requests_total', help: 'GitLab API requests by endpoint and status', labelNames: ['endpoint', 'status'], registers: [r]})
     this.paasRequests = new Counter({name: 'hpr_paas_api_requests_total', help: 'PAAS (Clever Cloud) API requests by endpoint and status', labelNames: ['endpoint', 'status'], registers: [r]})
+    this.rateLimitEpisodes = new Counter({name: 'hpr_rate_limit_episodes_total', help: 'Times a remote asked us to slow down (every call of that kind then waited)', labelNames: ['remote'], registers: [r]})
     const acquiredAt = new Map<string, number>()
     const provisionAt = new Map<string, number>()
     events.on((e) => {
@@ -79,7 +80,7 @@ export class Metrics {
           orphans.inc({action: e.action})
           break
         case 'intake':
-          if (e.intake.state === 'paused') pauses.inc({reason: pauseKind(e.intake.reason)})
+          if (e.intake.state === 'paused') pauses.inc({reason: e.intake.blocker.kind})
           break
         case 'delete-retry':
           deleteRetries.inc()

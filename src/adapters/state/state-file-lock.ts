@@ -69,7 +69,7 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
     return true
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-    throw lockError(path, error)
+    throw error // an errno: the caller words it for the `state_file` key
   }
 }
 
@@ -80,7 +80,7 @@ async function readHolder(path: string): Promise<{raw: string; holder?: Holder} 
     raw = await readFile(path, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'absent'
-    throw lockError(path, error)
+    throw error // an errno: the caller words it for the `state_file` key
   }
   try {
     const h = JSON.parse(raw) as Partial<Holder>
@@ -125,10 +125,4 @@ async function release(path: string, ours: string): Promise<void> {
   } catch {
     // already gone
   }
-}
-
-function lockError(path: string, error: unknown): StartupError {
-  const code = (error as NodeJS.ErrnoException).code
-  const why = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'its directory does not exist' : code === 'EROFS' ? 'read-only file system' : String(code ?? error)
-  return new StartupError('state_lock_io', `cannot create the state file lock ${path}: ${why}`, {path: 'state_file'})
 }

@@ -1,11 +1,14 @@
 import {z} from 'zod'
 
+import {bounded} from './bounds.js'
+
 /** Global keys of heptapod-paas-runner, with the defaults of the original. */
 export const globalSchema = z.object({
-  concurrent: z.number().int().min(1).default(50),
-  check_interval: z.number().positive().default(3),
-  job_progress_poll_interval: z.number().positive().default(30),
-  paas_max_concurrent_provisioning: z.number().int().min(1).default(10),
+  concurrent: bounded({min: 1, max: 10_000, unit: 'jobs', int: true}).default(50),
+  // Sub-second values are for tests and demos; above an hour a runner would look dead.
+  check_interval: bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(3),
+  job_progress_poll_interval: bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(30),
+  paas_max_concurrent_provisioning: bounded({min: 1, max: 10_000, unit: 'jobs', int: true}).default(10),
   paas_finished_jobs_keep_resources: z.boolean().default(false),
   paas_decommission_launch_failures: z.boolean().default(true),
   /** Seconds an orphan (our marker, no record) is left alone before deletion; 0: report only, never delete. */
@@ -15,13 +18,17 @@ export const globalSchema = z.object({
     {
       reference_runner: z.string().min(1),
       reference_flavor: z.string().min(1),
-      reference_jobs_count: z.number().positive(),
+      reference_jobs_count: bounded({min: 0, max: 100_000, unit: 'jobs', minExclusive: true}),
     },
     {error: (iss) => (iss.input === undefined ? 'the [quota_computation] section is mandatory' : 'must be a table')},
   ),
   listen_address: z
     .string()
     .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port, e.g. "127.0.0.1:9252" or ":9252"')
+    .refine((a) => {
+      const port = Number(a.slice(a.lastIndexOf(':') + 1))
+      return port >= 1 && port <= 65535
+    }, 'the port must be from 1 to 65535')
     .optional(),
   log_level: z
     .enum(['trace', 'debug', 'info', 'warn', 'warning', 'error', 'fatal', 'panic'])
@@ -39,8 +46,8 @@ const tomlDate = z.union([z.string(), z.date()]).transform((v) => (typeof v === 
 
 export const traceWatchSchema = z.strictObject({
   token: z.string().min(1).optional(),
-  timeout_seconds: z.number().positive().default(300),
-  poll_step: z.number().positive().default(10),
+  timeout_seconds: bounded({min: 1, max: 86_400, unit: 'seconds'}).default(300),
+  poll_step: bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(10),
 })
 
 /** Keys common to every `[[runners]]` section, whatever its executor. */
@@ -54,7 +61,7 @@ export const commonRunnerSchema = z.object({
     .string({error: (iss) => (iss.input === undefined ? 'required: the runner authentication token' : 'must be a string')})
     .min(8, 'is too short to be a runner token (at least 8 characters)'),
   executor: z.string({error: (iss) => (iss.input === undefined ? 'required' : 'must be a string')}),
-  id: z.number().int().nonnegative().optional(),
+  id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
   token_obtained_at: tomlDate.optional(),
   token_expires_at: tomlDate.optional(),
   paas_job_trace_watch: traceWatchSchema.optional(),

@@ -77,7 +77,8 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
   }
 
   const g = globalSchema.safeParse(global)
-  if (!g.success) errors.push(...zodIssues(g.error, '').filter((i) => !/^runners\[\d+\]/.test(i.path)))
+  // Issues inside a runner's table are parseRunner's; one about the entry itself (not a table) is kept.
+  if (!g.success) errors.push(...zodIssues(g.error, '').filter((i) => !/^runners\[\d+\]./.test(i.path)))
 
   const runners: RunnerConfig[] = []
   const rawRunners = Array.isArray(global.runners) ? global.runners : []
@@ -113,11 +114,12 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
   const finish = (issues: ConfigIssue[]): ConfigIssue[] =>
     issues.map((i) => {
       const loc = i.line === undefined ? locator.locate(i.path) : undefined
-      return {...i, message: redactor.redact(i.message), ...(loc ? {line: loc.line} : {})}
+      // One line per issue, whatever the file's strings hold.
+      return {...i, message: escapeControls(redactor.redact(i.message)), ...(loc ? {line: loc.line} : {})}
     })
 
-  if (errors.length > 0) throw new ConfigError(opts.file, finish(errors))
-  const data = g.data!
+  if (errors.length > 0 || !g.success) throw new ConfigError(opts.file, finish(errors.length > 0 ? errors : [{path: '', message: 'invalid configuration'}]))
+  const data = g.data
   return {
     file: opts.file,
     concurrent: data.concurrent,
@@ -279,6 +281,11 @@ function pick(table: Table, keys: readonly string[]): Table {
   const out: Table = {}
   for (const k of keys) if (k in table) out[k] = table[k]
   return out
+}
+
+/** `\n` for a newline and so on: messages quote values from the file. */
+function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
 }
 
 function isTable(v: unknown): v is Table {

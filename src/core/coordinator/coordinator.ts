@@ -18,6 +18,11 @@ export interface JobRef {
 
 export type JobRequestResult =
   | {kind: 'job'; job: JobPayload}
+  /**
+   * GitLab assigned us a job whose payload does not fit its schema. It still has an id and a
+   * token, so it can be failed with `problem` in its log; the rest of it is not used.
+   */
+  | {kind: 'unreadable'; job: JobRef; problem: string}
   | {
       kind: 'none'
       /** Queue-version token to send next time (the old one when the answer had none). */

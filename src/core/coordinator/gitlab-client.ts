@@ -1,9 +1,10 @@
-import type {JobPayload} from '../job-payload.js'
+import {parseJobPayload} from '../job-payload.js'
 import {AbortedError, CoordinatorError} from './coordinator-errors.js'
 import type {Coordinator, JobRef, JobRequestResult, RegisterOptions, Registration, RunnerEndpoint} from './coordinator.js'
 import {FINISHED_JOB_STATUSES} from './coordinator.js'
 import {HttpTransportError, type HttpClient, type HttpRequest, type HttpResponse} from './http-port.js'
 import {DEFAULT_RETRY_POLICY, isRetryableStatus, retryDelayMs, serverRequestedDelayMs, type RetryPolicy} from './retry.js'
+import {RateLimitGate, type RateLimitEpisode} from './rate-limit-gate.js'
 import {runnerInfoBody, type RunnerInfo} from './runner-info.js'
 
 export interface GitLabClientOptions {
@@ -22,16 +23,39 @@ export interface GitLabClientOptions {
   requestTimeoutMs?: number
   /** Called after every HTTP exchange, for metrics: endpoint pattern and status (or `network`). */
   onExchange?(endpoint: string, outcome: number | 'network'): void
+  /** Called once per rate-limit episode of a GitLab instance and endpoint (log line, metric). */
+  onRateLimited?(e: RateLimitEpisode): void
 }
 
 const JSON_HEADERS = {'content-type': 'application/json', accept: 'application/json'}
 
+const MIB = 1024 * 1024
+/**
+ * Per endpoint: the deadline of one attempt (headers and body together; the job request adds
+ * the long-poll hold to it) and the largest answer read. A job payload can be large (variables,
+ * dependencies); every other answer is small. The job log is only read to see whether it grew.
+ */
+const LIMITS: Record<string, {deadlineMs: number; maxBodyBytes: number; truncateBody?: boolean}> = {
+  'POST /jobs/request': {deadlineMs: 30_000, maxBodyBytes: 32 * MIB},
+  'GET /job': {deadlineMs: 15_000, maxBodyBytes: MIB},
+  'GET /projects/:id/jobs/:job_id/trace': {deadlineMs: 30_000, maxBodyBytes: MIB, truncateBody: true},
+}
+const DEFAULT_LIMITS: {deadlineMs: number; maxBodyBytes: number; truncateBody?: boolean} = {deadlineMs: 30_000, maxBodyBytes: MIB}
+
 /** The GitLab runner API client, over the HttpClient port. See the Coordinator interface. */
 export class GitLabClient implements Coordinator {
   private readonly retry: RetryPolicy
+  /** Per GitLab instance and endpoint: a 429 holds back every call of that kind, not only its retries. */
+  private readonly gate: RateLimitGate
 
   constructor(private readonly opts: GitLabClientOptions) {
     this.retry = opts.retry ?? DEFAULT_RETRY_POLICY
+    this.gate = new RateLimitGate({now: opts.now, sleep: opts.sleep})
+  }
+
+  /** Until when calls of this endpoint to this GitLab are held back by a rate limit, if they are. */
+  rateLimitedUntil(url: string, endpoint: string): number | undefined {
+    return this.gate.heldUntil(gateKey(url, endpoint))
   }
 
   async requestJob(runner: RunnerEndpoint, o: {lastUpdate?: string; signal?: AbortSignal}): Promise<JobRequestResult> {
@@ -52,11 +76,11 @@ export class GitLabClient implements Coordinator {
     const longPolling = res.headers['gitlab-ci-builds-polling'] === 'yes'
     switch (res.status) {
       case 201: {
-        const job = parseJob(res)
-        if (!job) {
-          throw new CoordinatorError('unexpected', endpoint, `201 with a job payload that cannot be decoded (${describeBody(res)}); the job is lost on our side and GitLab will time it out`, {status: 201, ...who(runner)})
-        }
-        return {kind: 'job', job}
+        const parsed = (res.headers['content-type'] ?? '').includes('application/json') ? parseJobPayload(parseJson<unknown>(res.body)) : {ok: false as const, problem: 'not JSON'}
+        if (parsed.ok) return {kind: 'job', job: parsed.job}
+        // With an id and a token, the job can still be failed with the reason; without, GitLab times it out.
+        if (parsed.ref) return {kind: 'unreadable', job: parsed.ref, problem: parsed.problem}
+        throw new CoordinatorError('unexpected', endpoint, `201 with a job payload that cannot be decoded (${describeBody(res)}: ${parsed.problem}); the job is lost on our side and GitLab will time it out`, {status: 201, ...who(runner)})
       }
       case 204: {
         const header = res.headers['x-gitlab-last-update']
@@ -172,9 +196,10 @@ export class GitLabClient implements Coordinator {
     const endpoint = 'GET /projects/:id/jobs/:job_id/trace'
     const res = await this.call(endpoint, {method: 'GET', url: api(url, `/projects/${projectId}/jobs/${jobId}/trace`), headers: {'private-token': privateToken}}, o.signal, undefined, jobId)
     if (res.status === 200) return res.body
-    if (res.status === 404) return ''
-    if (res.status === 401 || res.status === 403) {
-      throw new CoordinatorError('unexpected', endpoint, `${res.status}: the job-log watch token cannot read this job's log (it needs read_api on the project) (${gitlabMessage(res)})`, {status: res.status, jobId})
+    // GitLab answers 200 with an empty body while a job has no log yet; 404 means the token's user
+    // does not see the project (not a member) or the job: every watch with this token would fail.
+    if (res.status === 401 || res.status === 403 || res.status === 404) {
+      throw new CoordinatorError('unexpected', endpoint, `${res.status}: the job-log watch token cannot read this job's log (its user must be a member of project ${projectId}, Reporter or more, with the read_api scope) (${gitlabMessage(res)})`, {status: res.status, jobId})
     }
     throw this.failure(endpoint, res, undefined, jobId)
   }
@@ -256,14 +281,26 @@ export class GitLabClient implements Coordinator {
    * Retry-After / RateLimit-ResetTime, and stops at once on abort. Returns the last response.
    */
   private async call(endpoint: string, req: HttpRequest, signal: AbortSignal | undefined, runner?: RunnerEndpoint, jobId?: number): Promise<HttpResponse> {
+    const limits = LIMITS[endpoint] ?? DEFAULT_LIMITS
+    const headersTimeoutMs = req.headersTimeoutMs ?? this.opts.requestTimeoutMs ?? 30_000
     const request: HttpRequest = {
       ...req,
       headers: {'user-agent': `heptapod-paas-runner ${this.opts.info.version} (${this.opts.info.platform}/${this.opts.info.architecture})`, ...req.headers},
       ...(signal ? {signal} : {}),
-      headersTimeoutMs: req.headersTimeoutMs ?? this.opts.requestTimeoutMs ?? 30_000,
+      headersTimeoutMs,
       bodyTimeoutMs: req.bodyTimeoutMs ?? 30_000,
+      // A long poll may hold the headers back; the deadline covers that hold plus the answer.
+      deadlineMs: endpoint === 'POST /jobs/request' ? headersTimeoutMs + limits.deadlineMs : limits.deadlineMs,
+      maxBodyBytes: limits.maxBodyBytes,
+      ...(limits.truncateBody ? {truncateBody: true} : {}),
     }
+    const key = gateKey(req.url, endpoint)
     for (let attempt = 1; ; attempt++) {
+      try {
+        await this.gate.pass(key, signal)
+      } catch {
+        throw new AbortedError(endpoint)
+      }
       if (signal?.aborted) throw new AbortedError(endpoint)
       let res: HttpResponse | undefined
       let transport: HttpTransportError | undefined
@@ -276,15 +313,20 @@ export class GitLabClient implements Coordinator {
         this.opts.onExchange?.(endpoint, 'network')
         transport = error
       }
-      const retryable = transport !== undefined || isRetryableStatus(res!.status)
-      if (!retryable) return res!
-      if (attempt >= this.retry.maxAttempts) {
+      const retryable = transport !== undefined ? transport.retryable : isRetryableStatus(res!.status)
+      if (!retryable && res) return res
+      const delay = retryDelayMs(attempt, this.retry, this.opts.random, res, this.opts.now())
+      // The server said to slow down: every call of this kind waits, not only this one.
+      if (res && (res.status === 429 || (res.status === 503 && serverRequestedDelayMs(res.headers, this.opts.now()) !== undefined))) {
+        const episode = this.gate.close(key, delay)
+        if (episode) this.opts.onRateLimited?.(episode)
+      }
+      if (!retryable || attempt >= this.retry.maxAttempts) {
         if (res) return res
-        throw new CoordinatorError('unavailable', endpoint, `no answer after ${attempt} attempts: ${transport!.message}`, {
+        throw new CoordinatorError('unavailable', endpoint, `${attempt === 1 ? 'no usable answer' : `no answer after ${attempt} attempts`}: ${transport!.message}`, {
           ...(jobId === undefined ? {} : {jobId}), ...who(runner), cause: transport,
         })
       }
-      const delay = retryDelayMs(attempt, this.retry, this.opts.random, res, this.opts.now())
       try {
         await this.opts.sleep(delay, signal)
       } catch {
@@ -312,6 +354,17 @@ export function api(baseUrl: string, path: string): string {
   return `${baseUrl.replace(/\/+$/, '').replace(/\/ci$/, '')}/api/v4${path}`
 }
 
+/** The gate of one endpoint of one GitLab instance (its origin: scheme, host and port). */
+function gateKey(url: string, endpoint: string): string {
+  let origin = url
+  try {
+    origin = new URL(url).origin
+  } catch {
+    // keep the URL itself: it still names one remote
+  }
+  return `${origin} ${endpoint}`
+}
+
 function who(runner?: RunnerEndpoint): {runner?: string} {
   return runner?.uniqueName ? {runner: runner.uniqueName} : {}
 }
@@ -322,13 +375,6 @@ function parseJson<T>(text: string): T | undefined {
   } catch {
     return undefined
   }
-}
-
-function parseJob(res: HttpResponse): JobPayload | undefined {
-  if (!(res.headers['content-type'] ?? '').includes('application/json')) return undefined
-  const job = parseJson<JobPayload>(res.body)
-  if (!job || typeof job !== 'object' || typeof job.id !== 'number' || typeof job.token !== 'string') return undefined
-  return job
 }
 
 function parseRegistration(endpoint: string, res: HttpResponse, fallbackToken?: string): Registration {

@@ -14,6 +14,15 @@ export interface HttpRequest {
   headersTimeoutMs?: number
   /** Max ms between two chunks of the body. */
   bodyTimeoutMs?: number
+  /**
+   * Max ms for the whole exchange, headers and body together: a server that sends one byte
+   * now and then never holds the caller longer. Default: headers and body timeouts added up.
+   */
+  deadlineMs?: number
+  /** Largest body read, in bytes; beyond it the request fails with `too_large` (default 64 MiB). */
+  maxBodyBytes?: number
+  /** Beyond `maxBodyBytes`, keep the first bytes (`truncated` set) instead of failing. */
+  truncateBody?: boolean
 }
 
 export interface HttpResponse {
@@ -21,6 +30,8 @@ export interface HttpResponse {
   /** Lower-cased header names. */
   headers: Record<string, string>
   body: string
+  /** The body was cut at `maxBodyBytes` (only with `truncateBody`). */
+  truncated?: boolean
 }
 
 export interface HttpClient {
@@ -31,7 +42,11 @@ export interface HttpClient {
   request(req: HttpRequest): Promise<HttpResponse>
 }
 
-/** Connection refused or reset, DNS failure, timeout: no HTTP answer at all. */
+/**
+ * Connection refused or reset, DNS failure, timeout: no usable HTTP answer at all. `deadline`
+ * (the whole exchange took too long) and `too_large` (the answer exceeded its cap) are final:
+ * the server has had its chance, retrying at once would not help.
+ */
 export class HttpTransportError extends Error {
   readonly code: string
 
@@ -39,5 +54,10 @@ export class HttpTransportError extends Error {
     super(message, opts)
     this.name = 'HttpTransportError'
     this.code = code
+  }
+
+  /** Worth another attempt of the same call. */
+  get retryable(): boolean {
+    return this.code !== 'deadline' && this.code !== 'too_large'
   }
 }

@@ -19,6 +19,10 @@ export interface DispatcherOptions {
   quotaRetryMs: number
   /** Stop each runner's intake after this many polling cycles (`--poll-cycles`, tests). */
   maxPollCycles?: number
+  /** Start even when the quota can never hold a runner's heaviest flavor (`run --allow-idle`). */
+  allowIdle?: boolean
+  /** Progress checks in flight at once (half of it at most per GitLab instance). */
+  progressConcurrency: number
   /** Upper bound of a graceful shutdown: systemd kills us at 120 s. */
   shutdownTimeoutMs: number
 }
@@ -35,4 +39,5 @@ export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
   tokenRevokedPauseMs: 300_000,
   quotaRetryMs: 10_000,
   shutdownTimeoutMs: 100_000,
+  progressConcurrency: 8,
 }

@@ -3,14 +3,14 @@ import {linkedSignal, Notifier, waitNotified} from '../clock.js'
 import type {Config, RunnerConfig} from '../config/config-types.js'
 import {AbortedError, CoordinatorError} from '../coordinator/coordinator-errors.js'
 import type {Coordinator, RunnerEndpoint} from '../coordinator/coordinator.js'
-import {ConfigError, JobRejectedError} from '../errors.js'
+import {ConfigError, JobRejectedError, PaasRunnerError} from '../errors.js'
 import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeState, type JobSnapshot} from '../events.js'
 import type {Executor, Resource, UnmarkedResource} from '../executor.js'
 import {jobVariable, type JobPayload} from '../job-payload.js'
 import type {Logger} from '../logger.js'
-import {admissionBlocker} from '../quota/admission.js'
+import {admissionBlocker, describeBlocker, type IntakeBlocker, type WaitingAhead} from '../quota/admission.js'
 import {formatWeight} from '../quota/flavor-weight.js'
-import {computeWeightedQuota, UnknownFlavorError} from '../quota/quota.js'
+import {computeWeightedQuota, isFlavorConfigError, UnknownFlavorError} from '../quota/quota.js'
 import {PROVISIONING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
 import type {StateStore} from '../state/state-store.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
@@ -35,6 +35,8 @@ export interface DispatcherDeps {
   redact?(text: string): string
   /** Registers a secret (job tokens) with the process redactor. */
   addSecret?(secret: string): void
+  /** The secret is no longer needed (its job is over): the redactor may forget it after a while. */
+  retireSecret?(secret: string): void
   options?: Partial<DispatcherOptions>
 }
 
@@ -59,6 +61,8 @@ interface RunnerRuntime {
   stop: AbortController
   /** Bumped when a reload brings a removed runner back: an older intake loop then ends. */
   generation: number
+  /** Since when it waits for its next poll: the runner that waited longest is served first. */
+  waitingSince: number
 }
 
 interface JobControl {
@@ -129,6 +133,7 @@ export class Dispatcher {
       retired: false,
       stop: new AbortController(),
       generation: 0,
+      waitingSince: this.deps.clock.now(),
     }
     this.byUnique.set(unit.config.uniqueName, rt)
     return rt
@@ -152,6 +157,7 @@ export class Dispatcher {
    */
   async start(): Promise<void> {
     await this.computeQuota(true)
+    await this.refuseIdleRunners()
     for (const stored of [...this.store.records.values()]) {
       this.deps.addSecret?.(stored.jobToken)
       const rec = await this.adoptLegacyRunnerName(stored)
@@ -203,6 +209,36 @@ export class Dispatcher {
     await this.store.put(next)
     this.log.info('an imported job had no weight: it counts as the heaviest flavor of its runner', {runner: rec.runner, job: rec.jobId, weight})
     return next
+  }
+
+  /**
+   * A quota that can never hold the heaviest flavor a runner may get leaves that runner idle for
+   * good: refuse to start (ConfigError, exit 2) with the fix, unless `allowIdle` (`--allow-idle`).
+   * Checked when the flavors are known at start; later, the runner's intake stops with the reason.
+   */
+  private async refuseIdleRunners(): Promise<void> {
+    await this.refuseIdle(this.quota, this.runners.map((rt) => rt.unit), this.config)
+  }
+
+  /** The check of `refuseIdleRunners`, for a quota and runners (also those of a reload). */
+  private async refuseIdle(quota: Dispatcher['quota'], units: readonly RunnerUnit[], config: Config): Promise<void> {
+    if (!quota || this.opts.allowIdle) return
+    const issues = []
+    for (const unit of units) {
+      let need: number
+      try {
+        need = await unit.executor.minRequestableWeight(this.stopSignal)
+      } catch {
+        continue // unknown flavors or API down: the intake loop says so
+      }
+      if (need <= quota.total + 1e-9) continue
+      issues.push({
+        path: `runners[${unit.config.index}]`,
+        message: `runner '${unit.config.name ?? `runners[${unit.config.index}]`}' could never take a job: the weighted quota ${formatWeight(quota.total)} (${quota.explanation}) is less than the weight of its heaviest flavor, ${formatWeight(need)}. ` +
+          'Raise [quota_computation] reference_jobs_count (or its reference flavor), or set this runner\'s max flavor (cc_max_flavor) to a flavor that fits; --allow-idle starts anyway',
+      })
+    }
+    if (issues.length > 0) throw new ConfigError(config.file, issues)
   }
 
   /** Resolves when every intake loop has ended (after `maxPollCycles`, or at shutdown). */
@@ -284,11 +320,12 @@ export class Dispatcher {
     const prev = rt.intake
     rt.intake = intake
     // Logged once per kind of pause (quota, concurrent…), not at every change of its figures.
-    const kind = (i: IntakeState): string => ('reason' in i ? i.reason.split(' ')[0]! : '')
+    const kind = (i: IntakeState): string => (i.state === 'paused' ? i.blocker.kind : i.state === 'stopped' ? (i.code ?? '') : '')
     const changed = prev.state !== intake.state || kind(prev) !== kind(intake)
     if (!changed) return
     // Every pause is logged once, with its reason and figures; so is the resumption.
-    if (intake.state === 'paused') this.log.info(`intake paused: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name})
+    if (intake.state === 'paused') this.log.info(`intake paused: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name, blocker: intake.blocker.kind})
+    else if (intake.state === 'stopped' && intake.code) this.log.error(`intake stopped: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name, code: intake.code})
     else if (prev.state === 'paused' && (intake.state === 'polling' || intake.state === 'long-polling')) this.log.info('intake resumed', {runner: rt.unit.config.uniqueName, runnerName: rt.name})
     this.emit({type: 'intake', runner: rt.unit.config.uniqueName, intake, at: this.now()})
   }
@@ -299,7 +336,7 @@ export class Dispatcher {
     let failures = 0
     while (!this.stopping && !rt.retired && rt.generation === generation) {
       if (this.opts.maxPollCycles !== undefined && rt.cycles >= this.opts.maxPollCycles) {
-        this.setIntake(rt, {state: 'stopped', reason: `after ${rt.cycles} polling cycles`})
+        this.setIntake(rt, {state: 'stopped', reason: `after ${rt.cycles} polling cycles`, code: 'poll_cycles'})
         return
       }
       let minWeight: number
@@ -308,33 +345,51 @@ export class Dispatcher {
         rt.minWeight = minWeight
       } catch (error) {
         if (this.stopping) return
+        rt.cycles++
+        if (isFlavorConfigError(error)) {
+          // No job can run until the config (or the catalogue) changes: say so loudly, check again now and then.
+          this.setIntake(rt, {state: 'stopped', reason: this.errText(error), code: 'flavor_config'})
+          if (!this.cyclesDone(rt)) await this.sleep(this.opts.quotaRetryMs * 6)
+          continue
+        }
         const wait = this.backoff(++failures)
         this.setIntake(rt, {state: 'backoff', reason: `cannot weigh this runner's flavors: ${this.errText(error)}`, until: this.now() + wait})
         await this.sleep(wait)
+        continue
+      }
+      if (this.quota && minWeight > this.quota.total + 1e-9) {
+        // Only with --allow-idle (run refuses to start otherwise): this runner can never take a job.
+        this.setIntake(rt, {state: 'stopped', reason: `the quota (${formatWeight(this.quota.total)}) can never hold this runner's heaviest flavor (${formatWeight(minWeight)}): raise the quota or set its max flavor`, code: 'quota_too_small'})
         rt.cycles++
+        if (!this.cyclesDone(rt)) await waitNotified(this.capacity, this.deps.clock, this.opts.quotaRetryMs * 6, this.stopSignal)
         continue
       }
       const u = this.usage()
-      const blocker = this.operatorPaused ? 'paused by the operator' : admissionBlocker({
+      const blocker: IntakeBlocker | undefined = this.operatorPaused ? {kind: 'operator'} : admissionBlocker({
         quota: this.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.config.concurrent,
         provisioning: u.provisioning, maxProvisioning: this.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
+        ahead: this.waitingAhead(rt),
       })
       if (blocker) {
-        this.setIntake(rt, {state: 'paused', reason: blocker})
+        this.setIntake(rt, {state: 'paused', reason: describeBlocker(blocker), blocker})
         // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves (held deletes).
         await waitNotified(this.capacity, this.deps.clock, this.config.checkInterval * 1000, this.stopSignal)
         rt.cycles++
         continue
       }
       rt.reserved = minWeight // reserve before asking: concurrent runners can never overshoot
-      this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling ? 'long-polling' : 'polling'})
+      // While another runner waits for capacity, ask without holding a long poll: the reservation
+      // is then held for one round trip, not ~50 s, and the runners take turns.
+      const scarce = this.someoneWaiting(rt)
+      this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling && !scarce ? 'long-polling' : 'polling'})
       let result
       const asked = this.now()
       const linked = linkedSignal(this.stopSignal, this.intakeController.signal, rt.stop.signal)
       try {
-        result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
+        result = await this.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate && !scarce ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
       } catch (error) {
         rt.reserved = undefined
+        rt.waitingSince = this.now()
         this.capacity.notify()
         rt.cycles++
         if (this.stopping) return
@@ -357,28 +412,63 @@ export class Dispatcher {
         this.capacity.notify()
         if (result.lastUpdate) rt.lastUpdate = result.lastUpdate
         rt.longPolling = result.longPolling
+        // Back of the queue: a runner that waited longer goes first.
+        rt.waitingSince = this.now()
         // A long-poll hold that ended means "ask again": the answer now comes from Rails.
-        if (result.holdEnded) continue
+        if (result.holdEnded && !scarce) continue
         // Behind Workhorse long polling, the next request is held until a job comes: ask again at
-        // once, unless GitLab keeps answering at once (then fall back to check_interval).
+        // once, unless GitLab keeps answering at once (then fall back to check_interval). When
+        // capacity is scarce the request was not held: wait check_interval, like without long polling.
         const quick = this.now() - asked < 1000
-        if (result.longPolling && (!quick || rt.quickNones === 0)) {
+        if (result.longPolling && !scarce && (!quick || rt.quickNones === 0)) {
           rt.quickNones = quick ? rt.quickNones + 1 : 0
           continue
         }
         rt.quickNones = 0
         await this.sleep(this.config.checkInterval * 1000)
+        rt.waitingSince = this.now()
         continue
       }
       rt.quickNones = 0
       try {
-        await this.accept(rt, result.job, minWeight)
+        if (result.kind === 'unreadable') await this.accept(rt, {id: result.job.id, token: result.job.token}, minWeight, result.problem)
+        else await this.accept(rt, result.job, minWeight)
+      } catch (error) {
+        // Whatever a job holds, it is an error of that job, never of the daemon.
+        this.log.error('unexpected error while taking a job; intake goes on', {runner: uniq, error: this.errText(error)})
       } finally {
         rt.reserved = undefined
+        rt.waitingSince = this.now()
         this.capacity.notify()
       }
       // Got a job: ask again at once.
     }
+  }
+
+  /** `--poll-cycles` reached: the loop ends at its next turn, without waiting. */
+  private cyclesDone(rt: RunnerRuntime): boolean {
+    return this.opts.maxPollCycles !== undefined && rt.cycles >= this.opts.maxPollCycles
+  }
+
+  /**
+   * The runners waiting for capacity since before `rt`, which it must not overtake. A runner
+   * whose heaviest flavor can never fit (`--allow-idle`) waits for nobody and blocks nobody.
+   */
+  private waitingAhead(rt: RunnerRuntime): WaitingAhead {
+    const ahead = this.runners.filter((o) => o !== rt && this.isWaiting(o) && o.waitingSince < rt.waitingSince)
+    return {names: ahead.map((o) => o.name), weight: ahead.reduce((w, o) => w + (o.minWeight ?? 0), 0)}
+  }
+
+  /** Another runner is waiting for capacity: held polls would keep it waiting. */
+  private someoneWaiting(rt: RunnerRuntime): boolean {
+    return this.runners.some((o) => o !== rt && this.isWaiting(o))
+  }
+
+  private isWaiting(o: RunnerRuntime): boolean {
+    if (o.reserved !== undefined || o.intake.state !== 'paused') return false
+    const kind = o.intake.blocker.kind
+    const capacity = kind === 'quota' || kind === 'concurrent' || kind === 'provisioning' || kind === 'turn'
+    return capacity && !(this.quota && (o.minWeight ?? 0) > this.quota.total + 1e-9)
   }
 
   private intakeErrorWait(error: unknown, failures: number): number {
@@ -394,13 +484,17 @@ export class Dispatcher {
     return d / 2 + this.deps.random() * (d / 2)
   }
 
-  /** A job was acquired: weigh it, record it durably, start its pipeline. Never throws. */
-  private async accept(rt: RunnerRuntime, job: JobPayload, reservedWeight: number): Promise<void> {
+  /**
+   * A job was acquired: weigh it, record it durably, start its pipeline. Never throws.
+   * `unreadable`: why its payload could not be read; then only its id and token are used, and
+   * the job is failed with that reason in its log.
+   */
+  private async accept(rt: RunnerRuntime, job: JobPayload, reservedWeight: number, unreadable?: string): Promise<void> {
     const uniq = rt.unit.config.uniqueName
     this.deps.addSecret?.(job.token)
     this.totals.acquired++
     const now = this.now()
-    const flavor = jobVariable(job, 'CI_CLEVER_CLOUD_FLAVOR')
+    const flavor = unreadable === undefined ? jobVariable(job, 'CI_CLEVER_CLOUD_FLAVOR') : undefined
     const base: JobRecord = {
       runner: uniq,
       jobId: job.id,
@@ -408,7 +502,7 @@ export class Dispatcher {
       phase: 'acquired',
       weight: reservedWeight,
       expectedWeight: reservedWeight,
-      payload: job,
+      ...(unreadable === undefined ? {payload: job} : {}),
       traceOffset: 0,
       acquiredAt: now,
       phaseSince: now,
@@ -418,12 +512,13 @@ export class Dispatcher {
     }
     let rec = base
     try {
+      if (unreadable !== undefined) throw new JobRejectedError('payload_unreadable', `the job payload cannot be read: ${unreadable}`, {jobId: job.id})
       const w = await rt.unit.executor.expectedWeight(job, this.stopSignal)
       rec = {...base, weight: w, expectedWeight: w}
     } catch (error) {
       if (error instanceof JobRejectedError) {
         // A job that cannot run here (unknown flavor…) is failed with a clear reason; it never stops the daemon.
-        rec = {...base, weight: 0, expectedWeight: 0, failure: this.redact(error.message)}
+        rec = {...base, weight: 0, expectedWeight: 0, failure: oneLine(this.redact(error.message))}
       } else {
         // Cannot weigh it now (PAAS API down?): count the worst case reserved for it and go on.
         this.log.warn('cannot weigh the job; counting the largest flavor', {runner: uniq, job: job.id, error: this.errText(error)})
@@ -490,10 +585,20 @@ export class Dispatcher {
       try {
         const next = await this.step(rt, rec, ctl)
         if (next === 'park') return
+        if (this.current(key) === rec) {
+          // A step that changed nothing would loop without ever yielding to the event loop
+          // (no timer, no signal would run again): wait instead, as after an error.
+          this.log.error('the job made no progress; retrying later', {runner: rec.runner, job: rec.jobId, phase: rec.phase})
+          await this.sleep(this.opts.deleteRetryBaseMs)
+        }
       } catch (error) {
         if (this.stopping && (error instanceof AbortedError || this.stopSignal.aborted)) return
         const now = this.current(key)
         if (!now) return
+        if (error instanceof PaasRunnerError && error.code === 'unknown_phase') {
+          this.log.error('the job record has an unknown phase: the job is left alone; fix or remove its record', {runner: now.runner, job: now.jobId, phase: now.phase})
+          return
+        }
         if (ctl.cancel.signal.aborted || now.canceled) {
           // Canceled in GitLab while provisioning or launching: delete the resource early.
           this.log.warn('job canceled in GitLab before it ran; stopping it', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId})
@@ -506,7 +611,7 @@ export class Dispatcher {
           await this.sleep(this.opts.deleteRetryBaseMs)
           continue
         }
-        const reason = launchFailureReason(now.phase, error, this.errText(error))
+        const reason = oneLine(launchFailureReason(now.phase, error, this.errText(error)))
         this.log.error('job failed to launch', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId, reason})
         this.noteFailure(now, reason)
         await this.safeTransition(now, 'reporting', {failure: reason})
@@ -614,12 +719,15 @@ export class Dispatcher {
       case 'decommissioning':
         await this.decommission(rt, rec)
         return 'next'
+      default:
+        throw new PaasRunnerError('unknown_phase', `unknown phase ${JSON.stringify(rec.phase as unknown)}`, {jobId: rec.jobId})
     }
   }
 
   /** Removes a record: its slot and weight are released, exactly once. */
   private async forget(rec: JobRecord, why: string): Promise<void> {
     await this.store.delete(rec.runner, rec.jobId)
+    this.deps.retireSecret?.(rec.jobToken)
     this.log.info(`job done: ${why}`, {runner: rec.runner, job: rec.jobId})
     this.emit({type: 'job-phase', runner: rec.runner, jobId: rec.jobId, phase: 'gone', weight: 0, at: this.now(), ...(rec.resourceId ? {resourceId: rec.resourceId} : {})})
     this.dropIfRetiredAndIdle(rec.runner)
@@ -672,7 +780,7 @@ export class Dispatcher {
   /** §2.7–2.8: red line in the job log, then report failed (3 attempts, 30 s apart, interruptible). */
   private async reportFailure(rt: RunnerRuntime, rec: JobRecord): Promise<void> {
     const job = {id: rec.jobId, token: rec.jobToken}
-    const reason = this.redact(rec.failure ?? 'the job could not be launched')
+    const reason = oneLine(this.redact(rec.failure ?? 'the job could not be launched'))
     try {
       // Once only, even across restarts.
       if (!rec.failureLogged) {
@@ -744,27 +852,47 @@ export class Dispatcher {
    * Checks every tracked job once per `job_progress_poll_interval`, spread evenly: with N jobs,
    * one check every interval / N. Re-plans at once when jobs come or go.
    */
+  /**
+   * Checks the progress of every polled job about once per `job_progress_poll_interval`, spread
+   * evenly over it. Checks run concurrently under a small bound, and at most half of it per GitLab
+   * instance: a slow or rate-limited job (or instance) holds its own slots, never the others'.
+   */
   private async progressLoop(): Promise<void> {
     let cursor = 0
     let lastCheck = Number.NEGATIVE_INFINITY
+    const bound = this.opts.progressConcurrency
+    const perInstance = Math.max(1, Math.floor(bound / 2))
+    const inFlight = new Map<string, string>() // job key → GitLab URL
+    const checks = new Set<Promise<void>>()
     while (!this.stopping) {
       // Read at each turn: a reload may change it.
       const interval = this.config.jobProgressPollInterval * 1000
-      const keys = [...this.store.records.values()].filter((r) => POLLED_PHASES.has(r.phase) && this.byUnique.has(r.runner)).map((r) => recordKey(r.runner, r.jobId))
-      if (keys.length === 0) {
+      const polled = [...this.store.records.values()].filter((r) => POLLED_PHASES.has(r.phase) && this.byUnique.has(r.runner))
+      const busy = new Map<string, number>()
+      for (const url of inFlight.values()) busy.set(url, (busy.get(url) ?? 0) + 1)
+      const eligible = polled.filter((r) => !inFlight.has(recordKey(r.runner, r.jobId)) && (busy.get(this.byUnique.get(r.runner)!.endpoint.url) ?? 0) < perInstance)
+      if (eligible.length === 0 || inFlight.size >= bound) {
         await waitNotified(this.progressWake, this.deps.clock, interval, this.stopSignal)
         continue
       }
-      const due = lastCheck + interval / keys.length
+      const due = lastCheck + interval / polled.length
       if (this.now() < due) {
         await waitNotified(this.progressWake, this.deps.clock, due - this.now(), this.stopSignal)
         continue
       }
-      cursor %= keys.length
-      const key = keys[cursor++]!
+      cursor %= eligible.length
+      const rec = eligible[cursor++]!
+      const key = recordKey(rec.runner, rec.jobId)
+      inFlight.set(key, this.byUnique.get(rec.runner)!.endpoint.url)
       lastCheck = this.now()
-      await this.checkProgress(key)
+      const check: Promise<void> = this.checkProgress(key).finally(() => {
+        inFlight.delete(key)
+        checks.delete(check)
+        this.progressWake.notify()
+      })
+      checks.add(check)
     }
+    await Promise.allSettled([...checks])
   }
 
   private async checkProgress(key: string): Promise<void> {
@@ -902,6 +1030,8 @@ export class Dispatcher {
       if (!fresh.has(r.uniqueName)) throw new Error(`reconfigure: no executor given for runner ${r.uniqueName}`)
     }
     const quota = plan.quotaChanged ? await this.candidateQuota(config, fresh) : this.quota
+    // As at start: a runner that could never take a job under the new quota is refused.
+    await this.refuseIdle(quota, config.runners.map((r) => fresh.get(r.uniqueName) ?? {config: r, executor: this.byUnique.get(r.uniqueName)!.unit.executor}), config)
     if (this.stopping) return plan
 
     this.config = config
@@ -1114,6 +1244,12 @@ export class Dispatcher {
 
 function resourceFields(ex: Executor, r: Resource): Partial<JobRecord> {
   return {resource: ex.serialise(r), resourceId: r.id, resourceName: r.name, weight: r.weight, ...(r.flavor ? {flavor: r.flavor} : {})}
+}
+
+/** A reason for the job log: one line, of a readable length, whatever an error message held. */
+function oneLine(text: string): string {
+  const flat = text.replace(/\s*[\r\n]+\s*/g, ' / ').replace(/[\u0000-\u001f\u007f]/g, ' ')
+  return flat.length > 1000 ? `${flat.slice(0, 1000)}…` : flat
 }
 
 function launchFailureReason(phase: JobPhase, error: unknown, text: string): string {

@@ -1,3 +1,4 @@
+import {PaasRunnerError} from '../errors.js'
 import type {Flavor} from './flavor-weight.js'
 import {formatWeight} from './flavor-weight.js'
 
@@ -40,14 +41,33 @@ export function computeWeightedQuota(qc: QuotaComputation, flavors: ReadonlyMap<
 }
 
 /**
+ * A runner's configuration names a flavor its executor's catalogue does not list (`cc_max_flavor
+ * = "XXL"`): the runner cannot take any job. Recognised by its code, `flavor_config`.
+ */
+export class FlavorConfigError extends PaasRunnerError {
+  constructor(
+    /** Config key path, e.g. `runners[0].cc_max_flavor`. */
+    readonly key: string,
+    readonly flavor: string,
+    readonly available: readonly string[],
+  ) {
+    super('flavor_config', `${key}: the flavor '${flavor}' is not in the catalogue; available flavors: ${available.length ? available.join(', ') : '(none)'}`)
+  }
+}
+
+export function isFlavorConfigError(e: unknown): e is FlavorConfigError {
+  return typeof e === 'object' && e !== null && (e as {code?: unknown}).code === 'flavor_config'
+}
+
+/**
  * The smallest free weight for which a runner may be polled. The coordinator cannot be
  * asked for a job below a given size, so we must assume the worst: the heaviest flavor
  * the runner allows, or `maxFlavor` when one is configured.
  */
-export function minRequestableWeight(flavors: ReadonlyMap<string, Flavor>, maxFlavor?: string): number {
+export function minRequestableWeight(flavors: ReadonlyMap<string, Flavor>, maxFlavor?: string, key = 'max flavor'): number {
   if (maxFlavor !== undefined) {
     const f = flavors.get(maxFlavor)
-    if (!f) throw new UnknownFlavorError(maxFlavor, [...flavors.keys()])
+    if (!f) throw new FlavorConfigError(key, maxFlavor, [...flavors.keys()])
     return f.weight
   }
   let max = 0

@@ -2,7 +2,9 @@ import {PaasRunnerError} from '../errors.js'
 import type {Json} from '../executor.js'
 import type {JobPayload} from '../job-payload.js'
 import {recordKey, type JobPhase, type JobRecord, type KeptResource, type OrphanMark} from './job-record.js'
+import {describeEntryIssues, entrySchema, headerSchema, type StateEntry} from './state-entry-schema.js'
 import type {StateFilePort} from './state-file-port.js'
+import {salvageTorn} from './torn-write.js'
 
 export const STATE_FORMAT = 'heptapod-paas-runner-state'
 export const STATE_VERSION = 1
@@ -15,24 +17,39 @@ export class StateCorruptError extends PaasRunnerError {
   }
 }
 
+/** What is written; `StateEntry` (its schema) is what is read back. */
 type Entry =
   | {t: 'header'; format: string; version: number}
   | {t: 'meta'; systemId: string}
-  | {t: 'put'; r: JobRecord}
+  | {t: 'put'; r: JobRecord & {hasPayload?: true}}
   | {t: 'del'; k: string}
+  | {t: 'payload'; k: string; p: JobPayload}
   | {t: 'orphan'; m: OrphanMark}
   | {t: 'orphan-del'; runner: string; id: string}
   | {t: 'kept'; k: KeptResource}
   | {t: 'kept-del'; runner: string; id: string}
+
+/** A line that parses but is not a valid entry: kept verbatim in the file, ignored by the daemon. */
+export interface InvalidEntry {
+  /** 1-based line in the file as loaded. */
+  line: number
+  raw: string
+  /** `runner/jobId` of a job record, when it has those. */
+  key?: string
+  problem: string
+}
 
 export interface LoadReport {
   /** The file did not exist. */
   fresh: boolean
   /** A state file of the original (0.6.3) was imported; its copy is at this path. */
   importedFrom?: string
-  /** The last line was cut by a crash and ignored. */
+  /** Lines torn by a crash or a full disk were cut (wherever they lay); the file as it was is kept at `backup`. */
   tornTail: boolean
+  backup?: string
   warnings: string[]
+  /** Entries that are not valid (each an error of that record): kept in the file, ignored. */
+  errors: string[]
 }
 
 /** Appends that are not yet compacted, beyond which the file is rewritten as a snapshot. */
@@ -40,14 +57,19 @@ const COMPACT_AFTER_ENTRIES = 5000
 
 /**
  * Durable job records, written ahead of every side effect. The file is a JSON-lines journal:
- * each change is one line, appended and fsynced before `commit` resolves (concurrent commits
- * share one fsync). It is compacted into a snapshot (atomic rename) when it grows.
- * A crash can only tear the last line, which loading ignores.
+ * each change is one line (a job's payload has its own line, written once), appended and
+ * fsynced before `commit` resolves (concurrent commits share one fsync). It is compacted into
+ * a snapshot (atomic rename) when it grows. A crash or a full disk can tear a write; loading
+ * cuts the torn part wherever it lies, and every line is checked by its schema.
  */
 export class StateStore {
   readonly records = new Map<string, JobRecord>()
   readonly orphans = new Map<string, OrphanMark>()
   readonly kept = new Map<string, KeptResource>()
+  /** Entries that failed their schema at load; written back as they were, so nothing is lost. */
+  readonly invalid: InvalidEntry[] = []
+  /** Payload written in the journal for each record key: a payload is stored once, not with every change. */
+  private readonly payloads = new Map<string, JobPayload>()
   systemId: string | undefined
   private queue: Array<{line: string; resolve: () => void; reject: (e: unknown) => void}> = []
   private flushing: Promise<void> | undefined
@@ -67,6 +89,8 @@ export class StateStore {
     const text = await file.read()
     const report = store.parse(text)
     if (report.legacy) report.importedFrom = await file.backup('.imported-from-0.6.3')
+    // The rewrite below drops torn fragments: keep the file as it was, for inspection.
+    if (report.tornTail) report.backup = await file.backup('.torn')
     // Rewrite at once: drops a torn tail, compacts what the last run appended, converts an import.
     await store.snapshot()
     return {store, report}
@@ -85,7 +109,7 @@ export class StateStore {
 
   /** Fills the store from the file's text: our journal, or the original's JSON state. */
   private parse(text: string | undefined): LoadReport & {legacy?: boolean} {
-    const report: LoadReport & {legacy?: boolean} = {fresh: text === undefined, tornTail: false, warnings: []}
+    const report: LoadReport & {legacy?: boolean} = {fresh: text === undefined, tornTail: false, warnings: [], errors: []}
     if (text === undefined || text.trim() === '') return report
     if (text.trimStart().startsWith('{"t":"header"')) {
       this.loadJournal(text, report)
@@ -107,10 +131,26 @@ export class StateStore {
     return this.file.path
   }
 
-  /** Durably records (or replaces) a job record. */
+  /** Durably records (or replaces) a job record. Its payload is written once, not with every change. */
   async put(record: JobRecord): Promise<void> {
-    this.records.set(recordKey(record.runner, record.jobId), record)
-    await this.commit({t: 'put', r: record})
+    const k = recordKey(record.runner, record.jobId)
+    this.records.set(k, record)
+    this.dropInvalid(k)
+    const entries: Entry[] = []
+    const newPayload = record.payload !== undefined && this.payloads.get(k) !== record.payload
+    if (newPayload) {
+      this.payloads.set(k, record.payload!)
+      entries.push({t: 'payload', k, p: record.payload!})
+    }
+    if (!record.payload) this.payloads.delete(k)
+    entries.push({t: 'put', r: stored(record)})
+    try {
+      await this.commit(...entries)
+    } catch (error) {
+      // Not written after all: the next change of this record writes its payload again.
+      if (newPayload && this.payloads.get(k) === record.payload) this.payloads.delete(k)
+      throw error
+    }
   }
 
   /** Moves a record to a new phase (and other fields), durably. */
@@ -123,6 +163,8 @@ export class StateStore {
   async delete(runner: string, jobId: number): Promise<void> {
     const k = recordKey(runner, jobId)
     this.records.delete(k)
+    this.payloads.delete(k)
+    this.dropInvalid(k)
     await this.commit({t: 'del', k})
   }
 
@@ -153,9 +195,10 @@ export class StateStore {
     await this.file.close()
   }
 
-  private commit(entry: Entry): Promise<void> {
+  /** Entries of one change go in one append: a torn write never leaves half of a change. */
+  private commit(...entries: Entry[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('state store is closed'))
-    const line = `${JSON.stringify(entry)}\n`
+    const line = entries.map((e) => `${JSON.stringify(e)}\n`).join('')
     return new Promise<void>((resolve, reject) => {
       this.queue.push({line, resolve, reject})
       if (!this.flushing) this.flushing = this.flush()
@@ -190,66 +233,128 @@ export class StateStore {
   private async snapshot(): Promise<void> {
     const lines: Entry[] = [{t: 'header', format: STATE_FORMAT, version: STATE_VERSION}]
     if (this.systemId) lines.push({t: 'meta', systemId: this.systemId})
-    for (const r of this.records.values()) lines.push({t: 'put', r})
+    this.payloads.clear()
+    for (const [k, r] of this.records) {
+      if (r.payload) {
+        this.payloads.set(k, r.payload)
+        lines.push({t: 'payload', k, p: r.payload})
+      }
+      lines.push({t: 'put', r: stored(r)})
+    }
     for (const m of this.orphans.values()) lines.push({t: 'orphan', m})
     for (const k of this.kept.values()) lines.push({t: 'kept', k})
-    await this.file.replace(lines.map((l) => `${JSON.stringify(l)}\n`).join(''))
+    const text = lines.map((l) => `${JSON.stringify(l)}\n`).join('') + this.invalid.map((e) => `${e.raw}\n`).join('')
+    await this.file.replace(text)
     this.appendedSinceSnapshot = 0
   }
 
+  /**
+   * Replays the journal. A line torn by a crash or a failed write (a prefix of an entry, maybe
+   * glued to the next entry written) is cut wherever it lies, with a warning; the entries glued
+   * after it are kept. A line that parses but fails its schema is an error of that entry: it is
+   * kept in the file and ignored. Anything else (not ours, not JSON) stops the start-up.
+   */
   private loadJournal(text: string, report: LoadReport): void {
     const lines = text.split('\n')
-    // A crash can only tear the very last line (no newline yet).
-    const last = lines.pop()!
-    if (last.trim() !== '') {
-      try {
-        JSON.parse(last)
-        lines.push(last)
-      } catch {
-        report.tornTail = true
-        report.warnings.push(`${this.file.path}:${lines.length + 1}: ignored a line cut short by a crash (the change it carried had not been confirmed)`)
-      }
-    }
+    let headerSeen = false
     lines.forEach((line, i) => {
+      const at = i + 1
       if (line.trim() === '') return
-      let e: Entry
+      let values: Array<{raw: string; value: unknown}>
       try {
-        e = JSON.parse(line) as Entry
+        values = [{raw: line, value: JSON.parse(line) as unknown}]
       } catch {
-        throw new StateCorruptError(this.file.path, i + 1, 'a line is not JSON')
+        const salvaged = headerSeen ? salvageTorn(line) : undefined
+        if (!salvaged) throw new StateCorruptError(this.file.path, at, headerSeen ? 'a line is not JSON' : 'missing header')
+        if (salvaged.torn) {
+          report.tornTail = true
+          report.warnings.push(`${this.file.path}:${at}: cut ${salvaged.torn.length} bytes of a change that was never confirmed (a write torn by a crash or a full disk)${salvaged.rest ? '; the change written after it is kept' : ''}`)
+        }
+        values = [salvaged.whole, salvaged.rest].filter((t): t is string => t !== undefined).map((raw) => ({raw, value: JSON.parse(raw) as unknown}))
       }
-      if (i === 0) {
-        if (e.t !== 'header' || e.format !== STATE_FORMAT) throw new StateCorruptError(this.file.path, 1, 'missing header')
-        if (e.version > STATE_VERSION) throw new StateCorruptError(this.file.path, 1, `written by a newer version (format ${e.version})`)
-        return
-      }
-      switch (e.t) {
-        case 'put':
-          if (!isRecord(e.r)) throw new StateCorruptError(this.file.path, i + 1, 'a job record lacks runner, jobId, jobToken or phase')
-          this.records.set(recordKey(e.r.runner, e.r.jobId), e.r)
-          break
-        case 'del':
-          this.records.delete(e.k)
-          break
-        case 'orphan':
-          this.orphans.set(`${e.m.runner}/${e.m.resourceId}`, e.m)
-          break
-        case 'orphan-del':
-          this.orphans.delete(`${e.runner}/${e.id}`)
-          break
-        case 'kept':
-          this.kept.set(`${e.k.runner}/${e.k.resourceId}`, e.k)
-          break
-        case 'kept-del':
-          this.kept.delete(`${e.runner}/${e.id}`)
-          break
-        case 'meta':
-          this.systemId = e.systemId
-          break
-        default:
-          throw new StateCorruptError(this.file.path, i + 1, `unknown entry type ${JSON.stringify((e as {t?: unknown}).t)}`)
+      for (const {raw, value} of values) {
+        if (!headerSeen) {
+          const h = headerSchema.safeParse(value)
+          if ((value as {t?: unknown} | null)?.t === 'header' && !h.success) throw new StateCorruptError(this.file.path, at, `invalid header (${describeEntryIssues(h.error)})`)
+          if (!h.success || h.data.format !== STATE_FORMAT) throw new StateCorruptError(this.file.path, at, 'missing header')
+          if (h.data.version > STATE_VERSION) throw new StateCorruptError(this.file.path, at, `written by a newer version (format ${h.data.version})`)
+          headerSeen = true
+          continue
+        }
+        const e = entrySchema.safeParse(value)
+        if (!e.success) {
+          this.noteInvalid(at, raw, value, describeEntryIssues(e.error))
+          continue
+        }
+        this.apply(e.data, at, report)
       }
     })
+    if (!headerSeen) throw new StateCorruptError(this.file.path, 1, 'missing header')
+    // Those a later change did not supersede.
+    report.errors.push(...this.invalid.map((e) => this.describeInvalid(e)))
+  }
+
+  private apply(e: StateEntry, at: number, report: LoadReport): void {
+    switch (e.t) {
+      case 'put': {
+        const {hasPayload, payload, ...rest} = e.r
+        const k = recordKey(rest.runner, rest.jobId)
+        const record = rest as JobRecord
+        // Inline (older journals) or stored once in a `payload` entry.
+        const p = payload ?? (hasPayload ? this.payloads.get(k) : undefined)
+        if (hasPayload && !p) report.warnings.push(`${this.file.path}:${at}: job ${rest.jobId}: its payload is missing; if it still needs it, it will be failed`)
+        if (p) {
+          record.payload = p as JobPayload
+          this.payloads.set(k, record.payload)
+        } else this.payloads.delete(k)
+        this.records.set(k, record)
+        this.dropInvalid(k)
+        break
+      }
+      case 'payload':
+        this.payloads.set(e.k, e.p as JobPayload)
+        break
+      case 'del':
+        this.records.delete(e.k)
+        this.payloads.delete(e.k)
+        this.dropInvalid(e.k)
+        break
+      case 'orphan':
+        this.orphans.set(`${e.m.runner}/${e.m.resourceId}`, e.m as OrphanMark)
+        break
+      case 'orphan-del':
+        this.orphans.delete(`${e.runner}/${e.id}`)
+        break
+      case 'kept':
+        this.kept.set(`${e.k.runner}/${e.k.resourceId}`, e.k as KeptResource)
+        break
+      case 'kept-del':
+        this.kept.delete(`${e.runner}/${e.id}`)
+        break
+      case 'meta':
+        this.systemId = e.systemId
+        break
+    }
+  }
+
+  private noteInvalid(line: number, raw: string, value: unknown, problem: string): void {
+    const o = value as {t?: unknown; r?: {runner?: unknown; jobId?: unknown}} | null
+    const r = o && typeof o === 'object' && o.t === 'put' && o.r && typeof o.r === 'object' ? o.r : undefined
+    const key = r && typeof r.runner === 'string' && typeof r.jobId === 'number' ? recordKey(r.runner, r.jobId) : undefined
+    if (key) this.dropInvalid(key)
+    this.invalid.push({line, raw, ...(key ? {key} : {}), problem})
+  }
+
+  /** What an invalid entry means for the operator, in one line. */
+  private describeInvalid(e: InvalidEntry): string {
+    const what = e.key ? `the record of job ${e.key.slice(e.key.lastIndexOf('/') + 1)} (runner ${e.key.slice(0, e.key.lastIndexOf('/'))})` : 'an entry'
+    return `${this.file.path}:${e.line}: ${what} is not valid (${e.problem}); it is kept in the file as it is and ignored: fix or remove it` +
+      (e.key ? '; meanwhile the job is not driven, and its resource, if any, is treated as an orphan' : '')
+  }
+
+  /** A newer change of the same record supersedes its invalid version. */
+  private dropInvalid(key: string): void {
+    for (let i = this.invalid.length - 1; i >= 0; i--) if (this.invalid[i]!.key === key) this.invalid.splice(i, 1)
   }
 
   /** The original's format (§2.13): `launched`, `pending` ([handle, payload] pairs), `to_decommission`. */
@@ -318,7 +423,10 @@ function isLegacyState(v: unknown): v is LegacyState {
   return list(o.launched) && list(o.to_decommission) && pending
 }
 
-function isRecord(r: unknown): r is JobRecord {
-  const o = r as JobRecord
-  return !!o && typeof o === 'object' && typeof o.runner === 'string' && typeof o.jobId === 'number' && typeof o.jobToken === 'string' && typeof o.phase === 'string'
+/** A record as written: without its payload, which has its own entry. */
+function stored(r: JobRecord): JobRecord & {hasPayload?: true} {
+  if (!r.payload) return r
+  const {payload: _p, ...rest} = r
+  void _p
+  return {...rest, hasPayload: true}
 }

@@ -1,5 +1,7 @@
 import {z} from 'zod'
 
+import {bounded} from '../../core/config/bounds.js'
+
 /** Default Clever Cloud API base, as in the original. */
 export const DEFAULT_CC_API_URL = 'https://api.clever-cloud.com/v2'
 /** "Heptapod Runner" instance variant of Clever's Docker runtime. */
@@ -32,9 +34,9 @@ export const cleverConfigSchema = z
     /** Extra environment of the application, e.g. CC_ENABLE_HEPTAPOD_RUNNER = "true". */
     cc_extra_env: z.record(z.string(), envValue).default({}),
     /** Seconds to wait for the deployment repository to be ready. */
-    cc_deployment_repo_timeout: z.number().positive().default(20),
+    cc_deployment_repo_timeout: bounded({min: 1, max: 3600, unit: 'seconds'}).default(20),
     /** Seconds between two checks of the deployment repository. */
-    cc_deployment_repo_wait_step: z.number().positive().default(2),
+    cc_deployment_repo_wait_step: bounded({min: 0.01, max: 600, unit: 'seconds'}).default(2),
     /** Organisation of every application (single-organisation mode). */
     cc_orga_id: z.string().min(1).optional(),
     /** Clever API token of that organisation; also the git push password. Secret. */

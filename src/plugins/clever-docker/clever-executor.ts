@@ -14,10 +14,12 @@ import {
 import {formatOwnerMarker, parseOwnerMarker, requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
 import {jobVariable, type JobPayload} from '../../core/job-payload.js'
 import {makeFlavor, type Flavor} from '../../core/quota/flavor-weight.js'
-import {minRequestableWeight} from '../../core/quota/quota.js'
+import {FlavorConfigError, minRequestableWeight} from '../../core/quota/quota.js'
 import {writeBuildContext} from './build-context.js'
+import {describeAnswerIssues} from './clever-answers.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
 import type {CleverConfig} from './clever-config.js'
+import {assertNotGitOption, checkDeployUrl} from './deploy-url.js'
 
 export const FLAVOR_VARIABLE = 'CI_CLEVER_CLOUD_FLAVOR'
 export const NAMESPACE_VARIABLE = 'CI_PROJECT_ROOT_NAMESPACE'
@@ -76,7 +78,14 @@ export class CleverDockerExecutor implements Executor {
   private async client(): Promise<CleverClient> {
     if (!this.apiClient) {
       const http = this.deps.http ?? new (await import('../../adapters/http/undici-http-client.js')).UndiciHttpClient()
-      this.apiClient = new CleverClient({http, baseUrl: this.cfg.cc_api_url, sleep: this.deps.sleep, now: this.deps.now, random: Math.random, ...(this.deps.onApiExchange ? {onExchange: this.deps.onApiExchange} : {})})
+      this.apiClient = new CleverClient({
+        http, baseUrl: this.cfg.cc_api_url, sleep: this.deps.sleep, now: this.deps.now, random: Math.random,
+        ...(this.deps.onApiExchange ? {onExchange: this.deps.onApiExchange} : {}),
+        onRateLimited: (e) => {
+          this.deps.log.warn(`Clever Cloud API rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the API asked`, {remote: e.key})
+          this.deps.onRateLimited?.(e)
+        },
+      })
     }
     return this.apiClient
   }
@@ -110,8 +119,11 @@ export class CleverDockerExecutor implements Executor {
     }
   }
 
+  /** Also checks `cc_default_flavor`: a runner whose default flavor does not exist can run no job without the variable. */
   async minRequestableWeight(signal?: AbortSignal): Promise<number> {
-    return minRequestableWeight(await this.flavorMap(signal), this.cfg.cc_max_flavor)
+    const flavors = await this.flavorMap(signal)
+    if (!flavors.has(this.cfg.cc_default_flavor)) throw new FlavorConfigError(`runners[${this.runner.index}].cc_default_flavor`, this.cfg.cc_default_flavor, [...flavors.keys()])
+    return minRequestableWeight(flavors, this.cfg.cc_max_flavor, `runners[${this.runner.index}].cc_max_flavor`)
   }
 
   private async selectFlavor(job: JobPayload, signal?: AbortSignal): Promise<Flavor & {apiName: string}> {
@@ -200,7 +212,7 @@ export class CleverDockerExecutor implements Executor {
       throw new JobRejectedError('name_taken', `an application named ${name} exists in the organisation but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: found.id})
     }
     const app = found ?? (await this.create(org, name, flavor.apiName, signal))
-    const resource = this.toResource(app, org, flavor.name)
+    const resource = this.toResource(app, org, flavor.name, flavor.weight)
     await opts.onCreated?.(resource)
     // The environment goes with the create request; an app found again (created before a crash,
     // or a ghost of an ambiguous create) gets it again, so no push ever reaches an app without it.
@@ -210,7 +222,7 @@ export class CleverDockerExecutor implements Executor {
 
   /** The application environment every job needs (clever-api.md §3.1: `env` at create, or PUT …/env). */
   private environment(): Record<string, string> {
-    return {CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}
+    return Object.fromEntries(Object.entries({CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}).map(([k, v]) => [k, String(v)]))
   }
 
   private async applyEnv(org: Orga, appId: string, signal?: AbortSignal): Promise<void> {
@@ -247,6 +259,12 @@ export class CleverDockerExecutor implements Executor {
           refreshed = true
           continue
         }
+        // A create answered 2xx without the fields we need did create something: find it by name.
+        if (error.malformed) {
+          const created = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)))
+          if (created) return created
+          throw error
+        }
         if (!error.retryable || attempt >= 3) throw error
         // A create is never retried blindly: it may have succeeded on the other side.
         const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)))
@@ -256,9 +274,10 @@ export class CleverDockerExecutor implements Executor {
     }
   }
 
-  private toResource(app: CleverAppWire, org: Orga, flavor: string): Resource {
+  /** `fallbackWeight`: the weight of the flavor asked for, when the answer does not say the app's memory. */
+  private toResource(app: CleverAppWire, org: Orga, flavor: string, fallbackWeight = 0): Resource {
     const mem = app.instance?.maxFlavor?.mem
-    const weight = mem > 0 ? makeFlavor(flavor, mem).weight : 0
+    const weight = mem !== undefined && mem > 0 ? makeFlavor(flavor, mem).weight : fallbackWeight
     const deployUrl = app.deployment?.httpUrl ?? app.deployUrl?.replace(/^git\+ssh:\/\/[^@]*@/, 'https://') ?? ''
     return {id: app.id, name: app.name, weight, flavor, launched: false, data: {namespace: org.namespace, deployUrl}}
   }
@@ -269,8 +288,8 @@ export class CleverDockerExecutor implements Executor {
     const org = await this.orga(resource.data.namespace as string | null, job.id, signal)
     if (!this.createdWithEnv.has(resource.id)) await this.applyEnv(org, resource.id, signal)
     await this.waitRepoCreated(org, resource.id, signal)
-    const deployUrl = String(resource.data.deployUrl ?? '')
-    if (!deployUrl) throw new PaasRunnerError('no_deploy_url', `application ${resource.id} has no git deployment URL`, {resourceId: resource.id})
+    // Checked here, right before git and the credentials use it: it came from an API answer and went through the state file.
+    const deployUrl = checkDeployUrl(resource.data.deployUrl, this.cfg.cc_api_url, {jobId: job.id, resourceId: resource.id})
     const dir = await mkdtemp(join(tmpdir(), 'hpr-push-'))
     try {
       const ctx = join(dir, 'context')
@@ -316,11 +335,13 @@ export class CleverDockerExecutor implements Executor {
       await git.init(['-q', '--initial-branch=master'])
       await git.add('.')
       await git.commit('Job definition')
-      const existing = await git.listRemote([url, 'refs/heads/master'])
+      // `--end-of-options`: whatever the URL is, git never reads it as an option.
+      const existing = await git.raw(['ls-remote', '--end-of-options', assertNotGitOption(url), 'refs/heads/master'])
       if (existing.trim() !== '') return false
-      await git.push(url, 'HEAD:refs/heads/master')
+      await git.raw(['push', '--end-of-options', assertNotGitOption(url), 'HEAD:refs/heads/master'])
       return true
     } catch (error) {
+      if (error instanceof PaasRunnerError) throw error
       const msg = String((error as Error).message ?? error).split('\n').filter((l) => l.trim() && !/^\s*at /.test(l)).slice(-3).join(' / ')
       throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${msg}`, {retryable: false})
     }
@@ -358,7 +379,9 @@ export class CleverDockerExecutor implements Executor {
   }
 
   restore(dump: Json): Resource {
-    const d = dumpSchema.parse(dump)
+    const parsed = dumpSchema.safeParse(dump)
+    if (!parsed.success) throw new PaasRunnerError('clever_dump', `the recorded resource cannot be read: ${describeAnswerIssues(parsed.error)}`)
+    const d = parsed.data
     const namespace = d.namespace ?? d.gitlab_namespace ?? null
     if (namespace) this.namespaces.add(namespace)
     return {

@@ -1,21 +1,29 @@
+import {gzipSync} from 'node:zlib'
+
 import {stringify} from 'smol-toml'
 import {z} from 'zod'
 
 import type {RunnerConfig} from '../../core/config/config-types.js'
-import type {HttpClient, HttpResponse} from '../../core/coordinator/http-port.js'
-import {HttpTransportError} from '../../core/coordinator/http-port.js'
+import type {HttpClient} from '../../core/coordinator/http-port.js'
 import {JobRejectedError, PaasRunnerError} from '../../core/errors.js'
 import {
   jobIdFromResourceName, resourceName, resourceNamePrefix,
   type DecommissionOutcome, type Executor, type ExecutorDeps, type Json, type OwnedListing, type Resource,
 } from '../../core/executor.js'
-import {ownerFromLabels, ownerLabels, requireOwner, sameOwner} from '../../core/identity/owner-marker.js'
+import {ownerFromLabels, ownerLabels, requireOwner, sameOwner, type OwnerMarker} from '../../core/identity/owner-marker.js'
 import type {JobPayload} from '../../core/job-payload.js'
 import type {Flavor} from '../../core/quota/flavor-weight.js'
-import {LOCAL_FLAVORS, type LocalDockerConfig} from './local-docker-config.js'
 import {DEFAULT_MAIN_IMAGE, dockerfile, innerRunnerConfig} from '../clever-docker/build-context.js'
 import {amendForDependencyProxy} from '../clever-docker/docker-image.js'
+import {DockerEngineClient, labelFilter, type Labels} from './docker-engine-client.js'
+import {DEFAULT_NETWORK_MODE, LOCAL_FLAVORS, type LocalDockerConfig} from './local-docker-config.js'
 import {tar} from './tar.js'
+
+/** How long the build of a canceled job may go on before the connection is cut (see provision). */
+export const ABORTED_BUILD_GRACE_MS = 60_000
+
+/** Label naming the job of an image or container, next to the ownership labels. */
+export const JOB_LABEL = 'heptapod-paas-runner.job'
 
 /** The socket path for a runner, and where it came from. */
 export function dockerSocket(runner: RunnerConfig<LocalDockerConfig>, env: NodeJS.ProcessEnv = process.env): string {
@@ -26,17 +34,27 @@ export function dockerSocket(runner: RunnerConfig<LocalDockerConfig>, env: NodeJ
 }
 
 /**
+ * The clever-docker Dockerfile with our labels right after `FROM`: every image of the build,
+ * intermediate ones included, then carries them, so what an interrupted build leaves is ours
+ * to find and prune.
+ */
+export function labelledDockerfile(baseImage: string, labels: Labels): string {
+  const [from, ...rest] = dockerfile(baseImage).split('\n')
+  const label = `LABEL ${Object.entries(labels).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`
+  return [from, label, ...rest].join('\n')
+}
+
+/**
  * Each job on the local Docker engine, through its API on a unix socket: provision builds the
  * image `hpd-job-<runner>-<job>` from the same build context as clever-docker, launch creates and
- * starts a container with the Docker socket mounted and returns once it runs, decommission
- * removes the container and the image.
+ * starts a container (host network, Docker socket mounted) and returns once it runs,
+ * decommission removes the container, the image and what its build left.
  */
-const API = 'http://docker/v1.43'
-
 export class LocalDockerExecutor implements Executor {
   readonly name = 'local-docker'
   readonly uniqueName: string
   private readonly socket: string
+  private readonly engine: DockerEngineClient
   private httpClient: HttpClient | undefined
 
   constructor(
@@ -46,6 +64,7 @@ export class LocalDockerExecutor implements Executor {
     // Docker image names are lower case.
     this.uniqueName = runner.uniqueName.toLowerCase()
     this.socket = dockerSocket(runner)
+    this.engine = new DockerEngineClient(this.socket, () => this.http(), deps.onApiExchange)
   }
 
   private async http(): Promise<HttpClient> {
@@ -53,16 +72,9 @@ export class LocalDockerExecutor implements Executor {
     return this.httpClient
   }
 
-  private async call(what: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: string | Uint8Array, contentType = 'application/json', signal?: AbortSignal): Promise<HttpResponse> {
-    try {
-      return await (await this.http()).request({method, url: `${API}${path}`, headers: {'content-type': contentType}, ...(body === undefined ? {} : {body}), ...(signal ? {signal} : {}), headersTimeoutMs: 600_000, bodyTimeoutMs: 600_000})
-    } catch (error) {
-      if (error instanceof HttpTransportError) {
-        const why = error.code === 'ENOENT' ? 'no such socket' : error.code === 'EACCES' ? 'permission denied' : error.code === 'ECONNREFUSED' ? 'connection refused' : error.message
-        throw new PaasRunnerError('docker_unreachable', `${what}: cannot reach the Docker engine at ${this.socket}: ${why}`, {retryable: true})
-      }
-      throw error
-    }
+  /** The Engine API version in use (negotiated on first use). */
+  apiVersion(signal?: AbortSignal): Promise<string> {
+    return this.engine.apiVersion(signal)
   }
 
   async flavors(): Promise<ReadonlyMap<string, Flavor>> {
@@ -77,92 +89,155 @@ export class LocalDockerExecutor implements Executor {
     return 1
   }
 
-  /** Ownership labels (owner-marker.ts) and the job id, on the image and the container. */
-  private labels(jobId: number): Record<string, string> {
-    return {...ownerLabels(requireOwner(this.deps.owner)), 'heptapod-paas-runner.job': String(jobId)}
+  private owner(): OwnerMarker {
+    return requireOwner(this.deps.owner)
+  }
+
+  /** Ownership labels (owner-marker.ts) and the job id, on every image and container. */
+  private labels(jobId: number): Labels {
+    return {...ownerLabels(this.owner()), [JOB_LABEL]: String(jobId)}
+  }
+
+  /** Carries another daemon's or runner's marker: never ours to reuse or delete. */
+  private foreign(labels: Labels): boolean {
+    const marker = ownerFromLabels(labels)
+    return marker !== undefined && !sameOwner(marker, this.owner())
   }
 
   private resource(name: string, launched: boolean): Resource {
     return {id: name, name, weight: 1, flavor: 'M', launched, data: {}}
   }
 
-  /** Builds the job's image. Idempotent: an existing image is reused. */
+  /** Builds the job's image. Idempotent: an image of that name with our marker is reused. */
   async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
     opts.signal?.throwIfAborted()
-    const owner = requireOwner(this.deps.owner)
+    const owner = this.owner()
     const name = resourceName(this.uniqueName, job.id)
-    const existing = await this.call('inspect image', 'GET', `/images/${encodeURIComponent(name)}/json`, undefined, undefined, opts.signal)
-    if (existing.status === 200 && !sameOwner(ownerFromLabels(imageLabels(existing)), owner)) {
+    const existing = await this.engine.inspectImage(name, opts.signal)
+    if (existing && !sameOwner(ownerFromLabels(existing.labels), owner)) {
       throw new JobRejectedError('name_taken', `an image named ${name} exists but is not ours (no ownership label of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: name})
     }
-    if (existing.status !== 200) {
-      const context = tar({
-        Dockerfile: dockerfile(this.runner.mainImage ?? DEFAULT_MAIN_IMAGE),
+    if (!existing) {
+      const labels = this.labels(job.id)
+      const context = gzipSync(tar({
+        Dockerfile: labelledDockerfile(this.runner.mainImage ?? DEFAULT_MAIN_IMAGE, labels),
         'runner.toml': `${stringify(innerRunnerConfig(this.runner))}\n`,
         'job.json': JSON.stringify(amendForDependencyProxy(job)),
-      })
-      const res = await this.call('build', 'POST', `/build?t=${encodeURIComponent(name)}&rm=1&forcerm=1&labels=${encodeURIComponent(JSON.stringify(this.labels(job.id)))}`, context, 'application/x-tar', opts.signal)
-      // Build and pull errors arrive inside a 200 stream of JSON lines.
-      const error = res.status === 200 ? streamError(res.body) : dockerMessage(res)
-      if (error) throw new PaasRunnerError('docker_build', `docker build of ${name} failed: ${error}`, {resourceId: name})
+      }))
+      await this.buildLettingStepsFinish(name, context, labels, opts.signal)
     }
     const r = this.resource(name, false)
     await opts.onCreated?.(r)
     return r
   }
 
-  /** Creates and starts the container; returns once it runs. Idempotent. */
+  /**
+   * A build whose job is canceled is let finish, for ABORTED_BUILD_GRACE_MS at most: the classic
+   * builder goes on with the step in hand when its client leaves, so cutting the connection
+   * would leave a step image behind, after our decommission has run. A finished build is
+   * returned as usual (the host deletes it: the job is canceled); one still running after the
+   * grace is cut off, and what it leaves is pruned by the decommission or the orphan sweep.
+   */
+  private async buildLettingStepsFinish(name: string, context: Uint8Array, labels: Labels, signal: AbortSignal | undefined): Promise<void> {
+    const cut = new AbortController()
+    const done = new AbortController()
+    const onAbort = (): void => {
+      this.deps.sleep(ABORTED_BUILD_GRACE_MS, done.signal).then(() => cut.abort(signal?.reason), () => {})
+    }
+    signal?.addEventListener('abort', onAbort, {once: true})
+    try {
+      await this.engine.build(name, context, labels, cut.signal)
+    } finally {
+      done.abort()
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /**
+   * Creates and starts the container; returns once it runs. Idempotent: a container of ours
+   * that was started once (it may have finished since) is never started again.
+   */
   async launch(resource: Resource, job: JobPayload, opts: {signal?: AbortSignal}): Promise<Resource> {
     if (resource.launched) return resource
-    const create = await this.call('create container', 'POST', `/containers/create?name=${encodeURIComponent(resource.name)}`, JSON.stringify({
-      Image: resource.name,
+    const name = resource.name
+    const {created} = await this.engine.createContainer(name, {
+      Image: name,
       Labels: this.labels(job.id),
-      HostConfig: {Binds: [`${this.socket}:/var/run/docker.sock`]},
-    }), 'application/json', opts.signal)
-    if (create.status !== 201 && create.status !== 409) throw new PaasRunnerError('docker_create', `cannot create the container ${resource.name}: ${dockerMessage(create)}`, {resourceId: resource.id})
-    const start = await this.call('start container', 'POST', `/containers/${encodeURIComponent(resource.name)}/start`, undefined, undefined, opts.signal)
-    if (start.status !== 204 && start.status !== 304) throw new PaasRunnerError('docker_start', `cannot start the container ${resource.name}: ${dockerMessage(start)}`, {resourceId: resource.id})
+      HostConfig: {
+        NetworkMode: this.runner.executorConfig.network_mode ?? DEFAULT_NETWORK_MODE,
+        // The inner runner starts the job's containers next to its own.
+        Binds: [`${this.socket}:/var/run/docker.sock`],
+      },
+    }, opts.signal)
+    if (!created) {
+      const c = await this.engine.inspectContainer(name, opts.signal)
+      if (!c) throw new PaasRunnerError('docker_create', `the container ${name} was in the way, then gone: will try again`, {jobId: job.id, resourceId: name, retryable: true})
+      if (!sameOwner(ownerFromLabels(c.labels), this.owner())) {
+        throw new JobRejectedError('name_taken', `a container named ${name} exists but is not ours (no ownership label of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: name})
+      }
+      if (c.status !== 'created') return {...resource, launched: true}
+    }
+    await this.engine.startContainer(name, opts.signal)
     return {...resource, launched: true}
   }
 
-  /** Removes the container (forced) then the image; `absent` when neither existed. */
+  /**
+   * Force-removes the container (a running job stops at once), then the image with the build
+   * cache it alone uses, then dangling images of this job (an interrupted build). A container or
+   * image of that name with another owner's marker is left alone. `absent` when nothing was there.
+   */
   async decommission(resource: Resource, opts: {signal?: AbortSignal}): Promise<DecommissionOutcome> {
-    const c = await this.call('remove container', 'DELETE', `/containers/${encodeURIComponent(resource.name)}?force=true&v=true`, undefined, undefined, opts.signal)
-    if (c.status !== 204 && c.status !== 404) throw new PaasRunnerError('docker_rm', `cannot remove the container ${resource.name}: ${dockerMessage(c)}`, {resourceId: resource.id, retryable: true})
-    const i = await this.call('remove image', 'DELETE', `/images/${encodeURIComponent(resource.name)}?force=true`, undefined, undefined, opts.signal)
-    if (i.status !== 200 && i.status !== 404) throw new PaasRunnerError('docker_rmi', `cannot remove the image ${resource.name}: ${dockerMessage(i)}`, {resourceId: resource.id, retryable: true})
-    return c.status === 404 && i.status === 404 ? 'absent' : 'deleted'
+    const name = resource.name
+    let removed = false
+    const container = await this.engine.inspectContainer(name, opts.signal)
+    if (container && this.foreign(container.labels)) {
+      this.deps.log.warn('a container of that name carries another owner\'s marker: left alone', {resource: name})
+    } else if (container) {
+      removed = (await this.engine.removeContainer(name, opts.signal)) || removed
+    }
+    const image = await this.engine.inspectImage(name, opts.signal)
+    if (image && this.foreign(image.labels)) {
+      this.deps.log.warn('an image of that name carries another owner\'s marker: left alone', {resource: name})
+    } else if (image) {
+      removed = (await this.engine.removeImage(name, opts.signal)) || removed
+    }
+    const jobId = jobIdFromResourceName(this.uniqueName, name)
+    if (jobId !== undefined) removed = (await this.engine.pruneDanglingImages(this.labels(jobId), opts.signal)) > 0 || removed
+    return removed ? 'deleted' : 'absent'
   }
 
+  /**
+   * Owned: images (a dangling one by its job label) and containers whose labels carry our marker,
+   * found with label filters. Unmarked: those named `hpd-job-<unique name>-…` without any marker.
+   */
   async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedListing> {
-    const owner = requireOwner(this.deps.owner)
+    const ours = {label: labelFilter(ownerLabels(this.owner()))}
     const prefix = resourceNamePrefix(this.uniqueName)
-    // name → whether some object of that name carries our marker / any marker
-    const seen = new Map<string, {ours: boolean; marked: boolean}>()
-    const note = (name: string, labels: unknown): void => {
-      const marker = ownerFromLabels(labels)
-      const prev = seen.get(name) ?? {ours: false, marked: false}
-      seen.set(name, {ours: prev.ours || sameOwner(marker, owner), marked: prev.marked || marker !== undefined})
+    const owned = new Set<string>()
+    for (const img of await this.engine.listImages(ours, opts.signal)) {
+      const tags = (img.RepoTags ?? []).filter((t) => t !== '<none>:<none>').map(untag)
+      const job = Number(img.Labels[JOB_LABEL])
+      if (tags.length === 0 && Number.isSafeInteger(job)) owned.add(resourceName(this.uniqueName, job))
+      for (const t of tags) owned.add(t)
     }
-    const images = await this.call('list images', 'GET', `/images/json?filters=${encodeURIComponent(JSON.stringify({reference: [`${prefix}*`]}))}`, undefined, undefined, opts.signal)
-    if (images.status !== 200) throw new PaasRunnerError('docker_list', `cannot list images: ${dockerMessage(images)}`, {retryable: true})
-    for (const img of JSON.parse(images.body || '[]') as Array<{RepoTags?: string[] | null; Labels?: unknown}>) {
-      for (const t of img.RepoTags ?? []) note(t.replace(/:[^:/]+$/, ''), img.Labels)
+    for (const c of await this.engine.listContainers(ours, opts.signal)) for (const n of c.Names ?? []) owned.add(n.replace(/^\//, ''))
+    const unmarked = new Set<string>()
+    for (const img of await this.engine.listImages({reference: [`${prefix}*`]}, opts.signal)) {
+      if (ownerFromLabels(img.Labels)) continue
+      for (const t of (img.RepoTags ?? []).map(untag)) if (t.startsWith(prefix) && !owned.has(t)) unmarked.add(t)
     }
-    const containers = await this.call('list containers', 'GET', `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify({name: [prefix]}))}`, undefined, undefined, opts.signal)
-    if (containers.status !== 200) throw new PaasRunnerError('docker_list', `cannot list containers: ${dockerMessage(containers)}`, {retryable: true})
-    for (const c of JSON.parse(containers.body || '[]') as Array<{Names?: string[]; Labels?: unknown}>) {
-      for (const n of c.Names ?? []) note(n.replace(/^\//, ''), c.Labels)
+    for (const c of await this.engine.listContainers({name: [`^/${prefix}`]}, opts.signal)) {
+      if (ownerFromLabels(c.Labels)) continue
+      for (const n of (c.Names ?? []).map((x) => x.replace(/^\//, ''))) if (n.startsWith(prefix) && !owned.has(n)) unmarked.add(n)
     }
-    const listing: OwnedListing = {owned: [], unmarked: []}
-    for (const [n, s] of seen) {
-      if (!n.startsWith(prefix) && !s.ours) continue
+    const ids = (n: string) => {
       const jobId = jobIdFromResourceName(this.uniqueName, n)
-      const ids = {id: n, name: n, ...(jobId === undefined ? {} : {jobId})}
-      if (s.ours) listing.owned.push({...ids, resource: this.resource(n, false)})
-      else if (!s.marked) listing.unmarked.push(ids)
+      return {id: n, name: n, ...(jobId === undefined ? {} : {jobId})}
     }
-    return listing
+    return {
+      owned: [...owned].map((n) => ({...ids(n), resource: this.resource(n, false)})),
+      unmarked: [...unmarked].map(ids),
+    }
   }
 
   serialise(r: Resource): Json {
@@ -177,31 +252,7 @@ export class LocalDockerExecutor implements Executor {
   }
 }
 
-function imageLabels(inspect: HttpResponse): unknown {
-  try {
-    return (JSON.parse(inspect.body) as {Config?: {Labels?: unknown}}).Config?.Labels
-  } catch {
-    return undefined
-  }
-}
-
-function dockerMessage(res: HttpResponse): string {
-  try {
-    return (JSON.parse(res.body) as {message?: string}).message ?? `HTTP ${res.status}`
-  } catch {
-    return `HTTP ${res.status}`
-  }
-}
-
-function streamError(body: string): string | undefined {
-  for (const line of body.split('\n')) {
-    if (!line.trim()) continue
-    try {
-      const j = JSON.parse(line) as {error?: string; errorDetail?: {message?: string}}
-      if (j.error || j.errorDetail) return j.errorDetail?.message ?? j.error
-    } catch {
-      // progress output that is not JSON
-    }
-  }
-  return undefined
+/** `name:tag` → `name` (a registry port is not a tag). */
+function untag(ref: string): string {
+  return ref.replace(/:[^:/]+$/, '')
 }

@@ -72,7 +72,7 @@ export class MemoryExecutor implements Executor {
   }
 
   async minRequestableWeight(): Promise<number> {
-    return minRequestableWeight(this.flavorMap, this.runner.executorConfig.memory_max_flavor)
+    return minRequestableWeight(this.flavorMap, this.runner.executorConfig.memory_max_flavor, `runners[${this.runner.index}].memory_max_flavor`)
   }
 
   /** The job's flavor, checked against the known flavors and the max flavor. */

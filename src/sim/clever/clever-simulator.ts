@@ -1,46 +1,24 @@
-import {randomUUID, timingSafeEqual} from 'node:crypto'
+import {createHash, randomUUID} from 'node:crypto'
 import {EventEmitter} from 'node:events'
-import {chmod, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {Counters, FaultInjector, type Fault} from '../common/faults.js'
-import {gitHttpBackend, run} from '../common/git-http-backend.js'
-import {parseParams, playFault, readBody, sendJson} from '../common/http-util.js'
-import {runFetchedJob, type InnerRunResult} from '../common/inner-runner.js'
+import {listen, playFault, readBody, sendJson} from '../common/http-util.js'
+import {runFetchedJob} from '../common/inner-runner.js'
+import {authenticate, type CleverOrgCredentials, type SimMember} from './clever-auth.js'
+import {runtimeWire, flavorWire, SIM_FLAVORS, SIM_VARIANTS, type CleverFlavor, type VariantRule} from './clever-catalogue.js'
+import {ENV_NAME, TAG, validateCreate} from './clever-create.js'
+import {CleverGitServer} from './clever-git.js'
+import {appSummary, appWire, deploymentWire, instanceWire, type SimApp, type SimDeployment} from './clever-model.js'
 
-export interface CleverFlavor {name: string; mem: number; cpus: number; available: boolean}
-
-export interface CleverOrgCredentials {
-  /** The original's `Authorization: token …` scheme; also the git password. */
-  token?: string
-  /** API token (`Authorization: Bearer …`). */
-  bearer?: string
-  /** OAuth1 PLAINTEXT: consumer key/secret and token/secret (the token secret is the git password). */
-  oauth?: {consumerKey: string; consumerSecret: string; token: string; tokenSecret: string}
-}
-
-export interface SimApp {
-  id: string
-  ownerId: string
-  name: string
-  /** As given at create (clever-tools sets it to the name when none is given). */
-  description: string
-  flavor: CleverFlavor
-  instanceVersion: string
-  lifetime: string
-  repoState: 'CREATING' | 'CREATED'
-  state: string
-  env: Record<string, string>
-  createdAt: number
-  /** What was pushed to master: commit, the build context files, and the app's environment at that moment. */
-  pushed?: {sha: string; files: Record<string, string>; env: Record<string, string>}
-  /** The simulated inner runner's outcome for the job it ran. */
-  ran?: InnerRunResult
-  stuckInCreating?: boolean
-}
+export type {CleverFlavor} from './clever-catalogue.js'
+export {SIM_FLAVORS} from './clever-catalogue.js'
+export type {CleverOrgCredentials} from './clever-auth.js'
+export type {SimApp} from './clever-model.js'
 
 export interface CleverSimulatorOptions {
   port?: number
@@ -50,55 +28,113 @@ export interface CleverSimulatorOptions {
   innerRunner?: boolean
   /** Default duration of a simulated job when its payload does not say (SIM_JOB_DURATION_MS). */
   jobDurationMs?: number
+  /**
+   * Environment every job needs on its app to run: the inner runner's docker executor uses the
+   * host's Docker socket, which Clever mounts only with `CC_MOUNT_DOCKER_SOCKET=true`.
+   * The app's variant adds its own needs (the heptapod-runner variant: `CC_ENABLE_HEPTAPOD_RUNNER=true`).
+   */
+  requiredEnv?: Record<string, string>
   now?: () => number
 }
 
-const DOCKER_VARIANT = {id: 'a8b7c6d5-1e2f-4a3b-9c8d-7e6f5a4b3c2d', slug: 'docker', name: 'Docker', deployType: 'docker', logo: ''}
+interface Ctx {
+  req: IncomingMessage
+  res: ServerResponse
+  url: URL
+  params: Record<string, string>
+  body: Buffer
+  endpoint: string
+  member?: SimMember
+}
 
-/** heptapod-runner variant flavors (clever-api.md §2.4) plus the standard ones, and an unavailable size. */
-export const SIM_FLAVORS: CleverFlavor[] = [
-  ...[['nano', 512, 1], ['XS', 1024, 1], ['S', 2048, 2], ['M', 4096, 4], ['L', 8192, 6], ['XL', 16384, 8], ['2XL', 24576, 12], ['3XL', 32768, 16]].map(([n, m, c]) => ({name: n as string, mem: m as number, cpus: c as number, available: true})),
-  ...[['XS', 2048, 1], ['S', 4096, 2], ['M', 8192, 4], ['L', 12288, 6], ['XL', 16384, 8], ['2XL', 24576, 12], ['3XL', 32768, 16]].map(([n, m, c]) => ({name: `heptapod-runner-${n as string}`, mem: m as number, cpus: c as number, available: true})),
-  {name: 'heptapod-runner-4XL', mem: 65536, cpus: 32, available: false},
-]
+type Handler = (c: Ctx) => Promise<void> | void
+
+interface Route {method: string; pattern: RegExp; names: string[]; endpoint: string; auth: boolean; handler: Handler}
+
+/** Deployment states during which a task may still run. */
+const LIVE: ReadonlySet<string> = new Set(['WIP', 'TASK_RUNNING'])
 
 /**
- * Clever Cloud's API (v2) and git deployment, on 127.0.0.1: product catalogue, applications per
- * organisation with `repoState` CREATING → CREATED, environment, Clever's error format, and a real
- * `git http-backend` accepting only `master`. After a push it plays the inner runner: it reads the
- * pushed `job.json` and runs the job against GitLab with the job token, as `exec-fetched-job` would.
+ * Clever Cloud's API (v2) and git deployment, on 127.0.0.1, as strict as the service where the
+ * service is always strict (clever-api.md): product catalogue with public and private Docker
+ * variants; create validated like Clever (zone, UUID variant known for the type, name, deploy,
+ * flavors of the variant's context, JSON bodies only); applications per organisation with
+ * `repoState` CREATING → CREATED (no git repository before); environment, tags, instances and
+ * deployments; identity (`/self`, `/summary`, `/organisations`); credentials `token`, Bearer and
+ * OAuth 1.0a (PLAINTEXT, HMAC-SHA1, HMAC-SHA512); git over HTTPS with Clever's credentials
+ * and its master-only hook. After a push the app's task plays the inner runner: it reads the
+ * pushed `job.json` and runs the job against GitLab with the job token, but only when the app's
+ * environment at push time has what the job needs; deleting the app kills its task.
+ *
+ * What Clever does only now and then is a fault switch, off by default: `rateLimit()`,
+ * `ghostCreates`, `listLagMs`, `lingerMs`, `stuckRepos`, `refusePushes`, `addFault()`.
  */
 export class CleverSimulator extends EventEmitter {
   readonly faults: FaultInjector
   readonly counters = new Counters()
-  readonly orgs = new Map<string, CleverOrgCredentials>()
+  readonly members: SimMember[] = []
   readonly apps = new Map<string, SimApp>()
+  /** Deleted apps still shown by the list (`lingerMs`), until the given time. */
+  readonly lingering = new Map<string, {app: SimApp; until: number}>()
   /** Every create and delete with the live weight after it ((RAM GiB)^1.25 summed). */
   readonly timeline: Array<{at: number; op: 'create' | 'delete'; appId: string; liveWeight: number}> = []
+  /** Jobs whose task was killed because their app was deleted (or stopped) while they ran. */
+  readonly killedJobs: Array<{appId: string; jobId: number; at: number}> = []
   flavors: CleverFlavor[] = SIM_FLAVORS.map((f) => ({...f}))
+  variants: VariantRule[] = SIM_VARIANTS.map((r) => ({...r, requiredEnv: {...r.requiredEnv}}))
   instanceVersions = ['20231010', '20240315']
+  requiredEnv: Record<string, string>
   repoReadyDelayMs: number
+  // ---- fault switches: what Clever does now and then; all off by default --------------------
   /** The next created apps keep `repoState: CREATING` forever. */
   stuckRepos = 0
   /** The next pushes are refused by the git server (HTTP 403). */
   refusePushes = 0
+  /** The next creates really create the app but answer `ghostCreateStatus` (an ambiguous failure). */
+  ghostCreates = 0
+  ghostCreateStatus = 504
+  /** A new app is missing from `GET …/applications` (and `/summary`) for this long (ms). */
+  listLagMs = 0
+  /** A deleted app still shows in `GET …/applications` for this long (ms); GET on it is 404. */
+  lingerMs = 0
+  private readonly orgNames = new Map<string, string>()
   private readonly server: Server
   private readonly now: () => number
+  private readonly routes: Route[] = []
+  private readonly nonces = new Map<string, number>()
   private root = ''
   private baseUrl = ''
   private readonly running = new Set<Promise<void>>()
+  private readonly git: CleverGitServer
 
   constructor(private readonly opts: CleverSimulatorOptions = {}) {
     super()
     this.now = opts.now ?? Date.now
     this.faults = new FaultInjector(this.now)
     this.repoReadyDelayMs = opts.repoReadyDelayMs ?? 100
+    this.requiredEnv = opts.requiredEnv ?? {CC_MOUNT_DOCKER_SOCKET: 'true'}
     this.server = createServer((req, res) => void this.dispatch(req, res))
+    const sim = this
+    this.git = new CleverGitServer({
+      get root() {
+        return sim.root
+      },
+      apps: this.apps, members: this.members, counters: this.counters,
+      takeRefusedPush: () => this.refusePushes > 0 && this.refusePushes-- > 0,
+      pushed: (app, sha, files) => this.pushed(app, sha, files),
+    })
+    this.defineRoutes()
   }
 
+  /** Starts listening on 127.0.0.1; resolves with the API base URL. A port in use rejects with EADDRINUSE. */
   async start(): Promise<string> {
     this.root = await mkdtemp(join(tmpdir(), 'clever-sim-git-'))
-    await new Promise<void>((resolve) => this.server.listen(this.opts.port ?? 0, '127.0.0.1', resolve))
+    try {
+      await listen(this.server, this.opts.port ?? 0, '127.0.0.1')
+    } catch (error) {
+      await rm(this.root, {recursive: true, force: true})
+      throw error
+    }
     this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
     return `${this.baseUrl}/v2`
   }
@@ -108,19 +144,40 @@ export class CleverSimulator extends EventEmitter {
     return `${this.baseUrl}/v2`
   }
 
+  /** Host root (`API_HOST` of clever-tools and @clevercloud/client, which add `/v2` themselves). */
+  get hostUrl(): string {
+    return this.baseUrl
+  }
+
   async stop(): Promise<void> {
+    for (const a of this.apps.values()) a.abort?.abort()
     await Promise.allSettled([...this.running])
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
     await rm(this.root, {recursive: true, force: true})
   }
 
-  addOrg(orgaId: string, creds: CleverOrgCredentials): void {
-    this.orgs.set(orgaId, creds)
+  /** Makes the holder of these credentials a member of the organisation (same credentials: same user). */
+  addOrg(orgaId: string, creds: CleverOrgCredentials, o: {name?: string} = {}): SimMember {
+    const key = JSON.stringify(creds)
+    let m = this.members.find((x) => JSON.stringify(x.creds) === key)
+    if (!m) {
+      const userId = `user_${uuidFrom(key)}`
+      m = {userId, email: `${userId.slice(5, 13)}@sim.example`, creds: {...creds}, orgs: new Set()}
+      this.members.push(m)
+    }
+    m.orgs.add(orgaId)
+    this.orgNames.set(orgaId, o.name ?? this.orgNames.get(orgaId) ?? orgaId.replace(/^orga_/, ''))
+    return m
   }
 
   addFault(endpoint: string, fault: Fault): void {
     this.faults.add(endpoint, fault)
+  }
+
+  /** Fault switch: the next `times` calls of `endpoint` (`*`: any) answer 429 with `Retry-After`. */
+  rateLimit(o: {times: number; retryAfterSec?: number; endpoint?: string}): void {
+    this.faults.add(o.endpoint ?? '*', {status: 429, times: o.times, headers: {'retry-after': String(o.retryAfterSec ?? 1)}, contentType: 'application/json', body: JSON.stringify({id: 429, message: 'Too many requests', type: 'error'})})
   }
 
   liveWeight(): number {
@@ -144,49 +201,127 @@ export class CleverSimulator extends EventEmitter {
 
   // ---- HTTP -------------------------------------------------------------------------------
 
+  private route(method: string, path: string, handler: Handler, auth = true): void {
+    const names = [...path.matchAll(/:([a-z]+)/g)].map((m) => m[1]!)
+    const pattern = new RegExp(`^/v2${path.replace(/:[a-z]+/g, '([^/]+)')}$`)
+    this.routes.push({method, pattern, names, endpoint: `${method} ${path}`, auth, handler})
+  }
+
+  private defineRoutes(): void {
+    const r = this.route.bind(this)
+    const app = '/organisations/:orga/applications/:app'
+    r('GET', '/products/instances', (c) => this.ok(c, 200, this.instanceVersions.flatMap((v) => this.variants.filter((x) => x.public).map((x) => runtimeWire(v, x, this.flavors)))), false)
+    r('GET', '/products/flavors', (c) => this.flavorsList(c), false)
+    r('GET', '/self', (c) => this.ok(c, 200, this.selfWire(c.member!)))
+    r('GET', '/self/tokens/current', (c) => {
+      const o = c.member!.creds.oauth
+      if (!o) return this.error(c, 404, 4004, 'Not an OAuth token')
+      this.ok(c, 200, {token: o.token, consumer: {key: o.consumerKey, name: 'simulated consumer'}, creationDate: 0, expirationDate: 4102444800000, lastUtilisation: this.now(), rights: {}})
+    })
+    r('GET', '/summary', (c) => this.summary(c))
+    r('GET', '/organisations', (c) => this.ok(c, 200, [{...this.orgWire(c.member!.userId), name: c.member!.email}, ...[...c.member!.orgs].map((o) => this.orgWire(o))]))
+    r('GET', '/organisations/:orga', (c) => {
+      if (this.orgOf(c)) this.ok(c, 200, this.orgWire(c.params.orga!))
+    })
+    r('GET', '/organisations/:orga/applications', (c) => this.listApps(c))
+    r('POST', '/organisations/:orga/applications', (c) => this.createApp(c))
+    r('GET', app, (c) => this.withApp(c, (a) => this.ok(c, 200, this.wire(a))))
+    r('DELETE', app, (c) => this.withApp(c, (a) => this.deleteApp(c, a)))
+    r('GET', `${app}/env`, (c) => this.withApp(c, (a) => this.ok(c, 200, envList(a))))
+    r('PUT', `${app}/env`, (c) => this.withApp(c, (a) => this.putEnv(c, a)))
+    r('PUT', `${app}/env/:name`, (c) => this.withApp(c, (a) => this.putEnvVar(c, a)))
+    r('DELETE', `${app}/env/:name`, (c) => this.withApp(c, (a) => {
+      delete a.env[c.params.name!]
+      this.ok(c, 200, this.wire(a))
+    }))
+    // Linked add-ons and dependencies are not modelled: none, as for a fresh app.
+    r('GET', `${app}/addons/env`, (c) => this.withApp(c, () => this.ok(c, 200, [])))
+    r('GET', `${app}/dependencies/env`, (c) => this.withApp(c, () => this.ok(c, 200, [])))
+    r('GET', `${app}/tags`, (c) => this.withApp(c, (a) => this.ok(c, 200, a.tags)))
+    r('PUT', `${app}/tags`, (c) => this.withApp(c, (a) => this.putTags(c, a)))
+    r('PUT', `${app}/tags/:tag`, (c) => this.withApp(c, (a) => {
+      if (!TAG.test(c.params.tag!)) return this.error(c, 400, 4001, 'Invalid tag', {tag: 'letters, digits and -_.: only'})
+      if (!a.tags.includes(c.params.tag!)) a.tags.push(c.params.tag!)
+      this.ok(c, 200, a.tags)
+    }))
+    r('DELETE', `${app}/tags/:tag`, (c) => this.withApp(c, (a) => {
+      a.tags = a.tags.filter((t) => t !== c.params.tag)
+      this.ok(c, 200, a.tags)
+    }))
+    r('GET', `${app}/instances`, (c) => this.withApp(c, (a) => {
+      const withDeleted = c.url.searchParams.get('withDeleted') === 'true'
+      const dep = c.url.searchParams.get('deploymentId')
+      this.ok(c, 200, a.instances.map((i, n) => instanceWire(a, i, n)).filter((i) => (withDeleted || i.state !== 'DELETED') && (!dep || i.deployId === dep)))
+    }))
+    r('GET', `${app}/instances/:instance`, (c) => this.withApp(c, (a) => {
+      const n = a.instances.findIndex((i) => i.id === c.params.instance)
+      if (n < 0) return this.error(c, 404, 4004, 'Instance not found')
+      this.ok(c, 200, instanceWire(a, a.instances[n]!, n))
+    }))
+    r('POST', `${app}/instances`, (c) => this.withApp(c, (a) => this.restart(c, a)))
+    r('DELETE', `${app}/instances`, (c) => this.withApp(c, (a) => {
+      this.stopTask(a, 'CANCELLED')
+      a.state = 'SHOULD_BE_DOWN'
+      this.ok(c, 200, {id: 200, message: 'The application has been stopped', type: 'success'})
+    }))
+    r('GET', `${app}/deployments`, (c) => this.withApp(c, (a) => {
+      const limit = Number(c.url.searchParams.get('limit') ?? 1000)
+      const offset = Number(c.url.searchParams.get('offset') ?? 0)
+      const action = c.url.searchParams.get('action')
+      const list = [...a.deployments].reverse().filter((d) => !action || d.action === action)
+      this.ok(c, 200, list.slice(offset, offset + limit).map(deploymentWire))
+    }))
+    r('GET', `${app}/deployments/:deployment`, (c) => this.withApp(c, (a) => {
+      const d = a.deployments.find((x) => x.uuid === c.params.deployment || String(x.id) === c.params.deployment)
+      if (!d) return this.error(c, 404, 4004, 'Deployment not found')
+      this.ok(c, 200, deploymentWire(d))
+    }))
+    r('DELETE', `${app}/deployments/:deployment/instances`, (c) => this.withApp(c, (a) => {
+      const d = a.deployments.find((x) => x.uuid === c.params.deployment)
+      if (!d) return this.error(c, 404, 4004, 'Deployment not found')
+      if (LIVE.has(d.state)) this.stopTask(a, 'CANCELLED')
+      this.ok(c, 200, {id: 200, message: 'The deployment has been cancelled', type: 'success'})
+    }))
+  }
+
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader('sozu-id', randomUUID())
     const url = new URL(req.url ?? '/', 'http://sim')
-    if (url.pathname.startsWith('/git/')) return this.git(req, res, url)
+    if (url.pathname.startsWith('/git/')) return this.git.serve(req, res, url)
     let body: Buffer
     try {
       body = await readBody(req)
     } catch {
       return
     }
-    const route = this.match(req.method ?? 'GET', url.pathname)
-    if (!route) return this.error(res, 'unknown', 404, 4000, 'Not Found')
+    const route = this.routes.find((r) => r.method === req.method && r.pattern.test(url.pathname))
+    if (!route) {
+      const known = this.routes.some((r) => r.pattern.test(url.pathname))
+      this.counters.inc(`unknown ${req.method} ${url.pathname}`, known ? 405 : 404)
+      return sendJson(res, known ? 405 : 404, {id: known ? 4005 : 4000, message: known ? 'Method Not Allowed' : 'Not Found', type: 'error'})
+    }
+    const m = route.pattern.exec(url.pathname)!
+    // Every API request as it arrives, for tests that check pacing (rate limits).
+    this.emit('request', {endpoint: route.endpoint, at: this.now()})
+    const params = Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]))
+    const c: Ctx = {req, res, url, params, body, endpoint: route.endpoint}
     const fault = this.faults.take(route.endpoint)
     if (fault && (await playFault(fault, req, res, route.endpoint, this.counters, (s) => ({id: s * 10 + 1, message: `simulated ${s}`, type: 'error'})))) return
-    const json = parseParams(req, body)
+    if (route.auth) {
+      const who = authenticate(req, url, this.members, this.now(), this.nonces)
+      if (!who.ok) return this.error(c, 401, 2001, who.reason === 'missing' ? 'You are not logged in' : `Invalid credentials (${who.reason})`)
+      c.member = who.member
+    }
     try {
-      await route.handler({req, res, url, params: route.params, json, endpoint: route.endpoint})
+      await route.handler(c)
     } catch (error) {
-      this.error(res, route.endpoint, 500, 5001, `crash: ${(error as Error).message}`)
+      if (!res.headersSent) this.error(c, 500, 5001, `crash: ${(error as Error).message}`)
     }
   }
 
-  private match(method: string, path: string): {endpoint: string; params: Record<string, string>; handler: (c: Ctx) => Promise<void> | void} | undefined {
-    const routes: Array<[string, RegExp, string, (c: Ctx) => Promise<void> | void]> = [
-      ['GET', /^\/v2\/products\/instances$/, 'GET /products/instances', (c) => this.instancesList(c)],
-      ['GET', /^\/v2\/products\/flavors$/, 'GET /products/flavors', (c) => this.flavorsList(c)],
-      ['GET', /^\/v2\/organisations\/([^/]+)\/applications$/, 'GET /organisations/:orga/applications', (c) => this.listApps(c)],
-      ['POST', /^\/v2\/organisations\/([^/]+)\/applications$/, 'POST /organisations/:orga/applications', (c) => this.createApp(c)],
-      ['GET', /^\/v2\/organisations\/([^/]+)\/applications\/([^/]+)$/, 'GET /organisations/:orga/applications/:app', (c) => this.getApp(c)],
-      ['DELETE', /^\/v2\/organisations\/([^/]+)\/applications\/([^/]+)$/, 'DELETE /organisations/:orga/applications/:app', (c) => this.deleteApp(c)],
-      ['PUT', /^\/v2\/organisations\/([^/]+)\/applications\/([^/]+)\/env$/, 'PUT /organisations/:orga/applications/:app/env', (c) => this.putEnv(c)],
-      ['GET', /^\/v2\/organisations\/([^/]+)\/applications\/([^/]+)\/env$/, 'GET /organisations/:orga/applications/:app/env', (c) => this.getEnv(c)],
-    ]
-    for (const [m, re, endpoint, handler] of routes) {
-      const r = re.exec(path)
-      if (m === method && r) return {endpoint, params: {orga: decodeURIComponent(r[1] ?? ''), app: decodeURIComponent(r[2] ?? '')}, handler}
-    }
-    return undefined
-  }
-
-  private error(res: ServerResponse, endpoint: string, status: number, id: number, message: string): void {
-    this.counters.inc(endpoint, status)
-    sendJson(res, status, {id, message, type: 'error'})
+  private error(c: Ctx, status: number, id: number, message: string, fields?: Record<string, string>): void {
+    this.counters.inc(c.endpoint, status)
+    sendJson(c.res, status, {id, message, type: 'error', ...(fields ? {fields} : {})})
   }
 
   private ok(c: Ctx, status: number, value: unknown): void {
@@ -194,102 +329,100 @@ export class CleverSimulator extends EventEmitter {
     sendJson(c.res, status, value)
   }
 
-  /** Authorization for an organisation: token scheme, Bearer, or OAuth1 PLAINTEXT. */
-  private auth(c: Ctx): boolean {
-    const org = this.orgs.get(c.params.orga!)
-    const h = c.req.headers.authorization ?? ''
-    if (!h) {
-      this.error(c.res, c.endpoint, 401, 2001, 'You are not logged in')
-      return false
+  /** The JSON object body of a write; Clever's API takes JSON only. Answers and returns undefined otherwise. */
+  private jsonBody<T = Record<string, unknown>>(c: Ctx, kind: 'object' | 'array' = 'object'): T | undefined {
+    if (!(c.req.headers['content-type'] ?? '').toLowerCase().includes('application/json')) {
+      this.error(c, 415, 4015, 'Unsupported Media Type: the body must be JSON (Content-Type: application/json)')
+      return undefined
     }
-    const valid = (creds: CleverOrgCredentials | undefined): boolean => {
-      if (!creds) return false
-      if (h.startsWith('token ') && creds.token) return same(h.slice(6), creds.token)
-      if (h.startsWith('Bearer ') && creds.bearer) return same(h.slice(7), creds.bearer)
-      if (h.startsWith('OAuth ') && creds.oauth) {
-        const p = Object.fromEntries([...h.slice(6).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], decodeURIComponent(m[2]!)]))
-        const o = creds.oauth
-        return p.oauth_consumer_key === o.consumerKey && p.oauth_token === o.token && p.oauth_signature === `${o.consumerSecret}&${o.tokenSecret}`
-      }
-      return false
+    try {
+      const v = JSON.parse(c.body.toString('utf8')) as unknown
+      if (kind === 'array' ? Array.isArray(v) : v !== null && typeof v === 'object' && !Array.isArray(v)) return v as T
+    } catch {
+      // answered below
     }
-    if (valid(org)) return true
-    // A credential of another organisation is authenticated but not allowed here.
-    if ([...this.orgs.values()].some(valid)) this.error(c.res, c.endpoint, 403, 1002, 'You do not have the rights to access this organisation')
-    else this.error(c.res, c.endpoint, 401, 2001, 'Invalid credentials')
+    this.error(c, 400, 4000, `Bad Request: the body must be a JSON ${kind}`)
+    return undefined
+  }
+
+  /** The caller must be a member of the organisation: 403 for someone else's, 404 for an unknown one. */
+  private orgOf(c: Ctx): boolean {
+    const orga = c.params.orga!
+    if (c.member!.orgs.has(orga)) return true
+    if (this.orgNames.has(orga)) this.error(c, 403, 1002, 'You do not have the rights to access this organisation')
+    else this.error(c, 404, 4004, 'Organisation not found')
     return false
   }
 
-  private instancesList(c: Ctx): void {
-    const flavors = this.flavors.filter((f) => !f.name.includes('-'))
-    this.ok(c, 200, this.instanceVersions.map((version) => ({
-      type: 'docker', version, name: 'Docker', description: 'Docker', enabled: true, comingSoon: false, maxInstances: 40,
-      tags: [], deployments: ['git'], variant: DOCKER_VARIANT, flavors, defaultFlavor: flavors.find((f) => f.name === 'XS'), buildFlavor: flavors.find((f) => f.name === 'S'),
-    })))
+  private withApp(c: Ctx, f: (a: SimApp) => Promise<void> | void): Promise<void> | void {
+    if (!this.orgOf(c)) return
+    const a = this.apps.get(c.params.app!)
+    if (!a || a.ownerId !== c.params.orga) return this.error(c, 404, 4004, 'Application not found')
+    return f(a)
+  }
+
+  private wire(a: SimApp): Record<string, unknown> {
+    return appWire(a, `${this.baseUrl}/git`)
+  }
+
+  private orgWire(id: string): Record<string, unknown> {
+    return {
+      id, name: this.orgNames.get(id) ?? id, description: '', billingEmail: 'billing@sim.example', address: '', city: '', zipcode: '', country: 'FRANCE', company: '',
+      VAT: '', avatar: null, vatState: 'VALID', customerFullName: '', canPay: true, cleverEnterprise: false, emergencyNumber: null, canSEPA: false, isTrusted: true,
+    }
+  }
+
+  private selfWire(m: SimMember): Record<string, unknown> {
+    return {
+      id: m.userId, email: m.email, name: 'Simulated User', phone: null, address: null, city: null, zipcode: null, country: null, avatar: null, creationDate: 0,
+      lang: 'EN', emailValidated: true, oauthApps: [], admin: false, canPay: true, preferredMFA: 'NONE', hasPassword: true, partnerId: null, partnerName: null, partnerConsoleUrl: null,
+    }
+  }
+
+  /** Apps the list shows: minus those created less than `listLagMs` ago, plus deleted ones that linger. */
+  private listed(orga: string): SimApp[] {
+    const now = this.now()
+    for (const [id, l] of this.lingering) if (l.until <= now) this.lingering.delete(id)
+    return [...this.appsOf(orga).filter((a) => now - a.createdAt >= this.listLagMs), ...[...this.lingering.values()].map((l) => l.app).filter((a) => a.ownerId === orga)]
+  }
+
+  private summary(c: Ctx): void {
+    const m = c.member!
+    this.ok(c, 200, {
+      user: {id: m.userId, name: 'Simulated User', avatar: null, applications: [], addons: [], consumers: [], email: m.email, lang: 'EN', admin: false},
+      organisations: [...m.orgs].map((o) => ({
+        id: o, name: this.orgNames.get(o) ?? o, avatar: null, applications: this.listed(o).map(appSummary), addons: [], consumers: [], role: 'ADMIN', providers: [],
+        vatState: 'VALID', canPay: true, canSEPA: false, cleverEnterprise: false, emergencyNumber: null, isTrusted: true,
+      })),
+    })
   }
 
   private flavorsList(c: Ctx): void {
     const ctx = c.url.searchParams.get('context')
     const list = this.flavors.filter((f) => (ctx ? f.name.startsWith(`${ctx}-`) : !f.name.includes('-')))
-    this.ok(c, 200, list.map((f) => ({...f, gpus: 0, disk: null, price: 0.1, microservice: false, machine_learning: false, nice: 0, price_id: `${ctx ?? 'apps'}.${f.name}`, memory: {unit: 'B', value: f.mem * 1048576, formatted: `${f.mem} MiB`}})))
-  }
-
-  private wire(a: SimApp): Record<string, unknown> {
-    const flavor = {...a.flavor, gpus: 0, disk: null, price: 0.1, microservice: false, machine_learning: false, nice: 0, price_id: a.flavor.name}
-    return {
-      id: a.id, ownerId: a.ownerId, name: a.name, description: a.description, zone: 'par', zoneId: 'par',
-      instance: {type: 'docker', version: a.instanceVersion, variant: DOCKER_VARIANT, minInstances: 1, maxInstances: 1, maxAllowedInstances: 40, minFlavor: flavor, maxFlavor: flavor, flavors: [flavor], defaultEnv: {}, lifetime: a.lifetime, instanceAndVersion: `docker-${a.instanceVersion}`},
-      deployment: {type: 'GIT', repoState: a.repoState, url: `git+ssh://git@push-n3-par-clevercloud-customers.services.clever-cloud.com/${a.id}.git`, httpUrl: `${this.baseUrl}/git/${a.id}.git`, shutdownable: false},
-      deployUrl: `git+ssh://git@push-n3-par-clevercloud-customers.services.clever-cloud.com/${a.id}.git`,
-      vhosts: [{fqdn: `${a.id.replace(/_/g, '-')}.cleverapps.io/`}], creationDate: a.createdAt, last_deploy: a.pushed ? 1 : 0,
-      state: a.state, commitId: a.pushed?.sha ?? null, branch: 'master', env: Object.entries(a.env).map(([name, value]) => ({name, value})),
-      buildFlavor: flavor, separateBuild: false, cancelOnPush: false, archived: false, stickySessions: false, homogeneous: false, favourite: false, forceHttps: 'DISABLED',
-    }
+    this.ok(c, 200, list.map((f) => flavorWire(f, ctx)))
   }
 
   private listApps(c: Ctx): void {
-    if (!this.auth(c)) return
-    this.ok(c, 200, this.appsOf(c.params.orga!).map((a) => this.wire(a)))
-  }
-
-  private app(c: Ctx): SimApp | undefined {
-    const a = this.apps.get(c.params.app!)
-    if (!a || a.ownerId !== c.params.orga) {
-      this.error(c.res, c.endpoint, 404, 4004, 'Application not found')
-      return undefined
-    }
-    return a
-  }
-
-  private getApp(c: Ctx): void {
-    if (!this.auth(c)) return
-    const a = this.app(c)
-    if (a) this.ok(c, 200, this.wire(a))
+    if (this.orgOf(c)) this.ok(c, 200, this.listed(c.params.orga!).map((a) => this.wire(a)))
   }
 
   private async createApp(c: Ctx): Promise<void> {
-    if (!this.auth(c)) return
-    const b = c.json ?? {}
-    if (b.instanceType !== 'docker' || !this.instanceVersions.includes(String(b.instanceVersion))) {
-      return this.error(c.res, c.endpoint, 400, 9017, 'The specified instance does not exist')
-    }
-    const flavor = this.flavors.find((f) => f.name === b.maxFlavor)
-    if (!flavor || !flavor.available || b.minFlavor !== b.maxFlavor) return this.error(c.res, c.endpoint, 400, 4028, `Invalid flavor ${String(b.maxFlavor)}`)
-    if (b.instanceLifetime !== undefined && !['REGULAR', 'MIGRATION', 'TASK'].includes(String(b.instanceLifetime))) return this.error(c.res, c.endpoint, 400, 4029, 'Invalid instance lifetime')
-    const env = b.env === undefined ? {} : b.env
-    if (typeof env !== 'object' || env === null || Array.isArray(env)) return this.error(c.res, c.endpoint, 400, 557, 'Application environment is invalid')
-    const badEnv = Object.keys(env).filter((k) => !/^[a-zA-Z0-9-_.]+$/.test(k))
-    if (badEnv.length > 0) return this.error(c.res, c.endpoint, 400, 557, 'Application environment is invalid')
+    if (!this.orgOf(c)) return
+    const b = this.jsonBody(c)
+    if (!b) return
+    const spec = validateCreate(b, {versions: this.instanceVersions, variants: this.variants, flavors: this.flavors})
+    if ('status' in spec) return this.error(c, spec.status, spec.id, spec.message, spec.fields)
     const app: SimApp = {
-      id: `app_${randomUUID()}`, ownerId: c.params.orga!, name: String(b.name ?? ''), description: String(b.description ?? b.name ?? ''), flavor, instanceVersion: String(b.instanceVersion),
-      lifetime: String(b.instanceLifetime ?? 'REGULAR'), repoState: 'CREATING', state: 'SHOULD_BE_DOWN',
-      env: Object.fromEntries(Object.entries(env as Record<string, unknown>).map(([k, v]) => [k, String(v)])), createdAt: this.now(),
+      id: `app_${randomUUID()}`, ownerId: c.params.orga!, name: spec.name, description: spec.description, zone: spec.zone, rule: spec.rule,
+      flavor: spec.maxFlavor, minFlavor: spec.minFlavor, minInstances: spec.minInstances, maxInstances: spec.maxInstances, instanceVersion: spec.instanceVersion,
+      lifetime: spec.lifetime, repoState: 'CREATING', state: 'SHOULD_BE_DOWN', env: spec.env, tags: spec.tags, createdAt: this.now(), deployments: [], instances: [],
     }
     if (this.stuckRepos > 0) {
       this.stuckRepos--
       app.stuckInCreating = true
     }
-    await this.initRepo(app.id)
+    await this.git.initRepo(app.id)
     this.apps.set(app.id, app)
     this.timeline.push({at: this.now(), op: 'create', appId: app.id, liveWeight: this.liveWeight()})
     this.emit('app', app)
@@ -298,118 +431,137 @@ export class CleverSimulator extends EventEmitter {
         if (this.apps.has(app.id)) app.repoState = 'CREATED'
       }, this.repoReadyDelayMs).unref()
     }
+    if (this.ghostCreates > 0) {
+      // Created on Clever's side, but the answer is lost: the caller sees a 5xx.
+      this.ghostCreates--
+      return this.error(c, this.ghostCreateStatus, this.ghostCreateStatus * 10 + 1, 'simulated: the application was created but the answer was lost')
+    }
     this.ok(c, 200, this.wire(app))
   }
 
-  private deleteApp(c: Ctx): void {
-    if (!this.auth(c)) return
-    const a = this.app(c)
-    if (!a) return
+  private deleteApp(c: Ctx, a: SimApp): void {
     this.apps.delete(a.id)
+    this.stopTask(a, 'CANCELLED')
+    if (this.lingerMs > 0) this.lingering.set(a.id, {app: a, until: this.now() + this.lingerMs})
     this.timeline.push({at: this.now(), op: 'delete', appId: a.id, liveWeight: this.liveWeight()})
     this.emit('app-deleted', a)
     void rm(join(this.root, `${a.id}.git`), {recursive: true, force: true})
     this.ok(c, 200, {id: 302, message: 'deleted', type: 'success'})
   }
 
-  private putEnv(c: Ctx): void {
-    if (!this.auth(c)) return
-    const a = this.app(c)
-    if (!a) return
-    const env = c.json ?? {}
-    const bad = Object.keys(env).filter((k) => !/^[a-zA-Z0-9-_.]+$/.test(k))
-    if (bad.length) {
-      this.counters.inc(c.endpoint, 400)
-      return sendJson(c.res, 400, {id: 557, message: 'Application environment is invalid', type: 'error', fields: Object.fromEntries(bad.map((k) => [k, 'invalid name']))})
-    }
+  private putEnv(c: Ctx, a: SimApp): void {
+    const env = this.jsonBody(c)
+    if (!env) return
+    const bad = Object.keys(env).filter((k) => !ENV_NAME.test(k))
+    if (bad.length) return this.error(c, 400, 557, 'Application environment is invalid', Object.fromEntries(bad.map((k) => [k, 'invalid name'])))
+    // The bulk PUT replaces the whole set.
     a.env = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))
     this.emit('env-set', a)
     this.ok(c, 200, this.wire(a))
   }
 
-  private getEnv(c: Ctx): void {
-    if (!this.auth(c)) return
-    const a = this.app(c)
-    if (a) this.ok(c, 200, Object.entries(a.env).map(([name, value]) => ({name, value})))
+  private putEnvVar(c: Ctx, a: SimApp): void {
+    const name = c.params.name!
+    if (!ENV_NAME.test(name)) return this.error(c, 400, 557, 'Application environment is invalid', {[name]: 'invalid name'})
+    const b = this.jsonBody(c)
+    if (!b) return
+    if (typeof b.value !== 'string') return this.error(c, 400, 4001, 'Bad Request', {value: 'must be a string'})
+    a.env[name] = b.value
+    this.ok(c, 200, this.wire(a))
   }
 
-  // ---- git --------------------------------------------------------------------------------
-
-  private async initRepo(appId: string): Promise<void> {
-    const dir = join(this.root, `${appId}.git`)
-    await run('git', ['init', '-q', '--bare', '--initial-branch=master', dir])
-    // Clever accepts only master (clever-api.md §5.3), with its own wording.
-    const hook = join(dir, 'hooks', 'pre-receive')
-    await writeFile(hook, '#!/bin/sh\nwhile read old new ref; do\n  if [ "$ref" != "refs/heads/master" ]; then\n    echo "You tried to push to a custom branch."\n    echo "This is not allowed."\n    exit 1\n  fi\ndone\n')
-    await chmod(hook, 0o755)
+  private putTags(c: Ctx, a: SimApp): void {
+    const tags = this.jsonBody<unknown[]>(c, 'array')
+    if (!tags) return
+    if (tags.some((t) => typeof t !== 'string' || !TAG.test(t))) return this.error(c, 400, 4001, 'Invalid tag', {tags: 'letters, digits and -_.: only'})
+    a.tags = [...new Set(tags as string[])]
+    this.ok(c, 200, a.tags)
   }
 
-  private async git(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const m = /^\/git\/(app_[^/]+)\.git(\/.*)$/.exec(url.pathname)
-    const app = m ? this.apps.get(m[1]!) : undefined
-    const endpoint = req.method === 'POST' && url.pathname.endsWith('/git-receive-pack') ? 'GIT push' : 'GIT fetch'
-    if (!m || !app) {
-      this.counters.inc(endpoint, 404)
-      res.writeHead(404).end('Repository not found\n')
-      return
-    }
-    const creds = this.orgs.get(app.ownerId)
-    const [user, pass] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8').split(/:(.*)/s)
-    const accepted = [creds?.token, creds?.oauth?.tokenSecret, creds?.bearer].filter((x): x is string => !!x)
-    if (!user || !pass || !accepted.some((a) => same(pass, a))) {
-      this.counters.inc(endpoint, 401)
-      res.writeHead(401, {'www-authenticate': 'Basic realm="Clever Cloud git"'}).end()
-      return
-    }
-    if (endpoint === 'GIT push' && this.refusePushes > 0) {
-      this.refusePushes--
-      this.counters.inc(endpoint, 403)
-      res.writeHead(403).end('push refused (simulated)\n')
-      return
-    }
-    const repo = join(this.root, `${app.id}.git`)
-    const before = endpoint === 'GIT push' ? await this.master(repo) : ''
-    await gitHttpBackend(req, res, this.root, `/${app.id}.git${m[2]}`, user)
-    this.counters.inc(endpoint, res.statusCode)
-    if (endpoint !== 'GIT push') return
-    const after = await this.master(repo)
-    if (after && after !== before) {
-      // A push that created master: the deployment starts; the inner runner runs the job.
-      const files: Record<string, string> = {}
-      for (const f of ['Dockerfile', 'runner.toml', 'job.json']) files[f] = (await run('git', ['--git-dir', repo, 'show', `master:${f}`])).stdout
-      app.pushed = {sha: after, files, env: {...app.env}}
-      app.state = 'WANTS_TO_BE_UP'
-      this.emit('push', app)
-      if (this.opts.innerRunner !== false) {
-        const p = this.innerRunner(app).finally(() => this.running.delete(p))
-        this.running.add(p)
+  /** `POST …/instances`: deploys the pushed commit again (a TASK app runs its task again). */
+  private restart(c: Ctx, a: SimApp): void {
+    if (!a.pushed) return this.error(c, 400, 4010, 'The application has never been deployed: push to its git repository first')
+    if (a.deployments.some((d) => LIVE.has(d.state))) return this.error(c, 409, 4090, 'A deployment is already in progress')
+    const d = this.deploy(a, 'restart')
+    this.ok(c, 200, {id: 200, message: 'The application is being deployed', type: 'success', deploymentId: d.uuid})
+  }
+
+  // ---- deployments and the task -----------------------------------------------------------
+
+  /** A new deployment of master; the task plays the inner runner with the app's environment of now. */
+  private deploy(a: SimApp, cause: string): SimDeployment {
+    const pushed = a.pushed!
+    const d: SimDeployment = {id: a.deployments.length + 1, uuid: `deployment_${randomUUID()}`, date: this.now(), state: 'WIP', action: 'DEPLOY', commit: pushed.sha, cause, instances: 1}
+    a.deployments.push(d)
+    const instance = {id: `${a.id.replace(/^app_/, '')}-${d.id}`, state: 'DEPLOYING' as const, deployId: d.uuid, deployNumber: d.id, commit: pushed.sha, creationDate: this.now(), flavor: a.flavor}
+    a.instances.push(instance)
+    a.state = 'WANTS_TO_BE_UP'
+    const env = {...a.env}
+    const ac = new AbortController()
+    a.abort = ac
+    d.state = 'TASK_RUNNING'
+    a.instances.at(-1)!.state = 'TASK_IN_PROGRESS'
+    if (this.opts.innerRunner === false) return d
+    const p = runFetchedJob(pushed.files['job.json'] ?? '', {
+      label: a.id, defaultDurationMs: this.opts.jobDurationMs ?? 200, signal: ac.signal, env, requiredEnv: {...this.requiredEnv, ...a.rule.requiredEnv},
+      onFinalReport: () => {
+        if (a.abort === ac) a.finalReported = true
+      },
+    }).then((ran) => {
+      a.ran = ran
+      if (ran.result === 'killed') return
+      d.state = ran.result === 'success' ? 'OK' : 'FAIL'
+      for (const i of a.instances) if (i.deployId === d.uuid) i.state = 'DELETED'
+      a.state = 'SHOULD_BE_DOWN'
+      if (a.abort === ac) delete a.abort
+      this.emit('task-ended', a)
+    }).finally(() => this.running.delete(p))
+    this.running.add(p)
+    return d
+  }
+
+  /** Stops the running task, if any: a job still executing dies with it (and stays running at GitLab). */
+  private stopTask(a: SimApp, end: 'CANCELLED'): void {
+    for (const d of a.deployments) if (LIVE.has(d.state)) d.state = end
+    for (const i of a.instances) i.state = 'DELETED'
+    if (a.abort && !a.abort.signal.aborted) {
+      a.abort.abort()
+      // Killed only if the job had not reported its end yet: a job over at GitLab lost nothing.
+      if (a.pushed && a.ran === undefined && !a.finalReported && this.opts.innerRunner !== false) {
+        const jobId = jobIdOf(a.pushed.files['job.json'])
+        this.killedJobs.push({appId: a.id, jobId, at: this.now()})
+        this.emit('job-killed', {app: a, jobId})
       }
     }
+    delete a.abort
   }
 
-  private async master(repo: string): Promise<string> {
-    const r = await run('git', ['--git-dir', repo, 'rev-parse', '--verify', '-q', 'refs/heads/master'])
-    return r.code === 0 ? r.stdout.trim() : ''
-  }
-
-  /** What `exec-fetched-job` does with the pushed job: report running, write its log, finish. */
-  private async innerRunner(app: SimApp): Promise<void> {
-    app.ran = await runFetchedJob(app.pushed!.files['job.json']!, {label: app.id, defaultDurationMs: this.opts.jobDurationMs ?? 200})
-    if (app.ran.result === 'success' || app.ran.result === 'failed') app.state = 'SHOULD_BE_DOWN'
+  /** A push that moved master: the running task (if any) stops and a new deployment starts, with the app's environment of now. */
+  private pushed(app: SimApp, sha: string, files: Record<string, string>): void {
+    if (!this.apps.has(app.id)) return
+    this.stopTask(app, 'CANCELLED')
+    delete app.ran
+    delete app.finalReported
+    app.pushed = {sha, files, env: {...app.env}}
+    this.emit('push', app)
+    this.deploy(app, 'git push')
   }
 }
 
-interface Ctx {
-  req: IncomingMessage
-  res: ServerResponse
-  url: URL
-  params: Record<string, string>
-  json: Record<string, unknown> | undefined
-  endpoint: string
+function envList(a: SimApp): Array<{name: string; value: string}> {
+  return Object.entries(a.env).map(([name, value]) => ({name, value}))
 }
 
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
+function jobIdOf(jobJson: string | undefined): number {
+  try {
+    return Number((JSON.parse(jobJson ?? '') as {id?: unknown}).id ?? -1)
+  } catch {
+    return -1
+  }
+}
+
+/** A stable UUID-shaped id from a string (same credentials: same user id). */
+function uuidFrom(s: string): string {
+  const h = createHash('sha256').update(s).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`
 }

@@ -108,3 +108,15 @@ export async function playFault(
 export function statusReason(status: number): string {
   return REASONS[status] ?? 'Error'
 }
+
+/** Listens on host:port; rejects (EADDRINUSE, EACCES…) instead of emitting an unhandled 'error'. */
+export function listen(server: import('node:http').Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => reject(error)
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+}

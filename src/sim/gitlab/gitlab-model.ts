@@ -24,6 +24,8 @@ export interface SimProject {
   fullPath: string
   /** Top-level group path (`CI_PROJECT_ROOT_NAMESPACE`). */
   rootNamespace: string
+  /** `private` (default): only members see its jobs; `public`: everyone may read them. */
+  visibility?: 'private' | 'public'
 }
 
 export interface SimJob {
@@ -36,6 +38,10 @@ export interface SimJob {
   /** Job token, valid only while running or canceling. */
   token: string
   runnerId?: number
+  /** The runner manager that took it declared `cancel_gracefully`: a cancel goes through `canceling`. */
+  cancelGracefully?: boolean
+  /** Final PUTs answered 202 so far (fault switch `finalUpdate202`), and the state they asked for. */
+  final202?: {count: number; state: 'success' | 'failed'; firstAt: number}
   /** Two-phase commit: assigned, waiting for the runner's `PUT state=running` since this time. */
   awaitingAckSince?: number
   /** Times GitLab re-queued it because the runner never acknowledged it. */

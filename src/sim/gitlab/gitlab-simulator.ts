@@ -3,11 +3,14 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import type {AddressInfo} from 'node:net'
 
 import {Counters, FaultInjector, type Fault} from '../common/faults.js'
-import {delay, parseParams, playFault, readBody, sendEmpty, sendJson, sendText, statusReason} from '../common/http-util.js'
+import {delay, listen, parseParams, playFault, readBody, sendEmpty, sendJson, sendText, statusReason} from '../common/http-util.js'
+import {privateToken, type PrivateTokenSpec, type SimPrivateToken} from './gitlab-access.js'
+import {header, reply, type Ctx} from './gitlab-http.js'
 import {
   buildJobPayload, hex, jobEntity, randomToken,
   type JobSpec, type SimJob, type SimJobStatus, type SimProject, type SimRunner,
 } from './gitlab-model.js'
+import {GitLabUsersApi} from './gitlab-users-api.js'
 
 export interface GitLabSimulatorOptions {
   /** Port to listen on, on 127.0.0.1. 0 (default) picks a free one. */
@@ -23,21 +26,11 @@ export interface GitLabSimulatorOptions {
   now?: () => number
   /** Two-phase commit: a job not acknowledged within this time goes back to the queue (ms). */
   ackTimeoutMs?: number
+  /** Runner authentication tokens expire this long after they are issued (ms); never when absent. */
+  runnerTokenLifetimeMs?: number
 }
 
 type Handler = (ctx: Ctx) => Promise<void> | void
-
-interface Ctx {
-  req: IncomingMessage
-  res: ServerResponse
-  url: URL
-  params: Record<string, string>
-  body: Buffer
-  /** JSON or form params of the body; undefined when the body does not parse. */
-  json: Record<string, unknown> | undefined
-  endpoint: string
-  status(code: number): void
-}
 
 interface HeldPoll {
   runnerToken: string
@@ -61,8 +54,16 @@ export class GitLabSimulator extends EventEmitter {
   readonly projects = new Map<number, SimProject>()
   readonly groups = new Map<string, {id: number; attributes: Map<string, string>}>()
   readonly registrationTokens = new Set<string>()
-  readonly privateTokens = new Map<string, {admin: boolean}>()
+  readonly privateTokens = new Map<string, SimPrivateToken>()
   registrationDisabled = false
+  /**
+   * Two-phase commit honoured (default). `false` models a GitLab that ignores it: a job goes
+   * `running` as soon as it is handed out, whatever the runner declared.
+   */
+  twoPhaseCommit = true
+  /** Fault switch: the first N final PUTs of each job answer 202 (log still being persisted); 0 (default) is off. */
+  finalUpdate202 = 0
+  runnerTokenLifetimeMs: number | undefined
   longPollMs: number
   traceUpdateIntervalSec: number
   ackTimeoutMs: number
@@ -84,6 +85,7 @@ export class GitLabSimulator extends EventEmitter {
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 60_000
     this.traceUpdateIntervalSec = opts.traceUpdateIntervalSec ?? 60
     this.traceSizeLimit = opts.traceSizeLimit ?? 100 * 1024 * 1024
+    this.runnerTokenLifetimeMs = opts.runnerTokenLifetimeMs
     this.server = createServer((req, res) => void this.dispatch(req, res))
     this.server.keepAliveTimeout = 65_000
     this.defineRoutes()
@@ -92,7 +94,7 @@ export class GitLabSimulator extends EventEmitter {
 
   /** Starts listening; resolves with the base URL (`http://127.0.0.1:<port>`). */
   async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', resolve))
+    await listen(this.server, this.opts.port ?? 0, this.opts.host ?? '127.0.0.1')
     const {port} = this.server.address() as AddressInfo
     this.baseUrl = `http://${this.opts.host ?? '127.0.0.1'}:${port}`
     return this.baseUrl
@@ -111,7 +113,7 @@ export class GitLabSimulator extends EventEmitter {
   // ---- model and control ------------------------------------------------------------------
 
   /** A runner created in GitLab's UI: its `glrt-` token works for verify and job requests. */
-  createRunner(o: {token?: string; description?: string; paused?: boolean; tags?: string[]; runUntagged?: boolean} = {}): SimRunner {
+  createRunner(o: {token?: string; description?: string; paused?: boolean; tags?: string[]; runUntagged?: boolean; tokenExpiresAt?: string} = {}): SimRunner {
     const r: SimRunner = {
       id: this.nextRunnerId++,
       token: o.token ?? randomToken('glrt-'),
@@ -120,7 +122,7 @@ export class GitLabSimulator extends EventEmitter {
       tags: o.tags ?? [],
       runUntagged: o.runUntagged ?? true,
       queueVersion: hex(16),
-      tokenExpiresAt: null,
+      tokenExpiresAt: o.tokenExpiresAt ?? this.newTokenExpiry(),
       managers: new Map(),
       revoked: false,
     }
@@ -132,8 +134,36 @@ export class GitLabSimulator extends EventEmitter {
     this.registrationTokens.add(token)
   }
 
-  addPrivateToken(token: string, o: {admin?: boolean} = {}): void {
-    this.privateTokens.set(token, {admin: o.admin ?? false})
+  /**
+   * A personal access token. By default it belongs to a user who is a member of no project and
+   * has the `api` scope: give it `projects: {42: 'reporter'}` to read that project's jobs, as on GitLab.
+   */
+  addPrivateToken(token: string, o: PrivateTokenSpec = {}): SimPrivateToken {
+    const t = privateToken(o)
+    this.privateTokens.set(token, t)
+    return t
+  }
+
+  /** Fault switch: the next `times` calls of `endpoint` (`*`: any) answer 429 with `Retry-After`, as GitLab's rate limiter. */
+  rateLimit(o: {times: number; retryAfterSec?: number; endpoint?: string}): void {
+    this.addFault(o.endpoint ?? '*', {status: 429, times: o.times, headers: {'retry-after': String(o.retryAfterSec ?? 60)}})
+  }
+
+  /** Fault switch: the next `times` job requests answer 409 Conflict (the candidate job was taken by another runner). */
+  conflictRequests(times: number): void {
+    this.addFault('POST /jobs/request', {status: 409, times})
+  }
+
+  /** The runner of a live token: not revoked, not expired. */
+  private liveRunner(token: string | undefined): SimRunner | undefined {
+    const r = token === undefined ? undefined : this.runners.get(token)
+    if (!r || r.revoked) return undefined
+    if (r.tokenExpiresAt !== null && this.now() >= Date.parse(r.tokenExpiresAt)) return undefined
+    return r
+  }
+
+  private newTokenExpiry(): string | null {
+    return this.runnerTokenLifetimeMs === undefined ? null : new Date(this.now() + this.runnerTokenLifetimeMs).toISOString()
   }
 
   addProject(p: SimProject): SimProject {
@@ -326,12 +356,21 @@ export class GitLabSimulator extends EventEmitter {
     r('PUT', '/api/v4/jobs/:id', (c) => this.updateJob(c))
     r('PATCH', '/api/v4/jobs/:id/trace', (c) => this.appendTrace(c))
     r('GET', '/api/v4/job', (c) => this.whoAmI(c))
-    r('GET', '/api/v4/projects/:id/jobs/:job_id', (c) => this.projectJob(c, false))
-    r('GET', '/api/v4/projects/:id/jobs/:job_id/trace', (c) => this.projectJob(c, true))
-    r('GET', '/api/v4/groups/:id/custom_attributes', (c) => this.attributes(c))
-    r('GET', '/api/v4/groups/:id/custom_attributes/:key', (c) => this.attributes(c))
-    r('PUT', '/api/v4/groups/:id/custom_attributes/:key', (c) => this.attributes(c))
-    r('DELETE', '/api/v4/groups/:id/custom_attributes/:key', (c) => this.attributes(c))
+    const sim = this
+    const users = new GitLabUsersApi({
+      privateTokens: this.privateTokens, projects: this.projects, jobs: this.jobs, runners: this.runners, groups: this.groups,
+      get url() {
+        return sim.url
+      },
+      now: () => this.now(),
+      cancelJob: (id, o) => this.cancelJob(id, o),
+    })
+    r('GET', '/api/v4/projects/:id/jobs', (c) => users.projectJobs(c))
+    r('GET', '/api/v4/projects/:id/jobs/:job_id', (c) => users.projectJob(c, false))
+    r('POST', '/api/v4/projects/:id/jobs/:job_id/cancel', (c) => users.cancelByUser(c))
+    r('GET', '/api/v4/projects/:id/jobs/:job_id/trace', (c) => users.projectJob(c, true))
+    for (const m of ['GET', 'PUT', 'DELETE']) r(m, '/api/v4/groups/:id/custom_attributes/:key', (c) => users.attributes(c))
+    r('GET', '/api/v4/groups/:id/custom_attributes', (c) => users.attributes(c))
     r('POST', '/api/v4/runners', (c) => this.registerRunner(c))
     r('POST', '/api/v4/runners/verify', (c) => this.verifyRunner(c))
     r('DELETE', '/api/v4/runners', (c) => this.deleteRunner(c))
@@ -356,7 +395,7 @@ export class GitLabSimulator extends EventEmitter {
       sendEmpty(c.res, 204)
     })
     r('POST', '/_sim/private-tokens', (c) => {
-      this.addPrivateToken(String(c.json?.token), {admin: c.json?.admin === true})
+      this.addPrivateToken(String(c.json?.token), (c.json ?? {}) as PrivateTokenSpec)
       sendEmpty(c.res, 204)
     })
     r('POST', '/_sim/groups', (c) => {
@@ -390,8 +429,8 @@ export class GitLabSimulator extends EventEmitter {
     const token = typeof p.token === 'string' ? p.token : undefined
     const lastUpdate = typeof p.last_update === 'string' ? p.last_update : undefined
     const polling: Record<string, string> = this.longPollMs > 0 ? {'gitlab-ci-builds-polling': 'yes'} : {}
-    const runner = token ? this.runners.get(token) : undefined
-    if (this.longPollMs > 0 && token && lastUpdate && runner && !runner.revoked && runner.queueVersion === lastUpdate) {
+    const runner = this.liveRunner(token)
+    if (this.longPollMs > 0 && token && lastUpdate && runner && runner.queueVersion === lastUpdate) {
       // Workhorse watches the queue key: held until it changes or the hold elapses, then a bare 204.
       let release!: () => void
       const released = new Promise<void>((resolve) => (release = resolve))
@@ -409,7 +448,7 @@ export class GitLabSimulator extends EventEmitter {
       return sendEmpty(c.res, 204, polling)
     }
     if (!token) return reply(c, 400, {error: 'token is missing'})
-    if (!runner || runner.revoked) return reply(c, 403, {message: '403 Forbidden'}, polling)
+    if (!runner) return reply(c, 403, {message: '403 Forbidden'}, polling)
     runner.managers.set(String(p.system_id ?? '<legacy>'), {systemId: String(p.system_id ?? '<legacy>'), info: p.info, contactedAt: this.now()})
     const header = {...polling, 'x-gitlab-last-update': runner.queueVersion}
     if (runner.paused || (lastUpdate && lastUpdate === runner.queueVersion)) {
@@ -425,7 +464,8 @@ export class GitLabSimulator extends EventEmitter {
     // Assignment is atomic: this runs to completion before any other request is handled.
     job.runnerId = runner.id
     const features = (p.info as {features?: Record<string, unknown>} | undefined)?.features
-    if (features?.two_phase_job_commit === true) {
+    job.cancelGracefully = features?.cancel_gracefully === true
+    if (features?.two_phase_job_commit === true && this.twoPhaseCommit) {
       // Two-phase commit: the job stays pending until the runner confirms it with PUT state=running.
       job.awaitingAckSince = this.now()
       job.history.push({at: this.now(), status: 'pending', by: `assigned to runner ${runner.id}, awaiting ack`})
@@ -482,6 +522,17 @@ export class GitLabSimulator extends EventEmitter {
       return sendText(c.res, 200, '200', {'job-status': job.status})
     }
     if (state !== 'success' && state !== 'failed') return reply(c, 400, {error: 'state does not have a valid value'})
+    if (this.finalUpdate202 > 0 && (job.final202?.count ?? 0) < this.finalUpdate202) {
+      // The log is still being persisted: come back later. GitLab applies the state on a later PUT.
+      const f = job.final202 ?? {count: 0, state, firstAt: this.now()}
+      f.count++
+      f.state = state
+      job.final202 = f
+      const waited = (this.now() - f.firstAt) / 1000
+      const interval = Math.min(64, 2 ** Math.max(0, Math.floor(Math.log2(waited / 4 + 1))))
+      c.status(202)
+      return sendText(c.res, 202, '202', {'job-status': job.status, 'x-gitlab-trace-update-interval': String(interval)})
+    }
     if (state === 'failed') {
       job.failureReports++
       job.failureReason = typeof p!.failure_reason === 'string' ? p!.failure_reason : 'unknown_failure'
@@ -531,54 +582,6 @@ export class GitLabSimulator extends EventEmitter {
     sendJson(c.res, 200, jobEntity(job, this.projects.get(job.projectId)!, runner, this.baseUrl))
   }
 
-  // GET /projects/:id/jobs/:job_id[/trace] with a private token (reference §6).
-  private projectJob(c: Ctx, trace: boolean): void {
-    const pat = header(c.req, 'private-token')
-    if (!pat || !this.privateTokens.has(pat)) return reply(c, 401, {message: '401 Unauthorized'})
-    const project = this.projects.get(Number(c.params.id)) ?? [...this.projects.values()].find((p) => p.fullPath === c.params.id)
-    const job = this.jobs.get(Number(c.params.job_id))
-    if (!project || !job || job.projectId !== project.id) return reply(c, 404, {message: '404 Not found'})
-    c.status(200)
-    if (trace) {
-      c.res.writeHead(200, {'content-type': 'text/plain', 'content-disposition': `infile; filename="${job.id}.log"`, 'content-length': job.log.length})
-      c.res.end(job.log)
-      return
-    }
-    const runner = [...this.runners.values()].find((r) => r.id === job.runnerId)
-    sendJson(c.res, 200, jobEntity(job, project, runner, this.baseUrl))
-  }
-
-  // Group custom attributes (reference §7): administrators only.
-  private attributes(c: Ctx): void {
-    const pat = header(c.req, 'private-token')
-    const who = pat ? this.privateTokens.get(pat) : undefined
-    if (!who) return reply(c, 401, {message: '401 Unauthorized'})
-    if (!who.admin) return reply(c, 403, {message: '403 Forbidden'})
-    const g = this.groups.get(c.params.id!) ?? [...this.groups.values()].find((x) => String(x.id) === c.params.id)
-    if (!g) return reply(c, 404, {message: '404 Group Not Found'})
-    const key = c.params.key
-    if (key === undefined) {
-      c.status(200)
-      return sendJson(c.res, 200, [...g.attributes].map(([k, value]) => ({key: k, value})))
-    }
-    if (c.req.method === 'GET') {
-      const value = g.attributes.get(key)
-      if (value === undefined) return reply(c, 404, {message: '404 Not found'})
-      c.status(200)
-      return sendJson(c.res, 200, {key, value})
-    }
-    if (c.req.method === 'PUT') {
-      const value = c.json?.value ?? c.url.searchParams.get('value') ?? undefined
-      if (value === undefined) return reply(c, 400, {error: 'value is missing'})
-      g.attributes.set(key, String(value))
-      c.status(200)
-      return sendJson(c.res, 200, {key, value: String(value)})
-    }
-    if (!g.attributes.delete(key)) return reply(c, 404, {message: '404 Custom attribute Not Found'})
-    c.status(204)
-    sendEmpty(c.res, 204)
-  }
-
   // POST /runners: legacy registration (reference §2.1).
   private registerRunner(c: Ctx): void {
     const token = typeof c.json?.token === 'string' ? c.json.token : undefined
@@ -602,8 +605,8 @@ export class GitLabSimulator extends EventEmitter {
   private verifyRunner(c: Ctx): void {
     const token = typeof c.json?.token === 'string' ? c.json.token : undefined
     if (!token) return reply(c, 400, {error: 'token is missing'})
-    const runner = this.runners.get(token)
-    if (!runner || runner.revoked) return reply(c, 403, {message: '403 Forbidden'})
+    const runner = this.liveRunner(token)
+    if (!runner) return reply(c, 403, {message: '403 Forbidden'})
     const systemId = String(c.json!.system_id ?? '<legacy>')
     runner.managers.set(systemId, {systemId, info: c.json!.info, contactedAt: this.now()})
     c.status(200)
@@ -614,8 +617,8 @@ export class GitLabSimulator extends EventEmitter {
   private deleteRunner(c: Ctx): void {
     const token = typeof c.json?.token === 'string' ? c.json.token : undefined
     if (!token) return reply(c, 400, {error: 'token is missing'})
-    const runner = this.runners.get(token)
-    if (!runner || runner.revoked) return reply(c, 403, {message: '403 Forbidden'})
+    const runner = this.liveRunner(token)
+    if (!runner) return reply(c, 403, {message: '403 Forbidden'})
     this.runners.delete(token)
     c.status(204)
     sendEmpty(c.res, 204)
@@ -624,8 +627,8 @@ export class GitLabSimulator extends EventEmitter {
   private deleteManager(c: Ctx): void {
     const token = typeof c.json?.token === 'string' ? c.json.token : undefined
     if (!token) return reply(c, 400, {error: 'token is missing'})
-    const runner = this.runners.get(token)
-    if (!runner || runner.revoked) return reply(c, 403, {message: '403 Forbidden'})
+    const runner = this.liveRunner(token)
+    if (!runner) return reply(c, 403, {message: '403 Forbidden'})
     if (!runner.managers.delete(String(c.json!.system_id ?? ''))) return reply(c, 404, {message: '404 Runner manager not found Not Found'})
     c.status(204)
     sendEmpty(c.res, 204)
@@ -634,24 +637,15 @@ export class GitLabSimulator extends EventEmitter {
   // POST /runners/reset_authentication_token (reference §2.4): the old token dies.
   private resetToken(c: Ctx): void {
     const token = typeof c.json?.token === 'string' ? c.json.token : undefined
-    const runner = token ? this.runners.get(token) : undefined
-    if (!runner || runner.revoked) return reply(c, 403, {message: '403 Forbidden'})
+    const runner = this.liveRunner(token)
+    if (!runner) return reply(c, 403, {message: '403 Forbidden'})
     this.runners.delete(runner.token)
     runner.token = randomToken('glrt-')
+    runner.tokenExpiresAt = this.newTokenExpiry()
     this.runners.set(runner.token, runner)
     c.status(201)
     sendJson(c.res, 201, {token: runner.token, token_expires_at: runner.tokenExpiresAt})
   }
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name]
-  return Array.isArray(v) ? v[0] : v
-}
-
-function reply(c: Ctx, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  c.status(status)
-  sendJson(c.res, status, body, headers)
 }
 
 /** GitLab's JSON error body for a status (reference §1.4). */
