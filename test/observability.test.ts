@@ -98,7 +98,7 @@ ${common}`)
     gitlab.addFault('POST /jobs/request', {status: 503, times: 6})
     gitlab.addFault('GET /job', {status: 429, times: 2, headers: {'retry-after': '0'}})
     const jobs = [
-      ...Array.from({length: 6}, (_, i) => gitlab.enqueueJob({flavor: ['XS', 'S', 'M'][i % 3]!, runnerToken: runner.token, durationMs: 1500})),
+      ...Array.from({length: 6}, (_, i) => gitlab.enqueueJob({flavor: ['XS', 'S', 'M'][i % 3]!, runnerToken: runner.token, durationMs: 8000})), // long enough for a status CLI started on a loaded machine to see them
       gitlab.enqueueJob({flavor: 'HUGE', runnerToken: runner.token}),
       gitlab.enqueueJob({projectId: 50, flavor: 'XS', runnerToken: tenantRunner.token, durationMs: 300}),
       gitlab.enqueueJob({projectId: 42, flavor: 'XS', runnerToken: tenantRunner.token}),

@@ -84,7 +84,15 @@ export function formatIssue(file: string, i: ConfigIssue): string {
  * The job is failed with `message` in its log; the daemon goes on.
  */
 export class JobRejectedError extends PaasRunnerError {
+  /** Recognised by this flag, not by `instanceof`: a plugin's own copy of this class must count too. */
+  readonly rejected = true
+
   constructor(code: string, message: string, opts: ErrorContext & {cause?: unknown} = {}) {
     super(code, message, {...opts, retryable: false})
   }
+}
+
+/** A job this runner cannot run (see JobRejectedError), whichever copy of the class made it. */
+export function isJobRejected(e: unknown): e is JobRejectedError {
+  return typeof e === 'object' && e !== null && (e as {rejected?: unknown}).rejected === true && typeof (e as {message?: unknown}).message === 'string'
 }

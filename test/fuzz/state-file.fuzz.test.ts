@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import type {JobPayload} from '../../src/core/job-payload.js'
-import {JOB_PHASES} from '../../src/core/state/state-entry-schema.js'
+import {JOB_PHASES} from '../../src/core/state/job-record.js'
 import type {JobRecord} from '../../src/core/state/job-record.js'
 import type {StateFilePort} from '../../src/core/state/state-file-port.js'
 import {StateCorruptError, StateStore} from '../../src/core/state/state-store.js'

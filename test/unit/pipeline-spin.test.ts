@@ -21,7 +21,7 @@ describe('the job pipeline', () => {
     const bogus = {runner: 'tok0abcd', jobId: 9, jobToken: 'glcbt-9-secret', phase: 'bogus', weight: 1, expectedWeight: 1, traceOffset: 0, acquiredAt: 0, phaseSince: 0} as unknown as JobRecord
     h.store.records.set('tok0abcd/9', bogus)
     // A state record that got past the schema (a bug, an older loader): the pipeline is driven as at start.
-    ;(h.dispatcher as unknown as {drive(r: JobRecord): void}).drive(bogus)
+    ;(h.dispatcher as unknown as {pipeline: {drive(r: JobRecord): void}}).pipeline.drive(bogus)
     await h.clock.runUntil(() => h.logs.some((l) => /unknown phase/.test(l.msg)), 60_000, 'the unknown phase reported')
     expect(h.logs.find((l) => /unknown phase/.test(l.msg))).toMatchObject({level: 'error', fields: {job: 9, phase: 'bogus'}})
     // Other jobs still run, and shutdown completes.

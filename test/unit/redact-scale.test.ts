@@ -55,7 +55,7 @@ describe('the dispatcher retires the token of a job it is done with', () => {
     const h = new Harness()
     const retired: string[] = []
     await h.start()
-    ;(h.dispatcher as unknown as {deps: {retireSecret(s: string): void}}).deps.retireSecret = (s) => retired.push(s)
+    ;(h.dispatcher as unknown as {ctx: {deps: {retireSecret(s: string): void}}}).ctx.deps.retireSecret = (s) => retired.push(s)
     const job = h.gitlab.enqueue({flavor: 'HUGE'})
     await h.clock.runUntil(() => h.store.records.size === 0 && job.status === 'failed', 600_000, 'job failed and forgotten')
     expect(retired).toEqual([job.token])

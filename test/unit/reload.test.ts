@@ -61,7 +61,7 @@ describe('reload (SIGHUP): the dispatcher takes a new configuration while jobs r
     expect(describeReload(plan)).toBe("added 'r2'; removed tok1abcd (they finish their jobs)")
     // r1 is stopped and says why; its running job is still tracked.
     const r1 = () => h.snapshot().runners.find((r) => r.runner === 'tok1abcd')
-    expect(r1()?.intake).toEqual({state: 'stopped', reason: 'removed from the configuration; finishing its 1 job(s)'})
+    expect(r1()?.intake).toEqual({state: 'stopped', reason: 'removed from the configuration; finishing its 1 job(s)', code: 'removed'})
     expect(h.snapshot().jobs.map((j) => [j.jobId, j.phase])).toEqual([[onR1.id, 'running']])
 
     // The added runner takes a job; the removed one takes none any more.

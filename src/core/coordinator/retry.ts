@@ -1,3 +1,4 @@
+import {backoffDelayMs} from '../backoff.js'
 import type {HttpResponse} from './http-port.js'
 
 /** Statuses worth another attempt: timeouts, rate limits, server errors. */
@@ -44,6 +45,5 @@ export function serverRequestedDelayMs(headers: Record<string, string>, nowMs: n
 export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number, response?: HttpResponse, nowMs = 0): number {
   const asked = response ? serverRequestedDelayMs(response.headers, nowMs) : undefined
   if (asked !== undefined) return Math.min(asked, policy.maxDelayMs * 10)
-  const d = Math.min(policy.maxDelayMs, policy.baseDelayMs * policy.factor ** (attempt - 1))
-  return d / 2 + random() * (d / 2)
+  return backoffDelayMs(attempt, {baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, factor: policy.factor}, random)
 }

@@ -2,12 +2,7 @@ import {z} from 'zod'
 
 import type {Json} from '../executor.js'
 import {jobPayloadSchema} from '../job-payload.js'
-import type {JobPhase} from './job-record.js'
-
-/** Every phase of job-record.ts, once; the check below fails to compile when one is missing. */
-export const JOB_PHASES = ['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'reporting', 'finished', 'decommissioning'] as const satisfies readonly JobPhase[]
-const exhaustive: Exclude<JobPhase, (typeof JOB_PHASES)[number]> extends never ? true : never = true
-void exhaustive
+import {JOB_PHASES, type JobPhase} from './job-record.js'
 
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 /** A weight: finite and non-negative, or the quota arithmetic breaks (NaN switches it off). */
