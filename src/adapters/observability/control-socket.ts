@@ -1,10 +1,11 @@
 import {chmod, lstat, unlink} from 'node:fs/promises'
-import {createServer, request, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer, request, type Server} from 'node:http'
 import {basename, dirname, join} from 'node:path'
 
 import type {Dispatcher} from '../../core/dispatcher/dispatcher.js'
 import type {Redactor} from '../../core/redact.js'
 import type {Metrics} from './metrics.js'
+import {DEFAULT_STATUS_SERVER_LIMITS, statusRequestListener} from './status-server.js'
 
 /** Longest path a unix socket may have on Linux (sun_path is 108 bytes, NUL included). */
 export const MAX_SOCKET_PATH = 107
@@ -30,15 +31,10 @@ export interface ControlSocket {
 export async function startControlSocket(path: string, dispatcher: Dispatcher, metrics: Metrics, redactor: Redactor): Promise<ControlSocket> {
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new Error(`the path ${path} is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`)
   await removeStaleSocket(path)
-  const server = createServer((req, res) => {
-    handle(req, res, dispatcher, metrics, redactor).catch(() => {
-      if (!res.headersSent) res.writeHead(500)
-      res.end()
-    })
-  })
-  server.requestTimeout = 10_000
-  server.headersTimeout = 5_000
-  server.maxConnections = 32
+  const limits = DEFAULT_STATUS_SERVER_LIMITS
+  const server = createServer({headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs}, statusRequestListener(dispatcher, metrics, redactor))
+  server.maxConnections = limits.maxConnections
+  server.on('clientError', (_err, socket) => socket.destroy())
   // No moment with a socket others may connect to: the umask covers the bind, chmod makes sure.
   const umask = process.umask(0o177)
   try {
@@ -76,32 +72,6 @@ async function removeStaleSocket(path: string): Promise<void> {
   }
   if (!isSocket) throw new Error(`${path} exists and is not a socket: move it away`)
   await unlink(path)
-}
-
-async function handle(req: IncomingMessage, res: ServerResponse, dispatcher: Dispatcher, metrics: Metrics, redactor: Redactor): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, {allow: 'GET, HEAD'}).end()
-    return
-  }
-  const path = (req.url ?? '/').split('?')[0]
-  let status = 200
-  let type = 'text/plain'
-  let body: string
-  if (path === '/status') {
-    type = 'application/json'
-    body = JSON.stringify(redactor.redactValue(dispatcher.snapshot()))
-  } else if (path === '/metrics') {
-    type = metrics.registry.contentType
-    body = redactor.redact(await metrics.registry.metrics())
-  } else if (path === '/healthz') {
-    status = dispatcher.isStopping ? 503 : 200
-    body = dispatcher.isStopping ? 'stopping\n' : 'ok\n'
-  } else {
-    status = 404
-    body = 'not found: try /metrics, /status or /healthz\n'
-  }
-  res.writeHead(status, {'content-type': type, 'content-length': Buffer.byteLength(body)})
-  res.end(req.method === 'HEAD' ? undefined : body)
 }
 
 /** What a GET on the control socket answered. */
