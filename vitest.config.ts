@@ -15,6 +15,8 @@ export default defineConfig({
       include: ['src/**/*.{ts,tsx}'],
       reporter: ['json'],
       reportsDirectory: 'coverage/in-process',
+      // The figures are for reading: report them even when a test failed.
+      reportOnFailure: true,
     },
   },
 })

@@ -79,6 +79,7 @@ state_file = "${join(dir, 'state.json')}"
       const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} run ${join(dir, 'config.toml')} --tui; echo "RUN-EXIT=$?"; sleep 60`
       execFileSync('tmux', ['new-session', '-d', '-s', pauseSession, '-x', '120', '-y', '40', cmd])
       await waitUntil(() => sim.heldPolls === 1, 60_000, 'the daemon holding a long poll')
+      await waitUntil(() => screen(pauseSession).includes('p pause intake'), 60_000, 'the TUI on screen, taking keys')
       execFileSync('tmux', ['send-keys', '-t', pauseSession, 'p'])
       await waitUntil(() => screen(pauseSession).includes('INTAKE PAUSED'), 30_000, 'the paused banner')
       await waitUntil(async () => (await status())?.runners[0]?.intake.reason === 'paused by the operator', 30_000, 'intake paused by the operator in /status')

@@ -65,7 +65,7 @@ describe('observability and redaction (real CLI against both simulators)', () =>
     gitlab.addPrivateToken(ATTR_TOKEN, {admin: true})
     gitlab.addProject({id: 50, name: 't', fullPath: 'tenant/t', rootNamespace: 'tenant'})
     gitlab.setGroupAttributes('tenant', {cc_orga_id: 'orga_tenant', cc_orga_token: TENANT_TOKEN})
-    const common = `  url = "${gitlab.url}"\n  executor = "clever-docker"\n  cc_api_url = "${clever.apiUrl}"\n  cc_deployment_repo_wait_step = 0.05\n  cc_deployment_repo_timeout = 1\n  cc_max_flavor = "L"\n  [runners.paas_job_trace_watch]\n    token = "${WATCH_TOKEN}"\n    timeout_seconds = 20\n    poll_step = 0.2\n`
+    const common = `  url = "${gitlab.url}"\n  executor = "clever-docker"\n  cc_api_url = "${clever.apiUrl}"\n  cc_deployment_repo_wait_step = 0.05\n  cc_deployment_repo_timeout = 1\n  cc_max_flavor = "L"\n  [runners.cc_extra_env]\n    CC_ENABLE_HEPTAPOD_RUNNER = "true"\n  [runners.paas_job_trace_watch]\n    token = "${WATCH_TOKEN}"\n    timeout_seconds = 20\n    poll_step = 0.2\n`
     const tenantRunner = gitlab.createRunner()
     const config = join(dir, 'config.toml')
     writeFileSync(config, `listen_address = "127.0.0.1:${port}"
@@ -131,7 +131,13 @@ ${common}`)
     expect(await (await fetch(`${base}/healthz`)).text()).toBe('ok\n')
     child!.kill('SIGUSR1')
 
-    await waitUntil(() => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs over, no app left')
+    try {
+      await waitUntil(() => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs over, no app left')
+    } catch (error) {
+      // What was left, to read in the test output: job statuses, apps, the daemon's last lines.
+      const left = `${jobs.map((j) => `${j.id}:${gitlab.job(j.id)!.status}`).join(' ')}; apps: ${[...clever.apps.values()].map((a) => a.name).join(' ')}`
+      throw new Error(`${(error as Error).message}\n${left}\n${d.out().split('\n').slice(-40).join('\n')}`)
+    }
     const m = await (await fetch(`${base}/metrics`)).text()
     collected.push(m)
     expect(m).toMatch(/hpr_weight_used 0/)

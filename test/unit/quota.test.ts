@@ -46,7 +46,7 @@ describe('minimum requestable weight', () => {
   it('fails clearly on an unknown max flavor or no flavor at all', () => {
     expect(() => minRequestableWeight(flavors, 'nope', 'runners[0].cc_max_flavor')).toThrow(/runners\[0\]\.cc_max_flavor: the flavor 'nope' is not in the catalogue; available flavors: /)
     expect(() => minRequestableWeight(flavors, 'nope')).toThrow(expect.objectContaining({code: 'flavor_config'}))
-    expect(() => minRequestableWeight(new Map())).toThrow(UnknownFlavorError)
+    expect(() => minRequestableWeight(new Map())).toThrow("unknown flavor '(any)'; available flavors: (none)")
   })
 })
 

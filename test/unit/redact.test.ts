@@ -34,4 +34,17 @@ describe('Redactor', () => {
       `push to https://Jenkins:${REDACTED}@push.example/app.git failed`,
     )
   })
+
+  it('redacts the longer of two overlapping secrets whole (no tail left behind)', () => {
+    const r = new Redactor()
+    r.add('glrt-abcdef')
+    r.add('glrt-abcdef-and-more')
+    expect(r.redact('x glrt-abcdef-and-more y glrt-abcdef z')).toBe(`x ${REDACTED} y ${REDACTED} z`)
+  })
+
+  it('keeps numbers, booleans and null as they are in a structure', () => {
+    const r = new Redactor()
+    r.add('job-token-xyz')
+    expect(r.redactValue({weight: 13.5, ok: true, none: null, nested: [1, false, null, 'job-token-xyz']})).toEqual({weight: 13.5, ok: true, none: null, nested: [1, false, null, REDACTED]})
+  })
 })

@@ -38,6 +38,7 @@ describe('StateStore', () => {
     const {store: again, report} = await StateStore.open(new MemoryStateFile(torn), {now})
     expect([...again.records.keys()]).toEqual(['tok0abcd/1'])
     expect(report.tornTail).toBe(true)
+    expect(report.warnings).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:3: cut 32 bytes of a change that was never confirmed/)])
   })
 
   it('refuses a corrupt file and never overwrites it', async () => {
@@ -53,6 +54,43 @@ describe('StateStore', () => {
   it('names the line of an invalid entry, which is an error of that entry only', async () => {
     const {report} = await StateStore.open(new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":1}\n{"t":"put","r":{}}\n{"t":"del","k":"x"}\n'), {now})
     expect(report.errors).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:2: an entry is not valid \(r\.runner: .*\); it is kept in the file as it is and ignored/)])
+  })
+
+  it('names the line of a line that is not JSON, refuses a header of another format, and arrays or shapes that are not the original\'s', async () => {
+    const header = '{"t":"header","format":"heptapod-paas-runner-state","version":1}\n'
+    const notJson = (await StateStore.open(new MemoryStateFile(`${header}{"t":"del","k":"x"}\nnot json\n{"t":"del","k":"y"}\n`), {now}).catch((e: unknown) => e)) as Error
+    expect(notJson.message).toContain('/virtual/state.jsonl:3: corrupt state file: a line is not JSON')
+    const other = (await StateStore.open(new MemoryStateFile('{"t":"header","format":"something-else","version":1}\n'), {now}).catch((e: unknown) => e)) as Error
+    expect(other.message).toContain('/virtual/state.jsonl:1: corrupt state file: missing header')
+    for (const bad of ['[]', '{"launched": "nope"}', '{"launched": [{"runner_name": "x", "job_id": 1}]}', '{"pending": [[{"runner_name": "x", "job_id": 1, "token": "t"}]]}', '{"to_decommission": [null]}']) {
+      await expect(StateStore.open(new MemoryStateFile(bad), {now}), bad).rejects.toBeInstanceOf(StateCorruptError)
+    }
+  })
+
+  it('orphan marks, kept resources and the system id survive restarts and compactions', async () => {
+    const f = new MemoryStateFile()
+    const {store} = await StateStore.open(f, {now})
+    await store.setSystemId('r_0123456789ab')
+    await store.markOrphan({runner: 'tok0abcd', resourceId: 'app_1', name: 'hpd-job-tok0abcd-1', jobId: 1, firstSeenAt: 5, resource: {id: 'app_1'}})
+    await store.markOrphan({runner: 'tok0abcd', resourceId: 'app_2', name: 'hpd-job-tok0abcd-2', firstSeenAt: 6, resource: {id: 'app_2'}})
+    await store.unmarkOrphan('tok0abcd', 'app_2')
+    await store.keep({runner: 'tok0abcd', resourceId: 'app_3', name: 'hpd-job-tok0abcd-3', jobId: 3, reason: 'kept for inspection', at: 7})
+    // Twice: the first reopening replays the journal and compacts it, the second reads the compacted file.
+    let file = f
+    for (let i = 0; i < 2; i++) {
+      const next = new MemoryStateFile(file.durable)
+      const {store: again} = await StateStore.open(next, {now})
+      file = next
+      expect(again.systemId).toBe('r_0123456789ab')
+      expect([...again.orphans.values()]).toEqual([{runner: 'tok0abcd', resourceId: 'app_1', name: 'hpd-job-tok0abcd-1', jobId: 1, firstSeenAt: 5, resource: {id: 'app_1'}}])
+      expect([...again.kept.values()]).toEqual([{runner: 'tok0abcd', resourceId: 'app_3', name: 'hpd-job-tok0abcd-3', jobId: 3, reason: 'kept for inspection', at: 7}])
+    }
+  })
+
+  it('a closed store refuses commits', async () => {
+    const {store} = await StateStore.open(new MemoryStateFile(), {now})
+    await store.close()
+    await expect(store.put(rec(1))).rejects.toThrow('state store is closed')
   })
 
   it('imports a state file of the original (launched / pending / to_decommission), keeping a copy', async () => {

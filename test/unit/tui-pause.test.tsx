@@ -59,11 +59,10 @@ describe('the operator pause, from the p key to the dispatcher (mountTui as `run
     const quits: string[] = []
     const ui = mountTui(daemon, new TuiModel(), {onQuit: () => quits.push('quit'), onForce: () => quits.push('force')})
     try {
-      // Ink subscribes to the keyboard once mounted: press until the dispatcher says paused.
-      await waitUntil(() => {
-        if (!h.dispatcher.intakePaused) tty.type('p')
-        return h.dispatcher.intakePaused
-      }, 10_000, 'the p key to pause intake')
+      // One key press, once Ink listens to the keyboard (a second press would resume).
+      await waitUntil(() => tty.listenerCount('readable') > 0, 10_000, 'Ink listening to the keyboard')
+      tty.type('p')
+      await waitUntil(() => h.dispatcher.intakePaused, 10_000, 'the p key to pause intake')
       const job = h.gitlab.enqueue()
       const requests = h.gitlab.calls.requestJob
       await h.clock.advance(3_600_000)

@@ -120,14 +120,16 @@ describe('TUI app: keys', () => {
     const frame = () => ui.lastFrame() ?? ''
     await waitUntil(() => frame().includes('RESOURCE'), 5000, 'first frame')
     await waitUntil(() => frame().includes('RESOURCE') && !!ui.stdin, 1000)
+    // Each key is pressed once, once Ink listens: p, ? and Enter toggle, so pressing until the
+    // effect shows could toggle it back on a slow machine.
+    await waitUntil(() => ui.stdin.listenerCount('readable') > 0, 5000, 'keyboard listened to')
     const press = async (k: string, until: () => boolean, what: string) => {
-      await waitUntil(() => {
-        ui.stdin.write(k)
-        return until()
-      }, 5000, what)
+      ui.stdin.write(k)
+      await waitUntil(until, 5000, what)
     }
     await press('p', () => calls.includes('paused=true'), 'pause')
-    await waitUntil(() => frame().includes('INTAKE PAUSED'), 2000, 'paused banner')
+    expect(calls.filter((c) => c.startsWith('paused='))).toEqual(['paused=true'])
+    await waitUntil(() => frame().includes('INTAKE PAUSED'), 5000, 'paused banner')
     await press('?', () => frame().includes('graceful shutdown (press again to force)'), 'help')
     await press('\u001B[B', () => frame().includes('RESOURCE'), 'down')
     await press('\r', () => frame().includes('job 12 · runner clever · project widgets'), 'details')
