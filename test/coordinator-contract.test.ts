@@ -66,7 +66,8 @@ describe('GitLab client against the GitLab simulator', () => {
     const {simJob, job} = await acquire()
     expect(await client.jobStatus(runner, job)).toEqual({finished: false, status: 'running'})
     sim.finishJob(simJob.id, 'success')
-    expect(await client.jobStatus(runner, job)).toEqual({finished: true})
+    // The job token is refused once the job is over; the refused update says how it ended.
+    expect(await client.jobStatus(runner, job)).toEqual({finished: true, status: 'success'})
   })
 
   it('appends to the log, re-syncs after someone else wrote, and reports the job failed', async () => {

@@ -1,7 +1,10 @@
+import type {RunnerConfig} from '../core/config/config-types.js'
 import type {Logger} from '../core/logger.js'
-import {Dispatcher} from '../core/dispatcher/dispatcher.js'
+import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
 import type {JobStatePort, LoadReport} from '../core/state/state-port.js'
+import {describeReload, planReload} from '../core/dispatcher/reload-plan.js'
+import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
@@ -10,6 +13,8 @@ import {lockStateFile, type StateFileLock} from '../adapters/state/state-file-lo
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
 import {ConfigError, PaasRunnerError} from '../core/errors.js'
+import {controlSocketPath, startControlSocket, type ControlSocket} from '../adapters/observability/control-socket.js'
+import {writeLastQuota} from '../adapters/state/last-quota-file.js'
 import {startupError} from './startup-errors.js'
 import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
@@ -18,6 +23,14 @@ export interface Daemon {
   store: JobStatePort
   /** Where /metrics, /status and /healthz are served, when `listen_address` is set. */
   statusUrl?: string
+  /** The control socket serving the same (mode 0600), unless its path is too long. */
+  socketPath?: string
+  /**
+   * Loads the configuration again and applies it (SIGHUP): runners added, removed or changed,
+   * limits, the quota. A configuration that does not load or does not apply is refused with an
+   * error line, and the running one is kept. Never throws; reloads never overlap.
+   */
+  reload(load: () => Promise<LoadedConfig>): Promise<boolean>
   /** Graceful stop, then the state file is closed. */
   stop(reason: string): Promise<void>
 }
@@ -103,13 +116,14 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
       metrics?.rateLimitEpisodes.inc({remote: 'gitlab'})
     },
   })
-  const executors = await createExecutors(loaded, (i) => ({
-    ...defaultExecutorDeps(logger.child({runner: config.runners[i]!.uniqueName}), redactor),
-    owner: {systemId: store.systemId!, runner: config.runners[i]!.uniqueName},
+  const depsFor = (r: RunnerConfig): ExecutorDeps => ({
+    ...defaultExecutorDeps(logger.child({runner: r.uniqueName}), redactor),
+    owner: {systemId: store.systemId!, runner: r.uniqueName},
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: () => metrics?.rateLimitEpisodes.inc({remote: 'paas'}),
-    groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(config.runners[i]!.url, namespace, token, signal ? {signal} : {}),
-  }))
+    groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
+  })
+  const executors = await createExecutors(loaded, (i) => depsFor(config.runners[i]!))
   const dispatcher = new Dispatcher({
     config,
     runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
@@ -123,25 +137,64 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
     retireSecret: (s) => redactor.retire(s),
     options,
   })
+  metrics = new Metrics(dispatcher, dispatcher.events)
+  // The quota is kept beside the state file, so `status` shows the last one when no daemon runs.
+  dispatcher.events.on((e) => {
+    if (e.type === 'quota') writeLastQuota(config.stateFile, {total: e.total, explanation: e.explanation, at: e.at}).catch((error: unknown) => logger.warn('cannot keep the quota beside the state file', {error}))
+  })
+  let socket: ControlSocket | undefined
   let server: Awaited<ReturnType<typeof startStatusServer>> | undefined
-  if (config.listenAddress) {
-    metrics = new Metrics(dispatcher, dispatcher.events)
-    try {
-      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger})
-    } catch (error) {
-      await store.close()
-      throw startupError(config.file, 'listen_address', config.listenAddress, 'cannot listen on', error)
+  try {
+    socket = await startControlSocket(controlSocketPath(config.stateFile), dispatcher, metrics, redactor).catch((error: unknown) => {
+      logger.warn('no control socket: `status` will not reach this daemon unless listen_address is set', {error})
+      return undefined
+    })
+    if (config.listenAddress) {
+      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger}).catch((error: unknown) => {
+        throw startupError(config.file, 'listen_address', config.listenAddress!, 'cannot listen on', error)
+      })
+      logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
     }
-    logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
+    await dispatcher.start()
+  } catch (error) {
+    await server?.close()
+    await socket?.close()
+    await store.close()
+    throw error
   }
-  await dispatcher.start()
+  let reloading: Promise<boolean> = Promise.resolve(true)
+  const reload = async (load: () => Promise<LoadedConfig>): Promise<boolean> => {
+    try {
+      const next = await load()
+      const plan = planReload(dispatcher.currentConfig, next.config)
+      const fresh = [...plan.added, ...plan.changed]
+      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) => depsFor(next.config.runners[i]!))
+      const units: RunnerUnit[] = fresh.map((r, i) => ({config: r, executor: made[i]!}))
+      await dispatcher.reconfigure(next.config, units)
+      logger.warn(`configuration reloaded: ${describeReload(plan)}`, {file: next.config.file})
+      for (const c of plan.needsRestart) {
+        logger.warn(`${c.key} changed in the configuration: it applies at the next restart; ${JSON.stringify(c.from ?? null)} stays in force until then`)
+      }
+      return true
+    } catch (error) {
+      const why = error instanceof ConfigError ? error.message : error instanceof Error ? error.message : String(error)
+      logger.error(`configuration reload refused, the running configuration is kept: ${why}`)
+      return false
+    }
+  }
   return {
     dispatcher,
     store,
     ...(server ? {statusUrl: server.url} : {}),
+    ...(socket ? {socketPath: socket.path} : {}),
+    reload(load) {
+      reloading = reloading.then(() => reload(load))
+      return reloading
+    },
     async stop(reason: string) {
       await dispatcher.shutdown(reason)
       await server?.close()
+      await socket?.close()
       await store.close()
       await release()
     },

@@ -77,8 +77,10 @@ state_file = "${join(dir, 'state.json')}"
 
     const fed: Array<{id: number; flavor: string}> = []
     const arrival = o.arrivalMs ?? 400
-    const failAt = Math.min(2, o.jobs - 1)
-    const cancelAt = Math.min(4, o.jobs - 1)
+    // The third job asks for a flavor that does not exist, the fifth is canceled: with fewer jobs,
+    // every job is a normal one (`demo --jobs 1` runs one job to success).
+    const failAt = o.jobs >= 3 ? 2 : -1
+    const cancelAt = o.jobs >= 5 ? 4 : -1
     for (let i = 0; i < o.jobs && !o.signal?.aborted; i++) {
       const flavor = i === failAt ? 'HUGE' : FLAVORS[i % FLAVORS.length]!
       const j = gitlab.enqueueJob({flavor, name: `demo-${i + 1}`, durationMs: i === cancelAt ? 30_000 : 800 + Math.floor(Math.random() * 2500), image: 'node:22', services: ['postgres:16']})
@@ -108,12 +110,16 @@ state_file = "${join(dir, 'state.json')}"
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Sleeps `ms`, or less when `signal` fires; leaves no listener behind either way. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => {
+    if (signal?.aborted) return resolve()
+    const done = (): void => {
       clearTimeout(t)
+      signal?.removeEventListener('abort', done)
       resolve()
-    }, {once: true})
+    }
+    const t = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, {once: true})
   })
 }

@@ -7,6 +7,6 @@ export async function inquirerPrompter(context?: {input: NodeJS.ReadableStream; 
   return {
     input: (message, o = {}) => input({message, ...(o.default ? {default: o.default} : {}), validate: v(o.validate)}, context as never),
     secret: (message, o = {}) => password({message, mask: '*', validate: v(o.validate)}, context as never),
-    choice: (message, choices) => select({message, choices: choices.map((c) => ({name: c.name, value: c.value}))}, context as never),
+    choice: (message, choices, o = {}) => select({message, choices: choices.map((c) => ({name: c.name, value: c.value})), ...(o.default === undefined ? {} : {default: o.default})}, context as never),
   }
 }

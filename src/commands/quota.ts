@@ -1,6 +1,7 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {configArg, configFlag, resolveConfigPath} from '../cli/common-flags.js'
 import {createExecutors, defaultExecutorDeps} from '../cli/runtime.js'
 import {ConfigError} from '../core/errors.js'
 import {silentLogger} from '../core/logger.js'
@@ -14,16 +15,17 @@ export default class Quota extends BaseCommand {
   static override examples = ['<%= config.bin %> quota /etc/heptapod-runner/paas-runner.toml', '<%= config.bin %> quota config.toml --json']
 
   static override args = {
-    config: Args.string({description: 'path of the configuration file', required: true}),
+    config: configArg,
   }
 
   static override flags = {
+    config: configFlag,
     json: Flags.boolean({description: 'print the report as JSON'}),
   }
 
   async run(): Promise<QuotaReport> {
     const {args, flags} = await this.parse(Quota)
-    const loaded = await this.loadConfig(args.config)
+    const loaded = await this.loadConfig(resolveConfigPath(args.config, flags.config))
     const executors = await createExecutors(loaded, () => defaultExecutorDeps(silentLogger, this.redactor))
     let inputs
     try {

@@ -1,25 +1,31 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
-import {createLogger} from '../adapters/logging/pino-logger.js'
+import {createLogger, journaldWanted} from '../adapters/logging/pino-logger.js'
 import {BaseCommand} from '../cli/base-command.js'
-import {startDaemon} from '../cli/daemon.js'
-import type {LogLevel} from '../core/config/config-types.js'
-
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
+import {configArg, configFlag, logLevelFlag, resolveConfigPath} from '../cli/common-flags.js'
+import {startDaemon, type Daemon} from '../cli/daemon.js'
+import {loadConfigFile} from '../cli/runtime.js'
+import type {Config} from '../core/config/config-types.js'
+import {formatIssue} from '../core/errors.js'
 
 export default class Run extends BaseCommand {
   static override description = `Run the daemon: take jobs from the coordinators, run each on a fresh PAAS resource, delete it afterwards.
 
-SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must not be cut finish, then it exits 0 (allow 120 s, as systemd's TimeoutStopSec=120). A second signal exits at once; the state file is always up to date.`
+SIGTERM, SIGINT or SIGQUIT stops gracefully: intake stops at once, operations that must not be cut finish, then it exits 0 (allow 120 s, as systemd's TimeoutStopSec=120). A second signal exits at once; the state file is always up to date.
 
-  static override examples = ['<%= config.bin %> run /etc/heptapod-runner/paas-runner.toml', '<%= config.bin %> run config.toml --log-level debug --debug-signal']
+SIGHUP reloads the configuration: added runners start polling, removed ones stop taking jobs and finish theirs, changed limits apply; a configuration that does not load is refused with a log line and the running one is kept.
+
+The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command too.`
+
+  static override examples = ['<%= config.bin %> run /etc/heptapod-runner/paas-runner.toml', '<%= config.bin %> run -c config.toml --log-level debug --debug-signal', '<%= config.bin %> /etc/heptapod-runner/paas-runner.toml -l INFO']
 
   static override args = {
-    config: Args.string({description: 'path of the configuration file', required: true}),
+    config: configArg,
   }
 
   static override flags = {
-    'log-level': Flags.string({char: 'l', aliases: ['logging-level'], options: [...LEVELS], description: 'log level (default: log_level of the config, else info)'}),
+    config: configFlag,
+    'log-level': logLevelFlag(),
     'poll-cycles': Flags.integer({min: 1, description: 'stop after this many polling cycles of each runner (for tests)'}),
     'debug-signal': Flags.boolean({description: 'SIGUSR1 logs a dump of the state (without secrets)'}),
     tui: Flags.boolean({description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)'}),
@@ -30,25 +36,45 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Run)
-    const loaded = await this.loadConfig(args.config)
+    const path = resolveConfigPath(args.config, flags.config)
+    const loaded = await this.loadConfig(path)
     const {config} = loaded
-    if (flags['poll-interval'] !== undefined) {
-      this.logToStderr('warning: --poll-interval is deprecated: set check_interval in the configuration')
-      config.checkInterval = flags['poll-interval']
+    // The original's command-line overrides, applied again at each reload.
+    const overrides = (c: Config): void => {
+      if (flags['poll-interval'] !== undefined) c.checkInterval = flags['poll-interval']
+      if (flags['job-progress-poll-interval'] !== undefined) c.jobProgressPollInterval = flags['job-progress-poll-interval']
     }
-    if (flags['job-progress-poll-interval'] !== undefined) {
-      this.logToStderr('warning: --job-progress-poll-interval is deprecated: set job_progress_poll_interval in the configuration')
-      config.jobProgressPollInterval = flags['job-progress-poll-interval']
-    }
-    const level = (flags['log-level'] as LogLevel | undefined) ?? config.logLevel
+    if (flags['poll-interval'] !== undefined) this.logToStderr('warning: --poll-interval is deprecated: set check_interval in the configuration')
+    if (flags['job-progress-poll-interval'] !== undefined) this.logToStderr('warning: --job-progress-poll-interval is deprecated: set job_progress_poll_interval in the configuration')
+    overrides(config)
+    const level = flags['log-level'] ?? config.logLevel
     const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY)
     if (flags.tui && !tty) this.logToStderr('warning: --tui needs a terminal; showing plain log lines instead')
     const useTui = flags.tui && tty
     const model = useTui ? new (await import('../tui/tui-model.js')).TuiModel() : undefined
     const logFile = `${config.stateFile}.log`
     const destination = model ? (await import('../tui/start-tui.js')).tuiLogDestination(logFile, model) : undefined
-    const {logger, flush} = createLogger({level, pretty: !destination && Boolean(process.stderr.isTTY), redactor: this.redactor, ...(destination ? {destination} : {})})
-    const daemon = await startDaemon(loaded, logger, {...(flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']}), ...(flags['allow-idle'] ? {allowIdle: true} : {})})
+    const {logger, flush} = createLogger({level, pretty: !destination && Boolean(process.stderr.isTTY), journald: !destination && journaldWanted(), redactor: this.redactor, ...(destination ? {destination} : {})})
+    // SIGHUP would kill the process by default: it is ours from now on, even while starting.
+    let daemon: Daemon | undefined
+    let reloadAsked = false
+    const onHangUp = (): void => {
+      if (!daemon) {
+        reloadAsked = true
+        return
+      }
+      logger.warn('caught SIGHUP: reloading the configuration', {file: path})
+      void daemon.reload(async () => {
+        const next = await loadConfigFile(this.config, path, this.redactor)
+        overrides(next.config)
+        for (const w of next.config.warnings) logger.warn(`configuration: ${formatIssue(next.config.file, w)}`)
+        return next
+      })
+    }
+    process.on('SIGHUP', onHangUp)
+    const started = await startDaemon(loaded, logger, {...(flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']}), ...(flags['allow-idle'] ? {allowIdle: true} : {})})
+    daemon = started
+    if (reloadAsked) onHangUp()
 
     let signals = 0
     const force = (): void => {
@@ -68,17 +94,19 @@ SIGTERM or SIGINT stops gracefully: intake stops at once, operations that must n
       }
       process.on('SIGTERM', onSignal)
       process.on('SIGINT', onSignal)
+      // gitlab-runner's graceful stop: the same here (running jobs are never cut: they run on their resources).
+      process.on('SIGQUIT', onSignal)
     })
     if (flags['debug-signal']) {
-      process.on('SIGUSR1', () => logger.warn('state dump (SIGUSR1)', {snapshot: daemon.dispatcher.snapshot()}))
+      process.on('SIGUSR1', () => logger.warn('state dump (SIGUSR1)', {snapshot: started.dispatcher.snapshot()}))
     }
-    const stopped = Promise.race([stopRequested, daemon.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`)])
+    const stopped = Promise.race([stopRequested, started.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`)])
     if (model) {
       const {runTui} = await import('../tui/start-tui.js')
-      await runTui(daemon, model, {onForce: force, stopped})
+      await runTui(started, model, {onForce: force, stopped})
       this.log(`stopped; the log is in ${logFile}`)
     } else {
-      await daemon.stop(await stopped)
+      await started.stop(await stopped)
     }
     logger.warn('stopped')
     flush()

@@ -1,9 +1,12 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
+import {controlSocketPath, getFromSocket} from '../adapters/observability/control-socket.js'
 import {parseListenAddress} from '../adapters/observability/status-server.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
 import {PgStateStore} from '../adapters/state/pg/pg-state-store.js'
+import {readLastQuota} from '../adapters/state/last-quota-file.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {configArg, configFlag, resolveConfigPath} from '../cli/common-flags.js'
 import {snapshotFromState} from '../core/dispatcher/state-snapshot.js'
 import type {DispatcherSnapshot} from '../core/events.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'
@@ -13,22 +16,33 @@ import {snapshotSchema, type StatusReport} from '../core/status-schema.js'
 export default class Status extends BaseCommand {
   static override description = `Show what the daemon is doing: each runner's jobs (id, project, phase, flavor, weight, age, resource), quota and slots in use, intake state, pending deletions and recent failures.
 
-Asks the running daemon (/status on listen_address) when it answers, else reads the state file; says which.`
+Asks the running daemon on its control socket (next to the state file), else on listen_address; when no daemon answers, reads the state file and says so.
+
+Exit codes, as systemctl status: 0 when a daemon answered, 3 when none runs.`
 
   static override args = {
-    config: Args.string({description: 'path of the configuration file', required: true}),
+    config: configArg,
   }
 
   static override flags = {
+    config: configFlag,
     json: Flags.boolean({description: 'print the report as JSON (same schema as /status, wrapped with its source)'}),
   }
 
   async run(): Promise<StatusReport> {
     const {args, flags} = await this.parse(Status)
-    const {config} = await this.loadConfig(args.config)
+    const {config} = await this.loadConfig(resolveConfigPath(args.config, flags.config))
+    const socket = controlSocketPath(config.stateFile)
     let report: StatusReport | undefined
-    let why = 'no listen_address in the configuration'
-    if (config.listenAddress) {
+    let why = `no daemon answers on ${socket}${config.listenAddress ? ' nor on listen_address' : ''}`
+    try {
+      const res = await getFromSocket(socket, '/status')
+      const parsed = snapshotSchema.safeParse(JSON.parse(res.body))
+      if (res.status === 200 && parsed.success) report = {source: 'daemon', from: socket, snapshot: parsed.data as DispatcherSnapshot}
+    } catch {
+      // no daemon there: try listen_address, then the state file
+    }
+    if (!report && config.listenAddress) {
       const {host, port} = parseListenAddress(config.listenAddress)
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/status`
       try {
@@ -37,23 +51,30 @@ Asks the running daemon (/status on listen_address) when it answers, else reads 
         if (res.ok && parsed.success) report = {source: 'daemon', from: url, snapshot: parsed.data as DispatcherSnapshot}
         else why = `${url} answered ${res.status} without a valid snapshot`
       } catch {
-        why = `no daemon answered on ${url}`
+        // nothing there either
       }
     }
     if (!report && config.stateUrl) {
       const store = await PgStateStore.inspect({url: config.stateUrl, schema: config.stateSchema, now: Date.now})
-      report = {source: 'database', from: store.path, snapshot: snapshotFromState(config, store, Date.now(), why)}
+      report = {source: 'database', from: store.path, snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs')}
     }
     if (!report) {
       const store = await StateStore.inspect(new FsStateFile(config.stateFile), {now: Date.now})
-      report = {source: 'state-file', from: config.stateFile, snapshot: snapshotFromState(config, store, Date.now(), why)}
+      const snapshot = snapshotFromState(config, store, Date.now(), 'no daemon runs')
+      const last = await readLastQuota(config.stateFile)
+      if (last) snapshot.quota = {...snapshot.quota, total: last.total, explanation: `${last.explanation} (last known, ${new Date(last.at).toISOString()})`}
+      report = {source: 'state-file', from: config.stateFile, snapshot}
     }
     const safe = this.redactor.redactValue(report)
     if (flags.json) this.log(JSON.stringify(safe, null, 2))
     else this.log(render(safe, why))
+    if (safe.source !== 'daemon') this.exit(EXIT_NOT_RUNNING)
     return safe
   }
 }
+
+/** `status` without a running daemon, as `systemctl status` says "inactive". */
+export const EXIT_NOT_RUNNING = 3
 
 function age(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000))
@@ -64,8 +85,8 @@ function age(ms: number): string {
 
 function render(r: StatusReport, why: string): string {
   const s = r.snapshot
-  const lines = [r.source === 'daemon' ? `Source: the running daemon (${r.from})` : `Source: the state ${r.source === 'database' ? 'database' : 'file'} ${r.from} (${why}); live figures are unknown`]
-  const quota = s.quota.total === null ? '?' : formatWeight(s.quota.total)
+  const lines = [r.source === 'daemon' ? `Source: the running daemon (${r.from})` : `No daemon runs (${why}). From the state ${r.source === 'database' ? 'database' : 'file'} ${r.from}; live figures are unknown`]
+  const quota = s.quota.total === null ? '?' : `${formatWeight(s.quota.total)}${r.source === 'daemon' ? '' : ' (last known)'}`
   lines.push(`Quota: ${formatWeight(s.quota.used)} / ${quota} used${s.quota.reserved ? ` (+${formatWeight(s.quota.reserved)} reserved by requests in flight)` : ''}   Jobs: ${s.concurrent.used} / ${s.concurrent.limit}   Provisioning: ${s.provisioning.used} / ${s.provisioning.limit}`)
   for (const runner of s.runners) {
     const i = runner.intake

@@ -18,18 +18,20 @@ function intakeText(i: IntakeState, now: number): {text: string; color: string} 
   }
 }
 
-/** Coordinators and their intake state, uptime, totals. */
-export function Header({snapshot: s, operatorPaused}: {snapshot: DispatcherSnapshot; operatorPaused: boolean}) {
+/** Coordinators and their intake state (in `lines` lines at most), uptime, totals. */
+export function Header({snapshot: s, operatorPaused, lines = s.runners.length}: {snapshot: DispatcherSnapshot; operatorPaused: boolean; lines?: number}) {
   const t = s.totals
+  const cut = lines < s.runners.length
+  const shown = s.runners.slice(0, cut ? Math.max(0, lines - 1) : lines)
   return (
     <Box flexDirection="column">
-      <Text>
+      <Text wrap="truncate-end">
         <Text bold>heptapod-paas-runner</Text>
         <Text> up {duration(s.at - s.startedAt)} · launched {t.launched} · finished {t.finished} · failed {t.launchFailed}</Text>
         {operatorPaused ? <Text color="yellow"> · INTAKE PAUSED (p to resume)</Text> : null}
         {s.stopping ? <Text color="red"> · STOPPING</Text> : null}
       </Text>
-      {s.runners.map((r) => {
+      {shown.map((r) => {
         const i = intakeText(r.intake, s.at)
         return (
           <Text key={r.runner} wrap="truncate-end">
@@ -38,6 +40,7 @@ export function Header({snapshot: s, operatorPaused}: {snapshot: DispatcherSnaps
           </Text>
         )
       })}
+      {cut && lines > 0 ? <Text dimColor>  … {s.runners.length - shown.length} more coordinator(s): see `status`</Text> : null}
     </Box>
   )
 }

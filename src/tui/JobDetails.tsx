@@ -3,21 +3,36 @@ import {Box, Text} from 'ink'
 import type {JobSnapshot} from '../core/events.js'
 import {PHASE_LABEL} from './tui-model.js'
 
-/** One job: its timeline, resource and failure. Never a token. */
-export function JobDetails({job, timeline, logs = []}: {job: JobSnapshot; timeline: ReadonlyArray<{at: number; phase: string}>; logs?: readonly string[]}) {
+/**
+ * One job: its timeline, resource and failure; never a token. It follows the job (`jobKey`):
+ * once the job is over and gone from the table, it says how it ended.
+ */
+export function JobDetails({jobKey, job, runnerName, outcome, timeline, logs = []}: {
+  jobKey: string
+  job: JobSnapshot | undefined
+  runnerName: string | null
+  outcome: string | undefined
+  timeline: ReadonlyArray<{at: number; phase: string}>
+  logs?: readonly string[]
+}) {
+  const [runner, id] = jobKey.split('/')
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1}>
-      <Text bold>
-        job {job.jobId} · runner {job.runnerName ?? job.runner} · project {job.projectName ?? job.projectId ?? '-'}
+      <Text bold wrap="truncate-end">
+        job {id} · runner {runnerName ?? runner} · project {job ? job.projectName ?? job.projectId ?? '-' : '-'}
       </Text>
-      <Text>
-        flavor {job.flavor ?? '-'} · weight {job.weight.toFixed(2)} · resource {job.resourceId ?? 'none yet'}
-        {job.deleteAttempts > 0 ? ` · delete attempts ${job.deleteAttempts}` : ''}
-      </Text>
-      {job.failure ? <Text color="red">failure: {job.failure}</Text> : null}
+      {job ? (
+        <Text wrap="truncate-end">
+          flavor {job.flavor ?? '-'} · weight {job.weight.toFixed(2)} · resource {job.resourceId ?? 'none yet'}
+          {job.deleteAttempts > 0 ? ` · delete attempts ${job.deleteAttempts}` : ''}
+        </Text>
+      ) : (
+        <Text wrap="truncate-end">over{outcome ? `: ${outcome}` : ''}; its resource is gone</Text>
+      )}
+      {job?.failure ? <Text color="red" wrap="truncate-end">failure: {job.failure}</Text> : null}
       {timeline.map((t, i) => (
-        <Text key={i} dimColor>
-          {new Date(t.at).toISOString().slice(11, 23)} {PHASE_LABEL[t.phase] ?? t.phase}
+        <Text key={i} dimColor wrap="truncate-end">
+          {new Date(t.at).toISOString().slice(11, 23)} {t.phase === 'gone' ? 'gone' : PHASE_LABEL[t.phase] ?? t.phase}
         </Text>
       ))}
       {logs.length > 0 ? <Text bold>last log lines</Text> : null}

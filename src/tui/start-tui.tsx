@@ -37,6 +37,7 @@ export function tuiLogDestination(file: string, model: TuiModel): NodeJS.Writabl
 /** Mounts the live view of a daemon. `onQuit` is called on the first q / Ctrl-C, `onForce` on the second. */
 export function mountTui(daemon: Daemon, model: TuiModel, o: {onQuit: () => void; onForce: () => void}): {unmount(): Promise<void>} {
   const unsubscribe = daemon.dispatcher.events.on((e) => model.onEvent(e))
+  const restoreWarnings = routeProcessWarnings((w) => model.onLog('warn', `${w.name}: ${w.message}`, Date.now()))
   let quitting = false
   const app = render(
     <App
@@ -62,7 +63,23 @@ export function mountTui(daemon: Daemon, model: TuiModel, o: {onQuit: () => void
       await new Promise((r) => setTimeout(r, 150))
       app.unmount()
       unsubscribe()
+      restoreWarnings()
     },
+  }
+}
+
+/**
+ * While the TUI owns the screen, Node's process warnings (printed to stderr by a listener Node
+ * installs at start-up) go to the events panel instead of being printed over the frame.
+ * Returns the function that puts Node's listeners back.
+ */
+export function routeProcessWarnings(to: (w: Error) => void): () => void {
+  const previous = process.listeners('warning')
+  process.removeAllListeners('warning')
+  process.on('warning', to)
+  return () => {
+    process.off('warning', to)
+    for (const l of previous) process.on('warning', l)
   }
 }
 

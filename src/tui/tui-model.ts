@@ -4,6 +4,11 @@ export interface EventLine {
   at: number
   level: 'info' | 'warn' | 'error'
   text: string
+  /** The runner (short token) it is about; the panel shows its name. */
+  runner?: string
+  /** Lines with the same key are one line, updated in place, with a count. */
+  key: string
+  count: number
 }
 
 export interface HistoryLine {
@@ -40,6 +45,8 @@ export class TuiModel {
   /** The daemon's last log lines about each job (by job id), for the details view. */
   readonly jobLogs = new Map<number, string[]>()
   private readonly outcomes = new Map<string, string>()
+  /** Outcomes of jobs that left, by `runner/jobId`. */
+  private readonly ended = new Map<string, string>()
   /** Bumped on every change: the view re-renders only when it moved (or once a second, for the clocks). */
   version = 0
 
@@ -50,12 +57,15 @@ export class TuiModel {
     switch (e.type) {
       case 'job-phase': {
         const k = `${e.runner}/${e.jobId}`
+        if (e.canceled) this.outcomes.set(k, 'canceled')
         const t = this.timelines.get(k) ?? []
         t.push({at: e.at, phase: e.phase})
         this.timelines.set(k, t.slice(-20))
         if (e.phase === 'gone') {
           this.history.push({at: e.at, runner: e.runner, jobId: e.jobId, outcome: this.outcomes.get(k) ?? 'done'})
           if (this.history.length > this.maxHistory) this.history.shift()
+          this.ended.set(k, this.outcomes.get(k) ?? 'done')
+          if (this.ended.size > 500) this.ended.delete(this.ended.keys().next().value!)
           this.outcomes.delete(k)
           // Keep the timeline a little for the details view; drop the oldest beyond 500 jobs.
           if (this.timelines.size > 500) this.timelines.delete(this.timelines.keys().next().value!)
@@ -79,10 +89,11 @@ export class TuiModel {
         this.push(e.at, 'warn', `orphan sweep: ${e.name} has no ownership marker: never deleted automatically`)
         break
       case 'coordinator-error':
-        this.push(e.at, 'warn', `${e.runner}: GitLab ${e.kind}: ${e.message}`)
+        this.push(e.at, 'warn', `GitLab ${e.kind}: ${e.message}`, {runner: e.runner})
         break
       case 'intake':
-        if (e.intake.state === 'paused') this.push(e.at, 'info', `${e.runner}: intake paused: ${e.intake.reason}`)
+        // One line per runner and kind of pause: its figures change, its count grows.
+        if (e.intake.state === 'paused') this.push(e.at, 'info', `intake paused: ${e.intake.reason}`, {runner: e.runner, key: `intake:${e.runner}:${e.intake.blocker.kind}`})
         break
       case 'shutdown':
         this.push(e.at, 'warn', `shutdown: ${e.stage}${e.pending ? ` (${e.pending} operations to finish)` : ''}`)
@@ -102,10 +113,24 @@ export class TuiModel {
     if (this.jobLogs.size > 500) this.jobLogs.delete(this.jobLogs.keys().next().value!)
   }
 
-  private push(at: number, level: EventLine['level'], text: string): void {
-    this.events.push({at, level, text})
+  /** How a job that left ended (`success`, `canceled`, `launch failed`…), for the details view. */
+  outcomeOf(key: string): string | undefined {
+    return this.ended.get(key) ?? this.outcomes.get(key)
+  }
+
+  /** Adds a line; one with the same key (by default: same level, runner and text) is moved last with its count bumped. */
+  private push(at: number, level: EventLine['level'], text: string, o: {runner?: string; key?: string} = {}): void {
+    const key = o.key ?? `${level}:${o.runner ?? ''}:${text}`
+    const i = this.events.findIndex((e) => e.key === key)
+    const count = i >= 0 ? this.events.splice(i, 1)[0]!.count + 1 : 1
+    this.events.push({at, level, text, key, count, ...(o.runner === undefined ? {} : {runner: o.runner})})
     if (this.events.length > this.maxEvents) this.events.shift()
   }
+}
+
+/** The key of a job across snapshots: `runner/jobId`. */
+export function jobKey(j: {runner: string; jobId: number}): string {
+  return `${j.runner}/${j.jobId}`
 }
 
 /** Jobs sorted by phase, then by id. */

@@ -27,6 +27,8 @@ export function runCli(args: string[], opts: {env?: NodeJS.ProcessEnv; dataDir?:
         OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
         HEPTAPOD_PAAS_RUNNER_DATA_DIR: opts.dataDir ?? freshDataDir(),
         HEPTAPOD_PAAS_RUNNER_CACHE_DIR: join(opts.dataDir ?? freshDataDir(), 'cache'),
+        // register remembers its answers there, and the default config file is there: never the machine's.
+        HEPTAPOD_PAAS_RUNNER_CONFIG_DIR: join(opts.dataDir ?? freshDataDir(), 'config'),
         NODE_ENV: 'production',
         ...opts.env,
       },

@@ -119,12 +119,19 @@ describe('GitLabClient against scripted answers', () => {
     expect(http.requests).toHaveLength(1)
   })
 
-  it('job status: 401 means finished, a finished status too, running does not', async () => {
-    const http = new ScriptedHttp([r(401, '{"message":"401 Unauthorized"}'), json(200, {status: 'running'}), json(200, {status: 'canceled'})])
+  it('job status: 401 means finished (how it ended from the refused update\'s Job-Status), a finished status too, running does not', async () => {
+    const http = new ScriptedHttp([
+      r(401, '{"message":"401 Unauthorized"}'), json(403, {message: '403 Forbidden - Job is not processing on runner'}, {'job-status': 'canceled'}),
+      json(200, {status: 'running'}), json(200, {status: 'canceled'}),
+      r(401, '{"message":"401 Unauthorized"}'), r(500, 'oops'),
+    ])
     const c = client(http)
-    expect(await c.jobStatus(RUNNER, JOB)).toEqual({finished: true})
+    expect(await c.jobStatus(RUNNER, JOB)).toEqual({finished: true, status: 'canceled'})
+    expect(http.requests[1]).toMatchObject({method: 'PUT', url: 'https://gitlab.example.com/api/v4/jobs/7'})
+    expect(JSON.parse(http.requests[1]!.body as string)).toEqual({token: JOB.token}) // no state: it changes nothing
     expect(await c.jobStatus(RUNNER, JOB)).toEqual({finished: false, status: 'running'})
     expect(await c.jobStatus(RUNNER, JOB)).toEqual({finished: true, status: 'canceled'})
+    expect(await c.jobStatus(RUNNER, JOB)).toEqual({finished: true}) // nothing learnt: still over
     expect(http.requests[0]!.headers!['job-token']).toBe(JOB.token)
   })
 
@@ -147,7 +154,7 @@ describe('GitLabClient against scripted answers', () => {
   })
 
   it('never puts a token in a URL', async () => {
-    const http = new ScriptedHttp([r(204), r(401), r(200, '200'), r(202, '', {range: '0-1'}), r(200, 'log'), json(200, []), json(201, {id: 1, token: 'glrt-new'}), json(200, {id: 1, token: RUNNER.token}), r(204)])
+    const http = new ScriptedHttp([r(204), r(401), r(403), r(200, '200'), r(202, '', {range: '0-1'}), r(200, 'log'), json(200, []), json(201, {id: 1, token: 'glrt-new'}), json(200, {id: 1, token: RUNNER.token}), r(204)])
     const c = client(http)
     await c.requestJob(RUNNER, {})
     await c.jobStatus(RUNNER, JOB)
@@ -161,6 +168,6 @@ describe('GitLabClient against scripted answers', () => {
     for (const q of http.requests) {
       for (const t of [RUNNER.token, JOB.token, 'glpat-WaTcH', 'glpat-AdMiN', 'GR1348941ReGiStEr']) expect(q.url).not.toContain(t)
     }
-    expect(http.requests[5]!.url).toBe('https://gitlab.example.com/api/v4/groups/acme%2Fsub/custom_attributes')
+    expect(http.requests[6]!.url).toBe('https://gitlab.example.com/api/v4/groups/acme%2Fsub/custom_attributes')
   })
 })

@@ -8,6 +8,7 @@ import {EventsPanel} from '../../src/tui/EventsPanel.js'
 import {Gauges} from '../../src/tui/Gauges.js'
 import {Header} from '../../src/tui/Header.js'
 import {JobTable} from '../../src/tui/JobTable.js'
+import {fitLayout, layoutHeight} from '../../src/tui/layout.js'
 import {bar, sortedJobs, TuiModel} from '../../src/tui/tui-model.js'
 import {waitUntil} from '../helpers/wait.js'
 
@@ -130,12 +131,130 @@ describe('TUI app: keys', () => {
     expect(calls.filter((c) => c.startsWith('paused='))).toEqual(['paused=true'])
     await waitUntil(() => frame().includes('INTAKE PAUSED'), 5000, 'paused banner')
     await press('?', () => frame().includes('graceful shutdown (press again to force)'), 'help')
-    await press('\u001B[B', () => frame().includes('RESOURCE'), 'down')
+    // Help closed (Escape), then the next key waits for a re-render: Enter opens the row selected
+    // at the last render, and a slow machine may not have drawn the arrow's move yet.
+    await press('\u001B', () => !frame().includes('graceful shutdown (press again to force)'), 'help closed')
+    const drawn = ui.frames.length
+    await press('\u001B[B', () => ui.frames.length >= drawn + 2, 'down drawn')
     await press('\r', () => frame().includes('job 12 · runner clever · project widgets'), 'details')
     expect(frame()).toContain('last log lines')
     expect(frame()).toContain('job 12: job launched')
     expect(frame()).not.toMatch(/glcbt-|token/i)
     await press('q', () => calls.includes('quit'), 'quit')
     ui.unmount()
+  })
+})
+
+describe('TUI: it fits the terminal', () => {
+  const many = (n: number, phase: JobPhase = 'running') => Array.from({length: n}, (_, i) => job(100 + i, phase, 'M', 13.5))
+  const crowded = snapshot({
+    quota: {total: 152.2, explanation: null, used: 148.5, reserved: 13.5},
+    concurrent: {limit: 50, used: 11},
+    provisioning: {limit: 10, used: 2},
+    runners: [
+      {runner: 'glrt-abc', name: 'clever', url: 'https://gitlab.example.com/a/very/long/path/that/goes/on', executor: 'clever-docker', intake: {state: 'paused', reason: 'quota 148.5/152.2 used; largest flavor needs 76.1', blocker: {kind: 'quota', used: 148.5, total: 152.2, needs: 76.1}}, minRequestableWeight: 76.1},
+      {runner: 'glrt-def', name: 'second', url: 'https://other.example', executor: 'clever-docker', intake: {state: 'long-polling'}, minRequestableWeight: 13.5},
+    ],
+    jobs: [...many(11), job(7, 'decommissioning', 'XS', 2.4)],
+    totals: {acquired: 40, launched: 38, finished: 30, launchFailed: 2, decommissioned: 30},
+  })
+
+  function sourceOf(s: DispatcherSnapshot, model = new TuiModel()) {
+    for (let i = 0; i < 12; i++) model.onEvent({type: 'delete-retry', runner: 'glrt-abc', jobId: 7, resourceId: `app_${i}`, attempt: i, error: '503', nextAt: T0, at: T0 + i})
+    for (let i = 0; i < 30; i++) model.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 100, phase: i % 2 ? 'running' : 'launched', weight: 13.5, at: T0 + i * 1000})
+    model.onLog('info', 'job 100: job launched', T0, 100)
+    const src: TuiSource = {snapshot: () => s, model, paused: () => false, setPaused: () => {}, quit: () => {}}
+    return src
+  }
+
+  async function frameAt(columns: number, rows: number, keys: Array<[string, RegExp]>) {
+    const ui = render(<App source={sourceOf(crowded)} intervalMs={20} size={{columns, rows}} />)
+    const frame = () => ui.lastFrame() ?? ''
+    await waitUntil(() => frame().includes('heptapod-paas-runner'), 5000, 'first frame')
+    await new Promise((r) => setTimeout(r, 50)) // the input handler is set after the first frame
+    for (const [k, shows] of keys) {
+      ui.stdin.write(k)
+      await waitUntil(() => shows.test(frame()), 5000, `key ${JSON.stringify(k)}`)
+    }
+    const f = frame()
+    ui.unmount()
+    return f
+  }
+
+  for (const [columns, rows] of [[80, 24], [120, 40]] as const) {
+    it(`${columns}×${rows} with ? and the details open: no line wider than the screen, the header and the box titles in view`, async () => {
+      const f = await frameAt(columns, rows, [['?', /this help/], ['\r', /job 100 · runner/]])
+      const lines = f.split('\n')
+      if (process.env.SHOW_FRAMES) console.log(f)
+      expect(lines.length).toBeLessThanOrEqual(rows - 1)
+      for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(columns)
+      expect(lines[0]).toContain('heptapod-paas-runner up')
+      expect(f).toContain('keys') // the help box's title
+      expect(f).toMatch(/job 100 · runner clever · project widgets/) // the details box's title
+      expect(f).toContain('q quit · p pause intake')
+      expect(f).toMatch(/quota\s+\[[#.]+\] 148\.5\/152\.2/)
+    })
+  }
+
+  it('the layout never uses more than rows - 1 lines, from 10 rows to 60, with any mix of panels', () => {
+    for (let rows = 10; rows <= 60; rows++) {
+      for (const help of [undefined, 7]) {
+        for (const details of [undefined, {fixed: 5, timeline: 20, logs: 6}]) {
+          const w = {rows, runners: 3, jobs: 40, events: 50, history: true, ...(help ? {help} : {}), ...(details ? {details} : {})}
+          const l = fitLayout(w)
+          expect(layoutHeight(l, w), JSON.stringify({rows, help, details})).toBeLessThanOrEqual(rows - 1)
+          if (rows >= 24) expect(l.gauges && l.tableRows >= 1 && (!help || l.help) && (!details || l.details !== undefined)).toBe(true)
+        }
+      }
+    }
+    // Rows collapse before panels: at 24 rows the events panel is still there, with fewer rows.
+    expect(fitLayout({rows: 24, runners: 1, jobs: 40, events: 50, history: true})).toMatchObject({gauges: true, events: true, spacers: true})
+    expect(fitLayout({rows: 40, runners: 1, jobs: 40, events: 50, history: true}).tableRows).toBeGreaterThan(fitLayout({rows: 24, runners: 1, jobs: 40, events: 50, history: true}).tableRows)
+  })
+
+  it('the details box follows its job when the table re-sorts', async () => {
+    let s = snapshot({jobs: [job(10, 'running', 'S', 5.7), job(11, 'running', 'S', 5.7), job(12, 'running', 'S', 5.7)]})
+    const src: TuiSource = {snapshot: () => s, model: new TuiModel(), paused: () => false, setPaused: () => {}, quit: () => {}}
+    const ui = render(<App source={src} intervalMs={20} size={{columns: 120, rows: 40}} />)
+    const frame = () => ui.lastFrame() ?? ''
+    await waitUntil(() => frame().includes('RESOURCE'), 5000, 'first frame')
+    await new Promise((r) => setTimeout(r, 50)) // the input handler is set after the first frame
+    ui.stdin.write('\u001B[B')
+    await new Promise((r) => setTimeout(r, 50))
+    ui.stdin.write('\r')
+    await waitUntil(() => frame().includes('job 11 · runner'), 5000, 'details of 11')
+    // Job 10 moves to deleting (sorted last): row 2 is now job 12, the box still shows 11.
+    s = snapshot({jobs: [job(10, 'decommissioning', 'S', 5.7), job(11, 'running', 'S', 5.7), job(12, 'running', 'S', 5.7)]})
+    await waitUntil(() => /12\s+clever[\s\S]*10\s+clever/.test(frame()), 5000, 'resorted')
+    expect(frame()).toContain('job 11 · runner')
+    // Job 11 leaves: the box says it is over, with how it ended.
+    src.model.onEvent({type: 'job-finished', runner: 'glrt-abc', jobId: 11, status: 'canceled', at: T0})
+    src.model.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 11, phase: 'gone', weight: 0, at: T0})
+    s = snapshot({jobs: [job(10, 'decommissioning', 'S', 5.7), job(12, 'running', 'S', 5.7)]})
+    await waitUntil(() => frame().includes('over: canceled'), 5000, 'over')
+    expect(frame()).toContain('job 11 · runner clever')
+    ui.unmount()
+  })
+})
+
+describe('TUI: events', () => {
+  it('a repeated state is one line with a count; runners are named as in the table; canceled jobs are canceled', () => {
+    const m = new TuiModel()
+    for (let i = 0; i < 5; i++) m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: `quota ${70 + i}.0/76.1 used; largest flavor needs 13.5`, blocker: {kind: 'quota', used: 70 + i, total: 76.1, needs: 13.5}}, at: T0 + i})
+    m.onEvent({type: 'launch-failed', runner: 'glrt-abc', jobId: 9, reason: 'git push refused', at: T0 + 10})
+    m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: 'quota 75.0/76.1 used; largest flavor needs 13.5', blocker: {kind: 'quota', used: 75, total: 76.1, needs: 13.5}}, at: T0 + 11})
+    expect(m.events.map((e) => [e.text, e.count])).toEqual([
+      ['job 9: launch failed: git push refused', 1],
+      ['intake paused: quota 75.0/76.1 used; largest flavor needs 13.5', 6],
+    ])
+    m.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 9, phase: 'gone', weight: 0, at: T0})
+    m.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 5, phase: 'finished', weight: 0, at: T0, canceled: true})
+    m.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 5, phase: 'gone', weight: 0, at: T0})
+    m.onEvent({type: 'job-finished', runner: 'glrt-abc', jobId: 6, status: 'canceled', at: T0})
+    m.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 6, phase: 'gone', weight: 0, at: T0})
+    const f = render(<EventsPanel events={m.events} history={m.history} rows={5} names={new Map([['glrt-abc', 'clever']])} />).lastFrame()!
+    expect(f).toContain('clever: intake paused: quota 75.0/76.1 used; largest flavor needs 13.5 (×6)')
+    expect(f).not.toContain('glrt-abc')
+    expect(f).toContain('recently done: 9 launch failed · 5 canceled · 6 canceled')
   })
 })

@@ -169,8 +169,15 @@ export interface ExecutorFactory<C extends Record<string, unknown> = Record<stri
     questions: readonly RegistrationQuestion[]
     /** Written into every new `[[runners]]` section of this executor. */
     defaults?: Record<string, unknown>
-    /** Flavor used as `reference_flavor` when `register` creates a new file. */
+    /** Flavor used as `reference_flavor` when `register` creates a new file and no maximum flavor is known. */
     referenceFlavor: string
+    /**
+     * The key holding the heaviest flavor a job may ask for (`cc_max_flavor`). `register` asks
+     * for it, and sizes `[quota_computation]` so that a job of that flavor fits.
+     */
+    maxFlavorKey?: string
+    /** Flavors `register` offers when the live list cannot be fetched (no credentials yet, API down). */
+    knownFlavors?: readonly Flavor[]
   }
   create(runner: RunnerConfig<C>, deps: ExecutorDeps): Executor
 }

@@ -41,16 +41,16 @@ export const DEFAULT_STATUS_SERVER_LIMITS: StatusServerLimits = {maxConnections:
 
 const PATHS = 'try /metrics, /status or /healthz'
 
-/** Serves /metrics (Prometheus text), /status (the JSON snapshot) and /healthz, for GET and HEAD. */
-export async function startStatusServer(
-  address: string,
+/**
+ * The answers to /metrics (Prometheus text), /status (the JSON snapshot) and /healthz, for GET and
+ * HEAD; an error is one of that request, never of the daemon. Served on TCP (`listen_address`)
+ * and on the control socket (control-socket.ts).
+ */
+export function statusRequestListener(
   dispatcher: Pick<Dispatcher, 'snapshot' | 'isStopping'>,
   metrics: Pick<Metrics, 'registry'>,
   redactor: Redactor,
-  opts: {logger?: Logger; limits?: Partial<StatusServerLimits>} = {},
-): Promise<{server: Server; url: string; close(): Promise<void>}> {
-  const {host, port} = parseListenAddress(address)
-  const limits = {...DEFAULT_STATUS_SERVER_LIMITS, ...opts.limits}
+): (req: IncomingMessage, res: ServerResponse) => void {
   const fail = (res: ServerResponse, status: number, text: string): void => {
     if (res.headersSent) {
       res.destroy()
@@ -91,20 +91,33 @@ export async function startStatusServer(
     }
     fail(res, 404, `not found: ${PATHS}`)
   }
-  const server = createServer({
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    // How often node looks for requests past their timeouts.
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
-  }, (req, res) => {
+  return (req, res) => {
     // Whatever a request holds, it is an error of that request, never of the daemon.
     try {
       handle(req, res)
     } catch {
       fail(res, 500, 'internal error')
     }
-  })
+  }
+}
+
+/** Serves the status pages (`statusRequestListener`) on `listen_address`, with connection limits. */
+export async function startStatusServer(
+  address: string,
+  dispatcher: Pick<Dispatcher, 'snapshot' | 'isStopping'>,
+  metrics: Pick<Metrics, 'registry'>,
+  redactor: Redactor,
+  opts: {logger?: Logger; limits?: Partial<StatusServerLimits>} = {},
+): Promise<{server: Server; url: string; close(): Promise<void>}> {
+  const {host, port} = parseListenAddress(address)
+  const limits = {...DEFAULT_STATUS_SERVER_LIMITS, ...opts.limits}
+  const server = createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // How often node looks for requests past their timeouts.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  }, statusRequestListener(dispatcher, metrics, redactor))
   server.maxConnections = limits.maxConnections
   // A socket that says nothing at all is closed too, not only one that sends half a request.
   server.setTimeout(limits.requestTimeoutMs, (socket) => socket.destroy())

@@ -98,8 +98,11 @@ export interface Coordinator {
   /** `POST /runners/verify` for a `glrt-` authentication token. */
   verify(url: string, token: string, opts?: {signal?: AbortSignal}): Promise<Registration>
 
-  /** `DELETE /runners` (legacy tokens) or `DELETE /runners/managers` (`glrt-` tokens: only this manager). */
-  unregister(url: string, token: string, opts?: {signal?: AbortSignal}): Promise<void>
+  /**
+   * `DELETE /runners` (legacy tokens) or `DELETE /runners/managers` (`glrt-` tokens: only this
+   * manager). `wholeRunner`: `DELETE /runners` whatever the token (a runner we registered ourselves).
+   */
+  unregister(url: string, token: string, opts?: {signal?: AbortSignal; wholeRunner?: boolean}): Promise<void>
 }
 
 /** Job statuses after which a job will never run again. */

@@ -118,8 +118,9 @@ export class GitLabClient implements Coordinator {
   async jobStatus(runner: RunnerEndpoint, job: JobRef, o: {signal?: AbortSignal} = {}): Promise<{finished: boolean; status?: string}> {
     const endpoint = 'GET /job'
     const res = await this.call(endpoint, {method: 'GET', url: api(runner.url, '/job'), headers: {accept: 'application/json', 'job-token': job.token}}, o.signal, runner, job.id)
-    // Job tokens are only valid while the job runs: 401 means it is over.
-    if (res.status === 401) return {finished: true}
+    // Job tokens are only valid while the job runs: 401 means it is over. How it ended, GitLab says
+    // only in the Job-Status header of a refused job update (as gitlab-runner learns of a cancel).
+    if (res.status === 401) return {finished: true, ...(await this.endedAs(runner, job, o.signal))}
     if (res.status === 200) {
       const status = parseJson<{status?: unknown}>(res.body)?.status
       if (typeof status !== 'string') {
@@ -128,6 +129,23 @@ export class GitLabClient implements Coordinator {
       return {finished: FINISHED_JOB_STATUSES.has(status), status}
     }
     throw this.failure(endpoint, res, runner, job.id)
+  }
+
+  /** `PUT /jobs/:id` without a state, on a job that is over: 403 with its final status, or nothing learnt. */
+  private async endedAs(runner: RunnerEndpoint, job: JobRef, signal: AbortSignal | undefined): Promise<{status?: string}> {
+    try {
+      const res = await this.opts.http.request({
+        method: 'PUT',
+        url: api(runner.url, `/jobs/${job.id}`),
+        headers: {...JSON_HEADERS, 'job-token': job.token},
+        body: JSON.stringify({token: job.token}),
+        ...(signal ? {signal} : {}),
+      })
+      const status = res.headers['job-status']
+      return res.status === 403 && status && FINISHED_JOB_STATUSES.has(status) ? {status} : {}
+    } catch {
+      return {}
+    }
   }
 
   async reportFailed(runner: RunnerEndpoint, job: JobRef, o: {reason?: string; exitCode?: number; signal?: AbortSignal} = {}): Promise<'reported' | 'not-running'> {
@@ -244,8 +262,8 @@ export class GitLabClient implements Coordinator {
     throw this.failure(endpoint, res)
   }
 
-  async unregister(url: string, token: string, o: {signal?: AbortSignal} = {}): Promise<void> {
-    const managers = token.startsWith('glrt-')
+  async unregister(url: string, token: string, o: {signal?: AbortSignal; wholeRunner?: boolean} = {}): Promise<void> {
+    const managers = token.startsWith('glrt-') && !o.wholeRunner
     const endpoint = managers ? 'DELETE /runners/managers' : 'DELETE /runners'
     const res = await this.call(endpoint, {
       method: 'DELETE',

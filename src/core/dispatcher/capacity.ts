@@ -3,7 +3,8 @@ import type {WaitingAhead} from '../quota/admission.js'
 import {formatWeight} from '../quota/flavor-weight.js'
 import {computeWeightedQuota, UnknownFlavorError} from '../quota/quota.js'
 import {PROVISIONING_PHASES, type JobRecord} from '../state/job-record.js'
-import type {DispatcherContext, RunnerRuntime} from './dispatcher-context.js'
+import type {Config} from '../config/config-types.js'
+import type {DispatcherContext, RunnerRuntime, RunnerUnit} from './dispatcher-context.js'
 
 /** What is in use right now: tracked jobs plus the reservations of job requests in flight. */
 export interface Usage {
@@ -23,9 +24,9 @@ export class Capacity {
   /** Computes the quota; ConfigError when the reference flavor does not exist. */
   async computeQuota(first: boolean): Promise<void> {
     const {ctx} = this
-    const qc = ctx.deps.config.quotaComputation
+    const qc = ctx.config.quotaComputation
     const ref = ctx.runners.find((r) => r.unit.config.name === qc.referenceRunner)
-    if (!ref) throw new ConfigError(ctx.deps.config.file, [{path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`}])
+    if (!ref) throw new ConfigError(ctx.config.file, [{path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`}])
     let flavors
     try {
       flavors = await ref.unit.executor.flavors(ctx.stopSignal)
@@ -37,11 +38,11 @@ export class Capacity {
       ctx.quota = computeWeightedQuota(qc, flavors)
     } catch (error) {
       if (error instanceof UnknownFlavorError) {
-        throw new ConfigError(ctx.deps.config.file, [{path: 'quota_computation.reference_flavor', message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`}])
+        throw new ConfigError(ctx.config.file, [{path: 'quota_computation.reference_flavor', message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`}])
       }
       throw error
     }
-    ctx.log.warn(`maximum concurrency set to ${ctx.deps.config.concurrent}; weighted quota set to ${formatWeight(ctx.quota.total)} (${ctx.quota.explanation})`)
+    ctx.log.warn(`maximum concurrency set to ${ctx.config.concurrent}; weighted quota set to ${formatWeight(ctx.quota.total)} (${ctx.quota.explanation})`)
     ctx.emit({type: 'quota', total: ctx.quota.total, explanation: ctx.quota.explanation, at: ctx.now()})
     ctx.capacity.notify()
   }
@@ -67,24 +68,29 @@ export class Capacity {
    * Checked when the flavors are known at start; later, the runner's intake stops with the reason.
    */
   async refuseIdleRunners(): Promise<void> {
+    await this.refuseIdle(this.ctx.quota, this.ctx.runners.map((rt) => rt.unit), this.ctx.config)
+  }
+
+  /** The check of `refuseIdleRunners` for any quota and runners: a reload's are checked the same way. */
+  async refuseIdle(quota: DispatcherContext['quota'], units: readonly RunnerUnit[], config: Config): Promise<void> {
     const {ctx} = this
-    if (!ctx.quota || ctx.opts.allowIdle) return
+    if (!quota || ctx.opts.allowIdle) return
     const issues = []
-    for (const rt of ctx.runners) {
+    for (const unit of units) {
       let need: number
       try {
-        need = await rt.unit.executor.minRequestableWeight(ctx.stopSignal)
+        need = await unit.executor.minRequestableWeight(ctx.stopSignal)
       } catch {
         continue // unknown flavors or API down: the intake loop says so
       }
-      if (need <= ctx.quota.total + 1e-9) continue
+      if (need <= quota.total + 1e-9) continue
       issues.push({
-        path: `runners[${rt.unit.config.index}]`,
-        message: `runner '${rt.name}' could never take a job: the weighted quota ${formatWeight(ctx.quota.total)} (${ctx.quota.explanation}) is less than the weight of its heaviest flavor, ${formatWeight(need)}. ` +
+        path: `runners[${unit.config.index}]`,
+        message: `runner '${unit.config.name ?? `runners[${unit.config.index}]`}' could never take a job: the weighted quota ${formatWeight(quota.total)} (${quota.explanation}) is less than the weight of its heaviest flavor, ${formatWeight(need)}. ` +
           'Raise [quota_computation] reference_jobs_count (or its reference flavor), or set this runner\'s max flavor (cc_max_flavor) to a flavor that fits; --allow-idle starts anyway',
       })
     }
-    if (issues.length > 0) throw new ConfigError(ctx.deps.config.file, issues)
+    if (issues.length > 0) throw new ConfigError(config.file, issues)
   }
 
   /** Does this record count against the limits? Not when its runner is gone or its delete failed for too long. */

@@ -51,6 +51,12 @@ export interface RunnerRuntime {
   reserved?: number
   /** Since when it waits for its next poll: the runner that waited longest is served first. */
   waitingSince: number
+  /** Removed from the configuration by a reload: takes no job, finishes its own, then goes. */
+  retired: boolean
+  /** Aborts this runner's job request in flight when a reload removes it. */
+  stop: AbortController
+  /** Bumped when a reload brings a removed runner back: an older intake loop then ends. */
+  generation: number
 }
 
 /** What the pipeline of one job needs besides its record: its cancellation and whether it runs. */
@@ -86,8 +92,11 @@ export class DispatcherContext {
   /** Aborts the job requests in flight when the operator pauses intake. */
   intakeController = new AbortController()
   readonly redact: (s: string) => string
+  /** The configuration in force: the constructor's, then each reload's (reload.ts). */
+  config: Config
 
   constructor(readonly deps: DispatcherDeps) {
+    this.config = deps.config
     this.opts = {...DEFAULT_DISPATCHER_OPTIONS, ...deps.options}
     this.events = deps.events ?? new EventBus()
     this.redact = deps.redact ?? ((s) => s)
@@ -107,6 +116,9 @@ export class DispatcherContext {
       longPolling: false,
       warnedNoWatch: false,
       waitingSince: this.deps.clock.now(),
+      retired: false,
+      stop: new AbortController(),
+      generation: 0,
     }
     this.byUnique.set(unit.config.uniqueName, rt)
     return rt
@@ -151,7 +163,17 @@ export class DispatcherContext {
   }
 
   emitPhase(r: JobRecord): void {
-    this.emit({type: 'job-phase', runner: r.runner, jobId: r.jobId, phase: r.phase, weight: r.weight, at: this.now(), ...(r.resourceId ? {resourceId: r.resourceId} : {}), ...(r.failure ? {reason: r.failure} : {})})
+    this.emit({type: 'job-phase', runner: r.runner, jobId: r.jobId, phase: r.phase, weight: r.weight, at: this.now(), ...(r.resourceId ? {resourceId: r.resourceId} : {}), ...(r.failure ? {reason: r.failure} : {}), ...(r.canceled ? {canceled: true} : {})})
+  }
+
+  /** A runner removed by a reload leaves once its last job is over. */
+  dropIfRetiredAndIdle(uniq: string): void {
+    const rt = this.byUnique.get(uniq)
+    if (!rt?.retired) return
+    for (const r of this.store.records.values()) if (r.runner === uniq) return
+    this.byUnique.delete(uniq)
+    this.runners.splice(this.runners.indexOf(rt), 1)
+    this.log.info('a runner removed from the configuration has no job left: it is gone', {runner: uniq, runnerName: rt.name})
   }
 
   errText(error: unknown): string {

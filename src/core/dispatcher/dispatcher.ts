@@ -1,11 +1,14 @@
+import type {Config} from '../config/config-types.js'
 import {AbortedError} from '../coordinator/coordinator-errors.js'
 import type {DispatcherSnapshot, EventBus, JobSnapshot} from '../events.js'
 import {Capacity} from './capacity.js'
-import {DispatcherContext, type DispatcherDeps} from './dispatcher-context.js'
+import {DispatcherContext, type DispatcherDeps, type RunnerRuntime, type RunnerUnit} from './dispatcher-context.js'
 import {Intake} from './intake.js'
 import {JobPipeline} from './job-pipeline.js'
 import {OrphanSweep} from './orphan-sweep.js'
 import {Progress} from './progress.js'
+import {Reload} from './reload.js'
+import type {ReloadPlan} from './reload-plan.js'
 import {Resume} from './resume.js'
 import {jobSnapshot} from './state-snapshot.js'
 
@@ -20,7 +23,8 @@ export type {DispatcherDeps, RunnerUnit} from './dispatcher-context.js'
  *   decommission.ts for the longer ones), cancellation in one place;
  * - progress.ts: job-status checks spread over `job_progress_poll_interval`;
  * - orphan-sweep.ts: resources with our marker that no record knows;
- * - resume.ts: records of an earlier run or of the original's state file, before they resume.
+ * - resume.ts: records of an earlier run or of the original's state file, before they resume;
+ * - reload.ts: a new configuration while jobs run (SIGHUP).
  * This class starts and stops them, and builds the snapshot the views read.
  */
 export class Dispatcher {
@@ -31,6 +35,7 @@ export class Dispatcher {
   private readonly intake: Intake
   private readonly progress: Progress
   private readonly sweep: OrphanSweep
+  private readonly reload: Reload
   private readonly loops: Array<Promise<void>> = []
   private readonly intakeLoops: Array<Promise<void>> = []
   private stopped: Promise<void> | undefined
@@ -43,6 +48,27 @@ export class Dispatcher {
     this.intake = new Intake(this.ctx, this.capacity, this.pipeline)
     this.progress = new Progress(this.ctx, this.pipeline)
     this.sweep = new OrphanSweep(this.ctx)
+    this.reload = new Reload(this.ctx, this.capacity, (rt) => this.startIntake(rt))
+  }
+
+  private startIntake(rt: RunnerRuntime): void {
+    const loop = this.intake.loop(rt)
+    this.intakeLoops.push(loop)
+    this.loops.push(loop)
+  }
+
+  /**
+   * Applies a reloaded configuration (SIGHUP; see reload.ts). `units`: an executor for each
+   * runner `planReload` finds added or changed. Throws ConfigError, changing nothing, when the
+   * new configuration cannot run (a missing reference flavor, a runner that could never take a job).
+   */
+  reconfigure(config: Config, units: readonly RunnerUnit[]): Promise<ReloadPlan> {
+    return this.reload.apply(config, units)
+  }
+
+  /** The configuration in force (the last one loaded). */
+  get currentConfig(): Config {
+    return this.ctx.config
   }
 
   /**
@@ -66,8 +92,7 @@ export class Dispatcher {
       this.pipeline.drive(rec.weightUnknown ? await resume.assumeHeaviest(rec) : rec)
     }
     if (!ctx.quota) this.loops.push(this.capacity.quotaLoop())
-    for (const rt of ctx.runners) this.intakeLoops.push(this.intake.loop(rt))
-    this.loops.push(...this.intakeLoops)
+    for (const rt of ctx.runners) this.startIntake(rt)
     this.loops.push(this.progress.loop())
     this.loops.push(this.sweep.loop())
   }
@@ -142,8 +167,8 @@ export class Dispatcher {
       at: ctx.now(),
       startedAt: ctx.startedAt,
       quota: {total: ctx.quota?.total ?? null, explanation: ctx.quota?.explanation ?? null, used: u.weight - u.reserved, reserved: u.reserved},
-      concurrent: {limit: ctx.deps.config.concurrent, used: u.jobs},
-      provisioning: {limit: ctx.deps.config.maxConcurrentProvisioning, used: u.provisioning},
+      concurrent: {limit: ctx.config.concurrent, used: u.jobs},
+      provisioning: {limit: ctx.config.maxConcurrentProvisioning, used: u.provisioning},
       runners: ctx.runners.map((rt) => ({
         runner: rt.unit.config.uniqueName,
         name: rt.unit.config.name ?? null,

@@ -35,7 +35,7 @@ export async function reportFailure(ctx: DispatcherContext, ops: PhaseOps, rt: R
     }
   }
   if (!reported) ctx.log.error('giving up reporting the job: GitLab will time it out', {runner: rec.runner, job: rec.jobId})
-  if (rec.resource && ctx.deps.config.decommissionLaunchFailures) {
+  if (rec.resource && ctx.config.decommissionLaunchFailures) {
     await ops.to(rec, 'decommissioning')
   } else if (rec.resource) {
     await ctx.store.keep({runner: rec.runner, resourceId: rec.resourceId!, name: rec.resourceName ?? '', jobId: rec.jobId, reason: 'launch failure kept for inspection (paas_decommission_launch_failures = false)', at: ctx.now()})

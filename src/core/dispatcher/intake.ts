@@ -43,8 +43,9 @@ export class Intake {
   /** One runner's intake: while the limits allow, ask GitLab for a job, record it, start its pipeline. */
   async loop(rt: RunnerRuntime): Promise<void> {
     const uniq = rt.unit.config.uniqueName
+    const generation = rt.generation
     let failures = 0
-    while (!this.ctx.stopping) {
+    while (!this.ctx.stopping && !rt.retired && rt.generation === generation) {
       if (this.ctx.opts.maxPollCycles !== undefined && rt.cycles >= this.ctx.opts.maxPollCycles) {
         this.setIntake(rt, {state: 'stopped', reason: `after ${rt.cycles} polling cycles`, code: 'poll_cycles'})
         return
@@ -76,14 +77,14 @@ export class Intake {
       }
       const u = this.limits.usage()
       const blocker: IntakeBlocker | undefined = this.ctx.operatorPaused ? {kind: 'operator'} : admissionBlocker({
-        quota: this.ctx.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.ctx.deps.config.concurrent,
-        provisioning: u.provisioning, maxProvisioning: this.ctx.deps.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
+        quota: this.ctx.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.ctx.config.concurrent,
+        provisioning: u.provisioning, maxProvisioning: this.ctx.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
         ahead: this.limits.waitingAhead(rt),
       })
       if (blocker) {
         this.setIntake(rt, {state: 'paused', reason: describeBlocker(blocker), blocker})
         // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves (held deletes).
-        await waitNotified(this.ctx.capacity, this.ctx.deps.clock, this.ctx.deps.config.checkInterval * 1000, this.ctx.stopSignal)
+        await waitNotified(this.ctx.capacity, this.ctx.deps.clock, this.ctx.config.checkInterval * 1000, this.ctx.stopSignal)
         rt.cycles++
         continue
       }
@@ -94,7 +95,7 @@ export class Intake {
       this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling && !scarce ? 'long-polling' : 'polling'})
       let result
       const asked = this.ctx.now()
-      const linked = linkedSignal(this.ctx.stopSignal, this.ctx.intakeController.signal)
+      const linked = linkedSignal(this.ctx.stopSignal, this.ctx.intakeController.signal, rt.stop.signal)
       try {
         result = await this.ctx.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate && !scarce ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
       } catch (error) {
@@ -135,7 +136,7 @@ export class Intake {
           continue
         }
         rt.quickNones = 0
-        await this.ctx.sleep(this.ctx.deps.config.checkInterval * 1000)
+        await this.ctx.sleep(this.ctx.config.checkInterval * 1000)
         rt.waitingSince = this.ctx.now()
         continue
       }

@@ -169,7 +169,7 @@ export class JobPipeline implements PhaseOps {
         return 'next'
       case 'finished': {
         ctx.totals.finished++
-        const keep = rec.canceled ? false : ctx.deps.config.finishedJobsKeepResources
+        const keep = rec.canceled ? false : ctx.config.finishedJobsKeepResources
         if (!rec.resource) {
           await this.forget(rec, 'finished, nothing to delete')
         } else if (keep) {
@@ -214,6 +214,7 @@ export class JobPipeline implements PhaseOps {
     ctx.deps.retireSecret?.(rec.jobToken)
     ctx.log.info(`job done: ${why}`, {runner: rec.runner, job: rec.jobId})
     ctx.emit({type: 'job-phase', runner: rec.runner, jobId: rec.jobId, phase: 'gone', weight: 0, at: ctx.now(), ...(rec.resourceId ? {resourceId: rec.resourceId} : {})})
+    ctx.dropIfRetiredAndIdle(rec.runner)
     ctx.capacity.notify()
   }
 }

@@ -21,11 +21,11 @@ export class OrphanSweep {
   async loop(): Promise<void> {
     // A sweep at least once per grace period, so that an orphan goes within two grace periods;
     // never more often than once a second, never less often than `sweepIntervalMs` (10 min).
-    const graceMs = this.ctx.deps.config.orphanGracePeriod * 1000
-    const period = graceMs > 0 ? Math.min(this.ctx.opts.sweepIntervalMs, Math.max(graceMs, 1000)) : this.ctx.opts.sweepIntervalMs
     while (!this.ctx.stopping) {
       await this.sweepOnce()
-      await this.ctx.sleep(period)
+      // Read at each turn: a reload may change the grace period.
+      const graceMs = this.ctx.config.orphanGracePeriod * 1000
+      await this.ctx.sleep(graceMs > 0 ? Math.min(this.ctx.opts.sweepIntervalMs, Math.max(graceMs, 1000)) : this.ctx.opts.sweepIntervalMs)
     }
   }
 
@@ -37,8 +37,9 @@ export class OrphanSweep {
    * Resources named like ours without a marker are reported once, never deleted.
    */
   async sweepOnce(): Promise<void> {
-    const graceMs = this.ctx.deps.config.orphanGracePeriod * 1000
-    for (const rt of this.ctx.runners) {
+    const graceMs = this.ctx.config.orphanGracePeriod * 1000
+    for (const rt of [...this.ctx.runners]) {
+      if (rt.retired) continue // no longer configured: its own jobs end, nothing else is touched
       if (this.ctx.stopping) return
       const uniq = rt.unit.config.uniqueName
       let listing

@@ -18,12 +18,13 @@ export class Progress {
   async loop(): Promise<void> {
     let cursor = 0
     let lastCheck = Number.NEGATIVE_INFINITY
-    const interval = this.ctx.deps.config.jobProgressPollInterval * 1000
     const bound = this.ctx.opts.progressConcurrency
     const perInstance = Math.max(1, Math.floor(bound / 2))
     const inFlight = new Map<string, string>() // job key → GitLab URL
     const checks = new Set<Promise<void>>()
     while (!this.ctx.stopping) {
+      // Read at each turn: a reload may change it.
+      const interval = this.ctx.config.jobProgressPollInterval * 1000
       const polled = [...this.ctx.store.records.values()].filter((r) => POLLED_PHASES.has(r.phase) && this.ctx.byUnique.has(r.runner))
       const busy = new Map<string, number>()
       for (const url of inFlight.values()) busy.set(url, (busy.get(url) ?? 0) + 1)

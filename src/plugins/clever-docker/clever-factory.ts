@@ -1,4 +1,4 @@
-import {LazyExecutor, defineExecutor} from '@heptapod-paas-runner/plugin-api'
+import {LazyExecutor, defineExecutor, makeFlavor} from '@heptapod-paas-runner/plugin-api'
 
 import {CLEVER_SECRET_KEYS, cleverConfigSchema} from './clever-config.js'
 
@@ -11,6 +11,9 @@ export const cleverDockerExecutorFactory = defineExecutor({
   create: (runner, deps) => new LazyExecutor('clever-docker', runner.uniqueName, async () => new (await import('./clever-executor.js')).CleverDockerExecutor(runner, deps)),
   registration: {
     referenceFlavor: 'M',
+    maxFlavorKey: 'cc_max_flavor',
+    // The heptapod-runner flavors Clever Cloud lists (clever-api.md §2.4), offered when the list cannot be fetched.
+    knownFlavors: [['XS', 2048, 1], ['S', 4096, 2], ['M', 8192, 4], ['L', 12288, 6], ['XL', 16384, 8], ['2XL', 24576, 12], ['3XL', 32768, 16]].map(([n, m, c]) => makeFlavor(n as string, m as number, c as number)),
     defaults: {cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true'}},
     questions: [
       {

@@ -175,6 +175,6 @@ export const memoryExecutorFactory = defineExecutor({
   audience: 'testing',
   configSchema: memoryConfigSchema,
   staticFlavors: MEMORY_FLAVORS,
-  registration: {referenceFlavor: 'M', questions: []},
+  registration: {referenceFlavor: 'M', maxFlavorKey: 'memory_max_flavor', questions: []},
   create: (runner, deps) => new MemoryExecutor(runner, deps),
 })
