@@ -111,14 +111,18 @@ state_schema = "${schema}"
     const second = await runCli(['run', config], {dataDir: join(dir, 'data')})
     expect(second.code).toBe(2)
     expect(second.stderr).toMatch(/state_url: schema hpr_test_\w+ is in use by another daemon/)
+    // While it runs, `status` asks the daemon (its control socket); once it is stopped, the database.
+    const live = await runCli(['status', config, '--json'], {dataDir: join(dir, 'data')})
+    expect(live.code).toBe(0)
+    expect((JSON.parse(live.stdout) as {source: string}).source).toBe('daemon')
+    daemon.kill('SIGTERM')
+    expect(await exited(daemon)).toBe(0)
     const status = await runCli(['status', config, '--json'], {dataDir: join(dir, 'data')})
-    expect(status.code).toBe(0)
+    expect(status.code).toBe(3) // no daemon runs, as `systemctl status`
     const report = JSON.parse(status.stdout) as {source: string; from: string; snapshot: {jobs: unknown[]}}
     expect(report.source).toBe('database')
     expect(report.from).toContain(`schema ${schema}`)
-    expect(status.stdout).not.toContain(runner.token)
-    daemon.kill('SIGTERM')
-    expect(await exited(daemon)).toBe(0)
+    expect(status.stdout + live.stdout).not.toContain(runner.token)
 
     const jobs = [...sim.jobs.values()]
     expect(jobs.filter((j) => j.status !== 'success').map((j) => `${j.id}:${j.status}`)).toEqual([])
