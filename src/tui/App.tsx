@@ -34,6 +34,10 @@ export function App({source, intervalMs = 100, minGapMs = 500, size}: {source: T
   const [detailsKey, setDetailsKey] = useState<string | undefined>()
   const [help, setHelp] = useState(false)
   const lastIndex = useRef(0)
+  // Keys may come faster than renders: they read and move the selection through refs, never
+  // through the values of a render that may already be stale.
+  const selectedRef = useRef<string | undefined>(undefined)
+  const jobsRef = useRef<DispatcherSnapshot['jobs']>([])
   const {stdout} = useStdout()
   useApp()
   useEffect(() => {
@@ -58,15 +62,25 @@ export function App({source, intervalMs = 100, minGapMs = 500, size}: {source: T
   if (sel < 0) sel = Math.max(0, Math.min(lastIndex.current, jobs.length - 1))
   lastIndex.current = sel
   const selected = jobs[sel]
+  jobsRef.current = jobs
+  selectedRef.current = selected ? jobKey(selected) : undefined
+  const move = (by: number): void => {
+    const list = jobsRef.current
+    if (list.length === 0) return
+    const at = Math.max(0, list.findIndex((j) => jobKey(j) === selectedRef.current))
+    const next = jobKey(list[Math.max(0, Math.min(list.length - 1, at + by))]!)
+    selectedRef.current = next
+    setSelectedKey(next)
+  }
   useInput((input, key) => {
     if (input === 'q' || (key.ctrl && input === 'c')) source.quit()
     else if (input === 'p') {
       source.setPaused(!source.paused())
       setKeyVersion((v) => v + 1)
     } else if (input === '?') setHelp((h) => !h)
-    else if (key.upArrow && jobs.length) setSelectedKey(jobKey(jobs[Math.max(0, sel - 1)]!))
-    else if (key.downArrow && jobs.length) setSelectedKey(jobKey(jobs[Math.min(jobs.length - 1, sel + 1)]!))
-    else if (key.return) setDetailsKey((d) => (d === undefined && selected ? jobKey(selected) : undefined))
+    else if (key.upArrow) move(-1)
+    else if (key.downArrow) move(1)
+    else if (key.return) setDetailsKey((d) => (d === undefined ? selectedRef.current : undefined))
     else if (key.escape) {
       setDetailsKey(undefined)
       setHelp(false)
