@@ -8,7 +8,6 @@ import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
-import {PgStateStore} from '../adapters/state/pg/pg-state-store.js'
 import {lockStateFile, type StateFileLock} from '../adapters/state/state-file-lock.js'
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
@@ -72,6 +71,8 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
   const {config} = loaded
   let opened
   try {
+    // Loaded only with state_url: the PostgreSQL client costs a quarter of a second at start.
+    const {PgStateStore} = await import('../adapters/state/pg/pg-state-store.js')
     opened = await PgStateStore.open({
       url,
       schema: config.stateSchema,

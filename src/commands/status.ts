@@ -3,7 +3,6 @@ import {Flags} from '@oclif/core'
 import {controlSocketPath, getFromSocket} from '../adapters/observability/control-socket.js'
 import {parseListenAddress} from '../adapters/observability/status-server.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
-import {PgStateStore} from '../adapters/state/pg/pg-state-store.js'
 import {readLastQuota} from '../adapters/state/last-quota-file.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {configArg, configFlag, resolveConfigPath} from '../cli/common-flags.js'
@@ -55,6 +54,8 @@ Exit codes, as systemctl status: 0 when a daemon answered, 3 when none runs.`
       }
     }
     if (!report && config.stateUrl) {
+      // Loaded only here: the PostgreSQL client costs a quarter of a second at start.
+      const {PgStateStore} = await import('../adapters/state/pg/pg-state-store.js')
       const store = await PgStateStore.inspect({url: config.stateUrl, schema: config.stateSchema, now: Date.now})
       report = {source: 'database', from: store.path, snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs')}
     }
