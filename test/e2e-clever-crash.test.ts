@@ -134,5 +134,5 @@ state_file = "${join(dir, 'state.json')}"
     const pushed = pushes.filter((p) => name(p.name))
     expect(pushed.length).toBeGreaterThanOrEqual(1)
     for (const p of pushed) expect(p.env).toMatchObject(FULL_ENV)
-  })
+  }, 120_000) // two daemon starts and a job each: slow on a loaded machine
 })
