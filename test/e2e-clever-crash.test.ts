@@ -94,9 +94,13 @@ state_file = "${join(dir, 'state.json')}"
     clever.once(event, l)
     return () => clever.off(event, l)
   }
+  // A phase can last less than a poll (provisioned → launching is one write away): kill at the
+  // first moment the state file shows this phase or a later one, so a kill always happens.
+  const ORDER = ['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'finished', 'decommissioning']
   const onPhase = (phase: string): Trigger => (kill, jobId, stateFile) => {
     const t = setInterval(() => {
-      if (phaseOf(stateFile, jobId) === phase) kill()
+      const now = phaseOf(stateFile, jobId)
+      if (now !== undefined && ORDER.indexOf(now) >= ORDER.indexOf(phase)) kill()
     }, 2)
     return () => clearInterval(t)
   }
