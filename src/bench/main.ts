@@ -10,7 +10,7 @@ import {join, resolve} from 'node:path'
 
 import {makeGitLabClient} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
-import {abortableSleep} from '../cli/runtime.js'
+import {abortableSleep} from '../app/runtime.js'
 import {parseConfig} from '../core/config/parse-config.js'
 import {Dispatcher} from '../core/dispatcher/dispatcher.js'
 import type {ExecutorFactory} from '../core/executor.js'

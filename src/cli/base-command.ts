@@ -2,7 +2,7 @@ import {Command} from '@oclif/core'
 
 import {ConfigError, formatIssue, PaasRunnerError, StartupError} from '../core/errors.js'
 import {Redactor} from '../core/redact.js'
-import {loadConfigFile, type LoadedConfig} from './runtime.js'
+import {loadConfigFile, type LoadedConfig} from '../app/runtime.js'
 
 /** Exit codes, as in the original: 2 for configuration errors, 1 for anything unexpected. */
 export const EXIT_CONFIG = 2

@@ -14,7 +14,7 @@ import {shortToken} from '../core/identity/short-token.js'
 import {formatWeight, type Flavor} from '../core/quota/flavor-weight.js'
 import {computeWeightedQuota, jobsFitting} from '../core/quota/quota.js'
 import {RegisterUsageError, sortSettings, splitSetting, type SortedSettings} from './register-settings.js'
-import {defaultStateFile} from './runtime.js'
+import {defaultStateFile} from '../app/runtime.js'
 
 export {RegisterUsageError} from './register-settings.js'
 

@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 
 import {createLogger} from '../adapters/logging/pino-logger.js'
 import {BaseCommand} from '../cli/base-command.js'
-import {runDemo} from '../cli/demo.js'
+import {runDemo} from '../app/demo.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'
 
 export default class Demo extends BaseCommand {

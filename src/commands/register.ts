@@ -8,7 +8,7 @@ import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-clie
 import {BaseCommand, EXIT_CONFIG} from '../cli/base-command.js'
 import {configFlag, defaultConfigPath, logLevelFlag, resolveConfigPath} from '../cli/common-flags.js'
 import {registerRunner, RegisterError, RegisterUsageError, type RegisterResult} from '../cli/register.js'
-import {defaultExecutorDeps} from '../cli/runtime.js'
+import {defaultExecutorDeps} from '../app/runtime.js'
 import {silentLogger} from '../core/logger.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'
 import {discoverExecutors, factoriesByName} from '../plugin-api/executors-hook.js'
