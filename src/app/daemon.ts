@@ -1,3 +1,5 @@
+import {innerRunnerOf} from '@heptapod-paas-runner/plugin-api'
+
 import type {RunnerConfig} from '../core/config/config-types.js'
 import type {Logger} from '../core/logger.js'
 import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
@@ -109,8 +111,15 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
   if (report.backup) logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
+  // GitLab is told how each runner's jobs run as its executor declares it (docker by default); reloads update it.
+  let current = loaded
+  const byUniqueName = (u: string | undefined): RunnerConfig | undefined => current.config.runners.find((r) => r.uniqueName === u)
   const coordinator = makeGitLabClient({
     systemId: store.systemId!,
+    innerRunner: (endpoint) => {
+      const r = byUniqueName(endpoint.uniqueName)
+      return r ? innerRunnerOf(current.discovery.executors.get(r.executor)?.factory) : undefined
+    },
     onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: (e) => {
       logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {remote: e.key})
@@ -172,6 +181,7 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
       const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) => depsFor(next.config.runners[i]!))
       const units: RunnerUnit[] = fresh.map((r, i) => ({config: r, executor: made[i]!}))
       await dispatcher.reconfigure(next.config, units)
+      current = next
       logger.warn(`configuration reloaded: ${describeReload(plan)}`, {file: next.config.file})
       for (const c of plan.needsRestart) {
         logger.warn(`${c.key} changed in the configuration: it applies at the next restart; ${JSON.stringify(c.from ?? null)} stays in force until then`)

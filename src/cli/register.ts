@@ -2,6 +2,8 @@ import {constants} from 'node:fs'
 import {access, appendFile, chmod, readFile, stat, writeFile} from 'node:fs/promises'
 import {dirname, resolve} from 'node:path'
 
+import {innerRunnerOf} from '@heptapod-paas-runner/plugin-api'
+
 import {parse as parseToml, stringify} from 'smol-toml'
 
 import type {RunnerConfig} from '../core/config/config-types.js'
@@ -168,6 +170,7 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
         ...(g.locked === undefined ? {} : {locked: g.locked}),
         ...(g.runUntagged === undefined ? {} : {runUntagged: g.runUntagged}),
         ...(g.tagList === undefined ? {} : {tagList: g.tagList}),
+        ...(g.executor === undefined ? {} : {innerRunner: innerRunnerOf(d.executors.get(g.executor))}),
       }), 'this registration token is not valid')
       const made = registration
       cleanup = async () => d.coordinator.unregister(url, made.token, {wholeRunner: true}).catch(() => {})

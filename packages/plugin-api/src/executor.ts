@@ -1,6 +1,7 @@
 import type {z} from 'zod'
 
 import type {Flavor} from './flavor.js'
+import type {InnerRunnerInfo} from './inner-runner.js'
 import type {HttpClient} from './http/http-port.js'
 import type {RateLimitEpisode} from './http/rate-limit-gate.js'
 import type {JobPayload} from './job-payload.js'
@@ -160,6 +161,12 @@ export interface ExecutorFactory<C extends Record<string, unknown> = Record<stri
    * Its shape's keys are the keys the executor owns: they are never forwarded to the inner runner.
    */
   configSchema: z.ZodObject<z.ZodRawShape>
+  /**
+   * What GitLab is told of this executor's jobs (`info.executor`, `info.features`): declare it when
+   * the inner runner is not GitLab Runner's docker executor, or does not support all of its
+   * features (say, no services). Default: `DOCKER_INNER_RUNNER`.
+   */
+  innerRunner?: InnerRunnerInfo
   /** Config keys (of this executor) whose values are secrets, for redaction. */
   secretKeys?: readonly string[]
   /** Flavors known without I/O, used to check `[quota_computation]` at load time. */

@@ -3,6 +3,7 @@
  * `./testing` holds the executor contract suite (vitest); `./undici` a default HttpClient.
  */
 export * from './executor.js'
+export * from './inner-runner.js'
 export * from './define-executor.js'
 export * from './errors.js'
 export * from './flavor.js'
