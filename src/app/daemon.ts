@@ -132,9 +132,13 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: () => metrics?.rateLimitEpisodes.inc({remote: 'paas'}),
     groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
+    jobLog: (jobId, line) => dispatcher?.reports.jobLog(r.uniqueName, jobId, line),
+    resourceFailed: (jobId, reason) => dispatcher?.reports.resourceFailed(r.uniqueName, jobId, reason),
   })
+  // Executors report to the dispatcher, made after them: the late binding is only called once jobs run.
+  let dispatcher: Dispatcher | undefined = undefined
   const executors = await createExecutors(loaded, (i) => depsFor(config.runners[i]!))
-  const dispatcher = new Dispatcher({
+  dispatcher = new Dispatcher({
     config,
     runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
     coordinator,

@@ -85,6 +85,23 @@ export interface ExecutorDeps {
    * (`quota`, `status`); `provision` and `listOwned` then fail with `no_owner`.
    */
   owner?: OwnerMarker
+  /**
+   * Adds a line to the job's log in GitLab, for the person who reads it (what was created, what
+   * went wrong). The host never hands the job token out for it: it redacts the line, keeps the
+   * last 20 lines of a job (each at most 1000 characters) and writes them to the job log, before
+   * the failure reason, when it fails the job. While the job runs on its resource, the log belongs
+   * to the inner runner: GitLab appends only at the exact end of the log, so a line written then
+   * would shift the inner runner's own output. Every line also goes to the daemon's log at once.
+   * Absent in commands that run no job.
+   */
+  jobLog?(jobId: number, line: string): void
+  /**
+   * Reports that the resource of a job failed or was lost (deleted behind our back, crashed,
+   * its node gone): the host fails the job in GitLab with `reason` (written in its log) and
+   * deletes the resource (or keeps it for inspection when `paas_decommission_launch_failures =
+   * false`). Idempotent; ignored for a job that is not in progress here, or already ending.
+   */
+  resourceFailed?(jobId: number, reason: string): void
 }
 
 export type ExecutorLogger = Logger
