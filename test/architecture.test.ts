@@ -17,18 +17,25 @@ describe('architecture', () => {
     const offenders: string[] = []
     for (const f of files(join(REPO, 'src/core'))) {
       const text = readFileSync(f, 'utf8')
-      if (/from\s+['"](@oclif\/[^'"]+|oclif|ink[^'"]*|react[^'"]*|undici|simple-git)['"]/.test(text)) offenders.push(`${relative(REPO, f)}: framework import`)
+      if (/from\s+['"](@oclif\/[^'"]+|oclif|ink[^'"]*|react[^'"]*|undici|simple-git)['"]/.test(text))
+        offenders.push(`${relative(REPO, f)}: framework import`)
       if (/process\.env/.test(text)) offenders.push(`${relative(REPO, f)}: process.env`)
     }
     expect(offenders).toEqual([])
   })
 
   it('the core imports nothing above it: no adapter, wiring, command, view or simulator', () => {
-    const above = ['adapters', 'app', 'cli', 'commands', 'tui', 'sim', 'bench', 'hooks', 'plugins', 'plugin-api'].map((d) => join(REPO, 'src', d) + sep)
+    const above = ['adapters', 'app', 'cli', 'commands', 'tui', 'sim', 'bench', 'hooks', 'plugins', 'plugin-api'].map(
+      (d) => join(REPO, 'src', d) + sep,
+    )
     const offenders: string[] = []
     for (const f of files(join(REPO, 'src/core'))) {
       for (const spec of importsOf(readFileSync(f, 'utf8'))) {
-        if (spec.startsWith('.') && above.some((d) => (resolve(dirname(f), spec) + sep).startsWith(d) || resolve(dirname(f), spec).startsWith(d))) offenders.push(`${relative(REPO, f)}: imports ${spec}`)
+        if (
+          spec.startsWith('.') &&
+          above.some((d) => (resolve(dirname(f), spec) + sep).startsWith(d) || resolve(dirname(f), spec).startsWith(d))
+        )
+          offenders.push(`${relative(REPO, f)}: imports ${spec}`)
       }
     }
     expect(offenders).toEqual([])
@@ -47,7 +54,9 @@ describe('architecture', () => {
 
   it('the wiring folder src/app holds the daemon builder, the signal helper and withTui', () => {
     const app = join(REPO, 'src/app')
-    const text = files(app).map((f) => readFileSync(f, 'utf8')).join('\n')
+    const text = files(app)
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n')
     expect(text).toMatch(/export async function startDaemon\(/)
     expect(text).toMatch(/export function stopSignals\(/)
     expect(text).toMatch(/export async function withTui</)
@@ -62,7 +71,9 @@ describe('architecture', () => {
         for (const spec of importsOf(readFileSync(f, 'utf8'))) {
           const bad = spec.startsWith('.')
             ? !(resolve(dirname(f), spec) + sep).startsWith(root + sep)
-            : spec === 'heptapod-paas-runner' || spec.startsWith('heptapod-paas-runner/') || (spec.startsWith('@heptapod-paas-runner/') && spec.split('/')[1] !== 'plugin-api')
+            : spec === 'heptapod-paas-runner' ||
+              spec.startsWith('heptapod-paas-runner/') ||
+              (spec.startsWith('@heptapod-paas-runner/') && spec.split('/')[1] !== 'plugin-api')
           if (bad) offenders.push(`${relative(REPO, f)}: imports ${spec}`)
         }
       }
@@ -76,7 +87,9 @@ describe('architecture', () => {
     const offenders: string[] = []
     for (const f of files(root)) {
       for (const spec of importsOf(readFileSync(f, 'utf8'))) {
-        const ok = spec.startsWith('.') ? (resolve(dirname(f), spec) + sep).startsWith(root + sep) : spec.startsWith('node:') || allowed.has(spec)
+        const ok = spec.startsWith('.')
+          ? (resolve(dirname(f), spec) + sep).startsWith(root + sep)
+          : spec.startsWith('node:') || allowed.has(spec)
         if (!ok) offenders.push(`${relative(REPO, f)}: imports ${spec}`)
       }
     }

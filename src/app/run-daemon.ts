@@ -41,7 +41,14 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
   }
   override(config)
   await withTui(
-    {wanted: o.tui, logFile: `${config.stateFile}.log`, level: o.level ?? config.logLevel, redactor: o.redactor, journald: journaldWanted(), warn: o.warn},
+    {
+      wanted: o.tui,
+      logFile: `${config.stateFile}.log`,
+      level: o.level ?? config.logLevel,
+      redactor: o.redactor,
+      journald: journaldWanted(),
+      warn: o.warn,
+    },
     async (ui) => {
       const {logger} = ui
       let daemon: Daemon | undefined
@@ -54,7 +61,10 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
           return next
         })
       })
-      const started = await startDaemon(o.loaded, logger, {...(o.pollCycles === undefined ? {} : {maxPollCycles: o.pollCycles}), ...(o.allowIdle ? {allowIdle: true} : {})})
+      const started = await startDaemon(o.loaded, logger, {
+        ...(o.pollCycles === undefined ? {} : {maxPollCycles: o.pollCycles}),
+        ...(o.allowIdle ? {allowIdle: true} : {}),
+      })
       daemon = started
       hangUp.ready()
       const force = (): void => {
@@ -62,9 +72,16 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
         ui.flush()
         process.exit(0)
       }
-      const signals = stopSignals({onFirst: (sig) => logger.warn(`caught ${sig}: graceful shutdown (a second signal exits at once)`), onForce: force})
-      if (o.debugSignal) process.on('SIGUSR1', () => logger.warn('state dump (SIGUSR1)', {snapshot: started.dispatcher.snapshot()}))
-      const stopped = Promise.race([signals.stopRequested, started.dispatcher.intakeDone().then(() => `all runners did ${o.pollCycles} polling cycles`)])
+      const signals = stopSignals({
+        onFirst: (sig) => logger.warn(`caught ${sig}: graceful shutdown (a second signal exits at once)`),
+        onForce: force,
+      })
+      if (o.debugSignal)
+        process.on('SIGUSR1', () => logger.warn('state dump (SIGUSR1)', {snapshot: started.dispatcher.snapshot()}))
+      const stopped = Promise.race([
+        signals.stopRequested,
+        started.dispatcher.intakeDone().then(() => `all runners did ${o.pollCycles} polling cycles`),
+      ])
       await ui.runUntilStopped(started, {onForce: force, stopped})
       if (ui.logFile) o.print(`stopped; the log is in ${ui.logFile}`)
       logger.warn('stopped')

@@ -4,7 +4,11 @@
  * state is always up to date). SIGQUIT is gitlab-runner's graceful stop: the same here (running
  * jobs are never cut: they run on their resources). `dispose` removes the handlers.
  */
-export function stopSignals(o: {onFirst?: (signal: NodeJS.Signals) => void; onForce: () => void; signals?: readonly NodeJS.Signals[]}): {
+export function stopSignals(o: {
+  onFirst?: (signal: NodeJS.Signals) => void
+  onForce: () => void
+  signals?: readonly NodeJS.Signals[]
+}): {
   stopRequested: Promise<NodeJS.Signals>
   dispose(): void
 } {

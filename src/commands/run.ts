@@ -13,7 +13,11 @@ SIGHUP reloads the configuration: added runners start polling, removed ones stop
 
 The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command too.`
 
-  static override examples = ['<%= config.bin %> run /etc/heptapod-runner/paas-runner.toml', '<%= config.bin %> run -c config.toml --log-level debug --debug-signal', '<%= config.bin %> /etc/heptapod-runner/paas-runner.toml -l INFO']
+  static override examples = [
+    '<%= config.bin %> run /etc/heptapod-runner/paas-runner.toml',
+    '<%= config.bin %> run -c config.toml --log-level debug --debug-signal',
+    '<%= config.bin %> /etc/heptapod-runner/paas-runner.toml -l INFO',
+  ]
 
   static override args = {
     config: configArg,
@@ -22,20 +26,42 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
   static override flags = {
     config: configFlag,
     'log-level': logLevelFlag(),
-    'poll-cycles': Flags.integer({min: 1, description: 'stop after this many polling cycles of each runner (for tests)'}),
+    'poll-cycles': Flags.integer({
+      min: 1,
+      description: 'stop after this many polling cycles of each runner (for tests)',
+    }),
     'debug-signal': Flags.boolean({description: 'SIGUSR1 logs a dump of the state (without secrets)'}),
-    tui: Flags.boolean({description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)'}),
-    'allow-idle': Flags.boolean({description: 'start even when the quota can never hold the heaviest flavor of a runner (that runner then never takes a job)'}),
-    'poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use check_interval in the config'}),
-    'job-progress-poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use job_progress_poll_interval in the config'}),
+    tui: Flags.boolean({
+      description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)',
+    }),
+    'allow-idle': Flags.boolean({
+      description:
+        'start even when the quota can never hold the heaviest flavor of a runner (that runner then never takes a job)',
+    }),
+    'poll-interval': Flags.integer({
+      hidden: true,
+      min: 1,
+      max: 3600,
+      description: 'deprecated: use check_interval in the config',
+    }),
+    'job-progress-poll-interval': Flags.integer({
+      hidden: true,
+      min: 1,
+      max: 3600,
+      description: 'deprecated: use job_progress_poll_interval in the config',
+    }),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Run)
     const path = resolveConfigPath(args.config, flags.config)
     const loaded = await this.loadConfig(path)
-    if (flags['poll-interval'] !== undefined) this.logToStderr('warning: --poll-interval is deprecated: set check_interval in the configuration')
-    if (flags['job-progress-poll-interval'] !== undefined) this.logToStderr('warning: --job-progress-poll-interval is deprecated: set job_progress_poll_interval in the configuration')
+    if (flags['poll-interval'] !== undefined)
+      this.logToStderr('warning: --poll-interval is deprecated: set check_interval in the configuration')
+    if (flags['job-progress-poll-interval'] !== undefined)
+      this.logToStderr(
+        'warning: --job-progress-poll-interval is deprecated: set job_progress_poll_interval in the configuration',
+      )
     await runDaemon({
       oclif: this.config,
       path,
@@ -44,7 +70,9 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
       ...(flags['log-level'] === undefined ? {} : {level: flags['log-level']}),
       overrides: {
         ...(flags['poll-interval'] === undefined ? {} : {checkInterval: flags['poll-interval']}),
-        ...(flags['job-progress-poll-interval'] === undefined ? {} : {jobProgressPollInterval: flags['job-progress-poll-interval']}),
+        ...(flags['job-progress-poll-interval'] === undefined
+          ? {}
+          : {jobProgressPollInterval: flags['job-progress-poll-interval']}),
       },
       tui: flags.tui,
       ...(flags['poll-cycles'] === undefined ? {} : {pollCycles: flags['poll-cycles']}),

@@ -51,7 +51,12 @@ export type RunnerSnapshot = z.infer<typeof runnerSnapshotSchema>
 export const snapshotSchema = z.object({
   at: z.number(),
   startedAt: z.number(),
-  quota: z.object({total: z.number().nullable(), explanation: z.string().nullable(), used: z.number(), reserved: z.number()}),
+  quota: z.object({
+    total: z.number().nullable(),
+    explanation: z.string().nullable(),
+    used: z.number(),
+    reserved: z.number(),
+  }),
   concurrent: z.object({limit: z.number(), used: z.number()}),
   provisioning: z.object({limit: z.number(), used: z.number()}),
   runners: z.array(runnerSnapshotSchema),
@@ -64,7 +69,13 @@ export const snapshotSchema = z.object({
    */
   unmarkedResources: z.array(z.object({runner: z.string(), resourceId: z.string(), name: z.string()})).nullable(),
   keptResources: z.number(),
-  totals: z.object({acquired: z.number(), launched: z.number(), finished: z.number(), launchFailed: z.number(), decommissioned: z.number()}),
+  totals: z.object({
+    acquired: z.number(),
+    launched: z.number(),
+    finished: z.number(),
+    launchFailed: z.number(),
+    decommissioned: z.number(),
+  }),
   recentFailures: z.array(z.object({runner: z.string(), jobId: z.number(), reason: z.string(), at: z.number()})),
   stopping: z.boolean(),
 })

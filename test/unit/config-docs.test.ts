@@ -65,13 +65,16 @@ describe("README's key tables", () => {
   }
 
   it('a row shows the default the schema applies, the range it checks and the doc line', () => {
-    const rows = keyRows({
-      every: documented(z.number().min(0.5).max(60).default(3), 'seconds between two looks'),
-      mode: documented(z.enum(['a', 'b']).default('a'), 'how'),
-      place: documented(z.string().optional(), 'where', 'the current folder'),
-      need: documented(z.string(), 'what'),
-      env: documented(z.record(z.string(), z.string()).default({}), 'variables'),
-    }, {section: 'runners'})
+    const rows = keyRows(
+      {
+        every: documented(z.number().min(0.5).max(60).default(3), 'seconds between two looks'),
+        mode: documented(z.enum(['a', 'b']).default('a'), 'how'),
+        place: documented(z.string().optional(), 'where', 'the current folder'),
+        need: documented(z.string(), 'what'),
+        env: documented(z.record(z.string(), z.string()).default({}), 'variables'),
+      },
+      {section: 'runners'},
+    )
     expect(rows).toEqual([
       {key: '`every`', default: '3', meaning: 'seconds between two looks (0.5 … 60)'},
       {key: '`mode`', default: '`a`', meaning: 'how'},

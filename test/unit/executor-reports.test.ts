@@ -19,7 +19,7 @@ afterEach(async () => {
 })
 
 describe("an executor's reports: a line for the job log, its resource failed", () => {
-  it('a running job whose resource failed is failed in GitLab with the reason, after the executor\'s lines, and its resource deleted', async () => {
+  it("a running job whose resource failed is failed in GitLab with the reason, after the executor's lines, and its resource deleted", async () => {
     const h = await harness()
     const job = h.gitlab.enqueue({flavor: 'S'})
     await h.clock.runUntil(() => h.snapshot().jobs[0]?.phase === 'running')
@@ -31,8 +31,12 @@ describe("an executor's reports: a line for the job log, its resource failed", (
     await h.clock.runUntil(() => h.snapshot().jobs.length === 0, 600_000, 'the job gone')
     expect(job.status).toBe('failed')
     expect(h.cloud.resources.size).toBe(0)
-    expect(job.log).toBe("application app_42 created in zone par\nsecond / line\n\u001b[31mheptapod-paas-runner: the job's resource failed: the application was deleted behind our back\u001b[0m\n")
-    expect(h.snapshot().recentFailures.map((f) => f.reason)).toEqual(["the job's resource failed: the application was deleted behind our back"])
+    expect(job.log).toBe(
+      "application app_42 created in zone par\nsecond / line\n\u001b[31mheptapod-paas-runner: the job's resource failed: the application was deleted behind our back\u001b[0m\n",
+    )
+    expect(h.snapshot().recentFailures.map((f) => f.reason)).toEqual([
+      "the job's resource failed: the application was deleted behind our back",
+    ])
     expect(h.info(/executor: application app_42 created/)).toHaveLength(1)
   })
 

@@ -24,11 +24,29 @@ describe('the snapshot schema: the one definition of the snapshot', () => {
   })
 
   it('a paused intake carries its blocker as data, with its figures; an unknown kind or phase is refused', () => {
-    const paused = {state: 'paused', reason: 'quota 30/32 used', blocker: {kind: 'quota', used: 30, total: 32, needs: 5.7}}
+    const paused = {
+      state: 'paused',
+      reason: 'quota 30/32 used',
+      blocker: {kind: 'quota', used: 30, total: 32, needs: 5.7},
+    }
     expect(intakeStateSchema.parse(paused)).toEqual(paused)
     expect(intakeStateSchema.safeParse({...paused, blocker: {kind: 'mood'}}).success).toBe(false)
     expect(intakeStateSchema.safeParse({...paused, blocker: {kind: 'quota', used: 30}}).success).toBe(false)
-    const job = {runner: 'r', runnerName: null, jobId: 1, projectId: null, projectName: null, phase: 'flying', flavor: null, weight: 1, acquiredAt: 0, phaseSince: 0, resourceId: null, deleteAttempts: 0, failure: null}
+    const job = {
+      runner: 'r',
+      runnerName: null,
+      jobId: 1,
+      projectId: null,
+      projectName: null,
+      phase: 'flying',
+      flavor: null,
+      weight: 1,
+      acquiredAt: 0,
+      phaseSince: 0,
+      resourceId: null,
+      deleteAttempts: 0,
+      failure: null,
+    }
     expect(snapshotSchema.shape.jobs.element.safeParse(job).success).toBe(false)
     expect(snapshotSchema.shape.jobs.element.safeParse({...job, phase: 'running'}).success).toBe(true)
   })

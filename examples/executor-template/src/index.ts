@@ -22,7 +22,14 @@ export const dirExecutorFactory = defineExecutor({
   innerRunner: {executor: 'docker', features: {...DOCKER_RUNNER_FEATURES, services: false}},
   registration: {
     referenceFlavor: 'M',
-    questions: [{key: 'example_dir_root', kind: 'input', message: 'Directory for the jobs', validate: (v) => (v.trim() ? undefined : 'required')}],
+    questions: [
+      {
+        key: 'example_dir_root',
+        kind: 'input',
+        message: 'Directory for the jobs',
+        validate: (v) => (v.trim() ? undefined : 'required'),
+      },
+    ],
   },
   create: (runner, deps) => new DirExecutor(runner, deps),
 })

@@ -15,11 +15,15 @@ export interface KeyRow {
  * is the TOML table the keys sit in (`runners` for `[[runners]]`), for table-valued keys.
  * `keys`: declared keys (`GLOBAL_KEYS`, `RUNNER_KEYS`) or an executor's `configSchema.shape`.
  */
-export function keyRows(keys: ConfigKeys | Readonly<Record<string, z.core.$ZodType>>, o: {section?: string; prefix?: string} = {}): KeyRow[] {
+export function keyRows(
+  keys: ConfigKeys | Readonly<Record<string, z.core.$ZodType>>,
+  o: {section?: string; prefix?: string} = {},
+): KeyRow[] {
   return Object.entries(keys).flatMap(([name, k]) => {
     const decl: ConfigKey = isConfigKey(k) ? k : {prop: name, schema: k as z.ZodType}
     const doc = keyDoc(decl.schema)
-    if (!doc) throw new Error(`config key ${o.prefix ?? ''}${name} has no doc line: declare it with documented(schema, '…')`)
+    if (!doc)
+      throw new Error(`config key ${o.prefix ?? ''}${name} has no doc line: declare it with documented(schema, '…')`)
     const inner = unwrap(decl.schema)
     const isTable = decl.keys !== undefined || inner.def.type === 'record' || inner.def.type === 'object'
     const path = `${o.prefix ?? ''}${name}`
@@ -32,14 +36,24 @@ export function keyRows(keys: ConfigKeys | Readonly<Record<string, z.core.$ZodTy
 /** A markdown table of rows, as the README shows it. */
 export function markdownKeyTable(rows: readonly KeyRow[]): string {
   const escape = (s: string): string => s.replaceAll('|', '\\|')
-  return ['| key | default | meaning |', '|---|---|---|', ...rows.map((r) => `| ${r.key} | ${escape(r.default)} | ${escape(r.meaning)} |`)].join('\n')
+  return [
+    '| key | default | meaning |',
+    '|---|---|---|',
+    ...rows.map((r) => `| ${r.key} | ${escape(r.default)} | ${escape(r.meaning)} |`),
+  ].join('\n')
 }
 
 function isConfigKey(v: unknown): v is ConfigKey {
   return typeof v === 'object' && v !== null && 'prop' in v && 'schema' in v
 }
 
-type Def = {type: string; innerType?: z.ZodType; in?: z.ZodType; defaultValue?: unknown; checks?: Array<{_zod: {def: {check: string; value?: unknown; inclusive?: boolean}}}>}
+type Def = {
+  type: string
+  innerType?: z.ZodType
+  in?: z.ZodType
+  defaultValue?: unknown
+  checks?: Array<{_zod: {def: {check: string; value?: unknown; inclusive?: boolean}}}>
+}
 
 /** The schema under optional, default and transform wrappers. */
 function unwrap(schema: z.ZodType): z.ZodType & {def: Def} {
@@ -75,7 +89,8 @@ function range(s: z.ZodType & {def: Def}): string {
   let max: number | undefined
   for (const c of s.def.checks ?? []) {
     const d = c._zod.def
-    if (d.check === 'greater_than' && typeof d.value === 'number') min = {value: d.value, inclusive: d.inclusive !== false}
+    if (d.check === 'greater_than' && typeof d.value === 'number')
+      min = {value: d.value, inclusive: d.inclusive !== false}
     if (d.check === 'less_than' && typeof d.value === 'number') max = d.value
   }
   if (!min || max === undefined || max >= Number.MAX_SAFE_INTEGER) return ''

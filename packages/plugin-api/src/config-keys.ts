@@ -32,7 +32,11 @@ export function documented<S extends z.ZodType>(schema: S, description: string, 
  * Declares a key: the property it becomes and its schema (documented with `documented`). `keys`:
  * the keys of a table-valued key, whose schema is `tableSchema(keys, …)`.
  */
-export function configKey<P extends string, S extends z.ZodType>(prop: P, schema: S, keys?: ConfigKeys): ConfigKey<P, S> {
+export function configKey<P extends string, S extends z.ZodType>(
+  prop: P,
+  schema: S,
+  keys?: ConfigKeys,
+): ConfigKey<P, S> {
   return keys ? {prop, schema, keys} : {prop, schema}
 }
 
@@ -82,7 +86,8 @@ export function keyDoc(schema: z.ZodType): KeyDoc | undefined {
   let s: z.ZodType | undefined = schema
   for (let depth = 0; s && depth < 8; depth++) {
     const meta = s.meta() as Partial<KeyDoc> | undefined
-    if (meta?.description !== undefined) return {description: meta.description, ...(meta.defaultText === undefined ? {} : {defaultText: meta.defaultText})}
+    if (meta?.description !== undefined)
+      return {description: meta.description, ...(meta.defaultText === undefined ? {} : {defaultText: meta.defaultText})}
     const def = s.def as {innerType?: z.ZodType; in?: z.ZodType}
     s = def.innerType ?? def.in
   }

@@ -53,7 +53,11 @@ export const DOCKER_RUNNER_FEATURES: Readonly<Record<string, boolean>> = {
 }
 
 /** The default: an inner GitLab Runner with the docker executor. */
-export const DOCKER_INNER_RUNNER: InnerRunnerInfo = {executor: 'docker', shell: 'bash', features: DOCKER_RUNNER_FEATURES}
+export const DOCKER_INNER_RUNNER: InnerRunnerInfo = {
+  executor: 'docker',
+  shell: 'bash',
+  features: DOCKER_RUNNER_FEATURES,
+}
 
 /** What an executor factory declares (`innerRunner`), else the docker default. */
 export function innerRunnerOf(factory: {innerRunner?: InnerRunnerInfo} | undefined): InnerRunnerInfo {

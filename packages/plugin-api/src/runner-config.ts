@@ -14,8 +14,17 @@ export const TRACE_WATCH_KEYS = {
       "GitLab token of a member (Reporter or more) of the jobs' projects, with `read_api`; a token that cannot see a project fails the launch of its jobs at once. Without it, a job counts as started once pushed",
     ),
   ),
-  timeout_seconds: configKey('timeoutSeconds', documented(bounded({min: 1, max: 86_400, unit: 'seconds'}).default(300), 'seconds after which a job that wrote nothing in its log is a launch failure')),
-  poll_step: configKey('pollStep', documented(bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(10), 'seconds between two reads of the job log')),
+  timeout_seconds: configKey(
+    'timeoutSeconds',
+    documented(
+      bounded({min: 1, max: 86_400, unit: 'seconds'}).default(300),
+      'seconds after which a job that wrote nothing in its log is a launch failure',
+    ),
+  ),
+  poll_step: configKey(
+    'pollStep',
+    documented(bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(10), 'seconds between two reads of the job log'),
+  ),
 }
 
 /** `paas_job_trace_watch`, parsed. */
@@ -32,7 +41,9 @@ export const RUNNER_KEYS = {
     'url',
     documented(
       z
-        .string({error: (iss) => (iss.input === undefined ? 'required: the GitLab / Heptapod base URL' : 'must be a string')})
+        .string({
+          error: (iss) => (iss.input === undefined ? 'required: the GitLab / Heptapod base URL' : 'must be a string'),
+        })
         .refine((u) => /^https?:\/\/[^\s/]+/.test(u), 'must be an http(s) URL such as "https://gitlab.example.com"')
         .refine((u) => !/^https?:\/\/[^/]*@/.test(u), 'must not contain credentials'),
       'coordinator base URL (without `/api/v4`)',
@@ -41,7 +52,11 @@ export const RUNNER_KEYS = {
   token: configKey(
     'token',
     documented(
-      z.string({error: (iss) => (iss.input === undefined ? 'required: the runner authentication token' : 'must be a string')}).min(8, 'is too short to be a runner token (at least 8 characters)'),
+      z
+        .string({
+          error: (iss) => (iss.input === undefined ? 'required: the runner authentication token' : 'must be a string'),
+        })
+        .min(8, 'is too short to be a runner token (at least 8 characters)'),
       'runner authentication token (secret); its short token (see _Runner identity_) names the resources (`hpd-job-<short token>-<job id>`)',
     ),
   ),
@@ -52,19 +67,35 @@ export const RUNNER_KEYS = {
       "`clever-docker`, `local-docker`, or an executor plugin's name (`heptapod-paas-runner executors` lists them)",
     ),
   ),
-  id: configKey('id', documented(z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(), 'runner id in GitLab, as written by registration')),
+  id: configKey(
+    'id',
+    documented(
+      z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+      'runner id in GitLab, as written by registration',
+    ),
+  ),
   token_obtained_at: configKey('tokenObtainedAt', documented(tomlDate.optional(), 'as written by registration')),
   token_expires_at: configKey('tokenExpiresAt', documented(tomlDate.optional(), 'as written by registration')),
   paas_job_trace_watch: configKey(
     'traceWatch',
-    tableSchema(TRACE_WATCH_KEYS, {description: 'watch the job log to know the job really started', strict: true}).optional(),
+    tableSchema(TRACE_WATCH_KEYS, {
+      description: 'watch the job log to know the job really started',
+      strict: true,
+    }).optional(),
     TRACE_WATCH_KEYS,
   ),
-  heptapod_runner_main_image: configKey('mainImage', documented(z.string().min(1).optional(), 'base image of the Dockerfile pushed to the resource')),
+  heptapod_runner_main_image: configKey(
+    'mainImage',
+    documented(z.string().min(1).optional(), 'base image of the Dockerfile pushed to the resource'),
+  ),
 }
 
 /** Keys of the runner that belong to the PAAS runner and never reach the inner runner. */
-export const NOT_FORWARDED_RUNNER_KEYS: readonly string[] = ['paas_job_trace_watch', 'job_trace_watch', 'heptapod_runner_main_image']
+export const NOT_FORWARDED_RUNNER_KEYS: readonly string[] = [
+  'paas_job_trace_watch',
+  'job_trace_watch',
+  'heptapod_runner_main_image',
+]
 
 /**
  * One `[[runners]]` section, validated by the host: the common keys (`RUNNER_KEYS`), and what the

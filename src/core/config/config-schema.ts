@@ -8,7 +8,13 @@ import {bounded} from './bounds.js'
 const QUOTA_COMPUTATION_KEYS = {
   reference_runner: configKey('referenceRunner', documented(z.string().min(1), 'name of a `[[runners]]` section')),
   reference_flavor: configKey('referenceFlavor', documented(z.string().min(1), 'one of its flavors')),
-  reference_jobs_count: configKey('referenceJobsCount', documented(bounded({min: 0, max: 100_000, unit: 'jobs', minExclusive: true}), 'how many jobs of that flavor the quota holds')),
+  reference_jobs_count: configKey(
+    'referenceJobsCount',
+    documented(
+      bounded({min: 0, max: 100_000, unit: 'jobs', minExclusive: true}),
+      'how many jobs of that flavor the quota holds',
+    ),
+  ),
 }
 
 /**
@@ -20,23 +26,44 @@ const QUOTA_COMPUTATION_KEYS = {
 export const GLOBAL_KEYS = {
   concurrent: configKey(
     'concurrent',
-    documented(bounded({min: 1, max: 10_000, unit: 'jobs', int: true}).default(50), 'max jobs across all runners, including those whose resource is still being deleted'),
+    documented(
+      bounded({min: 1, max: 10_000, unit: 'jobs', int: true}).default(50),
+      'max jobs across all runners, including those whose resource is still being deleted',
+    ),
   ),
   // Sub-second values are for tests and demos; above an hour a runner would look dead.
-  check_interval: configKey('checkInterval', documented(bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(3), 'seconds between polls of a runner that got no job')),
+  check_interval: configKey(
+    'checkInterval',
+    documented(
+      bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(3),
+      'seconds between polls of a runner that got no job',
+    ),
+  ),
   job_progress_poll_interval: configKey(
     'jobProgressPollInterval',
-    documented(bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(30), 'seconds between two progress checks of one running job'),
+    documented(
+      bounded({min: 0.1, max: 3600, unit: 'seconds'}).default(30),
+      'seconds between two progress checks of one running job',
+    ),
   ),
   paas_max_concurrent_provisioning: configKey(
     'maxConcurrentProvisioning',
-    documented(bounded({min: 1, max: 10_000, unit: 'jobs', int: true}).default(10), 'max jobs acquired but not yet confirmed started'),
+    documented(
+      bounded({min: 1, max: 10_000, unit: 'jobs', int: true}).default(10),
+      'max jobs acquired but not yet confirmed started',
+    ),
   ),
   paas_finished_jobs_keep_resources: configKey(
     'finishedJobsKeepResources',
-    documented(z.boolean().default(false), 'keep resources of finished jobs (their slot and weight are released anyway)'),
+    documented(
+      z.boolean().default(false),
+      'keep resources of finished jobs (their slot and weight are released anyway)',
+    ),
   ),
-  paas_decommission_launch_failures: configKey('decommissionLaunchFailures', documented(z.boolean().default(true), 'delete resources of jobs that failed to launch')),
+  paas_decommission_launch_failures: configKey(
+    'decommissionLaunchFailures',
+    documented(z.boolean().default(true), 'delete resources of jobs that failed to launch'),
+  ),
   paas_orphan_grace_period: configKey(
     'orphanGracePeriod',
     documented(
@@ -51,12 +78,22 @@ export const GLOBAL_KEYS = {
   ),
   state_file: configKey(
     'stateFile',
-    documented(z.string().min(1).optional(), 'durable job records; one daemon per state file (locked)', '`<config name>.state.json` next to the config file'),
+    documented(
+      z.string().min(1).optional(),
+      'durable job records; one daemon per state file (locked)',
+      '`<config name>.state.json` next to the config file',
+    ),
   ),
   state_url: configKey(
     'stateUrl',
     documented(
-      z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a PostgreSQL URL such as "postgresql://runner@db.example:5432/heptapod"').optional(),
+      z
+        .string()
+        .regex(
+          /^postgres(ql)?:\/\/[^\s]+$/,
+          'must be a PostgreSQL URL such as "postgresql://runner@db.example:5432/heptapod"',
+        )
+        .optional(),
       '`postgresql://user@host:port/db?…`: keep the job records in PostgreSQL instead of a file (see [PostgreSQL state store](#postgresql-state-store)); a configuration error together with `state_file`',
       'off',
     ),
@@ -66,7 +103,10 @@ export const GLOBAL_KEYS = {
     documented(
       z
         .string()
-        .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (letters, digits, _; at most 63 characters)')
+        .regex(
+          /^[a-z_][a-z0-9_]{0,62}$/,
+          'must be a lower-case SQL identifier (letters, digits, _; at most 63 characters)',
+        )
         .default('heptapod_paas_runner'),
       'the PostgreSQL schema of those records, created and migrated by the daemon (a lower-case SQL identifier)',
     ),
@@ -74,7 +114,8 @@ export const GLOBAL_KEYS = {
   quota_computation: configKey(
     'quotaComputation',
     tableSchema(QUOTA_COMPUTATION_KEYS, {
-      description: 'the quota is the weight of `reference_jobs_count` jobs of the flavor `reference_flavor` of the runner `reference_runner`',
+      description:
+        'the quota is the weight of `reference_jobs_count` jobs of the flavor `reference_flavor` of the runner `reference_runner`',
       error: (iss) => (iss.input === undefined ? 'the [quota_computation] section is mandatory' : 'must be a table'),
     }),
     QUOTA_COMPUTATION_KEYS,
@@ -111,7 +152,8 @@ export const globalSchema = z.object({
   ...shapeOf(GLOBAL_KEYS),
   runners: z
     .array(z.record(z.string(), z.unknown()), {
-      error: (iss) => (iss.input === undefined ? 'at least one [[runners]] section is required' : 'must be an array of tables'),
+      error: (iss) =>
+        iss.input === undefined ? 'at least one [[runners]] section is required' : 'must be an array of tables',
     })
     .min(1, 'at least one [[runners]] section is required'),
 })

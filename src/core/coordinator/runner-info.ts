@@ -15,7 +15,10 @@ export interface RunnerInfo {
  * `info` object of runner-token calls: who we are, and how the runner's jobs run, as its
  * executor declares it (`executor`, `shell`, `features`; GitLab Runner's docker executor by default).
  */
-export function runnerInfoBody(info: RunnerInfo, inner: InnerRunnerInfo = DOCKER_INNER_RUNNER): Record<string, unknown> {
+export function runnerInfoBody(
+  info: RunnerInfo,
+  inner: InnerRunnerInfo = DOCKER_INNER_RUNNER,
+): Record<string, unknown> {
   return {
     ...info,
     executor: inner.executor,

@@ -39,7 +39,13 @@ export class ExecutorReports {
     const ctl = this.ctx.control(key)
     if (ctl.lost !== undefined) return
     ctl.lost = oneLine(this.ctx.redact(`the job's resource failed: ${reason}`))
-    this.ctx.log.error('the executor reports that the resource of the job failed', {runner, job: jobId, phase: rec.phase, resource: rec.resourceId, reason: ctl.lost})
+    this.ctx.log.error('the executor reports that the resource of the job failed', {
+      runner,
+      job: jobId,
+      phase: rec.phase,
+      resource: rec.resourceId,
+      reason: ctl.lost,
+    })
     ctl.cancel.abort(new Error(ctl.lost))
     this.pipeline.drive(rec)
   }
