@@ -3,6 +3,8 @@ import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
+import {withMemoryExecutor} from '../../src/test-doubles/memory/link.js'
+
 export const REPO = resolve(import.meta.dirname, '../..')
 export const BIN = join(REPO, 'bin/run.js')
 
@@ -12,9 +14,12 @@ export interface CliResult {
   stderr: string
 }
 
-/** A fresh oclif data dir, so user-installed plugins of the machine never leak into a test. */
+/**
+ * A fresh oclif data dir, so user-installed plugins of the machine never leak into a test. The
+ * `memory` executor (a test double, never bundled) is linked in it, as `plugins link` would.
+ */
 export function freshDataDir(): string {
-  return mkdtempSync(join(tmpdir(), 'hpr-data-'))
+  return withMemoryExecutor(mkdtempSync(join(tmpdir(), 'hpr-data-')))
 }
 
 /** Runs the real CLI (compiled) as a child process. */
