@@ -11,8 +11,13 @@ const ROOT = resolve(import.meta.dirname)
  */
 export function withMemoryExecutor(dataDir: string): string {
   mkdirSync(dataDir, {recursive: true})
-  const root = ROOT.includes(`${join('dist', 'test-doubles')}`) ? ROOT : ROOT.replace(/([\\/])src([\\/]test-doubles)/, '$1dist$2')
-  const pjson = {private: true, oclif: {schema: 1, plugins: [{name: '@heptapod-paas-runner-test/plugin-memory', root, type: 'link'}]}}
+  const root = ROOT.includes(`${join('dist', 'test-doubles')}`)
+    ? ROOT
+    : ROOT.replace(/([\\/])src([\\/]test-doubles)/, '$1dist$2')
+  const pjson = {
+    private: true,
+    oclif: {schema: 1, plugins: [{name: '@heptapod-paas-runner-test/plugin-memory', root, type: 'link'}]},
+  }
   writeFileSync(join(dataDir, 'package.json'), JSON.stringify(pjson))
   return dataDir
 }
