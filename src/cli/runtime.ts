@@ -45,7 +45,11 @@ export interface LoadedConfig {
  * read and validate the file. Throws ConfigError (exit code 2) with `file:line` details.
  */
 export async function loadConfigFile(oclif: OclifConfig, path: string, redactor = new Redactor()): Promise<LoadedConfig> {
-  const discovery = await discoverExecutors(oclif)
+  return loadConfigWith(await discoverExecutors(oclif), path, redactor)
+}
+
+/** `loadConfigFile` with the executors already discovered (the fast path of `status` finds them without oclif). */
+export async function loadConfigWith(discovery: ExecutorDiscovery, path: string, redactor = new Redactor()): Promise<LoadedConfig> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
