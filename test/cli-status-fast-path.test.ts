@@ -15,7 +15,9 @@ afterEach(() => vi.restoreAllMocks())
 
 function config(extra = ''): string {
   const path = join(dir, 'c.toml')
-  writeFileSync(path, `state_file = "${join(dir, 'state.json')}"
+  writeFileSync(
+    path,
+    `state_file = "${join(dir, 'state.json')}"
 ${extra}
 [quota_computation]
   reference_runner = "c"
@@ -28,7 +30,8 @@ ${extra}
   executor = "clever-docker"
   cc_orga_id = "orga_x"
   cc_token = "cc-secret-token-123"
-`)
+`,
+  )
   return path
 }
 
@@ -61,10 +64,13 @@ describe('status without oclif (bin/run.js fast path)', () => {
   it('answers in-process the forms it knows, and leaves the rest to oclif', async () => {
     const path = config()
     const env = {HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}
-    const out = vi.spyOn(console, 'log').mockImplementation(() => {})
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
     expect(await fastStatus([path, '--json'], REPO, env)).toBe(3)
-    expect(JSON.parse(out.mock.calls[0]![0] as string)).toMatchObject({source: 'state-file', from: join(dir, 'state.json')})
-    const err = vi.spyOn(console, 'error').mockImplementation(() => {})
+    expect(JSON.parse(out.mock.calls[0]![0] as string)).toMatchObject({
+      source: 'state-file',
+      from: join(dir, 'state.json'),
+    })
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
     expect(await fastStatus([config('concurrent = "many"')], REPO, env)).toBe(2)
     expect(err.mock.calls[0]![0]).toMatch(/^configuration error:\n.*concurrent/s)
     expect(await fastStatus(['--help'], REPO, env)).toBeUndefined()
@@ -89,8 +95,17 @@ describe('parsePlainStatusArgs', () => {
   })
 
   it.each([
-    [['--help']], [['-h']], [['--json', '--json']], [['a.toml', 'b.toml']], [['a.toml', '-c', 'a.toml']],
-    [['-c']], [['-c', '--json']], [['--config=']], [['--']], [['--jsn']], [['']],
+    [['--help']],
+    [['-h']],
+    [['--json', '--json']],
+    [['a.toml', 'b.toml']],
+    [['a.toml', '-c', 'a.toml']],
+    [['-c']],
+    [['-c', '--json']],
+    [['--config=']],
+    [['--']],
+    [['--jsn']],
+    [['']],
   ])('%j goes to oclif', (argv) => {
     expect(parsePlainStatusArgs(argv, {})).toBeUndefined()
   })
@@ -103,7 +118,9 @@ describe('parsePlainStatusArgs', () => {
 describe('userPluginsFile', () => {
   const cli = {bin: 'heptapod-paas-runner', dirname: 'heptapod-paas-runner'}
   it('is where oclif keeps user plugins: the scoped data dir, else XDG, else ~/.local/share', () => {
-    expect(userPluginsFile(cli, {HEPTAPOD_PAAS_RUNNER_DATA_DIR: '/d', XDG_DATA_HOME: '/x'}, '/home/u')).toBe('/d/package.json')
+    expect(userPluginsFile(cli, {HEPTAPOD_PAAS_RUNNER_DATA_DIR: '/d', XDG_DATA_HOME: '/x'}, '/home/u')).toBe(
+      '/d/package.json',
+    )
     expect(userPluginsFile(cli, {XDG_DATA_HOME: '/x'}, '/home/u')).toBe('/x/heptapod-paas-runner/package.json')
     expect(userPluginsFile(cli, {}, '/home/u')).toBe('/home/u/.local/share/heptapod-paas-runner/package.json')
   })

@@ -36,10 +36,25 @@ export async function commitLatency(tracked: number, commits: number): Promise<C
   try {
     const path = join(dir, 'state.json')
     const {store} = await StateStore.open(new FsStateFile(path), {now: Date.now})
-    const payload = JSON.parse(readFileSync(join(REPO, 'test/fixtures/job-payload.json'), 'utf8')) as Record<string, unknown>
+    const payload = JSON.parse(readFileSync(join(REPO, 'test/fixtures/job-payload.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >
     const records: JobRecord[] = []
     for (let i = 0; i < tracked; i++) {
-      const r: JobRecord = {runner: 'benchrun', jobId: i, jobToken: `glcbt-${i}`, phase: 'running', weight: 5.657, expectedWeight: 5.657, traceOffset: 0, acquiredAt: Date.now(), phaseSince: Date.now(), resourceId: `app_${i}`, resource: {id: `app_${i}`, name: `hpd-job-benchrun-${i}`, weight: 5.657, launched: true}}
+      const r: JobRecord = {
+        runner: 'benchrun',
+        jobId: i,
+        jobToken: `glcbt-${i}`,
+        phase: 'running',
+        weight: 5.657,
+        expectedWeight: 5.657,
+        traceOffset: 0,
+        acquiredAt: Date.now(),
+        phaseSince: Date.now(),
+        resourceId: `app_${i}`,
+        resource: {id: `app_${i}`, name: `hpd-job-benchrun-${i}`, weight: 5.657, launched: true},
+      }
       records.push(r)
       await store.put(r)
     }
@@ -47,7 +62,11 @@ export async function commitLatency(tracked: number, commits: number): Promise<C
     const lat: number[] = []
     const floor: number[] = []
     for (let i = 0; i < commits; i++) {
-      const r = {...records[i % tracked]!, phase: 'provisioning' as const, payload: {...payload, id: i, token: `glcbt-${i}`} as never}
+      const r = {
+        ...records[i % tracked]!,
+        phase: 'provisioning' as const,
+        payload: {...payload, id: i, token: `glcbt-${i}`} as never,
+      }
       const t0 = performance.now()
       await store.put(r)
       lat.push(performance.now() - t0)
@@ -61,7 +80,16 @@ export async function commitLatency(tracked: number, commits: number): Promise<C
     await bare.close()
     const fileKiB = readFileSync(path).length / 1024
     await store.close()
-    return {tracked, commits, p50: percentile(lat, 50), p99: percentile(lat, 99), max: Math.max(...lat), floorP50: percentile(floor, 50), floorP99: percentile(floor, 99), fileKiB}
+    return {
+      tracked,
+      commits,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      max: Math.max(...lat),
+      floorP50: percentile(floor, 50),
+      floorP99: percentile(floor, 99),
+      fileKiB,
+    }
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

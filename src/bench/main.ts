@@ -16,9 +16,9 @@ import {Dispatcher} from '../core/dispatcher/dispatcher.js'
 import type {ExecutorFactory} from '../core/executor.js'
 import {silentLogger} from '../core/logger.js'
 import type {DispatcherSnapshot} from '../core/events.js'
-import type {JobPhase, JobRecord} from '../core/state/job-record.js'
+import type {JobPhase} from '../core/state/job-record.js'
 import {StateStore} from '../core/state/state-store.js'
-import {MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-executor.js'
+import {type MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-executor.js'
 import {dropMemoryCloud} from '../plugins/memory/memory-cloud.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
 import {commitLatency} from './commit-latency.js'
@@ -57,13 +57,27 @@ async function inProcess(sim: GitLabSimulator, token: string, onProvision: (jobI
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-'))
   const {config: c} = config(sim.url, token, join(dir, 'state.json'), extra)
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
-  const executor = memoryExecutorFactory.create(c.runners[0] as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_benchbench01', runner: c.runners[0]!.uniqueName}}) as MemoryExecutor
+  const executor = memoryExecutorFactory.create(c.runners[0] as never, {
+    now: Date.now,
+    sleep: abortableSleep,
+    addSecret: () => {},
+    log: silentLogger,
+    owner: {systemId: 'r_benchbench01', runner: c.runners[0]!.uniqueName},
+  }) as MemoryExecutor
   const provision = executor.provision.bind(executor)
   executor.provision = async (job, opts) => {
     onProvision(job.id)
     return provision(job, opts)
   }
-  const d = new Dispatcher({config: c, runners: [{config: c.runners[0]!, executor}], coordinator: makeGitLabClient({systemId: 'r_benchbench01'}), store, clock: {now: Date.now, sleep: abortableSleep}, random: Math.random, logger: silentLogger})
+  const d = new Dispatcher({
+    config: c,
+    runners: [{config: c.runners[0]!, executor}],
+    coordinator: makeGitLabClient({systemId: 'r_benchbench01'}),
+    store,
+    clock: {now: Date.now, sleep: abortableSleep},
+    random: Math.random,
+    logger: silentLogger,
+  })
   await d.start()
   return {
     dispatcher: d,
@@ -102,7 +116,9 @@ async function pickupLatency(longPollMs: number, jobs: number): Promise<{p50: nu
 }
 
 /** Idle job requests per minute (long polling, 50 s hold) and progress polls per job per minute, in real time. */
-async function pollingRates(windowMs: number): Promise<{idlePerMin: number; progressPerJobPerMin: number; jobs: number}> {
+async function pollingRates(
+  windowMs: number,
+): Promise<{idlePerMin: number; progressPerJobPerMin: number; jobs: number}> {
   const idleSim = new GitLabSimulator({longPollMs: 50_000})
   await idleSim.start()
   const idle = await inProcess(idleSim, idleSim.createRunner().token, () => {})
@@ -111,7 +127,8 @@ async function pollingRates(windowMs: number): Promise<{idlePerMin: number; prog
   const busy = await inProcess(busySim, busySim.createRunner().token, () => {}, 'job_progress_poll_interval = 30')
   const jobs = 20
   for (let i = 0; i < jobs; i++) busySim.enqueueJob({flavor: 'XS'})
-  while (busy.dispatcher.snapshot().jobs.filter((j) => j.phase === 'running').length < jobs) await new Promise((r) => setTimeout(r, 50))
+  while (busy.dispatcher.snapshot().jobs.filter((j) => j.phase === 'running').length < jobs)
+    await new Promise((r) => setTimeout(r, 50))
   await new Promise((r) => setTimeout(r, 5_000)) // let the idle runner settle into long polls
   const idle0 = idleSim.counters.get('POST /jobs/request')
   const prog0 = busySim.counters.get('GET /job')
@@ -122,7 +139,11 @@ async function pollingRates(windowMs: number): Promise<{idlePerMin: number; prog
   await busy.stop()
   await idleSim.stop()
   await busySim.stop()
-  return {idlePerMin: idleCalls / (windowMs / 60_000), progressPerJobPerMin: progCalls / jobs / (windowMs / 60_000), jobs}
+  return {
+    idlePerMin: idleCalls / (windowMs / 60_000),
+    progressPerJobPerMin: progCalls / jobs / (windowMs / 60_000),
+    jobs,
+  }
 }
 
 /**
@@ -130,7 +151,12 @@ async function pollingRates(windowMs: number): Promise<{idlePerMin: number; prog
  * (Retry-After: 10) for 10 s. Progress polls per job per minute of the other instance, during the
  * storm (target: the configured rate, 60 / job_progress_poll_interval).
  */
-async function progressUnderRateLimit(): Promise<{stormedPerJobPerMin: number; otherPerJobPerMin: number; target: number; jobs: number}> {
+async function progressUnderRateLimit(): Promise<{
+  stormedPerJobPerMin: number
+  otherPerJobPerMin: number
+  target: number
+  jobs: number
+}> {
   const intervalS = 5
   const sims = [new GitLabSimulator({longPollMs: 50_000}), new GitLabSimulator({longPollMs: 50_000})]
   for (const sim of sims) await sim.start()
@@ -146,21 +172,43 @@ state_file = "${join(dir, 'state.json')}"
   reference_runner = "r0"
   reference_flavor = "3XL"
   reference_jobs_count = 2000
-${sims.map((sim, i) => `[[runners]]
+${sims
+  .map(
+    (sim, i) => `[[runners]]
   name = "r${i}"
   url = "${sim.url}"
   token = "${tokens[i]}"
   executor = "memory"
   memory_cloud = "${cloud}"
-`).join('')}`
+`,
+  )
+  .join('')}`
   const c = parseConfig(text, {file: 'bench.toml', executors, defaultStateFile: join(dir, 'state.json')})
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
-  const units = c.runners.map((r) => ({config: r, executor: memoryExecutorFactory.create(r as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_benchbench02', runner: r.uniqueName}}) as MemoryExecutor}))
-  const d = new Dispatcher({config: c, runners: units, coordinator: makeGitLabClient({systemId: 'r_benchbench02'}), store, clock: {now: Date.now, sleep: abortableSleep}, random: Math.random, logger: silentLogger})
+  const units = c.runners.map((r) => ({
+    config: r,
+    executor: memoryExecutorFactory.create(r as never, {
+      now: Date.now,
+      sleep: abortableSleep,
+      addSecret: () => {},
+      log: silentLogger,
+      owner: {systemId: 'r_benchbench02', runner: r.uniqueName},
+    }) as MemoryExecutor,
+  }))
+  const d = new Dispatcher({
+    config: c,
+    runners: units,
+    coordinator: makeGitLabClient({systemId: 'r_benchbench02'}),
+    store,
+    clock: {now: Date.now, sleep: abortableSleep},
+    random: Math.random,
+    logger: silentLogger,
+  })
   await d.start()
   const perSim = 100
   for (const sim of sims) for (let i = 0; i < perSim; i++) sim.enqueueJob({flavor: 'XS'})
-  while (d.snapshot().jobs.filter((j) => j.phase === 'running').length < 2 * perSim) await new Promise((r) => setTimeout(r, 50))
+  while (d.snapshot().jobs.filter((j) => j.phase === 'running').length < 2 * perSim)
+    await new Promise((r) => setTimeout(r, 50))
   await new Promise((r) => setTimeout(r, intervalS * 1000)) // one interval to settle
   const stormMs = 10_000
   sims[0]!.addFault('GET /job', {status: 429, headers: {'retry-after': '10'}, untilMs: Date.now() + stormMs})
@@ -172,7 +220,12 @@ ${sims.map((sim, i) => `[[runners]]
   dropMemoryCloud(cloud)
   for (const sim of sims) await sim.stop()
   const perMin = (n: number): number => n / perSim / (stormMs / 60_000)
-  return {stormedPerJobPerMin: perMin(polls[0]!), otherPerJobPerMin: perMin(polls[1]!), target: 60 / intervalS, jobs: 2 * perSim}
+  return {
+    stormedPerJobPerMin: perMin(polls[0]!),
+    otherPerJobPerMin: perMin(polls[1]!),
+    target: 60 / intervalS,
+    jobs: 2 * perSim,
+  }
 }
 
 /** CPU (% of one core) and RSS (MB) of the real daemon process over `windowMs`. */
@@ -198,10 +251,14 @@ async function daemonFootprint(jobs: number, windowMs: number): Promise<{cpu: nu
   const {text} = config(sim.url, token, join(dir, 'state.json'), 'job_progress_poll_interval = 30')
   writeFileSync(join(dir, 'config.toml'), text)
   for (let i = 0; i < jobs; i++) sim.enqueueJob({flavor: 'XS'})
-  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'], {
-    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
-    stdio: ['ignore', 'ignore', 'ignore'],
-  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'],
+    {
+      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  )
   const running = () => [...sim.jobs.values()].filter((j) => j.status === 'running').length
   while (running() < jobs) await new Promise((r) => setTimeout(r, 200))
   await new Promise((r) => setTimeout(r, 15_000)) // settle: start-up work (JIT, first progress checks) is over
@@ -219,26 +276,82 @@ async function tuiCost(jobs: number, ms: number): Promise<number> {
   const {render} = await import('ink')
   const {App} = await import('../tui/App.js')
   const {TuiModel} = await import('../tui/tui-model.js')
-  const phases: JobPhase[] = ['provisioning', 'launching', 'launched', 'running', 'running', 'running', 'decommissioning']
+  const phases: JobPhase[] = [
+    'provisioning',
+    'launching',
+    'launched',
+    'running',
+    'running',
+    'running',
+    'decommissioning',
+  ]
   const t0 = Date.now()
   const snapshot = (): DispatcherSnapshot => ({
-    at: Date.now(), startedAt: t0,
+    at: Date.now(),
+    startedAt: t0,
     quota: {total: 1000, explanation: null, used: jobs * 1.5, reserved: 0},
-    concurrent: {limit: 2000, used: jobs}, provisioning: {limit: 2000, used: 100},
-    runners: [{runner: 'benchrun', name: 'bench', url: 'http://127.0.0.1', executor: 'memory', intake: {state: 'long-polling' as const}, minRequestableWeight: 76}],
-    jobs: Array.from({length: jobs}, (_, i) => ({runner: 'benchrun', runnerName: 'bench', jobId: 1000 + i, projectId: 42, projectName: 'widgets', phase: phases[i % phases.length]!, flavor: 'S', weight: 1.5, acquiredAt: t0, phaseSince: Date.now() - (i % 60) * 1000, resourceId: `app_${i}`, deleteAttempts: 0, failure: null})),
+    concurrent: {limit: 2000, used: jobs},
+    provisioning: {limit: 2000, used: 100},
+    runners: [
+      {
+        runner: 'benchrun',
+        name: 'bench',
+        url: 'http://127.0.0.1',
+        executor: 'memory',
+        intake: {state: 'long-polling' as const},
+        minRequestableWeight: 76,
+      },
+    ],
+    jobs: Array.from({length: jobs}, (_, i) => ({
+      runner: 'benchrun',
+      runnerName: 'bench',
+      jobId: 1000 + i,
+      projectId: 42,
+      projectName: 'widgets',
+      phase: phases[i % phases.length]!,
+      flavor: 'S',
+      weight: 1.5,
+      acquiredAt: t0,
+      phaseSince: Date.now() - (i % 60) * 1000,
+      resourceId: `app_${i}`,
+      deleteAttempts: 0,
+      failure: null,
+    })),
     unmarkedResources: [],
-    pendingDeletions: 0, orphansMarked: 0, keptResources: 0,
-    totals: {acquired: jobs, launched: jobs, finished: 0, launchFailed: 0, decommissioned: 0}, recentFailures: [], stopping: false,
+    pendingDeletions: 0,
+    orphansMarked: 0,
+    keptResources: 0,
+    totals: {acquired: jobs, launched: jobs, finished: 0, launchFailed: 0, decommissioned: 0},
+    recentFailures: [],
+    stopping: false,
   })
   const out = Object.assign(new Writable({write: (_c, _e, cb) => cb()}), {columns: 120, rows: 40, isTTY: true})
   const model = new TuiModel()
   const {PassThrough} = await import('node:stream')
   const stdin = Object.assign(new PassThrough(), {isTTY: true, setRawMode: () => {}, ref: () => {}, unref: () => {}})
-  const app = render(React.createElement(App, {source: {snapshot, model, paused: () => false, setPaused: () => {}, quit: () => {}}}), {stdout: out as unknown as NodeJS.WriteStream, stdin: stdin as unknown as NodeJS.ReadStream, patchConsole: false, exitOnCtrlC: false})
+  const app = render(
+    React.createElement(App, {source: {snapshot, model, paused: () => false, setPaused: () => {}, quit: () => {}}}),
+    {
+      stdout: out as unknown as NodeJS.WriteStream,
+      stdin: stdin as unknown as NodeJS.ReadStream,
+      patchConsole: false,
+      exitOnCtrlC: false,
+    },
+  )
   // A busy daemon: five job events a second.
   let n = 0
-  const activity = setInterval(() => model.onEvent({type: 'job-phase', runner: 'benchrun', jobId: 1000 + (n++ % jobs), phase: 'running', weight: 1.5, at: Date.now()}), 200)
+  const activity = setInterval(
+    () =>
+      model.onEvent({
+        type: 'job-phase',
+        runner: 'benchrun',
+        jobId: 1000 + (n++ % jobs),
+        phase: 'running',
+        weight: 1.5,
+        at: Date.now(),
+      }),
+    200,
+  )
   await new Promise((r) => setTimeout(r, 3000)) // warm-up: JIT, first frames
   const c0 = process.cpuUsage()
   const w0 = performance.now()
@@ -257,17 +370,27 @@ async function main(): Promise<void> {
   log(`machine: ${machine}`)
   // Issue 20's figures first: the launch cost is the headline.
   const launchJobs = quick ? 50 : 500
-  log(`clever-docker: ${launchJobs} launches by the real daemon against zero-delay simulators, then the bare-git floor…`)
+  log(
+    `clever-docker: ${launchJobs} launches by the real daemon against zero-delay simulators, then the bare-git floor…`,
+  )
   const cl = await launchCost(launchJobs, quick ? 10 : 30)
-  log(`  CPU per launch ${cl.cpuPerLaunchMs.toFixed(1)} ms (daemon ${cl.daemonPerLaunchMs.toFixed(1)}, git ${cl.childrenPerLaunchMs.toFixed(1)}), floor ${cl.floorMs.toFixed(1)} ms, ${cl.throughput.toFixed(1)} jobs/s`)
+  log(
+    `  CPU per launch ${cl.cpuPerLaunchMs.toFixed(1)} ms (daemon ${cl.daemonPerLaunchMs.toFixed(1)}, git ${cl.childrenPerLaunchMs.toFixed(1)}), floor ${cl.floorMs.toFixed(1)} ms, ${cl.throughput.toFixed(1)} jobs/s`,
+  )
   log('state commit latency with 5,000 tracked jobs…')
   const commit5k = await commitLatency(5000, quick ? 200 : 1000)
-  log(`  p50 ${fmtMs(commit5k.p50)} ms, p99 ${fmtMs(commit5k.p99)} ms (target < 10 ms: ${verdict(commit5k.p99 < 10)}); floor (bare fsync'd append of the same bytes) p50 ${fmtMs(commit5k.floorP50)} ms, p99 ${fmtMs(commit5k.floorP99)} ms`)
+  log(
+    `  p50 ${fmtMs(commit5k.p50)} ms, p99 ${fmtMs(commit5k.p99)} ms (target < 10 ms: ${verdict(commit5k.p99 < 10)}); floor (bare fsync'd append of the same bytes) p50 ${fmtMs(commit5k.floorP50)} ms, p99 ${fmtMs(commit5k.floorP99)} ms`,
+  )
   const tracked = quick ? 1000 : 5000
   log(`scale: 20 runners on 2 coordinators, long polling, a 500-job burst, then ${tracked} tracked jobs…`)
   const sc = await scale({runners: 20, tracked, burst: 500, windowMs: quick ? 10_000 : 30_000})
-  log(`  idle CPU ${sc.idleCpu.toFixed(2)} % (target < 1 %: ${verdict(sc.idleCpu < 1)}), RSS at ${sc.tracked} jobs ${sc.rssMB.toFixed(0)} MB (target < 300 MB: ${verdict(sc.rssMB < 300)}), busy CPU ${sc.busyCpu.toFixed(1)} %, /status ${fmtMs(sc.statusMs)} ms`)
-  log(`  burst lag p99 ${fmtMs(sc.burstLagP99)} ms (target < 50 ms: ${verdict(sc.burstLagP99 < 50)}); floor (a bare node process, same burst) p99 ${fmtMs(sc.floorLagP99)} ms; load average ${loadavg()[0]!.toFixed(1)}`)
+  log(
+    `  idle CPU ${sc.idleCpu.toFixed(2)} % (target < 1 %: ${verdict(sc.idleCpu < 1)}), RSS at ${sc.tracked} jobs ${sc.rssMB.toFixed(0)} MB (target < 300 MB: ${verdict(sc.rssMB < 300)}), busy CPU ${sc.busyCpu.toFixed(1)} %, /status ${fmtMs(sc.statusMs)} ms`,
+  )
+  log(
+    `  burst lag p99 ${fmtMs(sc.burstLagP99)} ms (target < 50 ms: ${verdict(sc.burstLagP99 < 50)}); floor (a bare node process, same burst) p99 ${fmtMs(sc.floorLagP99)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
+  )
 
   log('pickup latency, long polling on…')
   const lpOn = await pickupLatency(50_000, quick ? 30 : 200)
@@ -277,14 +400,20 @@ async function main(): Promise<void> {
   log(`  p50 ${fmtMs(lpOff.p50)} ms, p99 ${fmtMs(lpOff.p99)} ms`)
   log('state commit latency with 1,000 tracked jobs…')
   const commit = await commitLatency(1000, quick ? 200 : 1000)
-  log(`  p50 ${fmtMs(commit.p50)} ms, p99 ${fmtMs(commit.p99)} ms (target < 10 ms: ${verdict(commit.p99 < 10)}); floor p99 ${fmtMs(commit.floorP99)} ms`)
+  log(
+    `  p50 ${fmtMs(commit.p50)} ms, p99 ${fmtMs(commit.p99)} ms (target < 10 ms: ${verdict(commit.p99 < 10)}); floor p99 ${fmtMs(commit.floorP99)} ms`,
+  )
   const window = quick ? 30_000 : 150_000
   log(`idle polling and progress polling, ${window / 1000} s of real time…`)
   const rates = await pollingRates(window)
-  log(`  idle ${rates.idlePerMin.toFixed(2)} requests/min, progress ${rates.progressPerJobPerMin.toFixed(2)} polls/job/min`)
+  log(
+    `  idle ${rates.idlePerMin.toFixed(2)} requests/min, progress ${rates.progressPerJobPerMin.toFixed(2)} polls/job/min`,
+  )
   log('progress polling with one GitLab answering 429 for 10 s…')
   const storm = await progressUnderRateLimit()
-  log(`  other instance ${storm.otherPerJobPerMin.toFixed(2)} polls/job/min (target ${storm.target}), rate-limited instance ${storm.stormedPerJobPerMin.toFixed(2)}`)
+  log(
+    `  other instance ${storm.otherPerJobPerMin.toFixed(2)} polls/job/min (target ${storm.target}), rate-limited instance ${storm.stormedPerJobPerMin.toFixed(2)}`,
+  )
   log('daemon footprint, idle…')
   const idle = await daemonFootprint(0, quick ? 10_000 : 60_000)
   log(`  CPU ${idle.cpu.toFixed(2)} %, RSS ${idle.rssMB.toFixed(0)} MB`)
@@ -294,7 +423,9 @@ async function main(): Promise<void> {
 
   log('status cold start…')
   const cold = await statusColdStart(quick ? 5 : 15)
-  log(`  p50 ${fmtMs(cold.p50)} ms (target < 200 ms: ${verdict(cold.p50 < 200)}), min ${fmtMs(cold.min)} ms; through oclif ${fmtMs(cold.oclifP50)} ms; floor (node -e 0) ${fmtMs(cold.floorP50)} ms; load average ${loadavg()[0]!.toFixed(1)}`)
+  log(
+    `  p50 ${fmtMs(cold.p50)} ms (target < 200 ms: ${verdict(cold.p50 < 200)}), min ${fmtMs(cold.min)} ms; through oclif ${fmtMs(cold.oclifP50)} ms; floor (node -e 0) ${fmtMs(cold.floorP50)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
+  )
   log('TUI rendering cost with 500 tracked jobs…')
   const tui = await tuiCost(500, quick ? 5_000 : 20_000)
   log(`  ${tui.toFixed(1)} % of one core`)

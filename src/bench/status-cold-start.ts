@@ -35,8 +35,15 @@ export async function statusColdStart(runs: number): Promise<StatusColdStart> {
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-status-'))
   try {
     const config = join(dir, 'c.toml')
-    writeFileSync(config, `state_file = "${join(dir, 'state.json')}"\n[quota_computation]\nreference_runner = "c"\nreference_flavor = "L"\nreference_jobs_count = 3\n[[runners]]\nname = "c"\nurl = "https://gitlab.example"\ntoken = "glrt-benchstatus123"\nexecutor = "clever-docker"\ncc_orga_id = "orga_x"\ncc_token = "cc-bench-token"\n`)
-    const env: NodeJS.ProcessEnv = {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')}
+    writeFileSync(
+      config,
+      `state_file = "${join(dir, 'state.json')}"\n[quota_computation]\nreference_runner = "c"\nreference_flavor = "L"\nreference_jobs_count = 3\n[[runners]]\nname = "c"\nurl = "https://gitlab.example"\ntoken = "glrt-benchstatus123"\nexecutor = "clever-docker"\ncc_orga_id = "orga_x"\ncc_token = "cc-bench-token"\n`,
+    )
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+      HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data'),
+    }
     delete env.CONFIG_FILE
     const bin = join(REPO, 'bin/run.js')
     const fast: number[] = []
@@ -47,7 +54,13 @@ export async function statusColdStart(runs: number): Promise<StatusColdStart> {
       floor.push(await timed(['-e', '0'], env))
       oclif.push(await timed([bin, 'status'], {...env, CONFIG_FILE: config}))
     }
-    return {runs, p50: percentile(fast, 50), min: Math.min(...fast), floorP50: percentile(floor, 50), oclifP50: percentile(oclif, 50)}
+    return {
+      runs,
+      p50: percentile(fast, 50),
+      min: Math.min(...fast),
+      floorP50: percentile(floor, 50),
+      oclifP50: percentile(oclif, 50),
+    }
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

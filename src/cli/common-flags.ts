@@ -12,7 +12,8 @@ export const configArg = Args.string({description: 'configuration file (same as 
 export const configFlag = Flags.string({
   char: 'c',
   env: 'CONFIG_FILE',
-  description: 'configuration file (default: $HEPTAPOD_PAAS_RUNNER_CONFIG_DIR/config.toml, else /etc/heptapod-paas-runner/config.toml as root, else ~/.config/heptapod-paas-runner/config.toml)',
+  description:
+    'configuration file (default: $HEPTAPOD_PAAS_RUNNER_CONFIG_DIR/config.toml, else /etc/heptapod-paas-runner/config.toml as root, else ~/.config/heptapod-paas-runner/config.toml)',
   helpValue: 'FILE',
 })
 
@@ -28,10 +29,22 @@ export function resolveConfigPath(arg: string | undefined, flag: string | undefi
 export function parseLogLevel(input: string): LogLevel {
   const l = input.trim().toLowerCase()
   const map: Record<string, LogLevel> = {
-    trace: 'trace', debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', critical: 'fatal', panic: 'fatal',
+    trace: 'trace',
+    debug: 'debug',
+    info: 'info',
+    warn: 'warn',
+    warning: 'warn',
+    error: 'error',
+    fatal: 'fatal',
+    critical: 'fatal',
+    panic: 'fatal',
   }
   const level = map[l]
-  if (!level) throw new Errors.CLIError(`unknown log level '${input}': use one of debug, info, warning, error, fatal (any case)`, {exit: 2})
+  if (!level)
+    throw new Errors.CLIError(
+      `unknown log level '${input}': use one of debug, info, warning, error, fatal (any case)`,
+      {exit: 2},
+    )
   return level
 }
 

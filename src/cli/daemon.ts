@@ -38,11 +38,18 @@ export interface Daemon {
  * The composition of the daemon: state file, executors, GitLab client, dispatcher.
  * Everything the `run` and `demo` commands share; they only add signals and rendering.
  */
-export async function startDaemon(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions> = {}): Promise<Daemon> {
+export async function startDaemon(
+  loaded: LoadedConfig,
+  logger: Logger,
+  options: Partial<DispatcherOptions> = {},
+): Promise<Daemon> {
   const {config} = loaded
   if (config.stateUrl) return startWithDatabase(loaded, logger, options, config.stateUrl)
   if (loaded.legacyStateFile) {
-    logger.warn(`using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`, {stateFile: loaded.legacyStateFile})
+    logger.warn(
+      `using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`,
+      {stateFile: loaded.legacyStateFile},
+    )
   }
   let lock: StateFileLock
   try {
@@ -50,7 +57,11 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   } catch (error) {
     throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
   }
-  if (lock.tookOverFrom !== undefined) logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {lock: lock.path, deadPid: lock.tookOverFrom})
+  if (lock.tookOverFrom !== undefined)
+    logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {
+      lock: lock.path,
+      deadPid: lock.tookOverFrom,
+    })
   try {
     let opened
     try {
@@ -67,7 +78,12 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
 }
 
 /** The PostgreSQL state store (`state_url`): the database's own lock replaces the file lock. */
-async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, url: string): Promise<Daemon> {
+async function startWithDatabase(
+  loaded: LoadedConfig,
+  logger: Logger,
+  options: Partial<DispatcherOptions>,
+  url: string,
+): Promise<Daemon> {
   const {config} = loaded
   let opened
   try {
@@ -78,12 +94,19 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
       schema: config.stateSchema,
       runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])),
       now: Date.now,
-      onConnectionError: (e) => logger.warn('lost the connection to the state database; the next change reconnects', {error: loaded.redactor.redact(e.message)}),
+      onConnectionError: (e) =>
+        logger.warn('lost the connection to the state database; the next change reconnects', {
+          error: loaded.redactor.redact(e.message),
+        }),
     })
   } catch (error) {
     throw databaseStartupError(config.file, error)
   }
-  if (opened.report.fresh) logger.info('new state schema in the database: starting afresh', {state: opened.store.path, schema: config.stateSchema})
+  if (opened.report.fresh)
+    logger.info('new state schema in the database: starting afresh', {
+      state: opened.store.path,
+      schema: config.stateSchema,
+    })
   try {
     return await startWithStore(loaded, logger, options, opened, async () => {})
   } catch (error) {
@@ -97,23 +120,37 @@ function databaseStartupError(configFile: string, error: unknown): unknown {
   if (error instanceof PaasRunnerError) return error
   const e = error as Error & {code?: string}
   if (typeof e?.message !== 'string') return error
-  return new ConfigError(configFile, [{path: 'state_url', message: `cannot open the state database: ${e.message}${e.code ? ` (${e.code})` : ''}`}])
+  return new ConfigError(configFile, [
+    {path: 'state_url', message: `cannot open the state database: ${e.message}${e.code ? ` (${e.code})` : ''}`},
+  ])
 }
 
-async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, opened: {store: JobStatePort; report: LoadReport}, release: () => Promise<void>): Promise<Daemon> {
+async function startWithStore(
+  loaded: LoadedConfig,
+  logger: Logger,
+  options: Partial<DispatcherOptions>,
+  opened: {store: JobStatePort; report: LoadReport},
+  release: () => Promise<void>,
+): Promise<Daemon> {
   const {config, redactor} = loaded
   const {store, report} = opened
-  if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
+  if (report.importedFrom)
+    logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {
+      copy: report.importedFrom,
+    })
   for (const w of report.warnings) logger.warn(w)
   for (const e of report.errors) logger.error(e)
-  if (report.backup) logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
+  if (report.backup)
+    logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
   const coordinator = makeGitLabClient({
     systemId: store.systemId!,
     onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: (e) => {
-      logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {remote: e.key})
+      logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {
+        remote: e.key,
+      })
       metrics?.rateLimitEpisodes.inc({remote: 'gitlab'})
     },
   })
@@ -122,7 +159,8 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
     owner: {systemId: store.systemId!, runner: r.uniqueName},
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: () => metrics?.rateLimitEpisodes.inc({remote: 'paas'}),
-    groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
+    groupAttributes: (namespace, token, signal) =>
+      coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
   })
   const executors = await createExecutors(loaded, (i) => depsFor(config.runners[i]!))
   const dispatcher = new Dispatcher({
@@ -141,19 +179,26 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
   metrics = new Metrics(dispatcher, dispatcher.events)
   // The quota is kept beside the state file, so `status` shows the last one when no daemon runs.
   dispatcher.events.on((e) => {
-    if (e.type === 'quota') writeLastQuota(config.stateFile, {total: e.total, explanation: e.explanation, at: e.at}).catch((error: unknown) => logger.warn('cannot keep the quota beside the state file', {error}))
+    if (e.type === 'quota')
+      writeLastQuota(config.stateFile, {total: e.total, explanation: e.explanation, at: e.at}).catch((error: unknown) =>
+        logger.warn('cannot keep the quota beside the state file', {error}),
+      )
   })
   let socket: ControlSocket | undefined
   let server: Awaited<ReturnType<typeof startStatusServer>> | undefined
   try {
-    socket = await startControlSocket(controlSocketPath(config.stateFile), dispatcher, metrics, redactor).catch((error: unknown) => {
-      logger.warn('no control socket: `status` will not reach this daemon unless listen_address is set', {error})
-      return undefined
-    })
+    socket = await startControlSocket(controlSocketPath(config.stateFile), dispatcher, metrics, redactor).catch(
+      (error: unknown) => {
+        logger.warn('no control socket: `status` will not reach this daemon unless listen_address is set', {error})
+        return undefined
+      },
+    )
     if (config.listenAddress) {
-      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger}).catch((error: unknown) => {
-        throw startupError(config.file, 'listen_address', config.listenAddress!, 'cannot listen on', error)
-      })
+      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger}).catch(
+        (error: unknown) => {
+          throw startupError(config.file, 'listen_address', config.listenAddress!, 'cannot listen on', error)
+        },
+      )
       logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
     }
     await dispatcher.start()
@@ -169,12 +214,16 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
       const next = await load()
       const plan = planReload(dispatcher.currentConfig, next.config)
       const fresh = [...plan.added, ...plan.changed]
-      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) => depsFor(next.config.runners[i]!))
+      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) =>
+        depsFor(next.config.runners[i]!),
+      )
       const units: RunnerUnit[] = fresh.map((r, i) => ({config: r, executor: made[i]!}))
       await dispatcher.reconfigure(next.config, units)
       logger.warn(`configuration reloaded: ${describeReload(plan)}`, {file: next.config.file})
       for (const c of plan.needsRestart) {
-        logger.warn(`${c.key} changed in the configuration: it applies at the next restart; ${JSON.stringify(c.from ?? null)} stays in force until then`)
+        logger.warn(
+          `${c.key} changed in the configuration: it applies at the next restart; ${JSON.stringify(c.from ?? null)} stays in force until then`,
+        )
       }
       return true
     } catch (error) {

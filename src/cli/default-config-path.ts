@@ -7,7 +7,11 @@ import {join} from 'node:path'
  * `~/.config/heptapod-paas-runner/config.toml`, as gitlab-runner picks `/etc/gitlab-runner` or
  * `~/.gitlab-runner`. Kept free of oclif: the fast path of `status` uses it.
  */
-export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? -1, home = homedir()): string {
+export function defaultConfigPath(
+  env: NodeJS.ProcessEnv = process.env,
+  uid = process.getuid?.() ?? -1,
+  home = homedir(),
+): string {
   const dir = env.HEPTAPOD_PAAS_RUNNER_CONFIG_DIR
   if (dir) return join(dir, 'config.toml')
   if (uid === 0) return '/etc/heptapod-paas-runner/config.toml'

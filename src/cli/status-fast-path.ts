@@ -37,8 +37,15 @@ export function parsePlainStatusArgs(argv: readonly string[], env: NodeJS.Proces
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '--json' && !json) json = true
-    else if ((a === '-c' || a === '--config') && flag === undefined && i + 1 < argv.length && !argv[i + 1]!.startsWith('-')) flag = argv[++i]
-    else if (a.startsWith('--config=') && flag === undefined && a.length > '--config='.length) flag = a.slice('--config='.length)
+    else if (
+      (a === '-c' || a === '--config') &&
+      flag === undefined &&
+      i + 1 < argv.length &&
+      !argv[i + 1]!.startsWith('-')
+    )
+      flag = argv[++i]
+    else if (a.startsWith('--config=') && flag === undefined && a.length > '--config='.length)
+      flag = a.slice('--config='.length)
     else if (!a.startsWith('-') && a !== '' && positional === undefined) positional = a
     else return undefined
   }
@@ -51,7 +58,11 @@ export function parsePlainStatusArgs(argv: readonly string[], env: NodeJS.Proces
  * package.json (`HEPTAPOD_PAAS_RUNNER_DATA_DIR`, else `$XDG_DATA_HOME/<dirname>`, else
  * `~/.local/share/<dirname>`). When that file exists, oclif must load those plugins.
  */
-export function userPluginsFile(cli: {bin: string; dirname: string}, env: NodeJS.ProcessEnv, home = env.HOME || homedir()): string {
+export function userPluginsFile(
+  cli: {bin: string; dirname: string},
+  env: NodeJS.ProcessEnv,
+  home = env.HOME || homedir(),
+): string {
   // As oclif's Config.scopedEnvVarKey and Config.dir('data').
   const scoped = env[`${cli.bin.replaceAll('@', '').replaceAll(/[/-]/g, '_').toUpperCase()}_DATA_DIR`]
   const dataDir = scoped || join(env.XDG_DATA_HOME || join(home, '.local/share'), cli.dirname)
@@ -109,12 +120,17 @@ export async function bundledExecutors(root: string, pjson: PackageJson): Promis
  * when oclif must run it (not a plain form, user plugins installed, or an error that is not ours:
  * `status` only reads, so running it again is harmless). Writes nothing before it is sure to answer.
  */
-export async function fastStatus(argv: readonly string[], root: string, env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+export async function fastStatus(
+  argv: readonly string[],
+  root: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
   const args = parsePlainStatusArgs(argv, env)
   if (!args) return undefined
   const pjson = readPackageJson(join(root, 'package.json'))
   const name = pjson.name
-  if (!name || existsSync(userPluginsFile({bin: pjson.oclif?.bin ?? name, dirname: pjson.oclif?.dirname ?? name}, env))) return undefined
+  if (!name || existsSync(userPluginsFile({bin: pjson.oclif?.bin ?? name, dirname: pjson.oclif?.dirname ?? name}, env)))
+    return undefined
   const discovery = await bundledExecutors(root, pjson)
   if (!discovery) return undefined
   const redactor = new Redactor()
@@ -141,7 +157,8 @@ export async function fastStatus(argv: readonly string[], root: string, env: Nod
       return undefined
     }
   }
-  for (const line of stderr) console.error(line)
-  if (stdout !== undefined) console.log(stdout)
+  // As oclif's `this.log` and `this.logToStderr` (console.log and console.error) write them.
+  for (const line of stderr) process.stderr.write(`${line}\n`)
+  if (stdout !== undefined) process.stdout.write(`${stdout}\n`)
   return code
 }

@@ -15,7 +15,12 @@ export const EXIT_NOT_RUNNING = 3
  * control socket, else on listen_address; else read the state (database or file).
  * Returns the exit code (0: a daemon answered; 3: none runs).
  */
-export async function runStatus(config: Config, redactor: Redactor, json: boolean, out: (line: string) => void): Promise<{code: number; report: StatusReport}> {
+export async function runStatus(
+  config: Config,
+  redactor: Redactor,
+  json: boolean,
+  out: (line: string) => void,
+): Promise<{code: number; report: StatusReport}> {
   const {report, why} = await gatherStatus(config)
   const safe = redactor.redactValue(report)
   out(json ? JSON.stringify(safe, null, 2) : renderStatus(safe, why))
@@ -30,7 +35,8 @@ async function gatherStatus(config: Config): Promise<{report: StatusReport; why:
   try {
     const res = await getFromSocket(socket, '/status')
     const parsed = (await snapshotSchema()).safeParse(JSON.parse(res.body))
-    if (res.status === 200 && parsed.success) return {report: {source: 'daemon', from: socket, snapshot: parsed.data as DispatcherSnapshot}, why}
+    if (res.status === 200 && parsed.success)
+      return {report: {source: 'daemon', from: socket, snapshot: parsed.data as DispatcherSnapshot}, why}
   } catch {
     // no daemon there: try listen_address, then the state file
   }
@@ -40,7 +46,8 @@ async function gatherStatus(config: Config): Promise<{report: StatusReport; why:
     try {
       const res = await fetch(url, {signal: AbortSignal.timeout(1500)})
       const parsed = (await snapshotSchema()).safeParse(await res.json())
-      if (res.ok && parsed.success) return {report: {source: 'daemon', from: url, snapshot: parsed.data as DispatcherSnapshot}, why}
+      if (res.ok && parsed.success)
+        return {report: {source: 'daemon', from: url, snapshot: parsed.data as DispatcherSnapshot}, why}
       why = `${url} answered ${res.status} without a valid snapshot`
     } catch {
       // nothing there either
@@ -51,13 +58,29 @@ async function gatherStatus(config: Config): Promise<{report: StatusReport; why:
     // Loaded only here: the PostgreSQL client costs a quarter of a second at start.
     const {PgStateStore} = await import('../adapters/state/pg/pg-state-store.js')
     const store = await PgStateStore.inspect({url: config.stateUrl, schema: config.stateSchema, now: Date.now})
-    return {report: {source: 'database', from: store.path, snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs')}, why}
+    return {
+      report: {
+        source: 'database',
+        from: store.path,
+        snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs'),
+      },
+      why,
+    }
   }
-  const [{StateStore}, {FsStateFile}, {readLastQuota}] = await Promise.all([import('../core/state/state-store.js'), import('../adapters/state/fs-state-file.js'), import('../adapters/state/last-quota-file.js')])
+  const [{StateStore}, {FsStateFile}, {readLastQuota}] = await Promise.all([
+    import('../core/state/state-store.js'),
+    import('../adapters/state/fs-state-file.js'),
+    import('../adapters/state/last-quota-file.js'),
+  ])
   const store = await StateStore.inspect(new FsStateFile(config.stateFile), {now: Date.now})
   const snapshot = snapshotFromState(config, store, Date.now(), 'no daemon runs')
   const last = await readLastQuota(config.stateFile)
-  if (last) snapshot.quota = {...snapshot.quota, total: last.total, explanation: `${last.explanation} (last known, ${new Date(last.at).toISOString()})`}
+  if (last)
+    snapshot.quota = {
+      ...snapshot.quota,
+      total: last.total,
+      explanation: `${last.explanation} (last known, ${new Date(last.at).toISOString()})`,
+    }
   return {report: {source: 'state-file', from: config.stateFile, snapshot}, why}
 }
 
@@ -71,26 +94,45 @@ function age(ms: number): string {
 /** The human report: one block per runner, its jobs as a table, then deletions and failures. */
 export function renderStatus(r: StatusReport, why: string): string {
   const s = r.snapshot
-  const lines = [r.source === 'daemon' ? `Source: the running daemon (${r.from})` : `No daemon runs (${why}). From the state ${r.source === 'database' ? 'database' : 'file'} ${r.from}; live figures are unknown`]
-  const quota = s.quota.total === null ? '?' : `${formatWeight(s.quota.total)}${r.source === 'daemon' ? '' : ' (last known)'}`
-  lines.push(`Quota: ${formatWeight(s.quota.used)} / ${quota} used${s.quota.reserved ? ` (+${formatWeight(s.quota.reserved)} reserved by requests in flight)` : ''}   Jobs: ${s.concurrent.used} / ${s.concurrent.limit}   Provisioning: ${s.provisioning.used} / ${s.provisioning.limit}`)
+  const lines = [
+    r.source === 'daemon'
+      ? `Source: the running daemon (${r.from})`
+      : `No daemon runs (${why}). From the state ${r.source === 'database' ? 'database' : 'file'} ${r.from}; live figures are unknown`,
+  ]
+  const quota =
+    s.quota.total === null ? '?' : `${formatWeight(s.quota.total)}${r.source === 'daemon' ? '' : ' (last known)'}`
+  lines.push(
+    `Quota: ${formatWeight(s.quota.used)} / ${quota} used${s.quota.reserved ? ` (+${formatWeight(s.quota.reserved)} reserved by requests in flight)` : ''}   Jobs: ${s.concurrent.used} / ${s.concurrent.limit}   Provisioning: ${s.provisioning.used} / ${s.provisioning.limit}`,
+  )
   for (const runner of s.runners) {
     const i = runner.intake
     const intake = 'reason' in i ? `${i.state}: ${i.reason}` : i.state
-    lines.push('', `Runner ${runner.name ? `'${runner.name}'` : runner.runner} (${runner.executor}, ${runner.url}): intake ${intake}`)
+    lines.push(
+      '',
+      `Runner ${runner.name ? `'${runner.name}'` : runner.runner} (${runner.executor}, ${runner.url}): intake ${intake}`,
+    )
     const jobs = s.jobs.filter((j) => j.runner === runner.runner)
     if (jobs.length === 0) {
       lines.push('  no job')
       continue
     }
-    lines.push(`  ${'JOB'.padEnd(10)}${'PROJECT'.padEnd(16)}${'PHASE'.padEnd(16)}${'FLAVOR'.padEnd(8)}${'WEIGHT'.padStart(7)}  ${'AGE'.padEnd(8)}RESOURCE`)
+    lines.push(
+      `  ${'JOB'.padEnd(10)}${'PROJECT'.padEnd(16)}${'PHASE'.padEnd(16)}${'FLAVOR'.padEnd(8)}${'WEIGHT'.padStart(7)}  ${'AGE'.padEnd(8)}RESOURCE`,
+    )
     for (const j of jobs) {
-      lines.push(`  ${String(j.jobId).padEnd(10)}${(j.projectName ?? String(j.projectId ?? '-')).slice(0, 15).padEnd(16)}${j.phase.padEnd(16)}${(j.flavor ?? '-').padEnd(8)}${formatWeight(j.weight).padStart(7)}  ${age(s.at - j.acquiredAt).padEnd(8)}${j.resourceId ?? '-'}`)
+      lines.push(
+        `  ${String(j.jobId).padEnd(10)}${(j.projectName ?? String(j.projectId ?? '-')).slice(0, 15).padEnd(16)}${j.phase.padEnd(16)}${(j.flavor ?? '-').padEnd(8)}${formatWeight(j.weight).padStart(7)}  ${age(s.at - j.acquiredAt).padEnd(8)}${j.resourceId ?? '-'}`,
+      )
     }
   }
-  lines.push('', `Pending deletions: ${s.pendingDeletions}   Orphans marked: ${s.orphansMarked}   Kept resources: ${s.keptResources}`)
+  lines.push(
+    '',
+    `Pending deletions: ${s.pendingDeletions}   Orphans marked: ${s.orphansMarked}   Kept resources: ${s.keptResources}`,
+  )
   if (s.unmarkedResources?.length) {
-    lines.push('Resources named like ours without an ownership marker (never deleted automatically; delete them by hand once unused):')
+    lines.push(
+      'Resources named like ours without an ownership marker (never deleted automatically; delete them by hand once unused):',
+    )
     for (const u of s.unmarkedResources.slice(0, 20)) lines.push(`  ${u.name} (${u.resourceId}, runner ${u.runner})`)
   }
   if (s.recentFailures.length) {

@@ -12,9 +12,19 @@ import {MemoryStateFile} from '../helpers/memory-state-file.js'
 
 const now = () => 1_000
 const rec = (jobId: number, phase: JobRecord['phase'] = 'running', extra: Partial<JobRecord> = {}): JobRecord => ({
-  runner: 'tok0abcd', jobId, jobToken: `glcbt-${jobId}`, phase, weight: 5.657, expectedWeight: 5.657, traceOffset: 0, acquiredAt: 1, phaseSince: 1, ...extra,
+  runner: 'tok0abcd',
+  jobId,
+  jobToken: `glcbt-${jobId}`,
+  phase,
+  weight: 5.657,
+  expectedWeight: 5.657,
+  traceOffset: 0,
+  acquiredAt: 1,
+  phaseSince: 1,
+  ...extra,
 })
-const payload = (id: number): JobPayload => ({id, token: `glcbt-${id}`, variables: [{key: 'CI_JOB_ID', value: String(id)}]}) as unknown as JobPayload
+const payload = (id: number): JobPayload =>
+  ({id, token: `glcbt-${id}`, variables: [{key: 'CI_JOB_ID', value: String(id)}]}) as unknown as JobPayload
 
 /** Appends until the store rewrites its file once. */
 async function compactOnce(store: StateStore): Promise<void> {
@@ -26,7 +36,12 @@ async function compactOnce(store: StateStore): Promise<void> {
 }
 
 /** The entries of a journal, header aside. */
-const entries = (text: string): unknown[] => text.split('\n').filter(Boolean).slice(1).map((l) => JSON.parse(l) as unknown)
+const entries = (text: string): unknown[] =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .slice(1)
+    .map((l) => JSON.parse(l) as unknown)
 
 describe('StateStore compaction', () => {
   it('writes every record as it is now (reusing the lines its last commit wrote), each payload once, and reads back the same', async () => {

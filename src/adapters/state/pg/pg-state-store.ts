@@ -5,8 +5,19 @@ import type pg from 'pg'
 import {PaasRunnerError, StartupError} from '../../../core/errors.js'
 import type {JobPayload} from '../../../core/job-payload.js'
 import {JobSecretCipher, SecretUnsealError} from '../../../core/state/job-secret-cipher.js'
-import {recordKey, type JobPhase, type JobRecord, type KeptResource, type OrphanMark} from '../../../core/state/job-record.js'
-import {describeEntryIssues, jobRecordSchema, keptResourceSchema, orphanMarkSchema} from '../../../core/state/state-entry-schema.js'
+import {
+  recordKey,
+  type JobPhase,
+  type JobRecord,
+  type KeptResource,
+  type OrphanMark,
+} from '../../../core/state/job-record.js'
+import {
+  describeEntryIssues,
+  jobRecordSchema,
+  keptResourceSchema,
+  orphanMarkSchema,
+} from '../../../core/state/state-entry-schema.js'
 import type {JobStatePort, JobStateView, LoadReport} from '../../../core/state/state-port.js'
 import {connect, describeUrl} from './pg-connection.js'
 import {ident, migrate, schemaVersion, SCHEMA_VERSION, StateSchemaTooNewError} from './pg-migrations.js'
@@ -96,7 +107,11 @@ export class PgStateStore implements JobStatePort {
     try {
       const found = await schemaVersion(client, opts.schema)
       if (found > SCHEMA_VERSION) throw new StateSchemaTooNewError(opts.schema, found)
-      const store = new PgStateStore({...opts, runnerTokens: new Map()}, new JobSecretCipher(new Map(), Buffer.alloc(0)), client)
+      const store = new PgStateStore(
+        {...opts, runnerTokens: new Map()},
+        new JobSecretCipher(new Map(), Buffer.alloc(0)),
+        client,
+      )
       if (found > 0) await store.load(client, {fresh: false, tornTail: false, warnings: [], errors: []}, 'view')
       store.closed = true
       return store
@@ -110,11 +125,20 @@ export class PgStateStore implements JobStatePort {
     this.records.set(k, record)
     const keepPayload = record.payload !== undefined && this.payloads.get(k) === record.payload
     let payload: Buffer | null = null
-    if (record.payload && !keepPayload) payload = this.cipher.seal(record.runner, `${k}/payload`, JSON.stringify(record.payload))
+    if (record.payload && !keepPayload)
+      payload = this.cipher.seal(record.runner, `${k}/payload`, JSON.stringify(record.payload))
     const {jobToken, payload: _p, ...rest} = record
     void _p
     try {
-      await this.commit(this.sql.put, [record.runner, record.jobId, record.phase, JSON.stringify(rest), this.sealToken(k, record.runner, jobToken), payload, keepPayload])
+      await this.commit(this.sql.put, [
+        record.runner,
+        record.jobId,
+        record.phase,
+        JSON.stringify(rest),
+        this.sealToken(k, record.runner, jobToken),
+        payload,
+        keepPayload,
+      ])
     } catch (error) {
       // Not written after all: the next change of this record writes its payload again.
       if (this.payloads.get(k) === record.payload) this.payloads.delete(k)
@@ -184,7 +208,10 @@ export class PgStateStore implements JobStatePort {
       this.commitLatencies.push(performance.now() - t0)
       if (this.commitLatencies.length > 10_000) this.commitLatencies.splice(0, 5000)
     })
-    const tracked = p.then(() => {}, () => {})
+    const tracked = p.then(
+      () => {},
+      () => {},
+    )
     this.pending.add(tracked)
     void tracked.then(() => this.pending.delete(tracked))
     return p
@@ -201,13 +228,19 @@ export class PgStateStore implements JobStatePort {
       try {
         c = await connect(this.opts.url)
       } catch (error) {
-        throw new StateUnavailableError(`${this.path}: cannot reconnect to the database: ${(error as Error).message}`, error)
+        throw new StateUnavailableError(
+          `${this.path}: cannot reconnect to the database: ${(error as Error).message}`,
+          error,
+        )
       }
       try {
         await lockSchema(c, this.opts.schema)
       } catch (error) {
         await c.end().catch(() => {})
-        throw new StateUnavailableError(`${this.path}: the connection was lost and the schema is now held by another daemon: this daemon writes nothing more`, error)
+        throw new StateUnavailableError(
+          `${this.path}: the connection was lost and the schema is now held by another daemon: this daemon writes nothing more`,
+          error,
+        )
       }
       this.adopt(c)
       return c
@@ -235,7 +268,13 @@ export class PgStateStore implements JobStatePort {
   private async load(c: pg.ClientBase, report: LoadReport, mode: 'full' | 'view'): Promise<void> {
     const meta = await c.query<{key: string; value: string}>(this.sql.selectMeta)
     this.systemId = meta.rows.find((r) => r.key === 'system_id')?.value
-    const jobs = await c.query<{runner: string; job_id: string; record: unknown; token: Buffer; payload: Buffer | null}>(this.sql.selectJobs)
+    const jobs = await c.query<{
+      runner: string
+      job_id: string
+      record: unknown
+      token: Buffer
+      payload: Buffer | null
+    }>(this.sql.selectJobs)
     for (const row of jobs.rows) {
       const k = recordKey(row.runner, Number(row.job_id))
       const what = `the record of job ${row.job_id} (runner ${row.runner})`
@@ -247,14 +286,22 @@ export class PgStateStore implements JobStatePort {
           if (row.payload) payload = JSON.parse(this.cipher.open(row.runner, `${k}/payload`, row.payload)) as unknown
         } catch (error) {
           if (!(error instanceof SecretUnsealError)) throw error
-          report.errors.push(`${this.path}: ${what}: ${error.message}; it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`)
+          report.errors.push(
+            `${this.path}: ${what}: ${error.message}; it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`,
+          )
           continue
         }
       }
-      const parsed = jobRecordSchema.safeParse({...(row.record as object), jobToken, ...(payload === undefined ? {} : {payload})})
+      const parsed = jobRecordSchema.safeParse({
+        ...(row.record as object),
+        jobToken,
+        ...(payload === undefined ? {} : {payload}),
+      })
       if (!parsed.success || parsed.data.runner !== row.runner || String(parsed.data.jobId) !== row.job_id) {
         const why = parsed.success ? 'its runner or job id differ from its row' : describeEntryIssues(parsed.error)
-        report.errors.push(`${this.path}: ${what} is not valid (${why}); it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`)
+        report.errors.push(
+          `${this.path}: ${what} is not valid (${why}); it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`,
+        )
         continue
       }
       const {hasPayload: _h, ...record} = parsed.data
@@ -296,17 +343,25 @@ function statements(schema: string) {
 
 /** One daemon per schema until clusters exist: a session lock, which the server drops with the connection. */
 async function lockSchema(c: pg.ClientBase, schema: string): Promise<void> {
-  const r = await c.query<{ok: boolean}>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [`heptapod-paas-runner daemon ${schema}`])
+  const r = await c.query<{ok: boolean}>(`SELECT pg_try_advisory_lock(hashtext($1)) AS ok`, [
+    `heptapod-paas-runner daemon ${schema}`,
+  ])
   if (!r.rows[0]!.ok) {
-    throw new StartupError('state_locked', `schema ${schema} is in use by another daemon; daemons cannot share a schema yet (clusters are not implemented): ` +
-      'stop that daemon, or give this configuration its own state_schema', {path: 'state_url'})
+    throw new StartupError(
+      'state_locked',
+      `schema ${schema} is in use by another daemon; daemons cannot share a schema yet (clusters are not implemented): ` +
+        'stop that daemon, or give this configuration its own state_schema',
+      {path: 'state_url'},
+    )
   }
 }
 
 /** The HKDF salt of this schema: random, made once, stored (it is not a secret). */
 async function ensureSalt(c: pg.ClientBase, schema: string): Promise<Buffer> {
   const s = ident(schema)
-  await c.query(`INSERT INTO ${s}.meta (key, value) VALUES ('secret_salt', $1) ON CONFLICT (key) DO NOTHING`, [randomBytes(32).toString('hex')])
+  await c.query(`INSERT INTO ${s}.meta (key, value) VALUES ('secret_salt', $1) ON CONFLICT (key) DO NOTHING`, [
+    randomBytes(32).toString('hex'),
+  ])
   const r = await c.query<{value: string}>(`SELECT value FROM ${s}.meta WHERE key = 'secret_salt'`)
   return Buffer.from(r.rows[0]!.value, 'hex')
 }
