@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import {fileURLToPath} from 'node:url'
+
 // React (the TUI) runs its production build unless told otherwise.
 process.env.NODE_ENV ??= 'production'
 
@@ -8,7 +10,7 @@ const argv = process.argv.slice(2)
 let code
 if (argv[0] === 'status') {
   const {fastStatus} = await import('../dist/cli/status-fast-path.js')
-  code = await fastStatus(argv.slice(1), new URL('..', import.meta.url).pathname)
+  code = await fastStatus(argv.slice(1), fileURLToPath(new URL('..', import.meta.url)))
 }
 if (code === undefined) {
   const {execute, settings} = await import('@oclif/core')
