@@ -19,7 +19,12 @@ export interface CliResult {
  * `memory` executor (a test double, never bundled) is linked in it, as `plugins link` would.
  */
 export function freshDataDir(): string {
-  return withMemoryExecutor(mkdtempSync(join(tmpdir(), 'hpr-data-')))
+  return withMemoryExecutor(plainDataDir())
+}
+
+/** A fresh oclif data dir with no user plugin at all (not even the memory test double). */
+export function plainDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'hpr-data-'))
 }
 
 /** Runs the real CLI (compiled) as a child process. */
