@@ -97,12 +97,16 @@ async function gitPush(gitDir: string, home: string, url: string, target: PushTa
     ...isolatedEnv(home),
     GIT_DIR: gitDir,
     // Configuration through the environment (git >= 2.31), not `-c`: it stays out of the command line.
-    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_COUNT: '3',
     GIT_CONFIG_KEY_0: 'http.extraHeader',
     GIT_CONFIG_VALUE_0: `Authorization: Basic ${target.basicAuth}`,
+    // git sends extraHeader to wherever a redirect leads: a redirect is never followed, so the
+    // organisation's credentials go to the deployment URL's host only.
+    GIT_CONFIG_KEY_1: 'http.followRedirects',
+    GIT_CONFIG_VALUE_1: 'false',
     // Five objects: pack-objects needs no thread pool for them.
-    GIT_CONFIG_KEY_1: 'pack.threads',
-    GIT_CONFIG_VALUE_1: '1',
+    GIT_CONFIG_KEY_2: 'pack.threads',
+    GIT_CONFIG_VALUE_2: '1',
   }
   const git = simpleGit({
     baseDir: home,
