@@ -3,6 +3,7 @@ import type {Logger} from '../core/logger.js'
 import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
 import type {JobStatePort, LoadReport} from '../core/state/state-port.js'
+import type {ClusterPort} from '../core/state/cluster-port.js'
 import {describeReload, planReload} from '../core/dispatcher/reload-plan.js'
 import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
@@ -79,16 +80,39 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
       runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])),
       now: Date.now,
       onConnectionError: (e) => logger.warn('lost the connection to the state database; the next change reconnects', {error: loaded.redactor.redact(e.message)}),
+      member: {leaseMs: config.clusterLeaseSeconds * 1000, settings: clusterSettings(config)},
     })
   } catch (error) {
     throw databaseStartupError(config.file, error)
   }
   if (opened.report.fresh) logger.info('new state schema in the database: starting afresh', {state: opened.store.path, schema: config.stateSchema})
+  const cluster = opened.store.cluster!
+  logger.info(`joined the cluster of schema ${config.stateSchema} as ${cluster.daemonId} (lease ${config.clusterLeaseSeconds} s)`, {state: opened.store.path, adopted: opened.store.records.size})
+  // Leaving ends the lease at once: the jobs this daemon still holds are adopted by the others.
+  const leave = async (): Promise<void> => {
+    await cluster.leave().catch((error: unknown) => logger.warn('could not leave the cluster; its lease expires by itself', {error: loaded.redactor.redact(String(error))}))
+    await cluster.close()
+  }
   try {
-    return await startWithStore(loaded, logger, options, opened, async () => {})
+    return await startWithStore(loaded, logger, options, opened, leave, cluster)
   } catch (error) {
+    await leave()
     await opened.store.close()
     throw error
+  }
+}
+
+/**
+ * What every daemon of a cluster must share, as the cluster records it: the runners (short token
+ * and URL, never the token), the quota computation and the limits.
+ */
+export function clusterSettings(config: LoadedConfig['config']): Record<string, unknown> {
+  const qc = config.quotaComputation
+  return {
+    runners: config.runners.map((r) => ({runner: r.uniqueName, url: r.url})).sort((a, b) => `${a.runner} ${a.url}`.localeCompare(`${b.runner} ${b.url}`)),
+    quota_computation: {reference_runner: qc.referenceRunner, reference_flavor: qc.referenceFlavor, reference_jobs_count: qc.referenceJobsCount},
+    concurrent: config.concurrent,
+    paas_max_concurrent_provisioning: config.maxConcurrentProvisioning,
   }
 }
 
@@ -100,7 +124,7 @@ function databaseStartupError(configFile: string, error: unknown): unknown {
   return new ConfigError(configFile, [{path: 'state_url', message: `cannot open the state database: ${e.message}${e.code ? ` (${e.code})` : ''}`}])
 }
 
-async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, opened: {store: JobStatePort; report: LoadReport}, release: () => Promise<void>): Promise<Daemon> {
+async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, opened: {store: JobStatePort; report: LoadReport}, release: () => Promise<void>, cluster?: ClusterPort): Promise<Daemon> {
   const {config, redactor} = loaded
   const {store, report} = opened
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
@@ -130,6 +154,7 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
     runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
     coordinator,
     store,
+    ...(cluster ? {cluster} : {}),
     clock: {now: Date.now, sleep: abortableSleep},
     random: Math.random,
     logger,
@@ -196,6 +221,7 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
       await dispatcher.shutdown(reason)
       await server?.close()
       await socket?.close()
+      // Every change is committed before the cluster is left: the others adopt from there.
       await store.close()
       await release()
     },

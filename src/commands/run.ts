@@ -8,10 +8,15 @@ import {loadConfigFile} from '../cli/runtime.js'
 import type {Config} from '../core/config/config-types.js'
 import {formatIssue} from '../core/errors.js'
 
+/** The daemon lost its lease of the cluster (EX_TEMPFAIL): restart it (systemd `Restart=on-failure`). */
+export const EXIT_LEASE_LOST = 75
+
 export default class Run extends BaseCommand {
   static override description = `Run the daemon: take jobs from the coordinators, run each on a fresh PAAS resource, delete it afterwards.
 
 SIGTERM, SIGINT or SIGQUIT stops gracefully: intake stops at once, operations that must not be cut finish, then it exits 0 (allow 120 s, as systemd's TimeoutStopSec=120). A second signal exits at once; the state file is always up to date.
+
+With state_url, daemons on the same database and state_schema form a cluster (shared quota and limits, failover); a daemon that cannot renew its lease stops taking jobs, and exits 75 once the lease expired (restart it: it joins again).
 
 SIGHUP reloads the configuration: added runners start polling, removed ones stop taking jobs and finish theirs, changed limits apply; a configuration that does not load is refused with a log line and the running one is kept.
 
@@ -100,7 +105,12 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
     if (flags['debug-signal']) {
       process.on('SIGUSR1', () => logger.warn('state dump (SIGUSR1)', {snapshot: started.dispatcher.snapshot()}))
     }
-    const stopped = Promise.race([stopRequested, started.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`)])
+    let leaseLost = false
+    const lost = started.dispatcher.leaseLost.then((why) => {
+      leaseLost = true
+      return why
+    })
+    const stopped = Promise.race([stopRequested, lost, started.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`)])
     if (model) {
       const {runTui} = await import('../tui/start-tui.js')
       await runTui(started, model, {onForce: force, stopped})
@@ -110,5 +120,7 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
     }
     logger.warn('stopped')
     flush()
+    // In a cluster, a daemon whose lease expired stops: its supervisor starts it again, and it joins as a new member.
+    if (leaseLost) this.exit(EXIT_LEASE_LOST)
   }
 }

@@ -24,6 +24,8 @@ export const globalSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (letters, digits, _; at most 63 characters)')
     .default('heptapod_paas_runner'),
+  /** Seconds a daemon of a PostgreSQL cluster holds its lease without renewing it; its jobs are adopted after. */
+  cluster_lease_seconds: bounded({min: 3, max: 3600, unit: 'seconds', int: true}).default(30),
   quota_computation: z.object(
     {
       reference_runner: z.string().min(1),

@@ -31,6 +31,8 @@ export interface Config {
   stateUrl?: string
   /** Schema of the PostgreSQL state store. Default `heptapod_paas_runner`. */
   stateSchema: string
+  /** Lease of a daemon in a PostgreSQL cluster (`cluster_lease_seconds`), renewed every third of it. Default 30. */
+  clusterLeaseSeconds: number
   quotaComputation: QuotaComputation
   /** `host:port` for /metrics, /status and /healthz; off when absent. */
   listenAddress?: string

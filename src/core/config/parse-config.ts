@@ -137,6 +137,7 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
     stateFile: data.state_file ?? opts.defaultStateFile,
     ...(data.state_url === undefined ? {} : {stateUrl: data.state_url}),
     stateSchema: data.state_schema,
+    clusterLeaseSeconds: data.cluster_lease_seconds,
     quotaComputation: {
       referenceRunner: data.quota_computation.reference_runner,
       referenceFlavor: data.quota_computation.reference_flavor,

@@ -76,19 +76,24 @@ export class Intake {
         continue
       }
       const u = this.limits.usage()
-      const blocker: IntakeBlocker | undefined = this.ctx.operatorPaused ? {kind: 'operator'} : admissionBlocker({
+      const local: IntakeBlocker | undefined = this.ctx.operatorPaused ? {kind: 'operator'} : this.ctx.clusterDown ? {kind: 'state_unavailable'} : admissionBlocker({
         quota: this.ctx.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.ctx.config.concurrent,
         provisioning: u.provisioning, maxProvisioning: this.ctx.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
         ahead: this.limits.waitingAhead(rt),
       })
+      if (!local) rt.reserved = minWeight // reserve before asking (in this tick): concurrent runners can never overshoot
+      // In a cluster, the shared ledger must grant it too: the limits hold across every daemon.
+      const blocker = local ?? (await this.clusterAdmission(rt, minWeight))
       if (blocker) {
+        rt.reserved = undefined
         this.setIntake(rt, {state: 'paused', reason: describeBlocker(blocker), blocker})
-        // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves (held deletes).
-        await waitNotified(this.ctx.capacity, this.ctx.deps.clock, this.ctx.config.checkInterval * 1000, this.ctx.stopSignal)
+        // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves
+        // (held deletes; in a cluster, what the other daemons release).
+        const recheck = blocker.kind === 'cluster' || blocker.kind === 'state_unavailable' ? Math.min(this.ctx.opts.clusterRetryMs, this.ctx.config.checkInterval * 1000) : this.ctx.config.checkInterval * 1000
+        await waitNotified(this.ctx.capacity, this.ctx.deps.clock, recheck, this.ctx.stopSignal)
         rt.cycles++
         continue
       }
-      rt.reserved = minWeight // reserve before asking: concurrent runners can never overshoot
       // While another runner waits for capacity, ask without holding a long poll: the reservation
       // is then held for one round trip, not ~50 s, and the runners take turns.
       const scarce = this.limits.someoneWaiting(rt)
@@ -100,6 +105,7 @@ export class Intake {
         result = await this.ctx.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate && !scarce ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
       } catch (error) {
         rt.reserved = undefined
+        await this.clusterRelease(rt)
         rt.waitingSince = this.ctx.now()
         this.ctx.capacity.notify()
         rt.cycles++
@@ -120,6 +126,7 @@ export class Intake {
       rt.cycles++
       if (result.kind === 'none') {
         rt.reserved = undefined
+        await this.clusterRelease(rt)
         this.ctx.capacity.notify()
         if (result.lastUpdate) rt.lastUpdate = result.lastUpdate
         rt.longPolling = result.longPolling
@@ -153,6 +160,36 @@ export class Intake {
         this.ctx.capacity.notify()
       }
       // Got a job: ask again at once.
+    }
+  }
+
+  /**
+   * In a cluster: reserves the request's weight in the shared ledger (one transaction under its
+   * lock). Undefined when granted (or without a cluster); the reservation becomes the job's record
+   * when one comes, or is released.
+   */
+  private async clusterAdmission(rt: RunnerRuntime, minWeight: number): Promise<IntakeBlocker | undefined> {
+    const cluster = this.ctx.deps.cluster
+    if (!cluster) return undefined
+    if (!cluster.leaseValid()) return {kind: 'state_unavailable'}
+    try {
+      const b = await cluster.reserve(rt.unit.config.uniqueName, minWeight, {
+        quota: this.ctx.quota!.total, concurrent: this.ctx.config.concurrent, maxProvisioning: this.ctx.config.maxConcurrentProvisioning, deleteHoldMs: this.ctx.opts.deleteHoldMs,
+      })
+      if (!b) return this.ctx.clusterDown || this.ctx.stopping ? {kind: 'state_unavailable'} : undefined
+      return b.kind === 'quota' ? {kind: 'cluster', limit: 'quota', used: b.used, total: b.total} : {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
+    } catch (error) {
+      if (!this.ctx.stopping) this.ctx.log.warn('the cluster\'s admission ledger cannot be asked now', {runner: rt.unit.config.uniqueName, error: this.ctx.errText(error)})
+      return {kind: 'state_unavailable'}
+    }
+  }
+
+  /** Drops the ledger's reservation of a request that brought no job (never throws: a reservation left is replaced at the next request). */
+  private async clusterRelease(rt: RunnerRuntime): Promise<void> {
+    try {
+      await this.ctx.deps.cluster?.release(rt.unit.config.uniqueName)
+    } catch {
+      // The database is away: the reservation goes with this daemon's next request or its lease.
     }
   }
 
@@ -220,6 +257,7 @@ export class Intake {
     } catch (error) {
       this.ctx.store.records.delete(recordKey(rec.runner, rec.jobId))
       this.ctx.log.error('cannot write the state file: the job is not tracked and will time out in GitLab', {runner: uniq, job: job.id, error: this.ctx.errText(error)})
+      await this.clusterRelease(rt)
       return
     }
     this.ctx.progressWake.notify()

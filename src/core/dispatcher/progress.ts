@@ -68,6 +68,11 @@ export class Progress {
     const now = this.ctx.current(key)
     if (!now) return
     this.ctx.emit({type: 'job-finished', runner: now.runner, jobId: now.jobId, ...(finished.status ? {status: finished.status} : {}), at: this.ctx.now()})
-    await this.pipeline.over(now, finished.status)
+    try {
+      await this.pipeline.over(now, finished.status)
+    } catch (error) {
+      // Shutdown cut it, or the state refused it: the next check (or the job's holder) goes on.
+      if (!this.ctx.stopping) this.ctx.log.warn('cannot record that the job is over; will retry', {runner: now.runner, job: now.jobId, error: this.ctx.errText(error)})
+    }
   }
 }

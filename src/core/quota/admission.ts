@@ -12,6 +12,10 @@ export type IntakeBlocker =
   | {kind: 'quota'; used: number; total: number; needs: number}
   /** The capacity left is for runners that have waited longer (fair shares): this one goes after them. */
   | {kind: 'turn'; after: string[]}
+  /** The cluster's shared ledger (PostgreSQL) refused: the limit is reached across every daemon. */
+  | {kind: 'cluster'; limit: 'concurrent' | 'provisioning' | 'quota'; used: number; total: number}
+  /** The state database does not answer (or this daemon's lease is in doubt): no job is taken. */
+  | {kind: 'state_unavailable'}
 
 /** Runners that have waited longer for capacity than the one asking, and what they need. */
 export interface WaitingAhead {
@@ -74,5 +78,9 @@ export function describeBlocker(b: IntakeBlocker): string {
       return `quota ${formatWeight(b.used)}/${formatWeight(b.total)} used; largest flavor needs ${formatWeight(b.needs)}`
     case 'turn':
       return `waiting for its turn: capacity is scarce and ${b.after.join(', ')} waited longer`
+    case 'cluster':
+      return `cluster-wide ${b.limit === 'quota' ? 'quota' : `${b.limit} limit`} reached across the daemons: ${b.limit === 'quota' ? formatWeight(b.used) : b.used}/${b.limit === 'quota' ? formatWeight(b.total) : b.total}`
+    case 'state_unavailable':
+      return 'the state database does not answer: no job is taken until it does'
   }
 }
