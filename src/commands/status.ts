@@ -57,7 +57,7 @@ Exit codes, as systemctl status: 0 when a daemon answered, 3 when none runs.`
       // Loaded only here: the PostgreSQL client costs a quarter of a second at start.
       const {PgStateStore} = await import('../adapters/state/pg/pg-state-store.js')
       const store = await PgStateStore.inspect({url: config.stateUrl, schema: config.stateSchema, now: Date.now})
-      report = {source: 'database', from: store.path, snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs')}
+      report = {source: 'database', from: store.path, snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs'), ...(store.cluster ? {cluster: store.cluster} : {})}
     }
     if (!report) {
       const store = await StateStore.inspect(new FsStateFile(config.stateFile), {now: Date.now})
@@ -84,6 +84,20 @@ function age(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
 }
 
+/** The daemons of the cluster, their leases and the jobs each holds. */
+function renderCluster(c: NonNullable<StatusReport['cluster']>, now: number): string[] {
+  const live = c.daemons.filter((d) => d.state === 'live').length
+  const lines = [`Cluster: ${live} live daemon(s) of ${c.daemons.length} known${c.sweeper ? `; orphan sweeper ${c.sweeper}` : ''}`]
+  lines.push(`  ${'DAEMON'.padEnd(36)}${'STATE'.padEnd(9)}${'LEASE'.padEnd(16)}JOBS`)
+  for (const d of c.daemons) {
+    const lease = d.state === 'live' ? `${age(d.leaseUntil - now)} left` : `ended ${age(now - d.leaseUntil)} ago`
+    lines.push(`  ${d.id.slice(0, 35).padEnd(36)}${d.state.padEnd(9)}${lease.padEnd(16)}${d.jobs}`)
+  }
+  const unheld = Object.entries(c.holders).filter(([, h]) => h === null).map(([k]) => k)
+  if (unheld.length) lines.push(`  held by no daemon yet (the first live daemon adopts them): ${unheld.slice(0, 20).join(', ')}`)
+  return lines
+}
+
 function render(r: StatusReport, why: string): string {
   const s = r.snapshot
   const lines = [r.source === 'daemon' ? `Source: the running daemon (${r.from})` : `No daemon runs (${why}). From the state ${r.source === 'database' ? 'database' : 'file'} ${r.from}; live figures are unknown`]
@@ -98,9 +112,11 @@ function render(r: StatusReport, why: string): string {
       lines.push('  no job')
       continue
     }
-    lines.push(`  ${'JOB'.padEnd(10)}${'PROJECT'.padEnd(16)}${'PHASE'.padEnd(16)}${'FLAVOR'.padEnd(8)}${'WEIGHT'.padStart(7)}  ${'AGE'.padEnd(8)}RESOURCE`)
+    const holders = r.cluster?.holders
+    lines.push(`  ${'JOB'.padEnd(10)}${'PROJECT'.padEnd(16)}${'PHASE'.padEnd(16)}${'FLAVOR'.padEnd(8)}${'WEIGHT'.padStart(7)}  ${'AGE'.padEnd(8)}${'RESOURCE'.padEnd(holders ? 24 : 0)}${holders ? 'DAEMON' : ''}`.trimEnd())
     for (const j of jobs) {
-      lines.push(`  ${String(j.jobId).padEnd(10)}${(j.projectName ?? String(j.projectId ?? '-')).slice(0, 15).padEnd(16)}${j.phase.padEnd(16)}${(j.flavor ?? '-').padEnd(8)}${formatWeight(j.weight).padStart(7)}  ${age(s.at - j.acquiredAt).padEnd(8)}${j.resourceId ?? '-'}`)
+      const holder = holders ? (holders[`${j.runner}/${j.jobId}`] ?? 'none yet') : undefined
+      lines.push(`  ${String(j.jobId).padEnd(10)}${(j.projectName ?? String(j.projectId ?? '-')).slice(0, 15).padEnd(16)}${j.phase.padEnd(16)}${(j.flavor ?? '-').padEnd(8)}${formatWeight(j.weight).padStart(7)}  ${age(s.at - j.acquiredAt).padEnd(8)}${(j.resourceId ?? '-').padEnd(holders ? 24 : 0)}${holder ?? ''}`.trimEnd())
     }
   }
   lines.push('', `Pending deletions: ${s.pendingDeletions}   Orphans marked: ${s.orphansMarked}   Kept resources: ${s.keptResources}`)
@@ -108,6 +124,7 @@ function render(r: StatusReport, why: string): string {
     lines.push('Resources named like ours without an ownership marker (never deleted automatically; delete them by hand once unused):')
     for (const u of s.unmarkedResources.slice(0, 20)) lines.push(`  ${u.name} (${u.resourceId}, runner ${u.runner})`)
   }
+  if (r.cluster) lines.push('', ...renderCluster(r.cluster, s.at))
   if (s.recentFailures.length) {
     lines.push('Recent failures:')
     for (const f of s.recentFailures.slice(-10)) lines.push(`  job ${f.jobId} (${f.runner}): ${f.reason}`)

@@ -47,6 +47,7 @@ export class PgCluster implements ClusterPort {
   private client: pg.Client | undefined
   private readonly s: string
   private closed = false
+  private queue: Promise<void> = Promise.resolve()
   /** Held the sweeper's lease at the last call. */
   private sweeping = false
   /** Adoptions done, with the lease end of the daemon they came from (for the failover measure). */
@@ -223,9 +224,14 @@ export class PgCluster implements ClusterPort {
   }
 
   /** One statement on the cluster's connection (reopened when lost), bounded by a third of the lease. */
-  private async query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<T>> {
-    const c = await this.conn()
-    return c.query<T>({text, values, query_timeout: Math.max(1000, Math.floor(this.leaseMs / OP_TIMEOUT_SHARE))} as pg.QueryConfig)
+  private query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<T>> {
+    // One at a time on the connection (pg 9 will refuse overlapping queries on one client).
+    const run = this.queue.then(async () => {
+      const c = await this.conn()
+      return c.query<T>({text, values, query_timeout: Math.max(1000, Math.floor(this.leaseMs / OP_TIMEOUT_SHARE))} as pg.QueryConfig)
+    })
+    this.queue = run.then(() => {}, () => {})
+    return run
   }
 
   /** The cluster's connection, opened again when lost. */

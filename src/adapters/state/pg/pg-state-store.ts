@@ -8,6 +8,7 @@ import {JobSecretCipher, SecretUnsealError} from '../../../core/state/job-secret
 import {recordKey, type JobPhase, type JobRecord, type KeptResource, type OrphanMark} from '../../../core/state/job-record.js'
 import {describeEntryIssues, jobRecordSchema, keptResourceSchema, orphanMarkSchema} from '../../../core/state/state-entry-schema.js'
 import type {JobStatePort, JobStateView, LoadReport} from '../../../core/state/state-port.js'
+import type {ClusterView} from '../../../core/status-schema.js'
 import {FencedError} from '../../../core/state/cluster-port.js'
 import {PgCluster, type MemberOptions} from './pg-cluster.js'
 import {connect, describeUrl} from './pg-connection.js'
@@ -128,7 +129,7 @@ export class PgStateStore implements JobStatePort {
    * Reads the schema without writing or locking anything (for `status` while a daemon runs).
    * Secrets are not opened. An absent schema reads as empty; a newer one throws StateSchemaTooNewError.
    */
-  static async inspect(opts: Pick<PgStateOptions, 'url' | 'schema' | 'now'>): Promise<JobStateView> {
+  static async inspect(opts: Pick<PgStateOptions, 'url' | 'schema' | 'now'>): Promise<JobStateView & {cluster?: ClusterView}> {
     const client = await connect(opts.url)
     try {
       const found = await schemaVersion(client, opts.schema)
@@ -136,7 +137,8 @@ export class PgStateStore implements JobStatePort {
       const store = new PgStateStore({...opts, runnerTokens: new Map()}, new JobSecretCipher(new Map(), Buffer.alloc(0)), client)
       if (found > 0) await store.load(client, {fresh: false, tornTail: false, warnings: [], errors: []}, 'view')
       store.closed = true
-      return store
+      const cluster = found >= 2 ? await readClusterView(client, opts.schema) : undefined
+      return Object.assign(store, cluster ? {cluster} : {})
     } finally {
       await client.end().catch(() => {})
     }
@@ -398,6 +400,27 @@ function statements(schema: string) {
     selectOwnedJobs: `SELECT runner, job_id::text AS job_id, record, token, payload FROM ${s}.jobs WHERE owner = $1 ORDER BY runner, job_id`,
     selectOrphans: `SELECT mark FROM ${s}.orphans ORDER BY runner, resource_id`,
     selectKept: `SELECT kept FROM ${s}.kept ORDER BY runner, resource_id`,
+  }
+}
+
+/** The daemons, their leases and who holds which job (for `status`). */
+async function readClusterView(c: pg.ClientBase, schema: string): Promise<ClusterView> {
+  const s = ident(schema)
+  const daemons = await c.query<{id: string; host: string; pid: number; started_at: Date; renewed_at: Date; lease_until: Date; left: boolean; live: boolean; jobs: string}>(`
+    SELECT d.id, d.host, d.pid, d.started_at, d.renewed_at, d.lease_until, d.left_at IS NOT NULL AS left,
+           d.lease_until > clock_timestamp() AND d.left_at IS NULL AS live, (SELECT count(*) FROM ${s}.jobs j WHERE j.owner = d.id) AS jobs
+    FROM ${s}.daemons d
+    WHERE d.left_at IS NULL OR d.left_at > clock_timestamp() - interval '1 day' OR EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.owner = d.id)
+    ORDER BY d.started_at`)
+  const holders = await c.query<{runner: string; job_id: string; owner: string | null}>(`SELECT runner, job_id::text AS job_id, owner FROM ${s}.jobs`)
+  const sweeper = await c.query<{sweeper: string | null}>(`SELECT CASE WHEN sweeper_until > clock_timestamp() THEN sweeper END AS sweeper FROM ${s}.cluster WHERE id = 1`)
+  return {
+    daemons: daemons.rows.map((d) => ({
+      id: d.id, host: d.host, pid: d.pid, startedAt: d.started_at.getTime(), renewedAt: d.renewed_at.getTime(), leaseUntil: d.lease_until.getTime(),
+      state: d.left ? 'left' : d.live ? 'live' : 'expired', jobs: Number(d.jobs),
+    })),
+    holders: Object.fromEntries(holders.rows.map((h) => [recordKey(h.runner, Number(h.job_id)), h.owner])),
+    sweeper: sweeper.rows[0]?.sweeper ?? null,
   }
 }
 
