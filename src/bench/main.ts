@@ -21,6 +21,7 @@ import {StateStore} from '../core/state/state-store.js'
 import {MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-executor.js'
 import {dropMemoryCloud} from '../plugins/memory/memory-cloud.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
+import {clusterBench, failoverFigure, type ClusterRow} from './cluster.js'
 import {launchCost} from './launch-cost.js'
 import {scale} from './scale.js'
 import {fmtMs, percentile} from './stats.js'
@@ -286,6 +287,27 @@ async function statusColdStart(runs: number): Promise<{p50: number; min: number}
   return {p50: percentile(times, 50), min: Math.min(...times)}
 }
 
+/** The cluster's table: admission latency and launch throughput per setup (\`src/bench/cluster.ts\`). */
+function clusterSection(rows: ClusterRow[] | string, failover: string): string {
+  const head = `## Cluster (several daemons, one PostgreSQL)
+
+Admission: the check a runner passes before each job request; on PostgreSQL, the shared ledger's
+transaction (\`reserve\`, under the ledger's row lock), in the file journal's case the in-memory check.
+Throughput: jobs from the simulator's queue to \`running\`, daemons in this process, memory executor.
+Failover: three real daemons (CLI \`run\`), two GitLab simulators, 100 jobs, one daemon killed with
+kill -9 mid-run (\`test/e2e-cluster.test.ts\`; bound: the lease plus one progress interval, plus a
+renewal period, since adoption runs at each renewal):
+
+- ${failover}
+
+`
+  if (typeof rows === 'string') return `${head}Not measured: ${rows}\n`
+  return `${head}| store | daemons | admission p50 | admission p99 | launch throughput |
+|---|---|---|---|---|
+${rows.map((r) => `| ${r.setup} | ${r.daemons} | ${fmtMs(r.admissionP50)} ms | ${fmtMs(r.admissionP99)} ms | ${r.throughput.toFixed(1)} jobs/s (${r.jobs} jobs) |`).join('\n')}
+`
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick')
   const date = new Date().toISOString().slice(0, 10)
@@ -336,6 +358,15 @@ async function main(): Promise<void> {
   log('TUI rendering cost with 5,000 tracked jobs…')
   const tui5k = await tuiCost(5000, quick ? 5_000 : 20_000)
   log(`  ${tui5k.toFixed(1)} % of one core`)
+
+  const clusterJobs = quick ? 100 : 400
+  log(`cluster: admission latency and launch throughput of ${clusterJobs} jobs, file journal, 1 and 3 daemons on PostgreSQL…`)
+  const cluster = await clusterBench(clusterJobs)
+  if (typeof cluster === 'string') log(`  ${cluster}`)
+  else for (const r of cluster) log(`  ${r.setup} × ${r.daemons}: admission p50 ${fmtMs(r.admissionP50)} ms, p99 ${fmtMs(r.admissionP99)} ms; ${r.throughput.toFixed(1)} jobs/s`)
+  log('cluster failover: three real daemons, 100 jobs, one killed with kill -9 (test/e2e-cluster.test.ts)…')
+  const failover = failoverFigure()
+  log(`  ${failover}`)
 
   const ok = (v: boolean): string => (v ? 'met' : '**missed**')
   const md = `# Benchmarks
@@ -418,7 +449,8 @@ Notes:
 - Without long polling, pickup waits for the next poll: up to \`check_interval\`.
 - The state file holds ${commit.fileKiB.toFixed(0)} KiB at the end of the commit measurement.
 - Footprint: the real CLI daemon, sampled from /proc over ${quick ? 10 : 60} s after every job was running.
-`
+
+${clusterSection(cluster, failover)}`
   writeFileSync(join(REPO, 'BENCHMARKS.md'), md)
   log('wrote BENCHMARKS.md')
 }

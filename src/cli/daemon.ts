@@ -71,6 +71,8 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
 async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, url: string): Promise<Daemon> {
   const {config} = loaded
   let opened
+  // Intake stops the moment the store's connection drops, not at the next lease renewal.
+  const hooks = {unreachable: () => {}}
   try {
     // Loaded only with state_url: the PostgreSQL client costs a quarter of a second at start.
     const {PgStateStore} = await import('../adapters/state/pg/pg-state-store.js')
@@ -79,7 +81,10 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
       schema: config.stateSchema,
       runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])),
       now: Date.now,
-      onConnectionError: (e) => logger.warn('lost the connection to the state database; the next change reconnects', {error: loaded.redactor.redact(e.message)}),
+      onConnectionError: (e) => {
+        logger.warn('lost the connection to the state database; the next change reconnects', {error: loaded.redactor.redact(e.message)})
+        hooks.unreachable()
+      },
       member: {leaseMs: config.clusterLeaseSeconds * 1000, settings: clusterSettings(config)},
     })
   } catch (error) {
@@ -94,7 +99,7 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
     await cluster.close()
   }
   try {
-    return await startWithStore(loaded, logger, options, opened, leave, cluster)
+    return await startWithStore(loaded, logger, options, opened, leave, cluster, hooks)
   } catch (error) {
     await leave()
     await opened.store.close()
@@ -124,7 +129,7 @@ function databaseStartupError(configFile: string, error: unknown): unknown {
   return new ConfigError(configFile, [{path: 'state_url', message: `cannot open the state database: ${e.message}${e.code ? ` (${e.code})` : ''}`}])
 }
 
-async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, opened: {store: JobStatePort; report: LoadReport}, release: () => Promise<void>, cluster?: ClusterPort): Promise<Daemon> {
+async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, opened: {store: JobStatePort; report: LoadReport}, release: () => Promise<void>, cluster?: ClusterPort, hooks?: {unreachable: () => void}): Promise<Daemon> {
   const {config, redactor} = loaded
   const {store, report} = opened
   if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
@@ -163,6 +168,7 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
     retireSecret: (s) => redactor.retire(s),
     options,
   })
+  if (hooks) hooks.unreachable = () => dispatcher.stateUnreachable()
   metrics = new Metrics(dispatcher, dispatcher.events)
   // The quota is kept beside the state file, so `status` shows the last one when no daemon runs.
   dispatcher.events.on((e) => {

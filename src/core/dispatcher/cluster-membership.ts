@@ -1,3 +1,4 @@
+import {Notifier, waitNotified} from '../clock.js'
 import {AbortedError} from '../coordinator/coordinator-errors.js'
 import type {ClusterPort, LeaseState} from '../state/cluster-port.js'
 import type {JobRecord} from '../state/job-record.js'
@@ -25,17 +26,23 @@ export class ClusterMembership {
     private readonly resume: (records: JobRecord[]) => Promise<void>,
   ) {
     this.lost = new Promise((resolve) => (this.lostReason = resolve))
+    // Intake found the database away (its admission failed): stop the other runners' requests now, not at the next renewal.
+    ctx.stateUnreachable = () => this.setDown(true)
   }
 
   async loop(): Promise<void> {
     const {ctx, cluster} = this
     const period = Math.max(250, Math.floor(cluster.leaseMs / 3))
     while (!ctx.stopping && !ctx.leaseLost) {
-      await ctx.sleep(period)
+      // While the database is away, try every second: intake resumes as soon as it answers.
+      await waitNotified(this.wake, ctx.deps.clock, ctx.clusterDown ? Math.min(period, ctx.opts.clusterRetryMs) : period, ctx.stopSignal)
       if (ctx.stopping) return
       await this.tick()
     }
   }
+
+  /** Notified when intake finds the database away: the loop checks at the shorter period at once. */
+  private readonly wake = new Notifier()
 
   /** One renewal, then the adoptions it allows. */
   async tick(): Promise<LeaseState> {
@@ -80,6 +87,7 @@ export class ClusterMembership {
     const {ctx} = this
     if (ctx.clusterDown === down) return
     ctx.clusterDown = down
+    this.wake.notify()
     if (down) {
       ctx.log.error('the state database does not answer: intake stops at once (job requests in flight are aborted); jobs go on, their changes wait for the database')
       ctx.intakeController.abort(new AbortedError('state database unreachable'))

@@ -96,6 +96,8 @@ export class DispatcherContext {
   clusterDown = false
   /** In a cluster: this daemon's lease expired; it acts on no job any more and stops. */
   leaseLost = false
+  /** In a cluster: called when a part finds the state database away (set by the cluster membership). */
+  stateUnreachable: () => void = () => {}
   /** Aborts the job requests in flight when the operator pauses intake. */
   intakeController = new AbortController()
   readonly redact: (s: string) => string

@@ -63,6 +63,11 @@ export class Dispatcher {
     return this.membership?.lost ?? new Promise(() => {})
   }
 
+  /** In a cluster: the state database's connection dropped; intake stops now (the lease renewal resumes it). */
+  stateUnreachable(): void {
+    this.ctx.stateUnreachable()
+  }
+
   /** One lease renewal and the adoptions it allows (tests; the membership loop does it every third of the lease). */
   async clusterTick(): Promise<void> {
     await this.membership?.tick()

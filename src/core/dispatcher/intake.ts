@@ -180,6 +180,7 @@ export class Intake {
       return b.kind === 'quota' ? {kind: 'cluster', limit: 'quota', used: b.used, total: b.total} : {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
     } catch (error) {
       if (!this.ctx.stopping) this.ctx.log.warn('the cluster\'s admission ledger cannot be asked now', {runner: rt.unit.config.uniqueName, error: this.ctx.errText(error)})
+      this.ctx.stateUnreachable()
       return {kind: 'state_unavailable'}
     }
   }
