@@ -71,6 +71,8 @@ export class PgStateStore implements JobStatePort {
   private readonly payloads = new Map<string, JobPayload>()
   private readonly sealedTokens = new Map<string, {token: string; sealed: Buffer}>()
   private readonly pending = new Set<Promise<void>>()
+  /** The last change asked: the next one starts once it is done. */
+  private tail: Promise<void> = Promise.resolve()
   private client: pg.Client | undefined
   private reconnecting: Promise<pg.Client> | undefined
   private closed = false
@@ -250,7 +252,8 @@ export class PgStateStore implements JobStatePort {
   private commit(text: string, values: unknown[]): Promise<pg.QueryResult> {
     if (this.closed) return Promise.reject(new Error('state store is closed'))
     const t0 = performance.now()
-    const p = (async () => {
+    // One after the other, also across retries: a change never overtakes one asked before it.
+    const p = this.tail.then(async () => {
       for (let attempt = 0; ; attempt++) {
         if (this.cluster && !this.cluster.leaseValid()) throw this.fenced('a change')
         try {
@@ -265,8 +268,9 @@ export class PgStateStore implements JobStatePort {
           await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 1000)))
         }
       }
-    })()
+    })
     const tracked = p.then(() => {}, () => {})
+    this.tail = tracked
     this.pending.add(tracked)
     void tracked.then(() => this.pending.delete(tracked))
     return p
