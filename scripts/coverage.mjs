@@ -39,7 +39,9 @@ const tests = spawnSync('npx', ['vitest', 'run', '--coverage', ...process.argv.s
   env: {...process.env, HPR_CHILD_COVERAGE: CHILDREN},
 })
 
-const map = libCoverage.createCoverageMap(JSON.parse(readFileSync(join(OUT, 'in-process', 'coverage-final.json'), 'utf8')))
+const map = libCoverage.createCoverageMap(
+  JSON.parse(readFileSync(join(OUT, 'in-process', 'coverage-final.json'), 'utf8')),
+)
 const inProcess = summarise(libCoverage.createCoverageMap(map.toJSON()))
 map.merge(await childrenCoverage())
 writeFileSync(join(OUT, 'coverage-final.json'), JSON.stringify(map.toJSON()))
@@ -48,7 +50,9 @@ reports.create('html').execute(context)
 
 const table = formatTable(summarise(map), inProcess)
 writeFileSync(join(OUT, 'summary.md'), table)
-console.log(`\nCoverage (lines; in-process only in parentheses), CLI child processes included:\n\n${table}\nHTML report: coverage/html/index.html`)
+console.log(
+  `\nCoverage (lines; in-process only in parentheses), CLI child processes included:\n\n${table}\nHTML report: coverage/html/index.html`,
+)
 process.exit(tests.status ?? 1)
 
 /** The children's raw V8 coverage of dist/**, merged per script, as istanbul coverage of src/**. */
@@ -57,7 +61,9 @@ async function childrenCoverage() {
   for (const f of readdirSync(CHILDREN)) {
     if (!f.endsWith('.json')) continue
     const raw = JSON.parse(readFileSync(join(CHILDREN, f), 'utf8'))
-    processes.push({result: raw.result.filter((s) => s.url.startsWith(pathToFileURL(DIST).href + '/') && s.url.endsWith('.js'))})
+    processes.push({
+      result: raw.result.filter((s) => s.url.startsWith(pathToFileURL(DIST).href + '/') && s.url.endsWith('.js')),
+    })
   }
   const merged = processes.length > 0 ? mergeProcessCovs(processes) : {result: []}
   const out = libCoverage.createCoverageMap({})
@@ -70,7 +76,15 @@ async function childrenCoverage() {
     // Only the sources measured in process count (src/**): not node_modules, not tests.
     if (!sourceMap.sources.every((s) => fileURLToPath(s).startsWith(join(REPO, 'src') + '/'))) continue
     const ast = await parseAstAsync(code)
-    out.merge(await astV8ToIstanbul({code, sourceMap, ast, coverage: {functions: script.functions, url: script.url}, wrapperLength: 0}))
+    out.merge(
+      await astV8ToIstanbul({
+        code,
+        sourceMap,
+        ast,
+        coverage: {functions: script.functions, url: script.url},
+        wrapperLength: 0,
+      }),
+    )
   }
   console.log(`\ncoverage: ${processes.length} CLI child processes, ${merged.result.length} compiled scripts`)
   return out
@@ -88,7 +102,10 @@ function summarise(coverageMap) {
   for (const file of coverageMap.files()) {
     const rel = relative(join(REPO, 'src'), file).split('/')
     const depth = rel[0] === 'core' || rel[0] === 'plugins' || rel[0] === 'adapters' ? 2 : 1
-    const key = rel.length > depth ? `src/${rel.slice(0, depth).join('/')}` : `src/${rel.slice(0, rel.length - 1).join('/') || '.'}`
+    const key =
+      rel.length > depth
+        ? `src/${rel.slice(0, depth).join('/')}`
+        : `src/${rel.slice(0, rel.length - 1).join('/') || '.'}`
     const s = coverageMap.fileCoverageFor(file).toSummary().toJSON()
     add(key, s)
     add('all of src', s)
@@ -99,6 +116,9 @@ function summarise(coverageMap) {
 function formatTable(all, inProcess) {
   const pct = (f) => (f && f.total > 0 ? `${((100 * f.covered) / f.total).toFixed(1)} %` : '–')
   const keys = [...all.keys()].filter((k) => k !== 'all of src').sort()
-  const rows = [...keys, 'all of src'].map((k) => `| ${k === 'all of src' ? '**all of src**' : `\`${k}\``} | ${pct(all.get(k))} | (${pct(inProcess.get(k))}) | ${all.get(k).total} |`)
+  const rows = [...keys, 'all of src'].map(
+    (k) =>
+      `| ${k === 'all of src' ? '**all of src**' : `\`${k}\``} | ${pct(all.get(k))} | (${pct(inProcess.get(k))}) | ${all.get(k).total} |`,
+  )
   return ['| folder | lines covered | (in-process only) | lines |', '|---|---|---|---|', ...rows, ''].join('\n')
 }

@@ -17,7 +17,8 @@ describe('architecture', () => {
     const offenders: string[] = []
     for (const f of files(join(REPO, 'src/core'))) {
       const text = readFileSync(f, 'utf8')
-      if (/from\s+['"](@oclif\/[^'"]+|oclif|ink[^'"]*|react[^'"]*|undici|simple-git)['"]/.test(text)) offenders.push(`${relative(REPO, f)}: framework import`)
+      if (/from\s+['"](@oclif\/[^'"]+|oclif|ink[^'"]*|react[^'"]*|undici|simple-git)['"]/.test(text))
+        offenders.push(`${relative(REPO, f)}: framework import`)
       if (/process\.env/.test(text)) offenders.push(`${relative(REPO, f)}: process.env`)
     }
     expect(offenders).toEqual([])
@@ -32,7 +33,9 @@ describe('architecture', () => {
         for (const spec of importsOf(readFileSync(f, 'utf8'))) {
           const bad = spec.startsWith('.')
             ? !(resolve(dirname(f), spec) + sep).startsWith(root + sep)
-            : spec === 'heptapod-paas-runner' || spec.startsWith('heptapod-paas-runner/') || (spec.startsWith('@heptapod-paas-runner/') && spec.split('/')[1] !== 'plugin-api')
+            : spec === 'heptapod-paas-runner' ||
+              spec.startsWith('heptapod-paas-runner/') ||
+              (spec.startsWith('@heptapod-paas-runner/') && spec.split('/')[1] !== 'plugin-api')
           if (bad) offenders.push(`${relative(REPO, f)}: imports ${spec}`)
         }
       }
@@ -46,7 +49,9 @@ describe('architecture', () => {
     const offenders: string[] = []
     for (const f of files(root)) {
       for (const spec of importsOf(readFileSync(f, 'utf8'))) {
-        const ok = spec.startsWith('.') ? (resolve(dirname(f), spec) + sep).startsWith(root + sep) : spec.startsWith('node:') || allowed.has(spec)
+        const ok = spec.startsWith('.')
+          ? (resolve(dirname(f), spec) + sep).startsWith(root + sep)
+          : spec.startsWith('node:') || allowed.has(spec)
         if (!ok) offenders.push(`${relative(REPO, f)}: imports ${spec}`)
       }
     }

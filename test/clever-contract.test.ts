@@ -16,7 +16,9 @@ beforeAll(async () => {
   await sim.start()
   sim.addOrg('orga_contract', {token: 'cc-contract-token-1'})
   // Secrets with characters that percent-encoding changes: the signature is encoded twice, as Clever documents.
-  sim.addOrg('orga_oauth', {oauth: {consumerKey: 'ck', consumerSecret: 'cs+secret/1', token: 'oauth-token', tokenSecret: 'ts secret&2'}})
+  sim.addOrg('orga_oauth', {
+    oauth: {consumerKey: 'ck', consumerSecret: 'cs+secret/1', token: 'oauth-token', tokenSecret: 'ts secret&2'},
+  })
   sim.addOrg('orga_bearer', {bearer: 'api-token-bearer-1'})
 })
 afterAll(async () => {
@@ -24,19 +26,55 @@ afterAll(async () => {
 })
 
 let seq = 0
-function executor(extra: Partial<Record<string, unknown>> = {}, systemId = 'r_contract'): {executor: CleverDockerExecutor; token: string; other(): CleverDockerExecutor} {
+function executor(
+  extra: Partial<Record<string, unknown>> = {},
+  systemId = 'r_contract',
+): {executor: CleverDockerExecutor; token: string; other(): CleverDockerExecutor} {
   const token = `contract${++seq}-runner-token`
-  const cfg = cleverConfigSchema.parse({cc_api_url: sim.apiUrl, cc_orga_id: 'orga_contract', cc_token: 'cc-contract-token-1', cc_deployment_repo_wait_step: 0.02, ...extra})
-  const runner: RunnerConfig<CleverConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'clever-docker', uniqueName: shortToken(token), executorConfig: cfg, forwarded: {name: 'c', url: 'http://gitlab.invalid', token, executor: 'clever-docker'}}
-  const deps = {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, http: new UndiciHttpClient(), owner: {systemId, runner: runner.uniqueName}}
-  return {executor: new CleverDockerExecutor(runner, deps), token, other: () => new CleverDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}})}
+  const cfg = cleverConfigSchema.parse({
+    cc_api_url: sim.apiUrl,
+    cc_orga_id: 'orga_contract',
+    cc_token: 'cc-contract-token-1',
+    cc_deployment_repo_wait_step: 0.02,
+    ...extra,
+  })
+  const runner: RunnerConfig<CleverConfig> = {
+    index: 0,
+    url: 'http://gitlab.invalid',
+    token,
+    executor: 'clever-docker',
+    uniqueName: shortToken(token),
+    executorConfig: cfg,
+    forwarded: {name: 'c', url: 'http://gitlab.invalid', token, executor: 'clever-docker'},
+  }
+  const deps = {
+    now: Date.now,
+    sleep: abortableSleep,
+    addSecret: () => {},
+    log: silentLogger,
+    http: new UndiciHttpClient(),
+    owner: {systemId, runner: runner.uniqueName},
+  }
+  return {
+    executor: new CleverDockerExecutor(runner, deps),
+    token,
+    other: () =>
+      new CleverDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}}),
+  }
 }
 
 executorContract('clever-docker (against the Clever Cloud simulator)', async () => {
   const {executor: ex, token, other} = executor()
   return {
     executor: ex,
-    job: (id) => ({id, token: `job-${id}`, variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}, {key: 'CI_API_V4_URL', value: 'http://gitlab.invalid/api/v4'}]}),
+    job: (id) => ({
+      id,
+      token: `job-${id}`,
+      variables: [
+        {key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'},
+        {key: 'CI_API_V4_URL', value: 'http://gitlab.invalid/api/v4'},
+      ],
+    }),
     secrets: [token, 'cc-contract-token-1'],
     otherDaemon: async () => other(),
     cleanup: async () => {
@@ -56,15 +94,31 @@ describe('clever-docker against the simulator', () => {
     const {executor: ex, token} = executor({cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true'}})
     const r = await ex.provision({id: 77, token: 'j', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'S'}]}, {})
     const app = sim.apps.get(r.id)!
-    expect(app).toMatchObject({name: `hpd-job-${shortToken(token)}-77`, lifetime: 'TASK', instanceVersion: '20240315', flavor: {name: 'heptapod-runner-S'}})
+    expect(app).toMatchObject({
+      name: `hpd-job-${shortToken(token)}-77`,
+      lifetime: 'TASK',
+      instanceVersion: '20240315',
+      flavor: {name: 'heptapod-runner-S'},
+    })
     expect(app.env).toEqual({CC_MOUNT_DOCKER_SOCKET: 'true', CC_ENABLE_HEPTAPOD_RUNNER: 'true'})
     expect(r.weight).toBeCloseTo(4 ** 1.25, 9)
     await ex.decommission(r, {})
   })
 
   it('authenticates with OAuth1 PLAINTEXT and with a Bearer API token', async () => {
-    expect(authorizationHeader({scheme: 'oauth1', consumerKey: 'ck', consumerSecret: 'cs', token: 't', tokenSecret: 'ts'})).toBe('OAuth oauth_consumer_key="ck", oauth_token="t", oauth_signature_method="PLAINTEXT", oauth_signature="cs%26ts"')
-    const o = executor({cc_orga_id: 'orga_oauth', cc_token: 'oauth-token', cc_auth_scheme: 'oauth1', cc_oauth_consumer_key: 'ck', cc_oauth_consumer_secret: 'cs+secret/1', cc_oauth_token_secret: 'ts secret&2'}).executor
+    expect(
+      authorizationHeader({scheme: 'oauth1', consumerKey: 'ck', consumerSecret: 'cs', token: 't', tokenSecret: 'ts'}),
+    ).toBe(
+      'OAuth oauth_consumer_key="ck", oauth_token="t", oauth_signature_method="PLAINTEXT", oauth_signature="cs%26ts"',
+    )
+    const o = executor({
+      cc_orga_id: 'orga_oauth',
+      cc_token: 'oauth-token',
+      cc_auth_scheme: 'oauth1',
+      cc_oauth_consumer_key: 'ck',
+      cc_oauth_consumer_secret: 'cs+secret/1',
+      cc_oauth_token_secret: 'ts secret&2',
+    }).executor
     const r = await o.provision({id: 5, token: 'j', variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}]}, {})
     expect(await o.decommission(r, {})).toBe('deleted')
     const b = executor({cc_orga_id: 'orga_bearer', cc_token: 'api-token-bearer-1', cc_auth_scheme: 'bearer'}).executor
@@ -87,14 +141,24 @@ describe('clever-docker against the simulator', () => {
     const {executor: ex} = executor()
     const r = await ex.provision({id: 11, token: 'j', variables: []}, {})
     sim.addFault('DELETE /organisations/:orga/applications/:app', {status: 503, times: 2})
-    sim.addFault('DELETE /organisations/:orga/applications/:app', {status: 429, times: 1, headers: {'retry-after': '0'}})
+    sim.addFault('DELETE /organisations/:orga/applications/:app', {
+      status: 429,
+      times: 1,
+      headers: {'retry-after': '0'},
+    })
     expect(await ex.decommission(r, {})).toBe('deleted')
     expect(await ex.decommission(r, {})).toBe('absent')
   })
 
   it('restores a resource dumped by the original', async () => {
     const {executor: ex} = executor()
-    const r = ex.restore({id: 'app_x', gitlab_namespace: null, weight: 13.45, launched: true, deploy_url: 'https://push/app_x.git'})
+    const r = ex.restore({
+      id: 'app_x',
+      gitlab_namespace: null,
+      weight: 13.45,
+      launched: true,
+      deploy_url: 'https://push/app_x.git',
+    })
     expect(r).toMatchObject({id: 'app_x', weight: 13.45, launched: true, data: {deployUrl: 'https://push/app_x.git'}})
   })
 

@@ -53,9 +53,29 @@ class Rewriting implements HttpClient {
 let seq = 0
 function executor(http: HttpClient): CleverDockerExecutor {
   const token = `hostile${++seq}-runner-token`
-  const cfg = cleverConfigSchema.parse({cc_api_url: sim.apiUrl, cc_orga_id: 'orga_hostile', cc_token: 'cc-hostile-token-1', cc_deployment_repo_wait_step: 0.02})
-  const runner: RunnerConfig<CleverConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'clever-docker', uniqueName: token.slice(0, 8), executorConfig: cfg, forwarded: {name: 'c', url: 'http://gitlab.invalid', token, executor: 'clever-docker'}}
-  return new CleverDockerExecutor(runner, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, http, owner: {systemId: 'r_hostile', runner: token.slice(0, 8)}})
+  const cfg = cleverConfigSchema.parse({
+    cc_api_url: sim.apiUrl,
+    cc_orga_id: 'orga_hostile',
+    cc_token: 'cc-hostile-token-1',
+    cc_deployment_repo_wait_step: 0.02,
+  })
+  const runner: RunnerConfig<CleverConfig> = {
+    index: 0,
+    url: 'http://gitlab.invalid',
+    token,
+    executor: 'clever-docker',
+    uniqueName: token.slice(0, 8),
+    executorConfig: cfg,
+    forwarded: {name: 'c', url: 'http://gitlab.invalid', token, executor: 'clever-docker'},
+  }
+  return new CleverDockerExecutor(runner, {
+    now: Date.now,
+    sleep: abortableSleep,
+    addSecret: () => {},
+    log: silentLogger,
+    http,
+    owner: {systemId: 'r_hostile', runner: token.slice(0, 8)},
+  })
 }
 
 const job = (id: number) => ({id, token: `job-${id}-token`, variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}]})
@@ -64,9 +84,11 @@ describe('hostile Clever Cloud answers', () => {
   it('a deployment URL that is a git option never reaches git: no command runs, the launch fails with a clear reason', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpr-pwn-'))
     const marker = join(dir, 'PWNED')
-    const ex = executor(new Rewriting((app) => {
-      app.deployment = {...(app.deployment as object), httpUrl: `--exec=touch ${marker}`}
-    }))
+    const ex = executor(
+      new Rewriting((app) => {
+        app.deployment = {...(app.deployment as object), httpUrl: `--exec=touch ${marker}`}
+      }),
+    )
     const r = await ex.provision(job(1), {})
     const err = (await ex.launch(r, job(1), {}).catch((e: unknown) => e)) as Error & {code?: string}
     expect(err.code).toBe('clever_deploy_url')
@@ -76,9 +98,11 @@ describe('hostile Clever Cloud answers', () => {
   })
 
   it('the organisation token is never sent to a host the answer names', async () => {
-    const ex = executor(new Rewriting((app) => {
-      app.deployment = {...(app.deployment as object), httpUrl: `${evilUrl}/steal.git`}
-    }))
+    const ex = executor(
+      new Rewriting((app) => {
+        app.deployment = {...(app.deployment as object), httpUrl: `${evilUrl}/steal.git`}
+      }),
+    )
     const r = await ex.provision(job(2), {})
     const err = (await ex.launch(r, job(2), {}).catch((e: unknown) => e)) as Error & {code?: string}
     expect(err.code).toBe('clever_deploy_url')
@@ -87,18 +111,22 @@ describe('hostile Clever Cloud answers', () => {
   })
 
   it('a create answer without the fields we need is an error of that call, in one line; the app created is found by name', async () => {
-    const ex = executor(new Rewriting((app, req) => {
-      if (req.method === 'POST') delete app.instance
-    }))
+    const ex = executor(
+      new Rewriting((app, req) => {
+        if (req.method === 'POST') delete app.instance
+      }),
+    )
     const r = await ex.provision(job(3), {})
     expect(r.id).toMatch(/^app_/)
     expect(r.weight).toBeGreaterThan(0)
     await ex.decommission(r, {})
     // Nothing to find by name: the error says what is missing, on one line.
-    const broken = executor(new Rewriting((app, req) => {
-      if (req.method === 'POST') delete app.instance
-      if (req.method === 'GET') app.name = 'renamed'
-    }))
+    const broken = executor(
+      new Rewriting((app, req) => {
+        if (req.method === 'POST') delete app.instance
+        if (req.method === 'GET') app.name = 'renamed'
+      }),
+    )
     const err = (await broken.provision(job(4), {}).catch((e: unknown) => e)) as Error & {code?: string}
     expect(err.code).toBe('clever_create-app')
     expect(err.message).toMatch(/instance: .*expected object/)

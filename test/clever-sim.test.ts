@@ -35,11 +35,27 @@ afterEach(async () => {
   await gitlab.stop()
 })
 
-const api = (method: string, path: string, body?: unknown) => fetch(`${clever.apiUrl}/organisations/${ORGA}${path}`, {method, headers: {authorization: `token ${TOKEN}`, ...(body === undefined ? {} : {'content-type': 'application/json'})}, ...(body === undefined ? {} : {body: JSON.stringify(body)})})
+const api = (method: string, path: string, body?: unknown) =>
+  fetch(`${clever.apiUrl}/organisations/${ORGA}${path}`, {
+    method,
+    headers: {authorization: `token ${TOKEN}`, ...(body === undefined ? {} : {'content-type': 'application/json'})},
+    ...(body === undefined ? {} : {body: JSON.stringify(body)}),
+  })
 
 async function createApp(env: Record<string, string>, variant = HEPTAPOD_VARIANT.id): Promise<string> {
   const flavor = variant === DOCKER_VARIANT.id ? 'XS' : 'heptapod-runner-XS'
-  const r = await api('POST', '/applications', {name: `app-${Math.random()}`, zone: 'par', deploy: 'git', instanceType: 'docker', instanceVersion: '20240315', instanceVariant: variant, instanceLifetime: 'TASK', minFlavor: flavor, maxFlavor: flavor, env})
+  const r = await api('POST', '/applications', {
+    name: `app-${Math.random()}`,
+    zone: 'par',
+    deploy: 'git',
+    instanceType: 'docker',
+    instanceVersion: '20240315',
+    instanceVariant: variant,
+    instanceLifetime: 'TASK',
+    minFlavor: flavor,
+    maxFlavor: flavor,
+    env,
+  })
   expect(r.status).toBe(200)
   const app = (await r.json()) as {id: string}
   await waitUntil(() => clever.apps.get(app.id)!.repoState === 'CREATED', 5000, 'repository created')
@@ -49,14 +65,30 @@ async function createApp(env: Record<string, string>, variant = HEPTAPOD_VARIANT
 /** Takes a job from GitLab and pushes its payload to the app, as the daemon does. */
 async function launch(appId: string, spec: Parameters<GitLabSimulator['enqueueJob']>[0] = {}): Promise<number> {
   const job = gitlab.enqueueJob(spec)
-  const r = await fetch(`${gitlab.url}/api/v4/jobs/request`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({token: runnerToken, info: {}})})
+  const r = await fetch(`${gitlab.url}/api/v4/jobs/request`, {
+    method: 'POST',
+    headers: {'content-type': 'application/json'},
+    body: JSON.stringify({token: runnerToken, info: {}}),
+  })
   const payload = await r.text()
   const dir = mkdtempSync(join(tmpdir(), 'cc-sim-push-'))
   writeFileSync(join(dir, 'job.json'), payload)
   writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n')
   const env = {PATH: process.env.PATH, HOME: dir, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1'}
-  await run('sh', ['-c', 'git init -q -b master && git add . && git -c user.name=t -c user.email=t@t commit -qm job'], {cwd: dir, env})
-  const push = await run('git', ['push', '-q', `${clever.hostUrl.replace('://', `://Jenkins:${TOKEN}@`)}/git/${appId}.git`, 'HEAD:refs/heads/master'], {cwd: dir, env})
+  await run('sh', ['-c', 'git init -q -b master && git add . && git -c user.name=t -c user.email=t@t commit -qm job'], {
+    cwd: dir,
+    env,
+  })
+  const push = await run(
+    'git',
+    [
+      'push',
+      '-q',
+      `${clever.hostUrl.replace('://', `://Jenkins:${TOKEN}@`)}/git/${appId}.git`,
+      'HEAD:refs/heads/master',
+    ],
+    {cwd: dir, env},
+  )
   expect(push.code, push.stderr).toBe(0)
   return job.id
 }
@@ -78,18 +110,27 @@ describe('Clever simulator: the job runs only on an app whose environment allows
     await waitUntil(() => clever.apps.get(app)!.deployments[0]!.state === 'FAIL', 5000, 'deployment FAIL')
   })
 
-  it('fails the job when the variant\'s entry (CC_ENABLE_HEPTAPOD_RUNNER) or one the job needs (SIM_REQUIRED_ENV) is missing', async () => {
+  it("fails the job when the variant's entry (CC_ENABLE_HEPTAPOD_RUNNER) or one the job needs (SIM_REQUIRED_ENV) is missing", async () => {
     const a = await createApp({CC_MOUNT_DOCKER_SOCKET: 'true'})
     expect(await final(await launch(a))).toMatchObject({status: 'failed', failureReason: 'runner_system_failure'})
     const b = await createApp({CC_MOUNT_DOCKER_SOCKET: 'true'}, DOCKER_VARIANT.id)
-    expect((await final(await launch(b, {variables: {SIM_REQUIRED_ENV: 'CC_EXTRA=yes'}}))).log.toString()).toContain('needs CC_EXTRA=yes')
+    expect((await final(await launch(b, {variables: {SIM_REQUIRED_ENV: 'CC_EXTRA=yes'}}))).log.toString()).toContain(
+      'needs CC_EXTRA=yes',
+    )
   })
 
   it('takes the environment the app had when its deployment started: setting it afterwards is too late', async () => {
     const app = await createApp({})
     const id = await launch(app, {durationMs: 300})
     await waitUntil(() => clever.apps.get(app)!.deployments.length === 1, 5000, 'deployment started')
-    expect((await api('PUT', `/applications/${app}/env`, {CC_MOUNT_DOCKER_SOCKET: 'true', CC_ENABLE_HEPTAPOD_RUNNER: 'true'})).status).toBe(200)
+    expect(
+      (
+        await api('PUT', `/applications/${app}/env`, {
+          CC_MOUNT_DOCKER_SOCKET: 'true',
+          CC_ENABLE_HEPTAPOD_RUNNER: 'true',
+        })
+      ).status,
+    ).toBe(200)
     expect((await final(id)).status).toBe('failed')
     expect(clever.apps.get(app)!.pushed!.env).toEqual({})
   })

@@ -12,15 +12,21 @@ const cases = BAD_CONFIGS.filter((c) => !/clever/.test(c.toml))
 
 describe('a bad configuration stops the CLI with exit code 2 and says where', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bad-'))
-  it.concurrent.each(cases.map((c, i) => ({...c, file: join(dir, `bad-${i}.toml`)})))('$name', async ({toml, expect: re, file}) => {
-    writeFileSync(file, toml)
-    const r = await runCli(['quota', file])
-    expect(r.code, r.stderr).toBe(2)
-    expect(r.stdout).toBe('')
-    const lines = r.stderr.split('\n').map((l) => l.replace(file, 'cfg.toml'))
-    expect(lines.some((l) => re.test(l)), r.stderr).toBe(true)
-    for (const s of [TOKEN, WATCH_TOKEN, 'hunter2hunter2']) expect(r.stderr).not.toContain(s)
-  })
+  it.concurrent.each(cases.map((c, i) => ({...c, file: join(dir, `bad-${i}.toml`)})))(
+    '$name',
+    async ({toml, expect: re, file}) => {
+      writeFileSync(file, toml)
+      const r = await runCli(['quota', file])
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stdout).toBe('')
+      const lines = r.stderr.split('\n').map((l) => l.replace(file, 'cfg.toml'))
+      expect(
+        lines.some((l) => re.test(l)),
+        r.stderr,
+      ).toBe(true)
+      for (const s of [TOKEN, WATCH_TOKEN, 'hunter2hunter2']) expect(r.stderr).not.toContain(s)
+    },
+  )
 
   it('a missing file is a configuration error too', async () => {
     const r = await runCli(['quota', join(dir, 'nope.toml')])

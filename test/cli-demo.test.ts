@@ -17,7 +17,9 @@ describe('demo', () => {
       return x
     })
     expect(r.code, r.stderr.slice(-2000)).toBe(0)
-    expect(r.stdout).toMatch(/demo finished: 10 succeeded, 1 failed, 1 canceled, 0 not over; 0 app\(s\) left; peak weight of live apps [\d.]+ \/ quota 67\.0/)
+    expect(r.stdout).toMatch(
+      /demo finished: 10 succeeded, 1 failed, 1 canceled, 0 not over; 0 app\(s\) left; peak weight of live apps [\d.]+ \/ quota 67\.0/,
+    )
     const peak = Number(/peak weight of live apps ([\d.]+)/.exec(r.stdout)![1])
     expect(peak).toBeLessThanOrEqual(67.0)
     expect(r.stderr).not.toContain('demo-clever-token')

@@ -7,6 +7,7 @@ describe('heptapod-paas-runner --help', () => {
     const r = await runCli(['--help'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/USAGE\s+\$ heptapod-paas-runner \[COMMAND\]/)
-    for (const cmd of ['quota', 'executors', 'plugins', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\s`, 'm'))
+    for (const cmd of ['quota', 'executors', 'plugins', 'help'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\s`, 'm'))
   })
 })

@@ -30,11 +30,31 @@ describe('the daemon on a hostile state file', () => {
   it('a record with an unknown phase, or without weight, and a torn line in the middle: it starts, says so, and stops on SIGTERM', async () => {
     const token = sim.createRunner().token
     const uniq = token.slice(0, 8)
-    const record = (jobId: number, o: Record<string, unknown>) => JSON.stringify({t: 'put', r: {runner: uniq, jobId, jobToken: `glcbt-${jobId}-secret`, phase: 'running', weight: 1, expectedWeight: 1, traceOffset: 0, acquiredAt: 1, phaseSince: 1, ...o}})
+    const record = (jobId: number, o: Record<string, unknown>) =>
+      JSON.stringify({
+        t: 'put',
+        r: {
+          runner: uniq,
+          jobId,
+          jobToken: `glcbt-${jobId}-secret`,
+          phase: 'running',
+          weight: 1,
+          expectedWeight: 1,
+          traceOffset: 0,
+          acquiredAt: 1,
+          phaseSince: 1,
+          ...o,
+        },
+      })
     const state = join(dir, 'state.json')
-    writeFileSync(state, `${HEADER}${record(1, {phase: 'bogus'})}\n${record(2, {weight: undefined})}\n${record(3, {}).slice(0, 50)}${record(4, {phase: 'finished'})}\n`)
+    writeFileSync(
+      state,
+      `${HEADER}${record(1, {phase: 'bogus'})}\n${record(2, {weight: undefined})}\n${record(3, {}).slice(0, 50)}${record(4, {phase: 'finished'})}\n`,
+    )
     const config = join(dir, 'config.toml')
-    writeFileSync(config, `check_interval = 0.1
+    writeFileSync(
+      config,
+      `check_interval = 0.1
 state_file = "${state}"
 [quota_computation]
   reference_runner = "r"
@@ -45,9 +65,14 @@ state_file = "${state}"
   url = "${sim.url}"
   token = "${token}"
   executor = "memory"
-`)
+`,
+    )
     let err = ''
-    child = spawn(process.execPath, [BIN, 'run', config], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe']})
+    child = spawn(process.execPath, [BIN, 'run', config], {
+      cwd: REPO,
+      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
     const exit = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)))
     // The valid finished job (glued after the torn line) is resumed: nothing to delete, it is forgotten.

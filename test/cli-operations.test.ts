@@ -34,14 +34,18 @@ ${globals}
   reference_runner = "${runners[0]!.name}"
   reference_flavor = "3XL"
   reference_jobs_count = 2
-${runners.map((r) => `
+${runners
+  .map(
+    (r) => `
 [[runners]]
   name = "${r.name}"
   url = "${sim.url}"
   token = "${r.token}"
   executor = "memory"
   memory_cloud_dir = "${join(dir, 'cloud')}"
-`).join('')}`
+`,
+  )
+  .join('')}`
 }
 
 /** The daemon as a child process; its stderr collected. */
@@ -49,7 +53,12 @@ function daemon(args: string[], opts: {stdio2?: number; env?: NodeJS.ProcessEnv}
   let err = ''
   const c = spawn(process.execPath, [BIN, ...args], {
     cwd: REPO,
-    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir(), ...opts.env},
+    env: {
+      ...process.env,
+      OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+      HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir(),
+      ...opts.env,
+    },
     stdio: ['ignore', 'pipe', opts.stdio2 ?? 'pipe'],
   })
   c.stderr?.on('data', (d: Buffer) => (err += d.toString()))
@@ -57,7 +66,7 @@ function daemon(args: string[], opts: {stdio2?: number; env?: NodeJS.ProcessEnv}
   return {child: c, stderr: () => err, exit: new Promise<number | null>((r) => c.once('exit', (code) => r(code)))}
 }
 
-describe('the original\'s command line', () => {
+describe("the original's command line", () => {
   it('`heptapod-paas-runner CONFIG -l INFO` runs the daemon, as systemd units of the original do', async () => {
     const path = join(dir, 'orig.toml')
     writeFileSync(path, config([{name: 'r', token: sim.createRunner().token}]))
@@ -82,13 +91,25 @@ describe('signals', () => {
     const b = sim.createRunner()
     const c = sim.createRunner()
     const path = join(dir, 'reload.toml')
-    writeFileSync(path, config([{name: 'a', token: a.token}, {name: 'b', token: b.token}]))
+    writeFileSync(
+      path,
+      config([
+        {name: 'a', token: a.token},
+        {name: 'b', token: b.token},
+      ]),
+    )
     const d = daemon(['run', path])
     // The memory executor runs nothing: the test plays the inner runner and ends jobs itself.
     const onB = sim.enqueueJob({runnerToken: b.token})
     await waitUntil(() => sim.job(onB.id)!.status === 'running', 20_000, 'b runs a job')
 
-    writeFileSync(path, config([{name: 'a', token: a.token}, {name: 'c', token: c.token}]))
+    writeFileSync(
+      path,
+      config([
+        {name: 'a', token: a.token},
+        {name: 'c', token: c.token},
+      ]),
+    )
     d.child.kill('SIGHUP')
     await waitUntil(() => d.stderr().includes('configuration reloaded'), 20_000, 'reloaded').catch((e: Error) => {
       throw new Error(`${e.message}: ${d.stderr().slice(-3000)}`)
@@ -98,7 +119,11 @@ describe('signals', () => {
     const onBLater = sim.enqueueJob({runnerToken: b.token})
     await waitUntil(() => sim.job(onC.id)!.status === 'running', 30_000, 'c takes a job')
     sim.finishJob(onB.id, 'success')
-    await waitUntil(() => d.stderr().includes('a runner removed from the configuration has no job left: it is gone'), 30_000, "b's job over, b gone")
+    await waitUntil(
+      () => d.stderr().includes('a runner removed from the configuration has no job left: it is gone'),
+      30_000,
+      "b's job over, b gone",
+    )
     expect(sim.job(onBLater.id)!.status).toBe('pending')
 
     writeFileSync(path, '[quota_computation\nbroken')
@@ -120,13 +145,17 @@ describe('status', () => {
     writeFileSync(path, config([{name: 'r', token: sim.createRunner().token}]))
     const d = daemon(['run', path])
     const socket = controlSocketPath(join(dir, 'status.state.json'))
-    await waitUntil(() => {
-      try {
-        return statSync(socket).isSocket()
-      } catch {
-        return false
-      }
-    }, 20_000, 'the control socket')
+    await waitUntil(
+      () => {
+        try {
+          return statSync(socket).isSocket()
+        } catch {
+          return false
+        }
+      },
+      20_000,
+      'the control socket',
+    )
     expect(statSync(socket).mode & 0o777).toBe(0o600)
     const live = await runCli(['status', path, '--json'])
     expect(live.code, live.stderr).toBe(0)
@@ -184,8 +213,32 @@ describe('a registered runner takes a job (register, then run, against both simu
       clever.addOrg('orga_reg', {token: 'cc-RegSecret-123'})
       const runner = sim.createRunner()
       const path = join(dir, 'fresh.toml')
-      const r = await runCli(['register', '-c', path, '-n', '--url', sim.url, '--token', runner.token, '--name', 'clever', '--executor', 'clever-docker',
-        '--set', `cc_api_url=${clever.apiUrl}`, '--set', 'cc_multi_tenant=false', '--set', 'cc_orga_id=orga_reg', '--set', 'cc_token=cc-RegSecret-123', '--set', 'cc_deployment_repo_wait_step=0.2', '--set', 'check_interval=0.5'])
+      const r = await runCli([
+        'register',
+        '-c',
+        path,
+        '-n',
+        '--url',
+        sim.url,
+        '--token',
+        runner.token,
+        '--name',
+        'clever',
+        '--executor',
+        'clever-docker',
+        '--set',
+        `cc_api_url=${clever.apiUrl}`,
+        '--set',
+        'cc_multi_tenant=false',
+        '--set',
+        'cc_orga_id=orga_reg',
+        '--set',
+        'cc_token=cc-RegSecret-123',
+        '--set',
+        'cc_deployment_repo_wait_step=0.2',
+        '--set',
+        'check_interval=0.5',
+      ])
       expect(r.code, r.stderr).toBe(0)
       expect(r.stderr).not.toContain('could not list the flavors')
       const job = sim.enqueueJob({flavor: '3XL'})

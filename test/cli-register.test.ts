@@ -30,15 +30,45 @@ afterEach(async () => {
   await sim.stop()
 })
 
-const cleverSets = ['--set', 'cc_multi_tenant=false', '--set', 'cc_orga_id=orga_reg', '--set', 'cc_token=cc-RegSecret-123', '--set', 'cc_api_url=http://127.0.0.1:9/v2']
-const load = (path: string) => parseConfig(readFileSync(path, 'utf8'), {file: path, executors: testExecutors, defaultStateFile: 'x'})
+const cleverSets = [
+  '--set',
+  'cc_multi_tenant=false',
+  '--set',
+  'cc_orga_id=orga_reg',
+  '--set',
+  'cc_token=cc-RegSecret-123',
+  '--set',
+  'cc_api_url=http://127.0.0.1:9/v2',
+]
+const load = (path: string) =>
+  parseConfig(readFileSync(path, 'utf8'), {file: path, executors: testExecutors, defaultStateFile: 'x'})
 const mode = (path: string) => statSync(path).mode & 0o777
 
 describe('register, non-interactive (real CLI)', () => {
   it('legacy registration token: registers, creates a 0600 file whose quota fits the maximum flavor, and says what to do next', async () => {
     sim.addRegistrationToken('GR1348941RegToken')
     const path = join(dir, 'new.toml')
-    const r = await runCli(['register', '-c', path, '-n', '-u', sim.url, '-r', 'GR1348941RegToken', '--name', 'clever', '--executor', 'memory', '--max-flavor', 'XL', '--max-flavor-jobs', '3', '--tag-list', 'a, b', '--paused'])
+    const r = await runCli([
+      'register',
+      '-c',
+      path,
+      '-n',
+      '-u',
+      sim.url,
+      '-r',
+      'GR1348941RegToken',
+      '--name',
+      'clever',
+      '--executor',
+      'memory',
+      '--max-flavor',
+      'XL',
+      '--max-flavor-jobs',
+      '3',
+      '--tag-list',
+      'a, b',
+      '--paused',
+    ])
     expect(r.code, r.stderr).toBe(0)
     const runner = [...sim.runners.values()][0]!
     expect(runner).toMatchObject({description: 'clever', paused: true, tags: ['a', 'b']})
@@ -46,7 +76,14 @@ describe('register, non-interactive (real CLI)', () => {
     const c = load(path)
     expect(c.quotaComputation).toEqual({referenceRunner: 'clever', referenceFlavor: 'XL', referenceJobsCount: 3})
     expect(c.stateFile).toBe(join(dir, 'new.state.json'))
-    expect(c.runners[0]).toMatchObject({name: 'clever', url: sim.url, token: runner.token, id: runner.id, executor: 'memory', executorConfig: {memory_max_flavor: 'XL'}})
+    expect(c.runners[0]).toMatchObject({
+      name: 'clever',
+      url: sim.url,
+      token: runner.token,
+      id: runner.id,
+      executor: 'memory',
+      executorConfig: {memory_max_flavor: 'XL'},
+    })
     expect(r.stdout).toContain(`Runner 'clever' (id ${runner.id}`)
     expect(r.stdout).toContain('the weighted quota is 96.0')
     expect(r.stdout).toContain('It is paused in GitLab')
@@ -59,16 +96,37 @@ describe('register, non-interactive (real CLI)', () => {
   it('without --max-flavor, the heaviest flavor and two of its jobs: the runner can take any job', async () => {
     const runner = sim.createRunner()
     const path = join(dir, 'heaviest.toml')
-    const r = await runCli(['register', path, '-n', '--url', sim.url, '--token', runner.token, '--name', 'm', '--executor', 'memory'])
+    const r = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--token',
+      runner.token,
+      '--name',
+      'm',
+      '--executor',
+      'memory',
+    ])
     expect(r.code, r.stderr).toBe(0)
     expect(load(path).quotaComputation).toEqual({referenceRunner: 'm', referenceFlavor: '3XL', referenceJobsCount: 2})
     expect(load(path).runners[0]!.executorConfig).toMatchObject({memory_max_flavor: '3XL'})
   })
 
-  it('gitlab-runner\'s environment variables: CI_SERVER_URL, CI_SERVER_TOKEN, RUNNER_NAME, RUNNER_EXECUTOR, REGISTER_NON_INTERACTIVE, CONFIG_FILE', async () => {
+  it("gitlab-runner's environment variables: CI_SERVER_URL, CI_SERVER_TOKEN, RUNNER_NAME, RUNNER_EXECUTOR, REGISTER_NON_INTERACTIVE, CONFIG_FILE", async () => {
     const runner = sim.createRunner()
     const path = join(dir, 'env.toml')
-    const r = await runCli(['register'], {env: {CI_SERVER_URL: sim.url, CI_SERVER_TOKEN: runner.token, RUNNER_NAME: 'from-env', RUNNER_EXECUTOR: 'memory', REGISTER_NON_INTERACTIVE: 'true', CONFIG_FILE: path}})
+    const r = await runCli(['register'], {
+      env: {
+        CI_SERVER_URL: sim.url,
+        CI_SERVER_TOKEN: runner.token,
+        RUNNER_NAME: 'from-env',
+        RUNNER_EXECUTOR: 'memory',
+        REGISTER_NON_INTERACTIVE: 'true',
+        CONFIG_FILE: path,
+      },
+    })
     expect(r.code, r.stderr).toBe(0)
     expect(load(path).runners[0]).toMatchObject({name: 'from-env', executor: 'memory', token: runner.token})
   })
@@ -76,7 +134,10 @@ describe('register, non-interactive (real CLI)', () => {
   it('REGISTRATION_TOKEN and a default config path in HEPTAPOD_PAAS_RUNNER_CONFIG_DIR', async () => {
     sim.addRegistrationToken('GR1348941EnvReg')
     const data = freshDataDir()
-    const r = await runCli(['register', '-n', '--name', 'x', '--executor', 'memory'], {dataDir: data, env: {CI_SERVER_URL: sim.url, REGISTRATION_TOKEN: 'GR1348941EnvReg'}})
+    const r = await runCli(['register', '-n', '--name', 'x', '--executor', 'memory'], {
+      dataDir: data,
+      env: {CI_SERVER_URL: sim.url, REGISTRATION_TOKEN: 'GR1348941EnvReg'},
+    })
     expect(r.code, r.stderr).toBe(0)
     const path = join(data, 'config', 'config.toml')
     expect(load(path).runners[0]!.name).toBe('x')
@@ -87,20 +148,79 @@ describe('register, non-interactive (real CLI)', () => {
   it('--set: executor keys are written typed; an unknown key exits 2 with "did you mean", before GitLab is contacted', async () => {
     const runner = sim.createRunner()
     const path = join(dir, 'set.toml')
-    const typo = await runCli(['register', path, '-n', '--url', sim.url, '--token', runner.token, '--name', 'x', '--executor', 'clever-docker', ...cleverSets, '--set', 'cc_zoen=par'])
+    const typo = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--token',
+      runner.token,
+      '--name',
+      'x',
+      '--executor',
+      'clever-docker',
+      ...cleverSets,
+      '--set',
+      'cc_zoen=par',
+    ])
     expect(typo.code).toBe(2)
-    expect(typo.stderr).toContain("--set cc_zoen: unknown key (not a global key, a runner key, nor a key of executor clever-docker); did you mean 'cc_zone'?")
+    expect(typo.stderr).toContain(
+      "--set cc_zoen: unknown key (not a global key, a runner key, nor a key of executor clever-docker); did you mean 'cc_zone'?",
+    )
     expect(sim.runners.get(runner.token)!.managers.size).toBe(0)
     expect(existsSync(path)).toBe(false)
-    const bad = await runCli(['register', path, '-n', '--url', sim.url, '--token', runner.token, '--name', 'x', '--executor', 'clever-docker', ...cleverSets, '--set', 'cc_deployment_repo_timeout=soon'])
+    const bad = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--token',
+      runner.token,
+      '--name',
+      'x',
+      '--executor',
+      'clever-docker',
+      ...cleverSets,
+      '--set',
+      'cc_deployment_repo_timeout=soon',
+    ])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('--set cc_deployment_repo_timeout:')
-    const ok = await runCli(['register', path, '-n', '--url', sim.url, '--token', runner.token, '--name', 'x', '--executor', 'clever-docker', ...cleverSets,
-      '--set', 'cc_zone=rbx', '--set', 'cc_deployment_repo_timeout=45', '--set', 'cc_extra_env.FOO=bar', '--set', 'check_interval=5', '--max-flavor', 'L'])
+    const ok = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--token',
+      runner.token,
+      '--name',
+      'x',
+      '--executor',
+      'clever-docker',
+      ...cleverSets,
+      '--set',
+      'cc_zone=rbx',
+      '--set',
+      'cc_deployment_repo_timeout=45',
+      '--set',
+      'cc_extra_env.FOO=bar',
+      '--set',
+      'check_interval=5',
+      '--max-flavor',
+      'L',
+    ])
     expect(ok.code, ok.stderr).toBe(0)
     const c = load(path)
     expect(c.checkInterval).toBe(5)
-    expect(c.runners[0]!.executorConfig).toMatchObject({cc_zone: 'rbx', cc_deployment_repo_timeout: 45, cc_max_flavor: 'L', cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true', FOO: 'bar'}})
+    expect(c.runners[0]!.executorConfig).toMatchObject({
+      cc_zone: 'rbx',
+      cc_deployment_repo_timeout: 45,
+      cc_max_flavor: 'L',
+      cc_extra_env: {CC_ENABLE_HEPTAPOD_RUNNER: 'true', FOO: 'bar'},
+    })
     // The Clever API was not reachable (port 9): its usual flavors were offered, and said so.
     expect(ok.stderr).toContain('could not list the flavors of clever-docker')
     expect(c.quotaComputation).toEqual({referenceRunner: 'x', referenceFlavor: 'L', referenceJobsCount: 2})
@@ -112,17 +232,51 @@ describe('register, non-interactive (real CLI)', () => {
     expect(noTty.code).toBe(2)
     expect(noTty.stderr).toContain('there is no terminal to ask them on: give --non-interactive (-n)')
     expect(noTty.stderr).not.toContain('ExitPromptError')
-    const creds = await runCli(['register', path, '-n', '--url', 'https://user:s3cret@gitlab.example', '--token', 'glrt-whatever1234', '--name', 'x', '--executor', 'memory'])
+    const creds = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      'https://user:s3cret@gitlab.example',
+      '--token',
+      'glrt-whatever1234',
+      '--name',
+      'x',
+      '--executor',
+      'memory',
+    ])
     expect(creds.code).toBe(2)
     expect(creds.stderr).toContain('must not contain credentials')
     expect(creds.stderr).not.toContain('s3cret')
-    const ctl = await runCli(['register', path, '-n', '--url', sim.url, '--token', 'glrt-whatever1234', '--name', 'bad\u0007name', '--executor', 'memory'])
+    const ctl = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--token',
+      'glrt-whatever1234',
+      '--name',
+      'bad\u0007name',
+      '--executor',
+      'memory',
+    ])
     expect(ctl.code).toBe(2)
     expect(ctl.stderr).toContain('must not contain control characters')
     const missing = await runCli(['register', path, '-n', '--url', sim.url, '--name', 'x', '--executor', 'memory'])
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain('the token is missing: give --token (or --registration-token)')
-    const exec = await runCli(['register', path, '-n', '--url', sim.url, '--token', 'glrt-whatever1234', '--executor', 'nope'])
+    const exec = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--token',
+      'glrt-whatever1234',
+      '--executor',
+      'nope',
+    ])
     expect(exec.code).toBe(2)
     expect(existsSync(path)).toBe(false)
     expect(sim.counters.get('POST /runners/verify') ?? 0).toBe(0)
@@ -149,12 +303,30 @@ state_file = "${join(dir, 's.json')}"
 `
     writeFileSync(path, original, {mode: 0o644})
     chmodSync(path, 0o644)
-    const r = await runCli(['register', path, '-n', '--url', sim.url, '--token', runner.token, '--name', 'second', '--executor', 'memory', '--max-flavor', '3XL'])
+    const r = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--token',
+      runner.token,
+      '--name',
+      'second',
+      '--executor',
+      'memory',
+      '--max-flavor',
+      '3XL',
+    ])
     expect(r.code, r.stderr).toBe(0)
     const text = readFileSync(path, 'utf8')
     expect(text.startsWith(original)).toBe(true)
     expect(mode(path)).toBe(0o600)
-    expect(load(path).runners[1]).toMatchObject({name: 'second', token: runner.token, executorConfig: {memory_max_flavor: '3XL'}})
+    expect(load(path).runners[1]).toMatchObject({
+      name: 'second',
+      token: runner.token,
+      executorConfig: {memory_max_flavor: '3XL'},
+    })
     expect(r.stderr).toContain('THIS RUNNER WOULD NEVER TAKE A JOB: the weighted quota of')
     expect(r.stderr).toContain('is 53.8 (weight of 4 jobs with flavor M')
     expect(r.stderr).toContain('less than one job of its maximum flavor 3XL (weight 76.1)')
@@ -165,7 +337,19 @@ state_file = "${join(dir, 's.json')}"
     const first = sim.createRunner({token: 'glrt-t1_SameSixRestOfTokenA'})
     const again = sim.createRunner({token: 'glrt-t1_SameSixRestOfTokenB'})
     const path = join(dir, 'twice.toml')
-    const args = (token: string, name: string): string[] => ['register', path, '--non-interactive', '--url', sim.url, '--token', token, '--name', name, '--executor', 'memory']
+    const args = (token: string, name: string): string[] => [
+      'register',
+      path,
+      '--non-interactive',
+      '--url',
+      sim.url,
+      '--token',
+      token,
+      '--name',
+      name,
+      '--executor',
+      'memory',
+    ]
     expect((await runCli(args(first.token, 'first'))).code).toBe(0)
     const before = readFileSync(path, 'utf8')
     const r = await runCli(args(again.token, 'second'))
@@ -177,11 +361,37 @@ state_file = "${join(dir, 's.json')}"
 
   it('a refused token is said plainly and nothing is written; an unreachable GitLab too', async () => {
     const path = join(dir, 'refused.toml')
-    const r = await runCli(['register', path, '--non-interactive', '--url', sim.url, '--token', 'glrt-NotKnownToken', '--name', 'x', '--executor', 'memory'])
+    const r = await runCli([
+      'register',
+      path,
+      '--non-interactive',
+      '--url',
+      sim.url,
+      '--token',
+      'glrt-NotKnownToken',
+      '--name',
+      'x',
+      '--executor',
+      'memory',
+    ])
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain('GitLab refused the token: this runner authentication token is unknown, expired or revoked. Nothing was written.')
+    expect(r.stderr).toContain(
+      'GitLab refused the token: this runner authentication token is unknown, expired or revoked. Nothing was written.',
+    )
     expect(r.stderr).not.toContain('glrt-NotKnownToken')
-    const u = await runCli(['register', path, '--non-interactive', '--url', 'http://127.0.0.1:9', '--token', 'glrt-whatever1234', '--name', 'x', '--executor', 'memory'])
+    const u = await runCli([
+      'register',
+      path,
+      '--non-interactive',
+      '--url',
+      'http://127.0.0.1:9',
+      '--token',
+      'glrt-whatever1234',
+      '--name',
+      'x',
+      '--executor',
+      'memory',
+    ])
     expect(u.code).toBe(1)
     expect(u.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9: .*Nothing was written\./)
     expect(existsSync(path)).toBe(false)
@@ -190,21 +400,65 @@ state_file = "${join(dir, 's.json')}"
   it('a legacy registration whose later answer is wrong unregisters the runner it just made', async () => {
     sim.addRegistrationToken('GR1348941Undo')
     const path = join(dir, 'undo.toml')
-    const r = await runCli(['register', path, '-n', '--url', sim.url, '--registration-token', 'GR1348941Undo', '--name', 'x', '--executor', 'memory', '--max-flavor', 'HUGE'])
+    const r = await runCli([
+      'register',
+      path,
+      '-n',
+      '--url',
+      sim.url,
+      '--registration-token',
+      'GR1348941Undo',
+      '--name',
+      'x',
+      '--executor',
+      'memory',
+      '--max-flavor',
+      'HUGE',
+    ])
     expect(r.code).toBe(2)
-    expect(r.stderr).toContain("unknown flavor 'HUGE' for --max-flavor; flavors of this runner: XS, S, M, L, XL, 2XL, 3XL")
+    expect(r.stderr).toContain(
+      "unknown flavor 'HUGE' for --max-flavor; flavors of this runner: XS, S, M, L, XL, 2XL, 3XL",
+    )
     expect(r.stderr).toContain('The runner just registered was unregistered again.')
     expect(sim.runners.size).toBe(0)
     expect(existsSync(path)).toBe(false)
   })
 
-  it('the original\'s heptapod-paas-runner-register: CONFIG -c URL -t TOKEN -e EXECUTOR --name --max-concurrency --state-file-path -l', async () => {
+  it("the original's heptapod-paas-runner-register: CONFIG -c URL -t TOKEN -e EXECUTOR --name --max-concurrency --state-file-path -l", async () => {
     sim.addRegistrationToken('GR1348941Orig')
     const path = join(dir, 'orig.toml')
     const o = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
-      const c = spawn(process.execPath, [join(REPO, 'bin/register.js'), path, '-c', sim.url, '-t', 'GR1348941Orig', '-e', 'memory', '--name', 'orig', '--max-concurrency', '3', '--state-file-path', join(dir, 'orig-state.json'), '-l', 'INFO'], {
-        cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir(), HEPTAPOD_PAAS_RUNNER_CONFIG_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe'],
-      })
+      const c = spawn(
+        process.execPath,
+        [
+          join(REPO, 'bin/register.js'),
+          path,
+          '-c',
+          sim.url,
+          '-t',
+          'GR1348941Orig',
+          '-e',
+          'memory',
+          '--name',
+          'orig',
+          '--max-concurrency',
+          '3',
+          '--state-file-path',
+          join(dir, 'orig-state.json'),
+          '-l',
+          'INFO',
+        ],
+        {
+          cwd: REPO,
+          env: {
+            ...process.env,
+            OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+            HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir(),
+            HEPTAPOD_PAAS_RUNNER_CONFIG_DIR: freshDataDir(),
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
       let stdout = ''
       let stderr = ''
       c.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -240,11 +494,17 @@ describe('register, interactive (injected input)', () => {
     return {prompter, answer, screen: () => screen}
   }
   const deps = (prompter: Prompter) => ({
-    prompter, executors: testExecutors, coordinator: makeGitLabClient({systemId: 'r_interactive1'}), remembered: {}, now: Date.now,
-    defaultConfigPath: join(dir, 'default.toml'), defaultName: 'host-name', executorDeps: () => defaultExecutorDeps(silentLogger, new Redactor()),
+    prompter,
+    executors: testExecutors,
+    coordinator: makeGitLabClient({systemId: 'r_interactive1'}),
+    remembered: {},
+    now: Date.now,
+    defaultConfigPath: join(dir, 'default.toml'),
+    defaultName: 'host-name',
+    executorDeps: () => defaultExecutorDeps(silentLogger, new Redactor()),
   })
 
-  it('asks every question, the executor\'s own and the maximum flavor included, and sizes the quota', async () => {
+  it("asks every question, the executor's own and the maximum flavor included, and sizes the quota", async () => {
     const clever = new CleverSimulator()
     await clever.start()
     try {
@@ -265,7 +525,16 @@ describe('register, interactive (injected input)', () => {
       expect(r.created).toBe(true)
       expect(screen()).not.toContain(runner.token) // secrets are masked on screen
       const c = load(path)
-      expect(c.runners[0]).toMatchObject({name: 'host-name', executor: 'clever-docker', token: runner.token, executorConfig: {cc_multi_tenant: true, cc_max_flavor: '2XL', cc_gitlab_namespace_attributes_token: 'glpat-Interactive'}})
+      expect(c.runners[0]).toMatchObject({
+        name: 'host-name',
+        executor: 'clever-docker',
+        token: runner.token,
+        executorConfig: {
+          cc_multi_tenant: true,
+          cc_max_flavor: '2XL',
+          cc_gitlab_namespace_attributes_token: 'glpat-Interactive',
+        },
+      })
       expect(c.quotaComputation).toEqual({referenceRunner: 'host-name', referenceFlavor: '2XL', referenceJobsCount: 3})
     } finally {
       await clever.stop()
@@ -284,34 +553,48 @@ describe('register, interactive (injected input)', () => {
 
 describe('register in a real terminal (script(1) gives it a pty)', () => {
   const hasScript = spawnSyncOk('script', ['--version'])
-  it.skipIf(!hasScript)('prompts, reads the answers typed, writes the file', async () => {
-    const runner = sim.createRunner()
-    const path = join(dir, 'pty.toml')
-    const data = freshDataDir()
-    mkdirSync(join(data, 'config'), {recursive: true})
-    const cmd = `${process.execPath} ${BIN} register ${path} --executor memory --max-flavor-jobs 1`
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: data, HEPTAPOD_PAAS_RUNNER_CONFIG_DIR: join(data, 'config'), TERM: 'xterm'}, stdio: ['pipe', 'pipe', 'pipe']})
-    let screen = ''
-    child.stdout.on('data', (d: Buffer) => (screen += d.toString()))
-    const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
-    let seen = 0
-    const answer = async (prompt: string, keys: string) => {
-      await waitUntil(() => screen.indexOf(prompt, seen) >= 0, 20_000, `prompt "${prompt}"`).catch((e: Error) => {
-        throw new Error(`${e.message}; screen: ${JSON.stringify(screen.slice(-800))}`)
+  it.skipIf(!hasScript)(
+    'prompts, reads the answers typed, writes the file',
+    async () => {
+      const runner = sim.createRunner()
+      const path = join(dir, 'pty.toml')
+      const data = freshDataDir()
+      mkdirSync(join(data, 'config'), {recursive: true})
+      const cmd = `${process.execPath} ${BIN} register ${path} --executor memory --max-flavor-jobs 1`
+      const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+        cwd: REPO,
+        env: {
+          ...process.env,
+          OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+          HEPTAPOD_PAAS_RUNNER_DATA_DIR: data,
+          HEPTAPOD_PAAS_RUNNER_CONFIG_DIR: join(data, 'config'),
+          TERM: 'xterm',
+        },
+        stdio: ['pipe', 'pipe', 'pipe'],
       })
-      seen = screen.indexOf(prompt, seen) + prompt.length
-      child.stdin.write(keys)
-    }
-    await answer('instance URL', `${sim.url}\r`)
-    await answer('authentication token', `${runner.token}\r`)
-    await answer('Token verified', '')
-    await answer('Runner name', 'pty-runner\r')
-    await answer('Heaviest flavor a job may ask for', '\r')
-    expect(await exit).toBe(0)
-    expect(screen).toContain('Next:')
-    expect(load(path).runners[0]).toMatchObject({name: 'pty-runner', executorConfig: {memory_max_flavor: '3XL'}})
-    expect(mode(path)).toBe(0o600)
-  }, 60_000)
+      let screen = ''
+      child.stdout.on('data', (d: Buffer) => (screen += d.toString()))
+      const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)))
+      let seen = 0
+      const answer = async (prompt: string, keys: string) => {
+        await waitUntil(() => screen.indexOf(prompt, seen) >= 0, 20_000, `prompt "${prompt}"`).catch((e: Error) => {
+          throw new Error(`${e.message}; screen: ${JSON.stringify(screen.slice(-800))}`)
+        })
+        seen = screen.indexOf(prompt, seen) + prompt.length
+        child.stdin.write(keys)
+      }
+      await answer('instance URL', `${sim.url}\r`)
+      await answer('authentication token', `${runner.token}\r`)
+      await answer('Token verified', '')
+      await answer('Runner name', 'pty-runner\r')
+      await answer('Heaviest flavor a job may ask for', '\r')
+      expect(await exit).toBe(0)
+      expect(screen).toContain('Next:')
+      expect(load(path).runners[0]).toMatchObject({name: 'pty-runner', executorConfig: {memory_max_flavor: '3XL'}})
+      expect(mode(path)).toBe(0o600)
+    },
+    60_000,
+  )
 })
 
 function spawnSyncOk(cmd: string, args: string[]): boolean {

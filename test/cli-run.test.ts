@@ -19,7 +19,9 @@ beforeEach(async () => {
   await sim.start()
   token = sim.createRunner().token
   dir = mkdtempSync(join(tmpdir(), 'hpr-run-'))
-  writeFileSync(join(dir, 'config.toml'), `check_interval = 0.1
+  writeFileSync(
+    join(dir, 'config.toml'),
+    `check_interval = 0.1
 state_file = "${join(dir, 'state.json')}"
 [quota_computation]
   reference_runner = "r"
@@ -30,7 +32,8 @@ state_file = "${join(dir, 'state.json')}"
   url = "${sim.url}"
   token = "${token}"
   executor = "memory"
-`)
+`,
+  )
 })
 afterEach(async () => {
   child?.kill('SIGKILL')

@@ -29,7 +29,9 @@ concurrent = 4   # aligned comment
   reference_runner = "${runners[0]!.name}"
   reference_flavor = "M"
   reference_jobs_count = 2
-${runners.map((r) => `
+${runners
+  .map(
+    (r) => `
 # the runner ${r.name}
 [[runners]]
   name = "${r.name}"
@@ -38,7 +40,9 @@ ${runners.map((r) => `
   executor = "memory"
   [runners.docker]
     image = "debian"
-`).join('')}`
+`,
+  )
+  .join('')}`
 }
 
 describe('list, verify, unregister', () => {
@@ -57,7 +61,10 @@ describe('list, verify, unregister', () => {
     const a = sim.createRunner()
     const gone = 'glrt-t1_DeletedInGitLabXyz'
     const path = join(dir, 'v.toml')
-    const text = file([{name: 'a', token: a.token}, {name: 'b', token: gone}])
+    const text = file([
+      {name: 'a', token: a.token},
+      {name: 'b', token: gone},
+    ])
     writeFileSync(path, text, {mode: 0o600})
     const plain = await runCli(['verify', path])
     expect(plain.code).toBe(1)
@@ -73,11 +80,14 @@ describe('list, verify, unregister', () => {
     for (const out of [plain.stdout, plain.stderr, del.stdout, del.stderr]) expect(out).not.toContain(a.token)
   })
 
-  it('unregister --name removes this daemon\'s runner manager in GitLab (its system id from the state file) and the section from the file', async () => {
+  it("unregister --name removes this daemon's runner manager in GitLab (its system id from the state file) and the section from the file", async () => {
     const a = sim.createRunner()
     const b = sim.createRunner()
     const path = join(dir, 'u.toml')
-    const text = file([{name: 'a', token: a.token}, {name: 'b', token: b.token}])
+    const text = file([
+      {name: 'a', token: a.token},
+      {name: 'b', token: b.token},
+    ])
     writeFileSync(path, text)
     const {store} = await StateStore.open(new FsStateFile(join(dir, 'u.state.json')), {now: Date.now})
     await store.setSystemId('r_daemonSystem1')
@@ -96,7 +106,13 @@ describe('list, verify, unregister', () => {
     const a = sim.createRunner()
     const b = sim.createRunner()
     const path = join(dir, 'w.toml')
-    writeFileSync(path, file([{name: 'a', token: a.token}, {name: 'b', token: b.token}]))
+    writeFileSync(
+      path,
+      file([
+        {name: 'a', token: a.token},
+        {name: 'b', token: b.token},
+      ]),
+    )
     expect((await runCli(['unregister', path])).code).toBe(2)
     expect((await runCli(['unregister', path, '--name', 'a', '--all-runners'])).code).toBe(2)
     expect((await runCli(['unregister', path, '--url', sim.url])).code).toBe(2)

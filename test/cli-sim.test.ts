@@ -12,7 +12,11 @@ afterEach(() => {
 
 /** Starts `sim <which>` and resolves with the JSON line it prints. */
 function startSim(args: string[]): Promise<{child: ChildProcess; info: Record<string, any>}> {
-  const child = spawn(process.execPath, [BIN, 'sim', ...args], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, [BIN, 'sim', ...args], {
+    cwd: REPO,
+    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   children.push(child)
   return new Promise((resolve, reject) => {
     let out = ''
@@ -27,7 +31,8 @@ function startSim(args: string[]): Promise<{child: ChildProcess; info: Record<st
   })
 }
 
-const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))))
+const exited = (c: ChildProcess) =>
+  new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))))
 
 describe('heptapod-paas-runner sim gitlab|clever (hidden commands)', () => {
   it('are documented by --help and hidden from the main help', async () => {
@@ -42,13 +47,25 @@ describe('heptapod-paas-runner sim gitlab|clever (hidden commands)', () => {
 
   it('sim clever serves on a free port and prints credentials that work; sim gitlab likewise; SIGTERM stops them', async () => {
     const clever = await startSim(['clever', '--port', '0', '--repo-ready-ms', '0'])
-    expect(clever.info).toMatchObject({simulator: 'clever', apiUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v2$/), config: {cc_orga_id: expect.stringMatching(/^orga_/)}})
-    const self = await fetch(`${clever.info.apiUrl}/organisations/${clever.info.orgaId}/applications`, {headers: {authorization: `token ${clever.info.token}`}})
+    expect(clever.info).toMatchObject({
+      simulator: 'clever',
+      apiUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v2$/),
+      config: {cc_orga_id: expect.stringMatching(/^orga_/)},
+    })
+    const self = await fetch(`${clever.info.apiUrl}/organisations/${clever.info.orgaId}/applications`, {
+      headers: {authorization: `token ${clever.info.token}`},
+    })
     expect([self.status, await self.json()]).toEqual([200, []])
     const gitlab = await startSim(['gitlab', '--watch-token', 'glpat-watch-1'])
-    const job = await fetch(`${gitlab.info.url}/_sim/jobs`, {method: 'POST', headers: {'content-type': 'application/json'}, body: '{"flavor":"S"}'})
+    const job = await fetch(`${gitlab.info.url}/_sim/jobs`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json'},
+      body: '{"flavor":"S"}',
+    })
     const {id} = (await job.json()) as {id: number}
-    const seen = await fetch(`${gitlab.info.url}/api/v4/projects/42/jobs/${id}`, {headers: {'private-token': 'glpat-watch-1'}})
+    const seen = await fetch(`${gitlab.info.url}/api/v4/projects/42/jobs/${id}`, {
+      headers: {'private-token': 'glpat-watch-1'},
+    })
     expect([seen.status, ((await seen.json()) as {status: string}).status]).toEqual([200, 'pending'])
     for (const s of [clever, gitlab]) {
       s.child.kill('SIGTERM')
@@ -62,7 +79,9 @@ describe('heptapod-paas-runner sim gitlab|clever (hidden commands)', () => {
     for (const which of ['gitlab', 'clever']) {
       const r = await runCli(['sim', which, '--port', port])
       expect(r.code).toBe(2)
-      expect(r.stderr.trim()).toBe(`error: port ${port} is already in use on 127.0.0.1: choose another --port, or --port 0 for a free one`)
+      expect(r.stderr.trim()).toBe(
+        `error: port ${port} is already in use on 127.0.0.1: choose another --port, or --port 0 for a free one`,
+      )
     }
   })
 })

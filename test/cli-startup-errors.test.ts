@@ -27,7 +27,9 @@ let n = 0
 function config(globals: string): string {
   const file = join(dir, `c${++n}.toml`)
   // GitLab is never reached: the daemon stops before polling.
-  writeFileSync(file, `${globals}
+  writeFileSync(
+    file,
+    `${globals}
 [quota_computation]
   reference_runner = "r"
   reference_flavor = "M"
@@ -37,15 +39,28 @@ function config(globals: string): string {
   url = "http://127.0.0.1:9"
   token = "startup-errors-token"
   executor = "memory"
-`)
+`,
+  )
   return file
 }
 
 describe('start-up errors about files and addresses exit 2 and name the key', () => {
   it.concurrent.each([
-    ['state_file is a directory', () => `state_file = "${dir}"`, /state_file: cannot open the state file ".*": is a directory/],
-    ['state_file in a missing directory', () => `state_file = "${join(dir, 'nope', 'state.json')}"`, /state_file: cannot open the state file ".*": no such file or directory/],
-    ['listen_address in use', () => `state_file = "${join(dir, `s${n}.json`)}"\nlisten_address = "127.0.0.1:${busyPort}"`, /listen_address: cannot listen on "127\.0\.0\.1:\d+": address already in use/],
+    [
+      'state_file is a directory',
+      () => `state_file = "${dir}"`,
+      /state_file: cannot open the state file ".*": is a directory/,
+    ],
+    [
+      'state_file in a missing directory',
+      () => `state_file = "${join(dir, 'nope', 'state.json')}"`,
+      /state_file: cannot open the state file ".*": no such file or directory/,
+    ],
+    [
+      'listen_address in use',
+      () => `state_file = "${join(dir, `s${n}.json`)}"\nlisten_address = "127.0.0.1:${busyPort}"`,
+      /listen_address: cannot listen on "127\.0\.0\.1:\d+": address already in use/,
+    ],
   ])('%s', async (_name, globals, re) => {
     const r = await runCli(['run', config(globals()), '--poll-cycles', '1'])
     expect(r.code, r.stderr).toBe(2)
@@ -56,22 +71,33 @@ describe('start-up errors about files and addresses exit 2 and name the key', ()
   it('an errno that names no key goes through unchanged; a host that does not resolve is named', () => {
     const corrupt = new Error('corrupt state file')
     expect(startupError('c.toml', 'state_file', '/x', 'cannot open the state file', corrupt)).toBe(corrupt)
-    const dns = startupError('c.toml', 'listen_address', 'nowhere.invalid:9252', 'cannot listen on', Object.assign(new Error('getaddrinfo ENOTFOUND'), {code: 'ENOTFOUND'}))
+    const dns = startupError(
+      'c.toml',
+      'listen_address',
+      'nowhere.invalid:9252',
+      'cannot listen on',
+      Object.assign(new Error('getaddrinfo ENOTFOUND'), {code: 'ENOTFOUND'}),
+    )
     expect(dns).toBeInstanceOf(ConfigError)
-    expect((dns as Error).message).toBe('c.toml: listen_address: cannot listen on "nowhere.invalid:9252": host name cannot be resolved')
+    expect((dns as Error).message).toBe(
+      'c.toml: listen_address: cannot listen on "nowhere.invalid:9252": host name cannot be resolved',
+    )
   })
 })
 
 // Root reads and writes any file whatever its mode: these cases only exist for other users.
-describe.skipIf(process.getuid?.() === 0)('unreadable state files and directories (not as root: root bypasses file modes)', () => {
-  it('an unreadable state file, or a directory that cannot be written, exits 2 naming state_file', async () => {
-    const locked = join(dir, 'locked')
-    mkdirSync(locked)
-    writeFileSync(join(locked, 'state.json'), '')
-    chmodSync(join(locked, 'state.json'), 0o000)
-    chmodSync(locked, 0o500)
-    const r = await runCli(['run', config(`state_file = "${join(locked, 'state.json')}"`), '--poll-cycles', '1'])
-    expect(r.code, r.stderr).toBe(2)
-    expect(r.stderr).toMatch(/state_file: cannot open the state file ".*": permission denied/)
-  })
-})
+describe.skipIf(process.getuid?.() === 0)(
+  'unreadable state files and directories (not as root: root bypasses file modes)',
+  () => {
+    it('an unreadable state file, or a directory that cannot be written, exits 2 naming state_file', async () => {
+      const locked = join(dir, 'locked')
+      mkdirSync(locked)
+      writeFileSync(join(locked, 'state.json'), '')
+      chmodSync(join(locked, 'state.json'), 0o000)
+      chmodSync(locked, 0o500)
+      const r = await runCli(['run', config(`state_file = "${join(locked, 'state.json')}"`), '--poll-cycles', '1'])
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toMatch(/state_file: cannot open the state file ".*": permission denied/)
+    })
+  },
+)

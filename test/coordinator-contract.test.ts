@@ -77,7 +77,9 @@ describe('GitLab client against the GitLab simulator', () => {
     // The inner runner wrote meanwhile: our offset is stale.
     sim.job(simJob.id)!.log = Buffer.concat([sim.job(simJob.id)!.log, Buffer.from('inner runner output\n')])
     const b = await client.appendLog(runner, job, (a as {offset: number}).offset, 'more\n')
-    expect(sim.job(simJob.id)!.log.toString()).toBe('\u001b[31mprovisioning failed\u001b[0m\ninner runner output\nmore\n')
+    expect(sim.job(simJob.id)!.log.toString()).toBe(
+      '\u001b[31mprovisioning failed\u001b[0m\ninner runner output\nmore\n',
+    )
     expect(b).toEqual({offset: sim.job(simJob.id)!.log.length})
     expect(await client.reportFailed(runner, job)).toBe('reported')
     expect(sim.job(simJob.id)).toMatchObject({status: 'failed', failureReason: 'script_failure', exitCode: 103})
@@ -91,17 +93,27 @@ describe('GitLab client against the GitLab simulator', () => {
     sim.addPrivateToken('glpat-outsider', {scopes: ['read_api']})
     expect(await client.readLog(url, 42, simJob.id, 'glpat-watcher')).toBe('')
     // Not a member of the project: GitLab hides it (404), and the watch says why instead of waiting for a log.
-    await expect(client.readLog(url, 42, simJob.id, 'glpat-outsider')).rejects.toMatchObject({kind: 'unexpected', status: 404, message: expect.stringMatching(/member of project 42/)})
+    await expect(client.readLog(url, 42, simJob.id, 'glpat-outsider')).rejects.toMatchObject({
+      kind: 'unexpected',
+      status: 404,
+      message: expect.stringMatching(/member of project 42/),
+    })
     await client.appendLog(runner, job, 0, 'started\n')
     expect(await client.readLog(url, 42, simJob.id, 'glpat-watcher')).toBe('started\n')
-    await expect(client.readLog(url, 42, simJob.id, 'glpat-wrong')).rejects.toMatchObject({kind: 'unexpected', status: 401})
+    await expect(client.readLog(url, 42, simJob.id, 'glpat-wrong')).rejects.toMatchObject({
+      kind: 'unexpected',
+      status: 401,
+    })
   })
 
   it('reads group custom attributes, and says why when it cannot', async () => {
     sim.setGroupAttributes('acme', {cc_orga_id: 'orga_acme', cc_orga_token: 'acme-token'})
     sim.addPrivateToken('glpat-admin', {admin: true})
     sim.addPrivateToken('glpat-user')
-    expect(await client.groupAttributes(url, 'acme', 'glpat-admin')).toEqual({cc_orga_id: 'orga_acme', cc_orga_token: 'acme-token'})
+    expect(await client.groupAttributes(url, 'acme', 'glpat-admin')).toEqual({
+      cc_orga_id: 'orga_acme',
+      cc_orga_token: 'acme-token',
+    })
     await expect(client.groupAttributes(url, 'acme', 'glpat-user')).rejects.toThrow(/administrator token/)
     await expect(client.groupAttributes(url, 'nope', 'glpat-admin')).rejects.toThrow(/group 'nope' not found/)
   })
@@ -110,9 +122,14 @@ describe('GitLab client against the GitLab simulator', () => {
     sim.addRegistrationToken('GR1348941regtoken')
     const reg = await client.register(url, {registrationToken: 'GR1348941regtoken', description: 'paas'})
     expect(reg).toMatchObject({id: expect.any(Number), token: expect.stringMatching(/^glrt-/), tokenExpiresAt: null})
-    await expect(client.register(url, {registrationToken: 'GR1348941wrong', description: 'x'})).rejects.toMatchObject({kind: 'token_revoked', status: 403})
+    await expect(client.register(url, {registrationToken: 'GR1348941wrong', description: 'x'})).rejects.toMatchObject({
+      kind: 'token_revoked',
+      status: 403,
+    })
     sim.registrationDisabled = true
-    await expect(client.register(url, {registrationToken: 'GR1348941regtoken', description: 'x'})).rejects.toThrow(/glrt- authentication token/)
+    await expect(client.register(url, {registrationToken: 'GR1348941regtoken', description: 'x'})).rejects.toThrow(
+      /glrt- authentication token/,
+    )
     expect(await client.verify(url, reg.token)).toMatchObject({id: reg.id, token: reg.token})
     await client.unregister(url, reg.token) // glrt-: only this runner manager goes
     expect(sim.runners.has(reg.token)).toBe(true)
@@ -145,7 +162,7 @@ describe('long polling', () => {
     expect(sim.counters.get('POST /jobs/request', 204)).toBe(answered) // the hold never ran out
   })
 
-  it('one runner\'s held poll never delays another coordinator\'s runner', async () => {
+  it("one runner's held poll never delays another coordinator's runner", async () => {
     sim.longPollMs = 50_000
     const other = new GitLabSimulator()
     const otherUrl = await other.start()
@@ -153,7 +170,9 @@ describe('long polling', () => {
       const otherRunner = {url: otherUrl, token: other.createRunner().token}
       const first = (await client.requestJob(runner, {})) as Extract<JobRequestResult, {kind: 'none'}>
       const ac = new AbortController()
-      const held = client.requestJob(runner, {lastUpdate: first.lastUpdate!, signal: ac.signal}).catch((e: unknown) => e)
+      const held = client
+        .requestJob(runner, {lastUpdate: first.lastUpdate!, signal: ac.signal})
+        .catch((e: unknown) => e)
       await waitUntil(() => sim.heldPolls === 1)
       other.enqueueJob()
       const got = await client.requestJob(otherRunner, {})
@@ -201,4 +220,3 @@ describe('a coordinator answering 503 for a minute', () => {
     expect(sim.job(job.id)).toMatchObject({status: 'running'})
   })
 })
-

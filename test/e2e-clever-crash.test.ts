@@ -57,7 +57,9 @@ describe('clever-docker: kill -9 at every step of provisioning', () => {
 
   function configIn(dir: string): string {
     const path = join(dir, 'config.toml')
-    writeFileSync(path, `check_interval = 0.1
+    writeFileSync(
+      path,
+      `check_interval = 0.1
 job_progress_poll_interval = 0.3
 state_file = "${join(dir, 'state.json')}"
 [quota_computation]
@@ -78,32 +80,51 @@ state_file = "${join(dir, 'state.json')}"
     CC_ENABLE_HEPTAPOD_RUNNER = "true"
   [runners.docker]
     image = "debian:bookworm"
-`)
+`,
+    )
     return path
   }
 
   const start = (config: string): ChildProcess => {
-    daemon = spawn(process.execPath, [BIN, 'run', config], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'ignore', 'ignore']})
+    daemon = spawn(process.execPath, [BIN, 'run', config], {
+      cwd: REPO,
+      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+      stdio: ['ignore', 'ignore', 'ignore'],
+    })
     return daemon
   }
-  const exited = (c: ChildProcess): Promise<unknown> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once('exit', r)))
+  const exited = (c: ChildProcess): Promise<unknown> =>
+    new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once('exit', r)))
 
   type Trigger = (kill: () => void, jobId: number, stateFile: string) => () => void
-  const onSim = (event: string): Trigger => (kill) => {
-    const l = (): void => kill()
-    clever.once(event, l)
-    return () => clever.off(event, l)
-  }
+  const onSim =
+    (event: string): Trigger =>
+    (kill) => {
+      const l = (): void => kill()
+      clever.once(event, l)
+      return () => clever.off(event, l)
+    }
   // A phase can last less than a poll (provisioned → launching is one write away): kill at the
   // first moment the state file shows this phase or a later one, so a kill always happens.
-  const ORDER = ['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'finished', 'decommissioning']
-  const onPhase = (phase: string): Trigger => (kill, jobId, stateFile) => {
-    const t = setInterval(() => {
-      const now = phaseOf(stateFile, jobId)
-      if (now !== undefined && ORDER.indexOf(now) >= ORDER.indexOf(phase)) kill()
-    }, 2)
-    return () => clearInterval(t)
-  }
+  const ORDER = [
+    'acquired',
+    'provisioning',
+    'provisioned',
+    'launching',
+    'launched',
+    'running',
+    'finished',
+    'decommissioning',
+  ]
+  const onPhase =
+    (phase: string): Trigger =>
+    (kill, jobId, stateFile) => {
+      const t = setInterval(() => {
+        const now = phaseOf(stateFile, jobId)
+        if (now !== undefined && ORDER.indexOf(now) >= ORDER.indexOf(phase)) kill()
+      }, 2)
+      return () => clearInterval(t)
+    }
 
   const steps: Array<[string, Trigger]> = [
     ['the job is recorded (acquired)', onPhase('acquired')],
@@ -114,29 +135,41 @@ state_file = "${join(dir, 'state.json')}"
     ['the push reaches the deployment repository', onSim('push')],
   ]
 
-  it.each(steps)('killed when %s: the job succeeds on one app that had its whole environment', async (_step, trigger) => {
-    const dir = mkdtempSync(join(tmpdir(), 'hpr-clever-crash-'))
-    const config = configIn(dir)
-    const job = gitlab.enqueueJob({flavor: 'XS', durationMs: 300})
-    const first = start(config)
-    let killed = false
-    const stop = trigger(() => {
-      if (killed) return
-      killed = true
-      first.kill('SIGKILL')
-    }, job.id, join(dir, 'state.json'))
-    await waitUntil(() => killed || gitlab.job(job.id)!.status === 'success', 60_000, 'the kill point is reached')
-    stop()
-    await exited(first)
-    expect(killed).toBe(true)
-    const second = start(config)
-    const name = (n: string): boolean => n.endsWith(`-${job.id}`)
-    await waitUntil(() => gitlab.job(job.id)!.status === 'success' && ![...clever.apps.values()].some((a) => name(a.name)), 60_000, 'job done, app deleted')
-    second.kill('SIGTERM')
-    await exited(second)
-    expect(creates.filter(name)).toHaveLength(1)
-    const pushed = pushes.filter((p) => name(p.name))
-    expect(pushed.length).toBeGreaterThanOrEqual(1)
-    for (const p of pushed) expect(p.env).toMatchObject(FULL_ENV)
-  }, 120_000) // two daemon starts and a job each: slow on a loaded machine
+  it.each(steps)(
+    'killed when %s: the job succeeds on one app that had its whole environment',
+    async (_step, trigger) => {
+      const dir = mkdtempSync(join(tmpdir(), 'hpr-clever-crash-'))
+      const config = configIn(dir)
+      const job = gitlab.enqueueJob({flavor: 'XS', durationMs: 300})
+      const first = start(config)
+      let killed = false
+      const stop = trigger(
+        () => {
+          if (killed) return
+          killed = true
+          first.kill('SIGKILL')
+        },
+        job.id,
+        join(dir, 'state.json'),
+      )
+      await waitUntil(() => killed || gitlab.job(job.id)!.status === 'success', 60_000, 'the kill point is reached')
+      stop()
+      await exited(first)
+      expect(killed).toBe(true)
+      const second = start(config)
+      const name = (n: string): boolean => n.endsWith(`-${job.id}`)
+      await waitUntil(
+        () => gitlab.job(job.id)!.status === 'success' && ![...clever.apps.values()].some((a) => name(a.name)),
+        60_000,
+        'job done, app deleted',
+      )
+      second.kill('SIGTERM')
+      await exited(second)
+      expect(creates.filter(name)).toHaveLength(1)
+      const pushed = pushes.filter((p) => name(p.name))
+      expect(pushed.length).toBeGreaterThanOrEqual(1)
+      for (const p of pushed) expect(p.env).toMatchObject(FULL_ENV)
+    },
+    120_000,
+  ) // two daemon starts and a job each: slow on a loaded machine
 })

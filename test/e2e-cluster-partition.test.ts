@@ -17,45 +17,49 @@ const PARTITION_MS = 20_000
 
 /** The times (ms) of a daemon's log lines saying `msg`. */
 function logTimes(logFile: string, msg: string): number[] {
-  return readFileSync(logFile, 'utf8').split('\n').flatMap((l) => {
-    try {
-      const e = JSON.parse(l) as {msg?: string; time?: string}
-      return e.msg === msg && e.time ? [Date.parse(e.time)] : []
-    } catch {
-      return []
-    }
-  })
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .flatMap((l) => {
+      try {
+        const e = JSON.parse(l) as {msg?: string; time?: string}
+        return e.msg === msg && e.time ? [Date.parse(e.time)] : []
+      } catch {
+        return []
+      }
+    })
 }
 
 const acquisitions = (logFile: string): number[] => logTimes(logFile, 'job acquired')
 
-describe.skipIf(NO_DATABASE !== undefined)(`a cluster daemon cut from PostgreSQL for 20 s${NO_DATABASE ? ` (skipped: ${NO_DATABASE})` : ''}`, () => {
-  const sim = new GitLabSimulator({ackTimeoutMs: 5000})
-  const dir = mkdtempSync(join(tmpdir(), 'hpr-partition-'))
-  const cloud = join(dir, 'cloud')
-  const schema = testSchema()
-  const db = new URL(TEST_DATABASE_URL)
-  const proxy = new TcpProxy(db.hostname, Number(db.port || 5432))
-  const daemons: ChildProcess[] = []
-  let stopInner: (() => void) | undefined
-  let client: pg.Client | undefined
-  afterAll(async () => {
-    stopInner?.()
-    for (const d of daemons) d.kill('SIGKILL')
-    await client?.end()
-    await proxy.stop()
-    await sim.stop()
-    await dropSchemas([schema])
-  })
+describe.skipIf(NO_DATABASE !== undefined)(
+  `a cluster daemon cut from PostgreSQL for 20 s${NO_DATABASE ? ` (skipped: ${NO_DATABASE})` : ''}`,
+  () => {
+    const sim = new GitLabSimulator({ackTimeoutMs: 5000})
+    const dir = mkdtempSync(join(tmpdir(), 'hpr-partition-'))
+    const cloud = join(dir, 'cloud')
+    const schema = testSchema()
+    const db = new URL(TEST_DATABASE_URL)
+    const proxy = new TcpProxy(db.hostname, Number(db.port || 5432))
+    const daemons: ChildProcess[] = []
+    let stopInner: (() => void) | undefined
+    let client: pg.Client | undefined
+    afterAll(async () => {
+      stopInner?.()
+      for (const d of daemons) d.kill('SIGKILL')
+      await client?.end()
+      await proxy.stop()
+      await sim.stop()
+      await dropSchemas([schema])
+    })
 
-  it('stops taking jobs at once, resumes after; nothing lost, nothing doubled, nothing adopted', async () => {
-    const url = await sim.start()
-    const runner = sim.createRunner()
-    const port = await proxy.start()
-    const proxied = new URL(TEST_DATABASE_URL)
-    proxied.hostname = '127.0.0.1'
-    proxied.port = String(port)
-    const body = (stateUrl: string) => `concurrent = 6
+    it('stops taking jobs at once, resumes after; nothing lost, nothing doubled, nothing adopted', async () => {
+      const url = await sim.start()
+      const runner = sim.createRunner()
+      const port = await proxy.start()
+      const proxied = new URL(TEST_DATABASE_URL)
+      proxied.hostname = '127.0.0.1'
+      proxied.port = String(port)
+      const body = (stateUrl: string) => `concurrent = 6
 check_interval = 0.1
 job_progress_poll_interval = 0.5
 state_url = "${stateUrl}"
@@ -73,59 +77,88 @@ cluster_lease_seconds = 40
   memory_cloud_dir = "${cloud}"
   memory_max_flavor = "XS"
 `
-    writeFileSync(join(dir, 'direct.toml'), body(TEST_DATABASE_URL))
-    writeFileSync(join(dir, 'cut.toml'), body(proxied.toString()))
-    // Jobs last a few seconds: the daemon cut off holds some while the database is away.
-    for (let i = 0; i < JOBS; i++) sim.enqueueJob({flavor: 'XS'})
-    stopInner = innerRunner(cloud, new Map([[runner.token, sim]]))
-    const env = {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')}
-    const cutLog = join(dir, 'cut.log')
-    daemons.push(spawnDaemon(join(dir, 'direct.toml'), env, join(dir, 'direct.log')))
-    const cut = spawnDaemon(join(dir, 'cut.toml'), env, cutLog)
-    daemons.push(cut)
+      writeFileSync(join(dir, 'direct.toml'), body(TEST_DATABASE_URL))
+      writeFileSync(join(dir, 'cut.toml'), body(proxied.toString()))
+      // Jobs last a few seconds: the daemon cut off holds some while the database is away.
+      for (let i = 0; i < JOBS; i++) sim.enqueueJob({flavor: 'XS'})
+      stopInner = innerRunner(cloud, new Map([[runner.token, sim]]))
+      const env = {
+        ...process.env,
+        OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+        HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data'),
+      }
+      const cutLog = join(dir, 'cut.log')
+      daemons.push(spawnDaemon(join(dir, 'direct.toml'), env, join(dir, 'direct.log')))
+      const cut = spawnDaemon(join(dir, 'cut.toml'), env, cutLog)
+      daemons.push(cut)
 
-    client = await testClient()
-    const held = async (): Promise<number> => {
-      const [t] = (await client!.query<{ok: boolean}>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`"${schema}".daemons`])).rows
-      if (!t!.ok) return 0
-      const r = await client!.query<{n: string}>(`SELECT count(*) AS n FROM "${schema}".jobs j JOIN "${schema}".daemons d ON d.id = j.owner WHERE d.pid = $1`, [cut.pid])
-      return Number(r.rows[0]!.n)
-    }
-    await waitUntil(async () => (await held()) > 0 && acquisitions(cutLog).length >= 2, 120_000, 'the daemon to cut holds jobs')
-    const heldAtCut = await held()
-    proxy.cut()
-    const cutAt = Date.now()
-    await new Promise((resolve) => setTimeout(resolve, PARTITION_MS))
-    proxy.heal()
-    const healedAt = Date.now()
-    // It says it resumes, then takes jobs again (new ones, asked for after it resumed).
-    const resumedAt = (): number | undefined => logTimes(cutLog, 'the state database answers again: intake resumes').find((t) => t > healedAt)
-    await waitUntil(() => resumedAt() !== undefined, 120_000, 'the daemon cut off resumes')
-    await waitUntil(() => {
-      if (acquisitions(cutLog).some((t) => t > resumedAt()!)) return true
-      if (sim.jobs.size < JOBS + 60) sim.enqueueJob({flavor: 'XS'})
-      return false
-    }, 120_000, 'the daemon cut off takes jobs again')
-    const total = sim.jobs.size
-    const final = () => [...sim.jobs.values()].filter((j) => j.status === 'success' || j.status === 'failed').length
-    await waitUntil(async () => final() === total && readdirSync(cloud).filter((f) => f.endsWith('.json')).length === 0 && (await client!.query(`SELECT 1 FROM "${schema}".jobs`)).rowCount === 0, 240_000, 'every job final, every resource deleted')
+      client = await testClient()
+      const held = async (): Promise<number> => {
+        const [t] = (
+          await client!.query<{ok: boolean}>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`"${schema}".daemons`])
+        ).rows
+        if (!t!.ok) return 0
+        const r = await client!.query<{n: string}>(
+          `SELECT count(*) AS n FROM "${schema}".jobs j JOIN "${schema}".daemons d ON d.id = j.owner WHERE d.pid = $1`,
+          [cut.pid],
+        )
+        return Number(r.rows[0]!.n)
+      }
+      await waitUntil(
+        async () => (await held()) > 0 && acquisitions(cutLog).length >= 2,
+        120_000,
+        'the daemon to cut holds jobs',
+      )
+      const heldAtCut = await held()
+      proxy.cut()
+      const cutAt = Date.now()
+      await new Promise((resolve) => setTimeout(resolve, PARTITION_MS))
+      proxy.heal()
+      const healedAt = Date.now()
+      // It says it resumes, then takes jobs again (new ones, asked for after it resumed).
+      const resumedAt = (): number | undefined =>
+        logTimes(cutLog, 'the state database answers again: intake resumes').find((t) => t > healedAt)
+      await waitUntil(() => resumedAt() !== undefined, 120_000, 'the daemon cut off resumes')
+      await waitUntil(
+        () => {
+          if (acquisitions(cutLog).some((t) => t > resumedAt()!)) return true
+          if (sim.jobs.size < JOBS + 60) sim.enqueueJob({flavor: 'XS'})
+          return false
+        },
+        120_000,
+        'the daemon cut off takes jobs again',
+      )
+      const total = sim.jobs.size
+      const final = () => [...sim.jobs.values()].filter((j) => j.status === 'success' || j.status === 'failed').length
+      await waitUntil(
+        async () =>
+          final() === total &&
+          readdirSync(cloud).filter((f) => f.endsWith('.json')).length === 0 &&
+          (await client!.query(`SELECT 1 FROM "${schema}".jobs`)).rowCount === 0,
+        240_000,
+        'every job final, every resource deleted',
+      )
 
-    // No job acquired while cut off (a job handed out just before the cut is recorded once the database answers).
-    const during = acquisitions(cutLog).filter((t) => t > cutAt + 1000 && t < healedAt)
-    expect(during).toEqual([])
-    const stopped = logTimes(cutLog, 'the state database does not answer: intake stops at once (job requests in flight are aborted); jobs go on, their changes wait for the database')
-    // At once: the store's connection drops with the cut (a generous bound for a loaded machine; the lease renewal alone would take 13 s).
-    expect(stopped.filter((t) => t > cutAt && t < healedAt)).toHaveLength(1)
-    expect(stopped.find((t) => t > cutAt)! - cutAt).toBeLessThan(5000)
-    // Its lease outlived the partition: nobody adopted its jobs, and it finished them itself.
-    expect(heldAtCut).toBeGreaterThan(0)
-    expect((await client.query(`SELECT * FROM "${schema}".adoptions`)).rows).toEqual([])
-    const jobs = [...sim.jobs.values()]
-    expect(jobs.filter((j) => j.status !== 'success').map((j) => `${j.id}:${j.status}`)).toEqual([])
-    const creations = readFileSync(join(cloud, '.creations'), 'utf8').trim().split('\n')
-    expect(creations).toHaveLength(new Set(creations).size)
-    expect(creations).toHaveLength(total)
-    for (const d of daemons) d.kill('SIGTERM')
-    for (const d of daemons) expect(await exited(d)).toBe(0)
-  }, 400_000)
-})
+      // No job acquired while cut off (a job handed out just before the cut is recorded once the database answers).
+      const during = acquisitions(cutLog).filter((t) => t > cutAt + 1000 && t < healedAt)
+      expect(during).toEqual([])
+      const stopped = logTimes(
+        cutLog,
+        'the state database does not answer: intake stops at once (job requests in flight are aborted); jobs go on, their changes wait for the database',
+      )
+      // At once: the store's connection drops with the cut (a generous bound for a loaded machine; the lease renewal alone would take 13 s).
+      expect(stopped.filter((t) => t > cutAt && t < healedAt)).toHaveLength(1)
+      expect(stopped.find((t) => t > cutAt)! - cutAt).toBeLessThan(5000)
+      // Its lease outlived the partition: nobody adopted its jobs, and it finished them itself.
+      expect(heldAtCut).toBeGreaterThan(0)
+      expect((await client.query(`SELECT * FROM "${schema}".adoptions`)).rows).toEqual([])
+      const jobs = [...sim.jobs.values()]
+      expect(jobs.filter((j) => j.status !== 'success').map((j) => `${j.id}:${j.status}`)).toEqual([])
+      const creations = readFileSync(join(cloud, '.creations'), 'utf8').trim().split('\n')
+      expect(creations).toHaveLength(new Set(creations).size)
+      expect(creations).toHaveLength(total)
+      for (const d of daemons) d.kill('SIGTERM')
+      for (const d of daemons) expect(await exited(d)).toBe(0)
+    }, 400_000)
+  },
+)

@@ -76,12 +76,17 @@ describe('kill -9 in the middle of 100 jobs (at set-up, while running, at tear-d
     return child
   }
 
-  const exited = (c: ChildProcess) => new Promise<number | null>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(c.exitCode) : c.once('exit', (code) => resolve(code))))
+  const exited = (c: ChildProcess) =>
+    new Promise<number | null>((resolve) =>
+      c.exitCode !== null || c.signalCode !== null ? resolve(c.exitCode) : c.once('exit', (code) => resolve(code)),
+    )
 
   it('leaves no orphan and loses no job', async () => {
     const url = await sim.start()
     const runner = sim.createRunner()
-    writeFileSync(join(dir, 'config.toml'), `concurrent = 20
+    writeFileSync(
+      join(dir, 'config.toml'),
+      `concurrent = 20
 check_interval = 0.1
 job_progress_poll_interval = 0.5
 state_file = "${stateFile}"
@@ -95,7 +100,8 @@ state_file = "${stateFile}"
   token = "${runner.token}"
   executor = "memory"
   memory_cloud_dir = "${cloud}"
-`)
+`,
+    )
     const flavors = ['XS', 'S', 'M', 'L']
     for (let i = 0; i < JOBS; i++) sim.enqueueJob({flavor: flavors[i % flavors.length]!})
 
@@ -138,16 +144,20 @@ state_file = "${stateFile}"
       daemon = spawnDaemon()
       // Wait for the state to kill in: a job of this daemon's in that kind of phase, durably
       // recorded; and some progress first, so that the run moves on from kill to kill.
-      const victim = () => [...sim.jobs.values()].filter((j) => j.status === 'success').length > finishedBefore || k === 0
-        ? trackedJobs(stateFile).find((t) => point.phases.includes(t.phase))
-        : undefined
+      const victim = () =>
+        [...sim.jobs.values()].filter((j) => j.status === 'success').length > finishedBefore || k === 0
+          ? trackedJobs(stateFile).find((t) => point.phases.includes(t.phase))
+          : undefined
       await waitUntil(() => victim() !== undefined, 60_000, `kill ${k + 1}: a job ${point.name}`)
       daemon.kill('SIGKILL')
       await exited(daemon)
       kills.push(`${point.name} (${trackedJobs(stateFile).length} tracked)`)
     }
     daemon = spawnDaemon()
-    const allDone = () => [...sim.jobs.values()].every((j) => j.status === 'success') && readdirSync(cloud).filter((f) => f.endsWith('.json')).length === 0 && trackedJobs(stateFile).length === 0
+    const allDone = () =>
+      [...sim.jobs.values()].every((j) => j.status === 'success') &&
+      readdirSync(cloud).filter((f) => f.endsWith('.json')).length === 0 &&
+      trackedJobs(stateFile).length === 0
     await waitUntil(allDone, 180_000, 'every job finished, every resource deleted, nothing tracked')
     daemon.kill('SIGTERM')
     expect(await exited(daemon)).toBe(0)
@@ -161,6 +171,8 @@ state_file = "${stateFile}"
     expect(creations).toHaveLength(new Set(creations).size)
     expect(new Set(creations).size).toBe(JOBS)
     expect(earlyDeletes).toEqual([])
-    console.log(`crash test (seed ${SEED}): kills ${kills.join(', ')}; ${jobs.reduce((n, j) => n + j.requeued, 0)} jobs re-queued by GitLab after an unacknowledged assignment`)
+    console.log(
+      `crash test (seed ${SEED}): kills ${kills.join(', ')}; ${jobs.reduce((n, j) => n + j.requeued, 0)} jobs re-queued by GitLab after an unacknowledged assignment`,
+    )
   }, 300_000)
 })

@@ -36,14 +36,18 @@ describe('fair intake (real CLI, simulators)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpr-fair-'))
     const runners = ['a', 'b', 'c'].map((name) => ({name, token: gitlab.createRunner().token}))
     const config = join(dir, 'config.toml')
-    writeFileSync(config, `check_interval = 0.5
+    writeFileSync(
+      config,
+      `check_interval = 0.5
 job_progress_poll_interval = 0.5
 state_file = "${join(dir, 'state.json')}"
 [quota_computation]
   reference_runner = "a"
   reference_flavor = "3XL"
   reference_jobs_count = 2
-${runners.map((r) => `[[runners]]
+${runners
+  .map(
+    (r) => `[[runners]]
   name = "${r.name}"
   url = "${gitlab.url}"
   token = "${r.token}"
@@ -54,24 +58,37 @@ ${runners.map((r) => `[[runners]]
   cc_token = "${CC_TOKEN}"
   [runners.cc_extra_env]
     CC_ENABLE_HEPTAPOD_RUNNER = "true"
-`).join('')}`)
+`,
+  )
+  .join('')}`,
+    )
     // A stream of small jobs for a and b (they would keep every held poll busy), and some for c.
     const jobs = new Map<string, number[]>(runners.map((r) => [r.name, []]))
-    const enqueue = (r: {name: string; token: string}): void => void jobs.get(r.name)!.push(gitlab.enqueueJob({flavor: 'XS', durationMs: 1_500, runnerToken: r.token}).id)
+    const enqueue = (r: {name: string; token: string}): void =>
+      void jobs.get(r.name)!.push(gitlab.enqueueJob({flavor: 'XS', durationMs: 1_500, runnerToken: r.token}).id)
     for (let i = 0; i < 3; i++) for (const r of runners) enqueue(r)
     const feeder = setInterval(() => {
       for (const r of runners.slice(0, 2)) if (jobs.get(r.name)!.length < 12) enqueue(r)
     }, 700)
     const started = Date.now()
-    child = spawn(process.execPath, [BIN, 'run', config], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'ignore', 'ignore']})
+    child = spawn(process.execPath, [BIN, 'run', config], {
+      cwd: REPO,
+      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+      stdio: ['ignore', 'ignore', 'ignore'],
+    })
     const first = new Map<string, number>()
     try {
-      await waitUntil(() => {
-        for (const r of runners) {
-          if (!first.has(r.name) && jobs.get(r.name)!.some((id) => gitlab.job(id)!.status !== 'pending')) first.set(r.name, Date.now() - started)
-        }
-        return first.size === 3 && jobs.get('c')!.every((id) => gitlab.job(id)!.status === 'success')
-      }, 60_000, 'every runner took jobs, and all of c\'s ran')
+      await waitUntil(
+        () => {
+          for (const r of runners) {
+            if (!first.has(r.name) && jobs.get(r.name)!.some((id) => gitlab.job(id)!.status !== 'pending'))
+              first.set(r.name, Date.now() - started)
+          }
+          return first.size === 3 && jobs.get('c')!.every((id) => gitlab.job(id)!.status === 'success')
+        },
+        60_000,
+        "every runner took jobs, and all of c's ran",
+      )
     } finally {
       clearInterval(feeder)
     }

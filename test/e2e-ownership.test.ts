@@ -56,7 +56,9 @@ function writeConfig(sub: string, runners: Array<{name: string; token: string}>,
   const folder = join(dir, sub)
   mkdirSync(folder, {recursive: true})
   const path = join(folder, 'runner.toml')
-  writeFileSync(path, `check_interval = 0.2
+  writeFileSync(
+    path,
+    `check_interval = 0.2
 job_progress_poll_interval = 0.5
 paas_orphan_grace_period = 2
 ${extra}
@@ -64,13 +66,18 @@ ${extra}
   reference_runner = "${runners[0]!.name}"
   reference_flavor = "S"
   reference_jobs_count = 6
-${runners.map((r) => runnerSection(r.name, r.token)).join('')}`)
+${runners.map((r) => runnerSection(r.name, r.token)).join('')}`,
+  )
   return path
 }
 
 function start(config: string): {child: ChildProcess; out: {text: string}} {
   const out = {text: ''}
-  const child = spawn(process.execPath, [BIN, 'run', config], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, [BIN, 'run', config], {
+    cwd: REPO,
+    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   child.stderr!.on('data', (d: Buffer) => (out.text += d.toString()))
   child.stdout!.on('data', (d: Buffer) => (out.text += d.toString()))
   const entry = {child, out}
@@ -78,7 +85,8 @@ function start(config: string): {child: ChildProcess; out: {text: string}} {
   return entry
 }
 
-const exited = (c: ChildProcess): Promise<number | null> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))))
+const exited = (c: ChildProcess): Promise<number | null> =>
+  new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))))
 
 /** The daemon's system id, from the meta line of its state file. */
 function systemIdOf(stateFile: string): string | undefined {
@@ -94,7 +102,20 @@ async function createApp(name: string, description: string): Promise<string> {
   const res = await fetch(`${clever.apiUrl}/organisations/${ORGA}/applications`, {
     method: 'POST',
     headers: {'content-type': 'application/json', authorization: `token ${CC_TOKEN}`},
-    body: JSON.stringify({name, description, zone: 'par', deploy: 'git', instanceType: 'docker', instanceVersion: '20240315', instanceVariant: '70d676a0-a775-4dc9-a43d-3121036e8515', instanceLifetime: 'TASK', minInstances: 1, maxInstances: 1, minFlavor: 'heptapod-runner-XS', maxFlavor: 'heptapod-runner-XS'}),
+    body: JSON.stringify({
+      name,
+      description,
+      zone: 'par',
+      deploy: 'git',
+      instanceType: 'docker',
+      instanceVersion: '20240315',
+      instanceVariant: '70d676a0-a775-4dc9-a43d-3121036e8515',
+      instanceLifetime: 'TASK',
+      minInstances: 1,
+      maxInstances: 1,
+      minFlavor: 'heptapod-runner-XS',
+      maxFlavor: 'heptapod-runner-XS',
+    }),
   })
   expect(res.status, await res.clone().text()).toBe(200)
   return ((await res.json()) as {id: string}).id
@@ -111,24 +132,54 @@ describe('never touch what is not ours (real CLI, simulators)', () => {
     clever.on('app-deleted', (app: {name: string}) => {
       const id = Number(/-(\d+)$/.exec(app.name)?.[1])
       const job = gitlab.job(id)
-      if (job && !['success', 'failed', 'canceled'].includes(job.status)) early.push(`${app.name} deleted while its job was ${job.status}`)
+      if (job && !['success', 'failed', 'canceled'].includes(job.status))
+        early.push(`${app.name} deleted while its job was ${job.status}`)
     })
-    const jobsA = Array.from({length: 3}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 20_000, runnerToken: a.token}))
-    const jobsB = Array.from({length: 3}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 20_000, runnerToken: b.token}))
+    const jobsA = Array.from({length: 3}, () =>
+      gitlab.enqueueJob({flavor: 'XS', durationMs: 20_000, runnerToken: a.token}),
+    )
+    const jobsB = Array.from({length: 3}, () =>
+      gitlab.enqueueJob({flavor: 'XS', durationMs: 20_000, runnerToken: b.token}),
+    )
     const da = start(configA)
     const db = start(configB)
     const stateA = join(dir, 'a', 'runner.state.json')
     const stateB = join(dir, 'b', 'runner.state.json')
-    await waitUntil(() => systemIdOf(stateA) !== undefined && systemIdOf(stateB) !== undefined, 30_000, 'both daemons have a system id')
+    await waitUntil(
+      () => systemIdOf(stateA) !== undefined && systemIdOf(stateB) !== undefined,
+      30_000,
+      'both daemons have a system id',
+    )
     // Each daemon's own orphan: its marker, no record. A foreign app with A's runner name but
     // another daemon's marker, and an unmarked app named like A's (the original's, a person's).
-    const orphanA = await createApp('hpd-job-t1_AAAAAA-900001', formatOwnerMarker({systemId: systemIdOf(stateA)!, runner: 't1_AAAAAA'}))
-    const orphanB = await createApp('hpd-job-t1_BBBBBB-900002', formatOwnerMarker({systemId: systemIdOf(stateB)!, runner: 't1_BBBBBB'}))
-    const foreign = await createApp('hpd-job-t1_AAAAAA-777', formatOwnerMarker({systemId: 'r_someotherdaemon', runner: 't1_AAAAAA'}))
+    const orphanA = await createApp(
+      'hpd-job-t1_AAAAAA-900001',
+      formatOwnerMarker({systemId: systemIdOf(stateA)!, runner: 't1_AAAAAA'}),
+    )
+    const orphanB = await createApp(
+      'hpd-job-t1_BBBBBB-900002',
+      formatOwnerMarker({systemId: systemIdOf(stateB)!, runner: 't1_BBBBBB'}),
+    )
+    const foreign = await createApp(
+      'hpd-job-t1_AAAAAA-777',
+      formatOwnerMarker({systemId: 'r_someotherdaemon', runner: 't1_AAAAAA'}),
+    )
     const unmarked = await createApp('hpd-job-t1_AAAAAA-555', 'hpd-job-t1_AAAAAA-555')
-    await waitUntil(() => !clever.apps.has(orphanA) && !clever.apps.has(orphanB), 30_000, 'each daemon deleted its own orphan')
-    await waitUntil(() => [...jobsA, ...jobsB].every((j) => gitlab.job(j.id)!.status === 'success'), 90_000, 'every job succeeded')
-    await waitUntil(() => [...clever.apps.keys()].sort().join() === [foreign, unmarked].sort().join(), 30_000, 'only the foreign and unmarked apps are left')
+    await waitUntil(
+      () => !clever.apps.has(orphanA) && !clever.apps.has(orphanB),
+      30_000,
+      'each daemon deleted its own orphan',
+    )
+    await waitUntil(
+      () => [...jobsA, ...jobsB].every((j) => gitlab.job(j.id)!.status === 'success'),
+      90_000,
+      'every job succeeded',
+    )
+    await waitUntil(
+      () => [...clever.apps.keys()].sort().join() === [foreign, unmarked].sort().join(),
+      30_000,
+      'only the foreign and unmarked apps are left',
+    )
     expect(early).toEqual([])
     expect(da.out.text).toContain('carries no ownership marker')
     expect(db.out.text).not.toContain('hpd-job-t1_AAAAAA-555')
@@ -141,11 +192,18 @@ describe('never touch what is not ours (real CLI, simulators)', () => {
   it('one config with two glrt-t1_ runners starts and runs jobs for both', async () => {
     const a = gitlab.createRunner({token: 'glrt-t1_CCCCCCfirstRunner000'})
     const b = gitlab.createRunner({token: 'glrt-t1_DDDDDDsecondRunner00'})
-    const config = writeConfig('both', [{name: 'a', token: a.token}, {name: 'b', token: b.token}])
+    const config = writeConfig('both', [
+      {name: 'a', token: a.token},
+      {name: 'b', token: b.token},
+    ])
     const ja = gitlab.enqueueJob({flavor: 'XS', runnerToken: a.token})
     const jb = gitlab.enqueueJob({flavor: 'XS', runnerToken: b.token})
     const d = start(config)
-    await waitUntil(() => [ja, jb].every((j) => gitlab.job(j.id)!.status === 'success') && clever.apps.size === 0, 60_000, 'both jobs done')
+    await waitUntil(
+      () => [ja, jb].every((j) => gitlab.job(j.id)!.status === 'success') && clever.apps.size === 0,
+      60_000,
+      'both jobs done',
+    )
     d.child.kill('SIGTERM')
     expect(await exited(d.child), d.out.text).toBe(0)
   })

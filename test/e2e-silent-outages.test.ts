@@ -42,7 +42,9 @@ async function freePort(): Promise<number> {
 /** What `register` wrote before it learnt to size the quota: 4 × M, no max flavor (3XL = 76.1 > 53.8). */
 function writeConfig(runner: string, extra: string, globals = ''): string {
   const path = join(dir, 'config.toml')
-  writeFileSync(path, `check_interval = 0.2
+  writeFileSync(
+    path,
+    `check_interval = 0.2
 ${globals}
 [quota_computation]
   reference_runner = "clever"
@@ -57,7 +59,8 @@ ${globals}
   cc_orga_id = "orga_silent"
   cc_token = "${CC_TOKEN}"
 ${extra}
-`)
+`,
+  )
   return path
 }
 
@@ -68,25 +71,43 @@ describe('no silent outage (real CLI, simulators)', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toContain("runners[0]: runner 'clever' could never take a job: the weighted quota 53.8")
     expect(r.stderr).toContain('heaviest flavor, 76.1')
-    expect(r.stderr).toMatch(/Raise \[quota_computation\] reference_jobs_count .* set this runner's max flavor \(cc_max_flavor\)/)
+    expect(r.stderr).toMatch(
+      /Raise \[quota_computation\] reference_jobs_count .* set this runner's max flavor \(cc_max_flavor\)/,
+    )
     // With --allow-idle it starts, and says why that runner takes nothing.
     const idle = await runCli(['run', config, '--allow-idle', '--poll-cycles', '1'])
     expect(idle.code, idle.stderr).toBe(0)
-    expect(idle.stderr).toContain('intake stopped: the quota (53.8) can never hold this runner\'s heaviest flavor (76.1)')
+    expect(idle.stderr).toContain(
+      "intake stopped: the quota (53.8) can never hold this runner's heaviest flavor (76.1)",
+    )
   })
 
   it('cc_max_flavor naming no flavor of the catalogue: ERROR, intake stopped with the reason in /status and /metrics; quota exits 2 naming the key', async () => {
     const port = await freePort()
-    const config = writeConfig(gitlab.createRunner().token, '  cc_max_flavor = "XXL"', `listen_address = "127.0.0.1:${port}"\nstate_file = "${join(dir, 'state.json')}"`)
+    const config = writeConfig(
+      gitlab.createRunner().token,
+      '  cc_max_flavor = "XXL"',
+      `listen_address = "127.0.0.1:${port}"\nstate_file = "${join(dir, 'state.json')}"`,
+    )
     const q = await runCli(['quota', config])
     expect(q.code).toBe(2)
-    expect(q.stderr).toContain("runners[0].cc_max_flavor: the flavor 'XXL' is not in the catalogue; available flavors: XS, S, M, L, XL, 2XL, 3XL")
+    expect(q.stderr).toContain(
+      "runners[0].cc_max_flavor: the flavor 'XXL' is not in the catalogue; available flavors: XS, S, M, L, XL, 2XL, 3XL",
+    )
     let out = ''
-    child = spawn(process.execPath, [BIN, 'run', config], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe']})
+    child = spawn(process.execPath, [BIN, 'run', config], {
+      cwd: REPO,
+      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
     await waitUntil(() => out.includes('intake stopped'), 30_000, 'the ERROR line')
-    expect(out).toMatch(/"level":"?(error|50)"?.*intake stopped: runners\[0\]\.cc_max_flavor: the flavor 'XXL' is not in the catalogue|ERROR.*intake stopped: runners\[0\]\.cc_max_flavor/)
-    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {runners: Array<{intake: {state: string; code?: string; reason: string}}>}
+    expect(out).toMatch(
+      /"level":"?(error|50)"?.*intake stopped: runners\[0\]\.cc_max_flavor: the flavor 'XXL' is not in the catalogue|ERROR.*intake stopped: runners\[0\]\.cc_max_flavor/,
+    )
+    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {
+      runners: Array<{intake: {state: string; code?: string; reason: string}}>
+    }
     expect(status.runners[0]!.intake).toMatchObject({state: 'stopped', code: 'flavor_config'})
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
     expect(metrics).toMatch(/hpr_intake_stopped\{runner="clever",code="flavor_config"\} 1/)

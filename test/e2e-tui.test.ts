@@ -38,7 +38,11 @@ describe.skipIf(!hasTmux)('the demo in a real terminal (tmux; skipped when tmux 
   it('fills the job table, moves the quota gauge, and q exits cleanly', async () => {
     const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} demo --jobs 40; echo "DEMO-EXIT=$?"; sleep 60`
     execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd])
-    await waitUntil(() => /^\d+\s+demo\s+widgets\s+\S+\s+[\d.]+\s+running/m.test(screen()), 60_000, 'a running job in the table')
+    await waitUntil(
+      () => /^\d+\s+demo\s+widgets\s+\S+\s+[\d.]+\s+running/m.test(screen()),
+      60_000,
+      'a running job in the table',
+    )
     const quota = () => /quota\s+\[[#.]+\] ([\d.]+)\/67\.0/.exec(screen())?.[1]
     const first = quota()
     expect(first).toBeDefined()
@@ -63,7 +67,9 @@ describe.skipIf(!hasTmux)('the demo in a real terminal (tmux; skipped when tmux 
         }
       }
       const port = await freePort()
-      writeFileSync(join(dir, 'config.toml'), `listen_address = "127.0.0.1:${port}"
+      writeFileSync(
+        join(dir, 'config.toml'),
+        `listen_address = "127.0.0.1:${port}"
 check_interval = 0.1
 state_file = "${join(dir, 'state.json')}"
 [quota_computation]
@@ -75,20 +81,26 @@ state_file = "${join(dir, 'state.json')}"
   url = "${sim.url}"
   token = "${sim.createRunner().token}"
   executor = "memory"
-`)
+`,
+      )
       const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} run ${join(dir, 'config.toml')} --tui; echo "RUN-EXIT=$?"; sleep 60`
       execFileSync('tmux', ['new-session', '-d', '-s', pauseSession, '-x', '120', '-y', '40', cmd])
       await waitUntil(() => sim.heldPolls === 1, 60_000, 'the daemon holding a long poll')
       await waitUntil(() => screen(pauseSession).includes('p pause intake'), 60_000, 'the TUI on screen, taking keys')
       execFileSync('tmux', ['send-keys', '-t', pauseSession, 'p'])
       await waitUntil(() => screen(pauseSession).includes('INTAKE PAUSED'), 30_000, 'the paused banner')
-      await waitUntil(async () => (await status())?.runners[0]?.intake.reason === 'paused by the operator', 30_000, 'intake paused by the operator in /status')
+      await waitUntil(
+        async () => (await status())?.runners[0]?.intake.reason === 'paused by the operator',
+        30_000,
+        'intake paused by the operator in /status',
+      )
       await waitUntil(() => sim.heldPolls === 0, 30_000, 'the held poll dropped')
       const job = sim.enqueueJob()
       const requests = sim.counters.get('POST /jobs/request')
       // Paused intake is re-checked every check_interval (0.1 s): let it go round a good many times.
       const cycles = async (n: number) => {
-        for (let i = 0; i < n; i++) await waitUntil(async () => (await status())?.runners[0]?.intake.state === 'paused', 10_000, 'still paused')
+        for (let i = 0; i < n; i++)
+          await waitUntil(async () => (await status())?.runners[0]?.intake.state === 'paused', 10_000, 'still paused')
       }
       await cycles(20)
       expect(sim.job(job.id)!.status).toBe('pending')
@@ -108,7 +120,8 @@ state_file = "${join(dir, 'state.json')}"
 
 describe.skipIf(!hasTmux)('the demo in an 80×24 terminal (tmux; skipped when tmux is not installed)', () => {
   const small = `hpr-tui-small-${process.pid}`
-  const pane = (joined = false): string => execFileSync('tmux', ['capture-pane', '-p', ...(joined ? ['-J'] : []), '-t', small], {encoding: 'utf8'})
+  const pane = (joined = false): string =>
+    execFileSync('tmux', ['capture-pane', '-p', ...(joined ? ['-J'] : []), '-t', small], {encoding: 'utf8'})
   afterAll(() => {
     spawnSync('tmux', ['kill-session', '-t', small])
   })

@@ -12,12 +12,26 @@ import {shortToken} from '../src/core/identity/short-token.js'
 import {REPO} from './helpers/cli.js'
 
 const TOKEN = 'glrt-contract-token-secret'
-const deps = {now: () => 0, sleep: async () => {}, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_contract', runner: shortToken(TOKEN)}}
+const deps = {
+  now: () => 0,
+  sleep: async () => {},
+  addSecret: () => {},
+  log: silentLogger,
+  owner: {systemId: 'r_contract', runner: shortToken(TOKEN)},
+}
 /** The same runner on another daemon. */
 const otherDeps = {...deps, owner: {systemId: 'r_otherdaemon', runner: shortToken(TOKEN)}}
 
 function runner<E extends Record<string, unknown>>(executor: string, executorConfig: E): RunnerConfig<E> {
-  return {index: 0, url: 'https://gitlab.example', token: TOKEN, executor, uniqueName: shortToken(TOKEN), executorConfig, forwarded: {}}
+  return {
+    index: 0,
+    url: 'https://gitlab.example',
+    token: TOKEN,
+    executor,
+    uniqueName: shortToken(TOKEN),
+    executorConfig,
+    forwarded: {},
+  }
 }
 
 let cloudSeq = 0
@@ -36,7 +50,11 @@ executorContract('memory (bundled plugin)', async () => {
 })
 
 executorContract('memory with a directory-backed cloud', async () => {
-  const cfg = {memory_cloud: 'unused', memory_cloud_dir: mkdtempSync(join(tmpdir(), 'hpr-dircloud-')), memory_default_flavor: 'M'}
+  const cfg = {
+    memory_cloud: 'unused',
+    memory_cloud_dir: mkdtempSync(join(tmpdir(), 'hpr-dircloud-')),
+    memory_default_flavor: 'M',
+  }
   return {
     executor: memoryExecutorFactory.create(runner('memory', cfg), deps),
     job: (id) => ({id, token: `job-token-${id}-secret`, variables: []}),
@@ -47,7 +65,9 @@ executorContract('memory with a directory-backed cloud', async () => {
 })
 
 executorContract('linked-test (third-party plugin in plain JavaScript)', async () => {
-  const mod = (await import(join(REPO, 'test/fixtures/linked-executor-plugin/hooks/executors.js'))) as {default: () => Promise<ExecutorFactory[]>}
+  const mod = (await import(join(REPO, 'test/fixtures/linked-executor-plugin/hooks/executors.js'))) as {
+    default: () => Promise<ExecutorFactory[]>
+  }
   const [factory] = await mod.default()
   const token = `linked-${++cloudSeq}-token-secret`
   const r = {...runner('linked-test', {linked_flavor: 'one'}), token, uniqueName: shortToken(token)}

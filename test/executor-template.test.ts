@@ -18,7 +18,11 @@ const TEMPLATE = join(REPO, 'examples/executor-template')
 
 function run(cmd: string, args: string[], cwd: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cmd, ...args], {cwd, env: {...process.env, NODE_OPTIONS: '', NO_COLOR: '1', FORCE_COLOR: '0'}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [cmd, ...args], {
+      cwd,
+      env: {...process.env, NODE_OPTIONS: '', NO_COLOR: '1', FORCE_COLOR: '0'},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -38,7 +42,7 @@ describe('examples/executor-template, an external executor plugin', () => {
     expect(link.code, link.stderr).toBe(0)
   }, 120_000) // tsc and oclif on a loaded 2-core machine
 
-  it('passes the SDK\'s executor contract suite, run by its own vitest', {timeout: 120_000}, async () => {
+  it("passes the SDK's executor contract suite, run by its own vitest", {timeout: 120_000}, async () => {
     const r = await run(join(REPO, 'node_modules/vitest/vitest.mjs'), ['run', '--reporter=verbose'], TEMPLATE)
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.stdout).toContain('executor contract: example-dir')
@@ -49,7 +53,11 @@ describe('examples/executor-template, an external executor plugin', () => {
     const list = await runCli(['executors', '--json'], {dataDir})
     expect(list.code, list.stderr).toBe(0)
     const rows = JSON.parse(list.stdout).executors as Array<{name: string; pluginType: string; plugin: string}>
-    expect(rows.find((r) => r.name === 'example-dir')).toMatchObject({pluginType: 'link', plugin: 'heptapod-paas-runner-plugin-template', audience: 'testing'})
+    expect(rows.find((r) => r.name === 'example-dir')).toMatchObject({
+      pluginType: 'link',
+      plugin: 'heptapod-paas-runner-plugin-template',
+      audience: 'testing',
+    })
   })
 
   describe('runs a job through the GitLab simulator', () => {
@@ -68,7 +76,9 @@ describe('examples/executor-template, an external executor plugin', () => {
       const dir = mkdtempSync(join(tmpdir(), 'hpr-template-'))
       const root = join(dir, 'paas')
       const token = sim.createRunner().token
-      writeFileSync(join(dir, 'config.toml'), `check_interval = 0.1
+      writeFileSync(
+        join(dir, 'config.toml'),
+        `check_interval = 0.1
 job_progress_poll_interval = 0.2
 state_file = "${join(dir, 'state.json')}"
 [quota_computation]
@@ -81,11 +91,18 @@ state_file = "${join(dir, 'state.json')}"
   token = "${token}"
   executor = "example-dir"
   example_dir_root = "${root}"
-`)
+`,
+      )
       let stderr = ''
       const c = spawn(process.execPath, [BIN, 'run', join(dir, 'config.toml')], {
         cwd: REPO,
-        env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: dataDir, HEPTAPOD_PAAS_RUNNER_CACHE_DIR: join(dataDir, 'cache'), NODE_ENV: 'production'},
+        env: {
+          ...process.env,
+          OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+          HEPTAPOD_PAAS_RUNNER_DATA_DIR: dataDir,
+          HEPTAPOD_PAAS_RUNNER_CACHE_DIR: join(dataDir, 'cache'),
+          NODE_ENV: 'production',
+        },
         stdio: ['ignore', 'ignore', 'pipe'],
       })
       c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
@@ -93,7 +110,8 @@ state_file = "${join(dir, 'state.json')}"
       const exit = new Promise<number | null>((r) => c.once('exit', (code) => r(code)))
 
       const job = sim.enqueueJob({variables: {CI_EXAMPLE_DIR_FLAVOR: 'S'}})
-      const launched = (): string | undefined => (existsSync(root) ? readdirSync(root).find((n) => existsSync(join(root, n, 'launched'))) : undefined)
+      const launched = (): string | undefined =>
+        existsSync(root) ? readdirSync(root).find((n) => existsSync(join(root, n, 'launched'))) : undefined
       await waitUntil(() => launched() !== undefined || c.exitCode !== null, 20_000, 'the job handed over')
       expect(c.exitCode, stderr).toBe(null)
       const name = launched()!

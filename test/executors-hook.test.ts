@@ -29,17 +29,20 @@ describe('the paas:executors hook', () => {
     else process.env.HEPTAPOD_PAAS_RUNNER_DATA_DIR = saved
   })
 
-  it('returns the bundled core plugin\'s executor', async () => {
+  it("returns the bundled core plugin's executor", async () => {
     const d = await discoverExecutors(await Config.load({root: REPO}))
     expect(d.executors.get('memory')).toMatchObject({plugin: '@heptapod-paas-runner/plugin-memory', pluginType: 'core'})
     expect(d.problems).toEqual([])
   })
 
-  it('returns a linked plugin\'s executor beside the bundled one', async () => {
+  it("returns a linked plugin's executor beside the bundled one", async () => {
     writeUserPlugins(dataDir, [{name: '@heptapod-paas-runner-test/plugin-linked', root: LINKED}])
     const d = await discoverExecutors(await Config.load({root: REPO}))
     expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker', 'memory'])
-    expect(d.executors.get('linked-test')).toMatchObject({plugin: '@heptapod-paas-runner-test/plugin-linked', pluginType: 'link'})
+    expect(d.executors.get('linked-test')).toMatchObject({
+      plugin: '@heptapod-paas-runner-test/plugin-linked',
+      pluginType: 'link',
+    })
   })
 
   it('reports a plugin whose hook throws, and keeps the others', async () => {
@@ -49,7 +52,11 @@ describe('the paas:executors hook', () => {
     ])
     const d = await discoverExecutors(await Config.load({root: REPO}))
     expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker', 'memory'])
-    expect(d.problems).toEqual([expect.stringMatching(/plugin @heptapod-paas-runner-test\/plugin-broken: executors hook failed: this plugin is broken on purpose/)])
+    expect(d.problems).toEqual([
+      expect.stringMatching(
+        /plugin @heptapod-paas-runner-test\/plugin-broken: executors hook failed: this plugin is broken on purpose/,
+      ),
+    ])
   })
 })
 
@@ -62,10 +69,18 @@ describe('executor plugins through the real CLI', () => {
     const list = await runCli(['executors', '--json'], {dataDir})
     expect(list.code, list.stderr).toBe(0)
     const rows = JSON.parse(list.stdout).executors as Array<{name: string; pluginType: string}>
-    expect(rows.map((r) => [r.name, r.pluginType]).sort()).toEqual([['clever-docker', 'core'], ['linked-test', 'link'], ['local-docker', 'core'], ['memory', 'core']])
+    expect(rows.map((r) => [r.name, r.pluginType]).sort()).toEqual([
+      ['clever-docker', 'core'],
+      ['linked-test', 'link'],
+      ['local-docker', 'core'],
+      ['memory', 'core'],
+    ])
 
     const cfg = join(mkdtempSync(join(tmpdir(), 'hpr-cfg-')), 'config.toml')
-    writeFileSync(cfg, `[quota_computation]\nreference_runner = "l"\nreference_flavor = "two"\nreference_jobs_count = 3\n\n[[runners]]\nname = "l"\nurl = "https://gitlab.example"\ntoken = "linked-runner-token"\nexecutor = "linked-test"\n`)
+    writeFileSync(
+      cfg,
+      `[quota_computation]\nreference_runner = "l"\nreference_flavor = "two"\nreference_jobs_count = 3\n\n[[runners]]\nname = "l"\nurl = "https://gitlab.example"\ntoken = "linked-runner-token"\nexecutor = "linked-test"\n`,
+    )
     const quota = await runCli(['quota', cfg, '--json'], {dataDir})
     expect(quota.code, quota.stderr).toBe(0)
     expect(JSON.parse(quota.stdout).quota).toBeCloseTo(3 * 2 ** 1.25, 9)
@@ -75,7 +90,11 @@ describe('executor plugins through the real CLI', () => {
     const list = await runCli(['executors', '--json'])
     expect(list.code, list.stderr).toBe(0)
     const rows = JSON.parse(list.stdout).executors as Array<{name: string; audience: string}>
-    expect(Object.fromEntries(rows.map((r) => [r.name, r.audience]))).toEqual({'clever-docker': 'production', 'local-docker': 'development', memory: 'testing'})
+    expect(Object.fromEntries(rows.map((r) => [r.name, r.audience]))).toEqual({
+      'clever-docker': 'production',
+      'local-docker': 'development',
+      memory: 'testing',
+    })
     const text = await runCli(['executors'])
     expect(text.stdout).toMatch(/^memory .*\[test\/demo only\]$/m)
     expect(text.stdout).not.toMatch(/^clever-docker .*\[/m)
@@ -83,9 +102,14 @@ describe('executor plugins through the real CLI', () => {
 
   it('an unknown executor is a configuration error listing the installed ones', async () => {
     const cfg = join(mkdtempSync(join(tmpdir(), 'hpr-cfg-')), 'config.toml')
-    writeFileSync(cfg, `[quota_computation]\nreference_runner = "l"\nreference_flavor = "M"\nreference_jobs_count = 3\n\n[[runners]]\nname = "l"\nurl = "https://gitlab.example"\ntoken = "linked-runner-token"\nexecutor = "x"\n`)
+    writeFileSync(
+      cfg,
+      `[quota_computation]\nreference_runner = "l"\nreference_flavor = "M"\nreference_jobs_count = 3\n\n[[runners]]\nname = "l"\nurl = "https://gitlab.example"\ntoken = "linked-runner-token"\nexecutor = "x"\n`,
+    )
     const r = await runCli(['quota', cfg])
     expect(r.code).toBe(2)
-    expect(r.stderr).toContain(`${cfg}:10: runners[0].executor: unknown executor 'x'; installed executors: clever-docker, local-docker, memory`)
+    expect(r.stderr).toContain(
+      `${cfg}:10: runners[0].executor: unknown executor 'x'; installed executors: clever-docker, local-docker, memory`,
+    )
   })
 })

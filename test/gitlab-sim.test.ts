@@ -16,11 +16,19 @@ afterEach(async () => {
   await sim.stop()
 })
 
-async function call(method: string, path: string, opts: {json?: unknown; body?: string; headers?: Record<string, string>} = {}) {
+async function call(
+  method: string,
+  path: string,
+  opts: {json?: unknown; body?: string; headers?: Record<string, string>} = {},
+) {
   const res = await fetch(`${url}/api/v4${path}`, {
     method,
     headers: {...(opts.json === undefined ? {} : {'content-type': 'application/json'}), ...opts.headers},
-    ...(opts.json === undefined ? (opts.body === undefined ? {} : {body: opts.body}) : {body: JSON.stringify(opts.json)}),
+    ...(opts.json === undefined
+      ? opts.body === undefined
+        ? {}
+        : {body: opts.body}
+      : {body: JSON.stringify(opts.json)}),
   })
   const text = await res.text()
   let json: unknown
@@ -32,7 +40,8 @@ async function call(method: string, path: string, opts: {json?: unknown; body?: 
   return {status: res.status, headers: res.headers, text, json: json as any}
 }
 
-const requestJob = (token = runnerToken, extra: Record<string, unknown> = {}) => call('POST', '/jobs/request', {json: {token, info: {name: 'x'}, ...extra}})
+const requestJob = (token = runnerToken, extra: Record<string, unknown> = {}) =>
+  call('POST', '/jobs/request', {json: {token, info: {name: 'x'}, ...extra}})
 
 async function runningJob(spec = {}) {
   const job = sim.enqueueJob(spec)
@@ -72,7 +81,11 @@ describe('POST /jobs/request', () => {
     expect(r.json).toMatchObject({
       id: job.id,
       token: expect.stringMatching(/^glcbt-/),
-      job_info: {project_id: 42, project_full_path: 'acme/widgets', project_jobs_running_on_instance_runners_count: '+Inf'},
+      job_info: {
+        project_id: 42,
+        project_full_path: 'acme/widgets',
+        project_jobs_running_on_instance_runners_count: '+Inf',
+      },
       image: {name: 'node:22'},
       services: [{name: 'postgres:16'}],
       runner_info: {timeout: 3600},
@@ -116,7 +129,11 @@ describe('Workhorse long polling', () => {
     await waitUntil(() => sim.heldPolls === 1)
     sim.enqueueJob()
     const r = await held
-    expect([r.status, r.headers.get('gitlab-ci-builds-polling'), r.headers.get('x-gitlab-last-update')]).toEqual([204, 'yes', null])
+    expect([r.status, r.headers.get('gitlab-ci-builds-polling'), r.headers.get('x-gitlab-last-update')]).toEqual([
+      204,
+      'yes',
+      null,
+    ])
     expect((await requestJob(runnerToken, {last_update: v})).status).toBe(201)
   })
 
@@ -132,29 +149,46 @@ describe('PUT /jobs/:id', () => {
   it('400 without a token, 403 with a wrong one', async () => {
     const {job} = await runningJob()
     expect((await call('PUT', `/jobs/${job.id}`, {json: {state: 'running'}})).status).toBe(400)
-    expect((await call('PUT', `/jobs/${job.id}`, {json: {token: 'nope', state: 'running'}})).json).toEqual({message: '403 Forbidden'})
+    expect((await call('PUT', `/jobs/${job.id}`, {json: {token: 'nope', state: 'running'}})).json).toEqual({
+      message: '403 Forbidden',
+    })
   })
 
   it('200 text with Job-Status for a touch; failed records the reason and exit code', async () => {
     const {job, payload} = await runningJob()
     const touch = await call('PUT', `/jobs/${job.id}`, {json: {token: payload.token, state: 'running'}})
     expect([touch.status, touch.text, touch.headers.get('job-status')]).toEqual([200, '200', 'running'])
-    const fail = await call('PUT', `/jobs/${job.id}`, {json: {token: payload.token, state: 'failed', failure_reason: 'script_failure', exit_code: 103}})
+    const fail = await call('PUT', `/jobs/${job.id}`, {
+      json: {token: payload.token, state: 'failed', failure_reason: 'script_failure', exit_code: 103},
+    })
     expect(fail.status).toBe(200)
-    expect(sim.job(job.id)).toMatchObject({status: 'failed', failureReason: 'script_failure', exitCode: 103, failureReports: 1})
+    expect(sim.job(job.id)).toMatchObject({
+      status: 'failed',
+      failureReason: 'script_failure',
+      exitCode: 103,
+      failureReports: 1,
+    })
   })
 
   it('403 "not processing" with Job-Status once the job is over', async () => {
     const {job, payload} = await runningJob()
     sim.finishJob(job.id, 'success')
     const r = await call('PUT', `/jobs/${job.id}`, {json: {token: payload.token, state: 'failed'}})
-    expect([r.status, r.json.message, r.headers.get('job-status')]).toEqual([403, '403 Forbidden - Job is not processing on runner', 'success'])
+    expect([r.status, r.json.message, r.headers.get('job-status')]).toEqual([
+      403,
+      '403 Forbidden - Job is not processing on runner',
+      'success',
+    ])
   })
 
   it('a canceling job reported as finished becomes canceled', async () => {
     const {job, payload} = await runningJob()
     sim.cancelJob(job.id, {graceful: true})
-    expect((await call('PUT', `/jobs/${job.id}`, {json: {token: payload.token, state: 'running'}})).headers.get('job-status')).toBe('canceling')
+    expect(
+      (await call('PUT', `/jobs/${job.id}`, {json: {token: payload.token, state: 'running'}})).headers.get(
+        'job-status',
+      ),
+    ).toBe('canceling')
     await call('PUT', `/jobs/${job.id}`, {json: {token: payload.token, state: 'success'}})
     expect(sim.job(job.id)!.status).toBe('canceled')
   })
@@ -170,27 +204,50 @@ describe('PATCH /jobs/:id/trace', () => {
     const {job, payload} = await runningJob()
     const h = {'job-token': payload.token, 'content-type': 'text/plain'}
     const a = await call('PATCH', `/jobs/${job.id}/trace`, {body: 'héllo\n', headers: {...h, 'content-range': '0-6'}})
-    expect([a.status, a.headers.get('range'), a.headers.get('job-status'), a.headers.get('x-gitlab-trace-update-interval')]).toEqual([202, '0-7', 'running', '60'])
+    expect([
+      a.status,
+      a.headers.get('range'),
+      a.headers.get('job-status'),
+      a.headers.get('x-gitlab-trace-update-interval'),
+    ]).toEqual([202, '0-7', 'running', '60'])
     expect(sim.job(job.id)!.log.toString()).toBe('héllo\n')
   })
 
   it('416 with the stored length when the offset is wrong', async () => {
     const {job, payload} = await runningJob()
-    const r = await call('PATCH', `/jobs/${job.id}/trace`, {body: 'x', headers: {'job-token': payload.token, 'content-range': '5-5'}})
+    const r = await call('PATCH', `/jobs/${job.id}/trace`, {
+      body: 'x',
+      headers: {'job-token': payload.token, 'content-range': '5-5'},
+    })
     expect([r.status, r.headers.get('range'), r.json]).toEqual([416, '0-0', {message: '416 Range Not Satisfiable'}])
   })
 
   it('400 without Content-Range, 403 with a wrong token, 404 for an unknown job', async () => {
     const {job, payload} = await runningJob()
-    expect((await call('PATCH', `/jobs/${job.id}/trace`, {body: 'x', headers: {'job-token': payload.token}})).json).toEqual({message: '400 Missing header Content-Range'})
-    expect((await call('PATCH', `/jobs/${job.id}/trace`, {body: 'x', headers: {'job-token': 'bad', 'content-range': '0-0'}})).status).toBe(403)
-    expect((await call('PATCH', '/jobs/999999/trace', {body: 'x', headers: {'job-token': payload.token, 'content-range': '0-0'}})).status).toBe(404)
+    expect(
+      (await call('PATCH', `/jobs/${job.id}/trace`, {body: 'x', headers: {'job-token': payload.token}})).json,
+    ).toEqual({message: '400 Missing header Content-Range'})
+    expect(
+      (await call('PATCH', `/jobs/${job.id}/trace`, {body: 'x', headers: {'job-token': 'bad', 'content-range': '0-0'}}))
+        .status,
+    ).toBe(403)
+    expect(
+      (
+        await call('PATCH', '/jobs/999999/trace', {
+          body: 'x',
+          headers: {'job-token': payload.token, 'content-range': '0-0'},
+        })
+      ).status,
+    ).toBe(404)
   })
 
   it('403 with Job-Status after the job was canceled', async () => {
     const {job, payload} = await runningJob()
     sim.cancelJob(job.id)
-    const r = await call('PATCH', `/jobs/${job.id}/trace`, {body: 'x', headers: {'job-token': payload.token, 'content-range': '0-0'}})
+    const r = await call('PATCH', `/jobs/${job.id}/trace`, {
+      body: 'x',
+      headers: {'job-token': payload.token, 'content-range': '0-0'},
+    })
     expect([r.status, r.headers.get('job-status')]).toEqual([403, 'canceled'])
   })
 })
@@ -212,7 +269,10 @@ describe('GET /job', () => {
 describe('GET /projects/:id/jobs/:job_id[/trace]', () => {
   it('needs a private token; 404 for an unknown job; serves the log as text', async () => {
     const {job, payload} = await runningJob()
-    await call('PATCH', `/jobs/${job.id}/trace`, {body: 'line\n', headers: {'job-token': payload.token, 'content-range': '0-4'}})
+    await call('PATCH', `/jobs/${job.id}/trace`, {
+      body: 'line\n',
+      headers: {'job-token': payload.token, 'content-range': '0-4'},
+    })
     expect((await call('GET', `/projects/42/jobs/${job.id}/trace`)).status).toBe(401)
     sim.addPrivateToken('glpat-reader', {projects: {42: 'reporter'}, scopes: ['read_api']})
     const h = {'private-token': 'glpat-reader'}
@@ -230,26 +290,45 @@ describe('group custom attributes', () => {
     sim.addPrivateToken('glpat-user')
     sim.addPrivateToken('glpat-admin', {admin: true})
     expect((await call('GET', '/groups/acme/custom_attributes')).status).toBe(401)
-    expect((await call('GET', '/groups/acme/custom_attributes', {headers: {'private-token': 'glpat-user'}})).status).toBe(403)
+    expect(
+      (await call('GET', '/groups/acme/custom_attributes', {headers: {'private-token': 'glpat-user'}})).status,
+    ).toBe(403)
     const h = {'private-token': 'glpat-admin'}
     expect((await call('GET', '/groups/nope/custom_attributes', {headers: h})).status).toBe(404)
-    expect((await call('GET', '/groups/acme/custom_attributes', {headers: h})).json).toEqual([{key: 'cc_orga_id', value: 'orga_1'}])
-    expect((await call('PUT', '/groups/acme/custom_attributes/cc_orga_token', {json: {value: 't'}, headers: h})).json).toEqual({key: 'cc_orga_token', value: 't'})
-    expect((await call('PUT', '/groups/acme/custom_attributes/x', {json: {}, headers: h})).json).toEqual({error: 'value is missing'})
-    expect((await call('GET', '/groups/acme/custom_attributes/cc_orga_token', {headers: h})).json).toEqual({key: 'cc_orga_token', value: 't'})
+    expect((await call('GET', '/groups/acme/custom_attributes', {headers: h})).json).toEqual([
+      {key: 'cc_orga_id', value: 'orga_1'},
+    ])
+    expect(
+      (await call('PUT', '/groups/acme/custom_attributes/cc_orga_token', {json: {value: 't'}, headers: h})).json,
+    ).toEqual({key: 'cc_orga_token', value: 't'})
+    expect((await call('PUT', '/groups/acme/custom_attributes/x', {json: {}, headers: h})).json).toEqual({
+      error: 'value is missing',
+    })
+    expect((await call('GET', '/groups/acme/custom_attributes/cc_orga_token', {headers: h})).json).toEqual({
+      key: 'cc_orga_token',
+      value: 't',
+    })
     expect((await call('DELETE', '/groups/acme/custom_attributes/cc_orga_token', {headers: h})).status).toBe(204)
-    expect((await call('DELETE', '/groups/acme/custom_attributes/cc_orga_token', {headers: h})).json).toEqual({message: '404 Custom attribute Not Found'})
+    expect((await call('DELETE', '/groups/acme/custom_attributes/cc_orga_token', {headers: h})).json).toEqual({
+      message: '404 Custom attribute Not Found',
+    })
   })
 })
 
 describe('registration', () => {
   it('POST /runners: 400, 403, 201, and 410 when disabled', async () => {
     expect((await call('POST', '/runners', {json: {}})).status).toBe(400)
-    expect((await call('POST', '/runners', {json: {token: 'GR1348941nope'}})).json).toEqual({message: '403 Forbidden - invalid token supplied'})
+    expect((await call('POST', '/runners', {json: {token: 'GR1348941nope'}})).json).toEqual({
+      message: '403 Forbidden - invalid token supplied',
+    })
     sim.addRegistrationToken('GR1348941good')
     const ok = await call('POST', '/runners', {json: {token: 'GR1348941good', description: 'paas', active: false}})
     expect(ok.status).toBe(201)
-    expect(ok.json).toMatchObject({id: expect.any(Number), token: expect.stringMatching(/^glrt-/), token_expires_at: null})
+    expect(ok.json).toMatchObject({
+      id: expect.any(Number),
+      token: expect.stringMatching(/^glrt-/),
+      token_expires_at: null,
+    })
     expect(sim.runners.get(ok.json.token)!.paused).toBe(true)
     sim.registrationDisabled = true
     expect((await call('POST', '/runners', {json: {token: 'GR1348941good'}})).status).toBe(410)
@@ -264,8 +343,12 @@ describe('registration', () => {
 
   it('DELETE /runners/managers then DELETE /runners', async () => {
     await call('POST', '/runners/verify', {json: {token: runnerToken, system_id: 'r_abcdefghijkl'}})
-    expect((await call('DELETE', '/runners/managers', {json: {token: runnerToken, system_id: 'r_abcdefghijkl'}})).status).toBe(204)
-    expect((await call('DELETE', '/runners/managers', {json: {token: runnerToken, system_id: 'r_abcdefghijkl'}})).status).toBe(404)
+    expect(
+      (await call('DELETE', '/runners/managers', {json: {token: runnerToken, system_id: 'r_abcdefghijkl'}})).status,
+    ).toBe(204)
+    expect(
+      (await call('DELETE', '/runners/managers', {json: {token: runnerToken, system_id: 'r_abcdefghijkl'}})).status,
+    ).toBe(404)
     expect((await call('DELETE', '/runners', {json: {token: runnerToken}})).status).toBe(204)
     expect((await call('DELETE', '/runners', {json: {token: runnerToken}})).status).toBe(403)
   })
@@ -279,15 +362,23 @@ describe('registration', () => {
 })
 
 describe('fault injection and counters', () => {
-  it('gateway errors answer HTML; 429 carries Retry-After and GitLab\'s body', async () => {
+  it("gateway errors answer HTML; 429 carries Retry-After and GitLab's body", async () => {
     sim.addFault('POST /jobs/request', {status: 502, times: 1})
     sim.addFault('POST /jobs/request', {status: 429, times: 1, headers: {'retry-after': '7'}})
     const a = await requestJob()
     expect([a.status, a.headers.get('content-type')]).toEqual([502, 'text/html'])
     const b = await requestJob()
-    expect([b.status, b.headers.get('retry-after'), b.json]).toEqual([429, '7', {message: {error: 'This endpoint has been requested too many times. Try again later.'}}])
+    expect([b.status, b.headers.get('retry-after'), b.json]).toEqual([
+      429,
+      '7',
+      {message: {error: 'This endpoint has been requested too many times. Try again later.'}},
+    ])
     expect((await requestJob()).status).toBe(204)
-    expect(sim.counters.snapshot()).toMatchObject({'POST /jobs/request 502': 1, 'POST /jobs/request 429': 1, 'POST /jobs/request 204': 1})
+    expect(sim.counters.snapshot()).toMatchObject({
+      'POST /jobs/request 502': 1,
+      'POST /jobs/request 429': 1,
+      'POST /jobs/request 204': 1,
+    })
   })
 
   it('dropped connections and malformed bodies', async () => {
@@ -300,11 +391,14 @@ describe('fault injection and counters', () => {
   })
 
   it('the control API enqueues and reads jobs for other processes', async () => {
-    const res = await fetch(`${url}/_sim/jobs`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({flavor: 'XS'})})
+    const res = await fetch(`${url}/_sim/jobs`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json'},
+      body: JSON.stringify({flavor: 'XS'}),
+    })
     const view = (await res.json()) as {id: number; status: string}
     expect([res.status, view.status]).toEqual([201, 'pending'])
     const counters = (await (await fetch(`${url}/_sim/counters`)).json()) as Record<string, number>
     expect(counters).toEqual({})
   })
 })
-

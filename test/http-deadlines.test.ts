@@ -5,7 +5,12 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {UndiciHttpClient} from '../src/adapters/http/undici-http-client.js'
 import {GitLabClient} from '../src/core/coordinator/gitlab-client.js'
-import {HttpTransportError, type HttpClient, type HttpRequest, type HttpResponse} from '../src/core/coordinator/http-port.js'
+import {
+  HttpTransportError,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from '../src/core/coordinator/http-port.js'
 import {CoordinatorError} from '../src/core/coordinator/coordinator-errors.js'
 import {FakeClock} from './helpers/fake-clock.js'
 
@@ -63,7 +68,10 @@ afterAll(async () => {
 })
 
 async function failure(p: Promise<unknown>): Promise<HttpTransportError> {
-  const e = await p.then(() => undefined, (error: unknown) => error)
+  const e = await p.then(
+    () => undefined,
+    (error: unknown) => error,
+  )
   expect(e).toBeInstanceOf(HttpTransportError)
   return e as HttpTransportError
 }
@@ -73,21 +81,27 @@ describe('the HTTP client', () => {
 
   it('gives up on an answer that dribbles in, at the deadline, although no single wait is long', async () => {
     const t0 = Date.now()
-    const e = await failure(http.request({method: 'GET', url: `${base}/dribble`, bodyTimeoutMs: 30_000, deadlineMs: 500}))
+    const e = await failure(
+      http.request({method: 'GET', url: `${base}/dribble`, bodyTimeoutMs: 30_000, deadlineMs: 500}),
+    )
     expect(e.code).toBe('deadline')
     expect(e.message).toBe('no complete answer within 0.5 s')
     expect(Date.now() - t0).toBeLessThan(5_000)
   })
 
   it('gives up on headers that never come, at the deadline', async () => {
-    const e = await failure(http.request({method: 'GET', url: `${base}/silent`, headersTimeoutMs: 30_000, deadlineMs: 300}))
+    const e = await failure(
+      http.request({method: 'GET', url: `${base}/silent`, headersTimeoutMs: 30_000, deadlineMs: 300}),
+    )
     expect(e.code).toBe('deadline')
   })
 
-  it('a caller\'s abort is the caller\'s reason, not a deadline', async () => {
+  it("a caller's abort is the caller's reason, not a deadline", async () => {
     const c = new AbortController()
     setTimeout(() => c.abort(new Error('stop')), 100)
-    await expect(http.request({method: 'GET', url: `${base}/silent`, signal: c.signal, deadlineMs: 10_000})).rejects.toThrow('stop')
+    await expect(
+      http.request({method: 'GET', url: `${base}/silent`, signal: c.signal, deadlineMs: 10_000}),
+    ).rejects.toThrow('stop')
   })
 
   it('refuses an answer above its size cap without reading it all', async () => {
@@ -116,16 +130,34 @@ describe('the GitLab client', () => {
   }
   const runner = {url: 'https://gitlab.example.com', token: 'glrt-RuNnErSeCrEt123', uniqueName: 'glrt-RuN'}
   const job = {id: 7, token: 'glcbt-7'}
-  const client = (http: HttpClient) => new GitLabClient({http, sleep: new FakeClock().sleep, now: () => 0, random: () => 0.5, systemId: 'r_0123456789ab', info: {name: 'n', version: '0', revision: 'x', platform: 'linux', architecture: 'amd64'}})
+  const client = (http: HttpClient) =>
+    new GitLabClient({
+      http,
+      sleep: new FakeClock().sleep,
+      now: () => 0,
+      random: () => 0.5,
+      systemId: 'r_0123456789ab',
+      info: {name: 'n', version: '0', revision: 'x', platform: 'linux', architecture: 'amd64'},
+    })
 
   it('sets a deadline and a size cap on every call, per endpoint', async () => {
-    const http = new Recording((r) => ({status: r.url.endsWith('/jobs/request') ? 204 : 200, headers: {'content-type': 'application/json'}, body: r.url.endsWith('/job') ? '{"status":"running"}' : '[]'}))
+    const http = new Recording((r) => ({
+      status: r.url.endsWith('/jobs/request') ? 204 : 200,
+      headers: {'content-type': 'application/json'},
+      body: r.url.endsWith('/job') ? '{"status":"running"}' : '[]',
+    }))
     const c = client(http)
     await c.requestJob(runner, {})
     await c.jobStatus(runner, job)
     await c.readLog(runner.url, 1, 7, 'glpat-x')
     await c.groupAttributes(runner.url, 'acme', 'glpat-x')
-    expect(http.requests.map((r) => ({deadlineMs: r.deadlineMs, maxBodyBytes: r.maxBodyBytes, truncateBody: r.truncateBody}))).toEqual([
+    expect(
+      http.requests.map((r) => ({
+        deadlineMs: r.deadlineMs,
+        maxBodyBytes: r.maxBodyBytes,
+        truncateBody: r.truncateBody,
+      })),
+    ).toEqual([
       {deadlineMs: 90_000 + 30_000, maxBodyBytes: 32 * 1024 * 1024, truncateBody: undefined},
       {deadlineMs: 15_000, maxBodyBytes: 1024 * 1024, truncateBody: undefined},
       {deadlineMs: 30_000, maxBodyBytes: 1024 * 1024, truncateBody: true},
@@ -133,11 +165,16 @@ describe('the GitLab client', () => {
     ])
   })
 
-  it.each(['deadline', 'too_large'])('does not retry a call that failed by %s: the server had its chance', async (code) => {
-    const http = new Recording(() => new HttpTransportError(code, 'x'))
-    const e = await client(http).jobStatus(runner, job).catch((error: unknown) => error)
-    expect(e).toBeInstanceOf(CoordinatorError)
-    expect((e as Error).message).toContain('no usable answer: x')
-    expect(http.requests).toHaveLength(1)
-  })
+  it.each(['deadline', 'too_large'])(
+    'does not retry a call that failed by %s: the server had its chance',
+    async (code) => {
+      const http = new Recording(() => new HttpTransportError(code, 'x'))
+      const e = await client(http)
+        .jobStatus(runner, job)
+        .catch((error: unknown) => error)
+      expect(e).toBeInstanceOf(CoordinatorError)
+      expect((e as Error).message).toContain('no usable answer: x')
+      expect(http.requests).toHaveLength(1)
+    },
+  )
 })

@@ -42,12 +42,16 @@ describe.skipIf(!engine)(title, {timeout: 120_000}, () => {
     base = await ensureBaseImage(socket)
     buildCacheBefore = await buildCacheEntries()
     imagesBefore = new Set(await imageIds())
-    console.log(`[local-docker real engine] Engine ${engine!.version} (API ${engine!.apiVersion}) on ${socket}, base image ${base}: the real-engine tests run`)
+    console.log(
+      `[local-docker real engine] Engine ${engine!.version} (API ${engine!.apiVersion}) on ${socket}, base image ${base}: the real-engine tests run`,
+    )
   }, 300_000)
 
   /** Every image of the engine, intermediate build steps included. */
   async function imageIds(): Promise<string[]> {
-    return (JSON.parse((await engineCall(socket, 'GET', '/images/json?all=1')).body) as Array<{Id: string}>).map((i) => i.Id)
+    return (JSON.parse((await engineCall(socket, 'GET', '/images/json?all=1')).body) as Array<{Id: string}>).map(
+      (i) => i.Id,
+    )
   }
 
   /** Images made since the tests began, labelled or not: an interrupted build's steps would be here. */
@@ -56,29 +60,61 @@ describe.skipIf(!engine)(title, {timeout: 120_000}, () => {
   }
 
   async function buildCacheEntries(): Promise<number> {
-    const df = JSON.parse((await engineCall(socket, 'GET', '/system/df', undefined, 60_000)).body) as {BuildCache?: unknown[] | null}
+    const df = JSON.parse((await engineCall(socket, 'GET', '/system/df', undefined, 60_000)).body) as {
+      BuildCache?: unknown[] | null
+    }
     return df.BuildCache?.length ?? 0
   }
 
   /** Containers and images (intermediate ones included) that carry this runner's label. */
   async function leftovers(runnerShortToken: string): Promise<{containers: string[]; images: string[]}> {
     const f = encodeURIComponent(JSON.stringify({label: [`${OWNER_LABELS.runner}=${runnerShortToken}`]}))
-    const cs = JSON.parse((await engineCall(socket, 'GET', `/containers/json?all=1&filters=${f}`)).body) as Array<{Names: string[]; State: string}>
-    const is = JSON.parse((await engineCall(socket, 'GET', `/images/json?all=1&filters=${f}`)).body) as Array<{Id: string; RepoTags: string[] | null}>
-    return {containers: cs.map((c) => `${c.Names[0]} (${c.State})`), images: is.map((i) => `${i.Id.slice(7, 19)} ${(i.RepoTags ?? []).join(',')}`)}
+    const cs = JSON.parse((await engineCall(socket, 'GET', `/containers/json?all=1&filters=${f}`)).body) as Array<{
+      Names: string[]
+      State: string
+    }>
+    const is = JSON.parse((await engineCall(socket, 'GET', `/images/json?all=1&filters=${f}`)).body) as Array<{
+      Id: string
+      RepoTags: string[] | null
+    }>
+    return {
+      containers: cs.map((c) => `${c.Names[0]} (${c.State})`),
+      images: is.map((i) => `${i.Id.slice(7, 19)} ${(i.RepoTags ?? []).join(',')}`),
+    }
   }
 
   let seq = 0
   function executor() {
     const token = `glrt-eng${run}${++seq}x-secret`
-    const runner: RunnerConfig<LocalDockerConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'local-docker', uniqueName: shortToken(token), mainImage: base, executorConfig: {host: `unix://${socket}`}, forwarded: {name: 'l', url: 'http://gitlab.invalid', token, executor: 'local-docker'}}
-    const deps = {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: `r_engine${run}`, runner: runner.uniqueName}}
-    return {executor: new LocalDockerExecutor(runner, deps), token, other: () => new LocalDockerExecutor(runner, {...deps, owner: {systemId: `r_other${run}`, runner: runner.uniqueName}})}
+    const runner: RunnerConfig<LocalDockerConfig> = {
+      index: 0,
+      url: 'http://gitlab.invalid',
+      token,
+      executor: 'local-docker',
+      uniqueName: shortToken(token),
+      mainImage: base,
+      executorConfig: {host: `unix://${socket}`},
+      forwarded: {name: 'l', url: 'http://gitlab.invalid', token, executor: 'local-docker'},
+    }
+    const deps = {
+      now: Date.now,
+      sleep: abortableSleep,
+      addSecret: () => {},
+      log: silentLogger,
+      owner: {systemId: `r_engine${run}`, runner: runner.uniqueName},
+    }
+    return {
+      executor: new LocalDockerExecutor(runner, deps),
+      token,
+      other: () =>
+        new LocalDockerExecutor(runner, {...deps, owner: {systemId: `r_other${run}`, runner: runner.uniqueName}}),
+    }
   }
 
-  it('negotiates the engine\'s API version when it is older than ours', async () => {
+  it("negotiates the engine's API version when it is older than ours", async () => {
     const {executor: ex} = executor()
-    const expected = compareApiVersions(engine!.apiVersion, CLIENT_API_VERSION) < 0 ? engine!.apiVersion : CLIENT_API_VERSION
+    const expected =
+      compareApiVersions(engine!.apiVersion, CLIENT_API_VERSION) < 0 ? engine!.apiVersion : CLIENT_API_VERSION
     expect(await ex.apiVersion()).toBe(expected)
     expect(await ex.listOwned({})).toEqual({owned: [], unmarked: []})
   })
@@ -131,7 +167,9 @@ describe.skipIf(!engine)(title, {timeout: 120_000}, () => {
 
     function config(name: string, runners: Array<{name: string; token: string; mainImage: string}>): string {
       const path = join(dir, `${name}.toml`)
-      writeFileSync(path, `concurrent = 4
+      writeFileSync(
+        path,
+        `concurrent = 4
 check_interval = 0.2
 job_progress_poll_interval = 0.5
 state_file = "${join(dir, `${name}.state.json`)}"
@@ -139,20 +177,29 @@ state_file = "${join(dir, `${name}.state.json`)}"
   reference_runner = "${runners[0]!.name}"
   reference_flavor = "M"
   reference_jobs_count = 4
-${runners.map((r) => `[[runners]]
+${runners
+  .map(
+    (r) => `[[runners]]
   name = "${r.name}"
   url = "${gitlab.url}"
   token = "${r.token}"
   executor = "local-docker"
   heptapod_runner_main_image = "${r.mainImage}"
   host = "unix://${socket}"
-`).join('')}`)
+`,
+  )
+  .join('')}`,
+      )
       return path
     }
 
     function daemon(configPath: string): {child: ChildProcess; output: () => string} {
       let out = ''
-      const child = spawn(process.execPath, [BIN, 'run', configPath], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe']})
+      const child = spawn(process.execPath, [BIN, 'run', configPath], {
+        cwd: REPO,
+        env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
       child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
       children.push(child)
@@ -167,43 +214,68 @@ ${runners.map((r) => `[[runners]]
     }
 
     /** Waits for a condition; on timeout, the daemon's last lines say why. */
-    async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string, output: () => string): Promise<void> {
+    async function until(
+      cond: () => boolean | Promise<boolean>,
+      ms: number,
+      what: string,
+      output: () => string,
+    ): Promise<void> {
       try {
         await waitUntil(cond, ms, what)
       } catch (error) {
-        throw new Error(`${(error as Error).message}\n--- daemon output (tail) ---\n${output().slice(-4000)}`)
+        throw new Error(`${(error as Error).message}\n--- daemon output (tail) ---\n${output().slice(-4000)}`, {
+          cause: error,
+        })
       }
     }
 
     const over = (id: number): boolean => ['success', 'failed', 'canceled'].includes(gitlab.job(id)!.status)
 
-    it('jobs succeed at GitLab from containers on the host network; a failed build fails only its job; a canceled job\'s container goes at once; nothing of ours is left', async () => {
+    it("jobs succeed at GitLab from containers on the host network; a failed build fails only its job; a canceled job's container goes at once; nothing of ours is left", async () => {
       const good = gitlab.createRunner()
       const broken = gitlab.createRunner()
       // A registry that refuses at once: the build of this runner's jobs fails, without any network.
-      const path = config('e2e', [{name: 'local', token: good.token, mainImage: base}, {name: 'broken', token: broken.token, mainImage: '127.0.0.1:9/hpr-test-missing:none'}])
+      const path = config('e2e', [
+        {name: 'local', token: good.token, mainImage: base},
+        {name: 'broken', token: broken.token, mainImage: '127.0.0.1:9/hpr-test-missing:none'},
+      ])
       const jobs = Array.from({length: 3}, () => gitlab.enqueueJob({durationMs: 200, runnerToken: good.token}))
       const doomed = gitlab.enqueueJob({durationMs: 200, runnerToken: broken.token})
       const d = daemon(path)
       await until(() => [...jobs, doomed].every((j) => over(j.id)), 150_000, 'the four jobs over at GitLab', d.output)
       expect(jobs.map((j) => gitlab.job(j.id)!.status)).toEqual(['success', 'success', 'success'])
       // The inner runner in the container wrote the log, from the host network.
-      for (const j of jobs) expect(gitlab.job(j.id)!.log.toString()).toMatch(/Running with gitlab-runner \(simulated\)[\s\S]*Job succeeded/)
+      for (const j of jobs)
+        expect(gitlab.job(j.id)!.log.toString()).toMatch(/Running with gitlab-runner \(simulated\)[\s\S]*Job succeeded/)
       expect(gitlab.job(doomed.id)!.status).toBe('failed')
       expect(gitlab.job(doomed.id)!.log.toString()).toMatch(/docker build of hpd-job-\S+ failed: .*127\.0\.0\.1:9/)
 
       // Canceled while it runs: its container is killed and removed within a progress poll or two.
       const long = gitlab.enqueueJob({durationMs: 600_000, runnerToken: good.token})
-      const f = encodeURIComponent(JSON.stringify({label: [`${JOB_LABEL}=${long.id}`, `${OWNER_LABELS.runner}=${shortToken(good.token)}`]}))
-      const running = async () => (JSON.parse((await engineCall(socket, 'GET', `/containers/json?filters=${f}`)).body) as unknown[]).length
-      const present = async () => (JSON.parse((await engineCall(socket, 'GET', `/containers/json?all=1&filters=${f}`)).body) as unknown[]).length
-      await until(async () => gitlab.job(long.id)!.log.length > 0 && (await running()) === 1, 60_000, 'the long job running in its container', d.output)
+      const f = encodeURIComponent(
+        JSON.stringify({label: [`${JOB_LABEL}=${long.id}`, `${OWNER_LABELS.runner}=${shortToken(good.token)}`]}),
+      )
+      const running = async () =>
+        (JSON.parse((await engineCall(socket, 'GET', `/containers/json?filters=${f}`)).body) as unknown[]).length
+      const present = async () =>
+        (JSON.parse((await engineCall(socket, 'GET', `/containers/json?all=1&filters=${f}`)).body) as unknown[]).length
+      await until(
+        async () => gitlab.job(long.id)!.log.length > 0 && (await running()) === 1,
+        60_000,
+        'the long job running in its container',
+        d.output,
+      )
       const t0 = Date.now()
       gitlab.cancelJob(long.id)
-      await until(async () => (await present()) === 0, 20_000, 'the canceled job\'s container removed', d.output)
+      await until(async () => (await present()) === 0, 20_000, "the canceled job's container removed", d.output)
       const removedAfterMs = Date.now() - t0
       expect(gitlab.job(long.id)!.status).toBe('canceled')
-      await until(async () => (await leftovers(shortToken(good.token))).images.length === 0, 30_000, 'the images removed', d.output)
+      await until(
+        async () => (await leftovers(shortToken(good.token))).images.length === 0,
+        30_000,
+        'the images removed',
+        d.output,
+      )
       expect(await stop(d.child)).toBe(0)
 
       expect(await leftovers(shortToken(good.token))).toEqual({containers: [], images: []})
@@ -211,7 +283,9 @@ ${runners.map((r) => `[[runners]]
       expect(await buildCacheEntries()).toBe(buildCacheBefore)
       expect(await newImages()).toEqual([])
       expect(d.output()).not.toContain(good.token)
-      console.log(`[local-docker real engine] canceled job's container removed ${removedAfterMs} ms after the cancel (progress poll 500 ms)`)
+      console.log(
+        `[local-docker real engine] canceled job's container removed ${removedAfterMs} ms after the cancel (progress poll 500 ms)`,
+      )
     }, 240_000)
 
     it('kill -9 of the daemon mid-run, then a restart: every job ends at GitLab and no orphan is left', async () => {
@@ -221,7 +295,12 @@ ${runners.map((r) => `[[runners]]
       const jobs = Array.from({length: 3}, () => gitlab.enqueueJob({durationMs: 1500, runnerToken: r.token}))
       const first = daemon(path)
       // Killed once a container of ours runs (the others are being built or started).
-      await until(async () => (await leftovers(ours)).containers.some((c) => c.endsWith('(running)')), 120_000, 'a job container running', first.output)
+      await until(
+        async () => (await leftovers(ours)).containers.some((c) => c.endsWith('(running)')),
+        120_000,
+        'a job container running',
+        first.output,
+      )
       first.child.kill('SIGKILL')
       await new Promise((res) => first.child.once('exit', res))
       const atCrash = await leftovers(ours)
@@ -230,10 +309,15 @@ ${runners.map((r) => `[[runners]]
       const second = daemon(path)
       await until(() => jobs.every((j) => over(j.id)), 150_000, 'the three jobs over at GitLab', second.output)
       expect(jobs.map((j) => gitlab.job(j.id)!.status)).toEqual(['success', 'success', 'success'])
-      await until(async () => {
-        const l = await leftovers(ours)
-        return l.containers.length === 0 && l.images.length === 0
-      }, 60_000, 'nothing of ours left', second.output)
+      await until(
+        async () => {
+          const l = await leftovers(ours)
+          return l.containers.length === 0 && l.images.length === 0
+        },
+        60_000,
+        'nothing of ours left',
+        second.output,
+      )
       expect(await stop(second.child)).toBe(0)
       expect(await leftovers(ours)).toEqual({containers: [], images: []})
       expect(await buildCacheEntries()).toBe(buildCacheBefore)

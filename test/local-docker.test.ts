@@ -33,9 +33,28 @@ afterAll(async () => {
 
 let seq = 0
 function executor(host = `unix://${socket}`, token = `LocalRun${++seq}-token`, extra: Partial<LocalDockerConfig> = {}) {
-  const runner: RunnerConfig<LocalDockerConfig> = {index: 0, url: 'http://gitlab.invalid', token, executor: 'local-docker', uniqueName: token.slice(0, 8), executorConfig: {host, ...extra}, forwarded: {name: 'l', url: 'http://gitlab.invalid', token, executor: 'local-docker', docker: {image: 'debian'}}}
-  const deps = {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_contract', runner: runner.uniqueName}}
-  return {executor: new LocalDockerExecutor(runner, deps), token, other: () => new LocalDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}})}
+  const runner: RunnerConfig<LocalDockerConfig> = {
+    index: 0,
+    url: 'http://gitlab.invalid',
+    token,
+    executor: 'local-docker',
+    uniqueName: token.slice(0, 8),
+    executorConfig: {host, ...extra},
+    forwarded: {name: 'l', url: 'http://gitlab.invalid', token, executor: 'local-docker', docker: {image: 'debian'}},
+  }
+  const deps = {
+    now: Date.now,
+    sleep: abortableSleep,
+    addSecret: () => {},
+    log: silentLogger,
+    owner: {systemId: 'r_contract', runner: runner.uniqueName},
+  }
+  return {
+    executor: new LocalDockerExecutor(runner, deps),
+    token,
+    other: () =>
+      new LocalDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}}),
+  }
 }
 
 /** Resolves when the simulator receives a request for this endpoint. */
@@ -51,7 +70,12 @@ function nextRequest(endpoint: string): Promise<void> {
 }
 
 /** One raw request to the simulator's socket. */
-function rawDocker(method: string, path: string, body?: string | Buffer, contentType = 'application/json'): Promise<{status: number; body: Buffer}> {
+function rawDocker(
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  contentType = 'application/json',
+): Promise<{status: number; body: Buffer}> {
   return new Promise((resolve, reject) => {
     const req = request({socketPath: socket, method, path, headers: {'content-type': contentType}}, (res) => {
       const chunks: Buffer[] = []
@@ -81,10 +105,11 @@ async function stubJobApi(): Promise<{url: string; traces: number; close(): Prom
     get traces() {
       return state.traces
     },
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections()
-      server.close(() => r())
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
   }
 }
 
@@ -110,8 +135,15 @@ describe('local-docker against the Docker API simulator', () => {
     expect(Object.keys(img.files).sort()).toEqual(['Dockerfile', 'job.json', 'runner.toml'])
     expect(img.files['runner.toml']!.toString()).toContain('executor = "docker"')
     // Labels right after FROM: every intermediate image of the build carries them.
-    expect(img.files.Dockerfile!.toString().split('\n').slice(0, 2)).toEqual([`FROM ${DEFAULT_MAIN_IMAGE}`, 'LABEL "org.heptapod.paas-runner.system-id"="r_contract" "org.heptapod.paas-runner.runner"="MiXeDcAs" "heptapod-paas-runner.job"="3"'])
-    expect(img.labels).toEqual({'org.heptapod.paas-runner.system-id': 'r_contract', 'org.heptapod.paas-runner.runner': 'MiXeDcAs', 'heptapod-paas-runner.job': '3'})
+    expect(img.files.Dockerfile!.toString().split('\n').slice(0, 2)).toEqual([
+      `FROM ${DEFAULT_MAIN_IMAGE}`,
+      'LABEL "org.heptapod.paas-runner.system-id"="r_contract" "org.heptapod.paas-runner.runner"="MiXeDcAs" "heptapod-paas-runner.job"="3"',
+    ])
+    expect(img.labels).toEqual({
+      'org.heptapod.paas-runner.system-id': 'r_contract',
+      'org.heptapod.paas-runner.runner': 'MiXeDcAs',
+      'heptapod-paas-runner.job': '3',
+    })
     await ex.launch(r, {id: 3, token: 'j', variables: []}, {})
     const c = docker.containers.get(r.name)!
     expect([c.binds, c.networkMode]).toEqual([[`${socket}:/var/run/docker.sock`], 'host'])
@@ -119,7 +151,7 @@ describe('local-docker against the Docker API simulator', () => {
     expect([docker.image(r.name), docker.containers.has(r.name)]).toEqual([undefined, false])
   })
 
-  it('network_mode chooses the containers\' network', async () => {
+  it("network_mode chooses the containers' network", async () => {
     const {executor: ex} = executor(undefined, undefined, {network_mode: 'bridge'})
     const job = {id: 31, token: 'j', variables: []}
     const r = await ex.launch(await ex.provision(job, {}), job, {})
@@ -130,9 +162,13 @@ describe('local-docker against the Docker API simulator', () => {
   it('a build failure (pull denied) and a missing socket are errors with their reason', async () => {
     docker.failBuilds = 1
     const {executor: ex} = executor()
-    await expect(ex.provision({id: 4, token: 'j', variables: []}, {})).rejects.toThrow(/docker build of hpd-job-\S+-4 failed: pull access denied/)
+    await expect(ex.provision({id: 4, token: 'j', variables: []}, {})).rejects.toThrow(
+      /docker build of hpd-job-\S+-4 failed: pull access denied/,
+    )
     const {executor: nowhere} = executor(`unix://${join(dir, 'nope.sock')}`)
-    await expect(nowhere.provision({id: 5, token: 'j', variables: []}, {})).rejects.toThrow(/cannot reach the Docker engine at .*nope\.sock: no such socket/)
+    await expect(nowhere.provision({id: 5, token: 'j', variables: []}, {})).rejects.toThrow(
+      /cannot reach the Docker engine at .*nope\.sock: no such socket/,
+    )
   })
 
   it('a job canceled while its image builds: the build is let finish and reported; past the grace it is cut off', async () => {
@@ -141,15 +177,32 @@ describe('local-docker against the Docker API simulator', () => {
     const ac = new AbortController()
     const created: string[] = []
     const building = nextRequest('POST /build')
-    const provisioning = ex.provision({id: 39, token: 'j', variables: []}, {signal: ac.signal, onCreated: async (r) => void created.push(r.name)})
+    const provisioning = ex.provision(
+      {id: 39, token: 'j', variables: []},
+      {signal: ac.signal, onCreated: async (r) => void created.push(r.name)},
+    )
     await building
     ac.abort(new Error('job canceled in GitLab'))
     const r = await provisioning
     expect([created, docker.image(r.name) !== undefined]).toEqual([[r.name], true])
     await ex.decommission(r, {})
     // Past the grace (a sleep that ends at once), the connection is cut and the abort reported.
-    const runner = {index: 0, url: 'http://gitlab.invalid', token: 'CutBuild-token', executor: 'local-docker', uniqueName: 'CutBuild', executorConfig: {host: `unix://${socket}`}, forwarded: {}}
-    const hasty = new LocalDockerExecutor(runner, {now: Date.now, sleep: async () => {}, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_contract', runner: 'CutBuild'}})
+    const runner = {
+      index: 0,
+      url: 'http://gitlab.invalid',
+      token: 'CutBuild-token',
+      executor: 'local-docker',
+      uniqueName: 'CutBuild',
+      executorConfig: {host: `unix://${socket}`},
+      forwarded: {},
+    }
+    const hasty = new LocalDockerExecutor(runner, {
+      now: Date.now,
+      sleep: async () => {},
+      addSecret: () => {},
+      log: silentLogger,
+      owner: {systemId: 'r_contract', runner: 'CutBuild'},
+    })
     docker.addFault('POST /build', {delayMs: 5000, times: 1})
     const ac2 = new AbortController()
     const building2 = nextRequest('POST /build')
@@ -176,21 +229,47 @@ describe('local-docker against the Docker API simulator', () => {
     const theirs = other()
     docker.containers.delete(r.name)
     await theirs.provision({id: 33, token: 'j', variables: []}, {})
-    const createTheirs = await rawDocker('POST', `/v1.41/containers/create?name=${r.name}`, JSON.stringify({Image: resourceName(theirs.uniqueName, 33), Labels: {'org.heptapod.paas-runner.system-id': 'r_otherdaemon', 'org.heptapod.paas-runner.runner': theirs.uniqueName}}))
+    const createTheirs = await rawDocker(
+      'POST',
+      `/v1.41/containers/create?name=${r.name}`,
+      JSON.stringify({
+        Image: resourceName(theirs.uniqueName, 33),
+        Labels: {
+          'org.heptapod.paas-runner.system-id': 'r_otherdaemon',
+          'org.heptapod.paas-runner.runner': theirs.uniqueName,
+        },
+      }),
+    )
     expect(createTheirs.status).toBe(201)
     await expect(ex.launch({...r, launched: false}, job, {})).rejects.toMatchObject({code: 'name_taken'})
     // Nor is it removed with our image.
     expect(await ex.decommission(r, {})).toBe('deleted')
     expect(docker.containers.has(r.name)).toBe(true)
     docker.containers.delete(r.name)
-    await theirs.decommission({id: resourceName(theirs.uniqueName, 33), name: resourceName(theirs.uniqueName, 33), weight: 1, launched: false, data: {}}, {})
+    await theirs.decommission(
+      {
+        id: resourceName(theirs.uniqueName, 33),
+        name: resourceName(theirs.uniqueName, 33),
+        weight: 1,
+        launched: false,
+        data: {},
+      },
+      {},
+    )
   })
 
   it('decommission kills a running job at once', async () => {
     const api = await stubJobApi()
     try {
       const {executor: ex} = executor()
-      const job = {id: 34, token: 'j', variables: [{key: 'CI_API_V4_URL', value: api.url}, {key: 'SIM_JOB_DURATION_MS', value: '600000'}]}
+      const job = {
+        id: 34,
+        token: 'j',
+        variables: [
+          {key: 'CI_API_V4_URL', value: api.url},
+          {key: 'SIM_JOB_DURATION_MS', value: '600000'},
+        ],
+      }
       const r = await ex.launch(await ex.provision(job, {}), job, {})
       const c = docker.containers.get(r.name)!
       await waitUntil(() => api.traces > 0, 10_000, 'the job running')
@@ -214,16 +293,21 @@ describe('local-docker against the Docker API simulator', () => {
     expect(await ex.decommission(r, {})).toBe('absent')
   })
 
-  it('listOwned finds ours by label; an unmarked look-alike is reported, another\'s is in neither list', async () => {
+  it("listOwned finds ours by label; an unmarked look-alike is reported, another's is in neither list", async () => {
     const {executor: ex, other} = executor()
     const mine = await ex.provision({id: 36, token: 'j', variables: []}, {})
     await other().provision({id: 37, token: 'j', variables: []}, {})
     const ctx = tar({Dockerfile: 'FROM debian\n'})
-    expect((await rawDocker('POST', `/build?t=${resourceName(ex.uniqueName, 38)}`, ctx, 'application/x-tar')).status).toBe(200)
+    expect(
+      (await rawDocker('POST', `/build?t=${resourceName(ex.uniqueName, 38)}`, ctx, 'application/x-tar')).status,
+    ).toBe(200)
     const listing = await ex.listOwned({})
     expect(listing.owned.map((o) => o.name)).toEqual([mine.name])
-    expect(listing.unmarked).toEqual([{id: resourceName(ex.uniqueName, 38), name: resourceName(ex.uniqueName, 38), jobId: 38}])
-    for (const img of [...docker.images.values()]) if (img.tags.some((t) => t.startsWith(`hpd-job-${ex.uniqueName}-`))) docker.images.delete(img.id)
+    expect(listing.unmarked).toEqual([
+      {id: resourceName(ex.uniqueName, 38), name: resourceName(ex.uniqueName, 38), jobId: 38},
+    ])
+    for (const img of [...docker.images.values()])
+      if (img.tags.some((t) => t.startsWith(`hpd-job-${ex.uniqueName}-`))) docker.images.delete(img.id)
   })
 
   it('only unix sockets are accepted', () => {
@@ -246,7 +330,7 @@ describe('local-docker: API version negotiation and answers checked before they 
   }
 
   it.each([
-    ['older than ours: the engine\'s', '1.41', '1.12', '1.41'],
+    ["older than ours: the engine's", '1.41', '1.12', '1.41'],
     ['newer than ours: ours', '1.52', '1.44', '1.47'],
     ['the oldest we support', '1.40', '1.12', '1.40'],
   ])('an engine speaking %s (engine %s, min %s → %s)', async (_what, apiVersion, minApiVersion, used) => {
@@ -267,8 +351,19 @@ describe('local-docker: API version negotiation and answers checked before they 
     const old = await engine({apiVersion: '1.39'})
     const recent = await engine({apiVersion: '1.60', minApiVersion: '1.50'})
     try {
-      await expect(old.ex.provision({id: 1, token: 'j', variables: []}, {})).rejects.toMatchObject({code: 'docker_api_version', retryable: false, message: expect.stringMatching(/speaks API 1\.39, older than 1\.40, the oldest local-docker supports: upgrade Docker/)})
-      await expect(recent.ex.listOwned({})).rejects.toMatchObject({code: 'docker_api_version', message: expect.stringMatching(/accepts API 1\.50 or newer only; local-docker speaks up to 1\.47: upgrade heptapod-paas-runner/)})
+      await expect(old.ex.provision({id: 1, token: 'j', variables: []}, {})).rejects.toMatchObject({
+        code: 'docker_api_version',
+        retryable: false,
+        message: expect.stringMatching(
+          /speaks API 1\.39, older than 1\.40, the oldest local-docker supports: upgrade Docker/,
+        ),
+      })
+      await expect(recent.ex.listOwned({})).rejects.toMatchObject({
+        code: 'docker_api_version',
+        message: expect.stringMatching(
+          /accepts API 1\.50 or newer only; local-docker speaks up to 1\.47: upgrade heptapod-paas-runner/,
+        ),
+      })
     } finally {
       await old.sim.stop()
       await recent.sim.stop()
@@ -288,23 +383,39 @@ describe('local-docker: API version negotiation and answers checked before they 
 
   it.each([
     ['an HTML 502', {status: 502}, /cannot list images: HTTP 502/, 'docker_list'],
-    ['a 200 that is not JSON', {status: 200, body: 'OK', contentType: 'text/plain'}, /the image list is not JSON/, 'docker_answer'],
-    ['a 200 of the wrong shape', {status: 200, body: '{"message": "oops"}', contentType: 'application/json'}, /the image list is not what the Docker Engine API documents/, 'docker_answer'],
+    [
+      'a 200 that is not JSON',
+      {status: 200, body: 'OK', contentType: 'text/plain'},
+      /the image list is not JSON/,
+      'docker_answer',
+    ],
+    [
+      'a 200 of the wrong shape',
+      {status: 200, body: '{"message": "oops"}', contentType: 'application/json'},
+      /the image list is not what the Docker Engine API documents/,
+      'docker_answer',
+    ],
   ])('a list answered with %s is a clear, retryable error', async (_what, fault, message, code) => {
     const {sim, ex} = await engine({})
     try {
       sim.addFault('GET /images/json', {...fault, times: 1})
-      await expect(ex.listOwned({})).rejects.toMatchObject({code, retryable: true, message: expect.stringMatching(message)})
+      await expect(ex.listOwned({})).rejects.toMatchObject({
+        code,
+        retryable: true,
+        message: expect.stringMatching(message),
+      })
     } finally {
       await sim.stop()
     }
   })
 
-  it('an image inspection answered 500 fails the provision with the engine\'s message; no build is tried', async () => {
+  it("an image inspection answered 500 fails the provision with the engine's message; no build is tried", async () => {
     const {sim, ex} = await engine({})
     try {
       sim.addFault('GET /images/:name/json', {status: 500, times: 1})
-      await expect(ex.provision({id: 2, token: 'j', variables: []}, {})).rejects.toThrow(/cannot inspect the image hpd-job-\S+-2: simulated 500 \(HTTP 500\)/)
+      await expect(ex.provision({id: 2, token: 'j', variables: []}, {})).rejects.toThrow(
+        /cannot inspect the image hpd-job-\S+-2: simulated 500 \(HTTP 500\)/,
+      )
       expect(sim.counters.get('POST /build')).toBe(0)
     } finally {
       await sim.stop()
@@ -322,7 +433,9 @@ describe('local-docker end to end (real CLI, GitLab and Docker API simulators)',
     try {
       const runner = gitlab.createRunner()
       const config = join(dir, 'local.toml')
-      writeFileSync(config, `concurrent = 4
+      writeFileSync(
+        config,
+        `concurrent = 4
 check_interval = 0.2
 job_progress_poll_interval = 0.5
 state_file = "${join(dir, 'local-state.json')}"
@@ -338,13 +451,25 @@ state_file = "${join(dir, 'local-state.json')}"
   [runners.docker]
     host = "unix://${socket}"
     image = "debian:bookworm"
-`)
+`,
+      )
       docker.failBuilds = 1
       const jobs = Array.from({length: 11}, () => gitlab.enqueueJob({durationMs: 100}))
       let out = ''
-      child = spawn(process.execPath, [BIN, 'run', config], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe']})
+      child = spawn(process.execPath, [BIN, 'run', config], {
+        cwd: REPO,
+        env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
       child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
-      await waitUntil(() => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && docker.images.size === 0 && docker.containers.size === 0, 60_000, 'jobs over, nothing left')
+      await waitUntil(
+        () =>
+          jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) &&
+          docker.images.size === 0 &&
+          docker.containers.size === 0,
+        60_000,
+        'jobs over, nothing left',
+      )
       const c = child
       c.kill('SIGTERM')
       expect(await new Promise((r) => c.once('exit', r))).toBe(0)
@@ -358,4 +483,3 @@ state_file = "${join(dir, 'local-state.json')}"
     }
   }, 90_000)
 })
-

@@ -48,7 +48,11 @@ async function freePort(): Promise<number> {
 
 function daemon(config: string): {out: () => string; exit: Promise<number | null>} {
   let out = ''
-  child = spawn(process.execPath, [BIN, 'run', config, '--log-level', 'debug', '--debug-signal'], {cwd: REPO, env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}, stdio: ['ignore', 'pipe', 'pipe']})
+  child = spawn(process.execPath, [BIN, 'run', config, '--log-level', 'debug', '--debug-signal'], {
+    cwd: REPO,
+    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
   const c = child
@@ -68,7 +72,9 @@ describe('observability and redaction (real CLI against both simulators)', () =>
     const common = `  url = "${gitlab.url}"\n  executor = "clever-docker"\n  cc_api_url = "${clever.apiUrl}"\n  cc_deployment_repo_wait_step = 0.05\n  cc_deployment_repo_timeout = 1\n  cc_max_flavor = "L"\n  [runners.cc_extra_env]\n    CC_ENABLE_HEPTAPOD_RUNNER = "true"\n  [runners.paas_job_trace_watch]\n    token = "${WATCH_TOKEN}"\n    timeout_seconds = 20\n    poll_step = 0.2\n`
     const tenantRunner = gitlab.createRunner()
     const config = join(dir, 'config.toml')
-    writeFileSync(config, `listen_address = "127.0.0.1:${port}"
+    writeFileSync(
+      config,
+      `listen_address = "127.0.0.1:${port}"
 check_interval = 0.2
 job_progress_poll_interval = 0.5
 state_file = "${join(dir, 'state.json')}"
@@ -87,7 +93,8 @@ ${common}
   token = "${tenantRunner.token}"
   cc_multi_tenant = true
   cc_gitlab_namespace_attributes_token = "${ATTR_TOKEN}"
-${common}`)
+${common}`,
+    )
     // Every failure path: unknown flavor, Clever 5xx / 429, a stuck repository, a refused push, delete errors,
     // GitLab 503 / 429, a tenant without attributes; and successes on both runners.
     clever.addFault('POST /organisations/:orga/applications', {status: 503, times: 1})
@@ -98,7 +105,9 @@ ${common}`)
     gitlab.addFault('POST /jobs/request', {status: 503, times: 6})
     gitlab.addFault('GET /job', {status: 429, times: 2, headers: {'retry-after': '0'}})
     const jobs = [
-      ...Array.from({length: 6}, (_, i) => gitlab.enqueueJob({flavor: ['XS', 'S', 'M'][i % 3]!, runnerToken: runner.token, durationMs: 8000})), // long enough for a status CLI started on a loaded machine to see them
+      ...Array.from({length: 6}, (_, i) =>
+        gitlab.enqueueJob({flavor: ['XS', 'S', 'M'][i % 3]!, runnerToken: runner.token, durationMs: 8000}),
+      ), // long enough for a status CLI started on a loaded machine to see them
       gitlab.enqueueJob({flavor: 'HUGE', runnerToken: runner.token}),
       gitlab.enqueueJob({projectId: 50, flavor: 'XS', runnerToken: tenantRunner.token, durationMs: 300}),
       gitlab.enqueueJob({projectId: 42, flavor: 'XS', runnerToken: tenantRunner.token}),
@@ -109,16 +118,21 @@ ${common}`)
     const collected: string[] = []
     // While jobs run, the gauges show them.
     let sawJobs = false
-    await waitUntil(async () => {
-      try {
-        const m = await (await fetch(`${base}/metrics`)).text()
-        collected.push(m)
-        if (/hpr_jobs\{phase="running",runner="single"\} [1-9]/.test(m) && /hpr_weight_used [1-9]/.test(m)) sawJobs = true
-      } catch {
-        // not listening yet
-      }
-      return sawJobs
-    }, 60_000, 'metrics show running jobs')
+    await waitUntil(
+      async () => {
+        try {
+          const m = await (await fetch(`${base}/metrics`)).text()
+          collected.push(m)
+          if (/hpr_jobs\{phase="running",runner="single"\} [1-9]/.test(m) && /hpr_weight_used [1-9]/.test(m))
+            sawJobs = true
+        } catch {
+          // not listening yet
+        }
+        return sawJobs
+      },
+      60_000,
+      'metrics show running jobs',
+    )
     const live = await runCli(['status', config, '--json'])
     expect(live.code, live.stderr).toBe(0)
     const liveReport = statusReportSchema.parse(JSON.parse(live.stdout))
@@ -132,11 +146,17 @@ ${common}`)
     child!.kill('SIGUSR1')
 
     try {
-      await waitUntil(() => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0, 120_000, 'all jobs over, no app left')
+      await waitUntil(
+        () => jobs.every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0,
+        120_000,
+        'all jobs over, no app left',
+      )
     } catch (error) {
       // What was left, to read in the test output: job statuses, apps, the daemon's last lines.
       const left = `${jobs.map((j) => `${j.id}:${gitlab.job(j.id)!.status}`).join(' ')}; apps: ${[...clever.apps.values()].map((a) => a.name).join(' ')}`
-      throw new Error(`${(error as Error).message}\n${left}\n${d.out().split('\n').slice(-40).join('\n')}`)
+      throw new Error(`${(error as Error).message}\n${left}\n${d.out().split('\n').slice(-40).join('\n')}`, {
+        cause: error,
+      })
     }
     const m = await (await fetch(`${base}/metrics`)).text()
     collected.push(m)
@@ -144,16 +164,26 @@ ${common}`)
     expect(m).not.toMatch(/hpr_jobs\{phase="running"/)
     expect(m).toMatch(/hpr_launch_failures_total\{kind="flavor"\} 1/)
     expect(m).toMatch(/hpr_coordinator_requests_total\{endpoint="POST \/jobs\/request",status="503"\} [1-9]/)
-    expect(m).toMatch(/hpr_paas_api_requests_total\{endpoint="DELETE \/organisations\/:orga\/applications\/:app",status="500"\} 2/)
+    expect(m).toMatch(
+      /hpr_paas_api_requests_total\{endpoint="DELETE \/organisations\/:orga\/applications\/:app",status="500"\} 2/,
+    )
     expect(m).toMatch(/hpr_process_resident_memory_bytes/)
-    expect(m.split("\n").filter((l) => /job="|jobId|app_[0-9a-f]{8}/.test(l))).toEqual([])
+    expect(m.split('\n').filter((l) => /job="|jobId|app_[0-9a-f]{8}/.test(l))).toEqual([])
     child!.kill('SIGTERM')
     expect(await d.exit).toBe(0)
     const after = await runCli(['status', config, '--json'])
     expect(statusReportSchema.parse(JSON.parse(after.stdout)).source).toBe('state-file')
     collected.push(after.stdout, after.stderr, d.out())
 
-    const tokens = [runner.token, tenantRunner.token, CC_TOKEN, ATTR_TOKEN, WATCH_TOKEN, TENANT_TOKEN, ...[...gitlab.jobs.values()].map((j) => j.token)]
+    const tokens = [
+      runner.token,
+      tenantRunner.token,
+      CC_TOKEN,
+      ATTR_TOKEN,
+      WATCH_TOKEN,
+      TENANT_TOKEN,
+      ...[...gitlab.jobs.values()].map((j) => j.token),
+    ]
     const all = collected.join('\n')
     for (const t of tokens) expect(all.includes(t), `a token leaked: ${t.slice(0, 6)}…`).toBe(false)
     expect(lifetime.violations()).toEqual([])

@@ -17,11 +17,20 @@ afterEach(async () => {
   for (const s of started.splice(0)) await s.close()
 })
 
-const stubDispatcher = (snapshot: () => unknown = () => ({jobs: [], token: 'x'})) => ({snapshot, isStopping: false}) as never
+const stubDispatcher = (snapshot: () => unknown = () => ({jobs: [], token: 'x'})) =>
+  ({snapshot, isStopping: false}) as never
 const stubMetrics = {registry: {metrics: async () => 'hpr_up 1\n', contentType: 'text/plain; version=0.0.4'}} as never
 
-async function start(o: {snapshot?: () => unknown; limits?: Record<string, number>; address?: string; logs?: LogLine[]} = {}): Promise<Started> {
-  const s = await startStatusServer(o.address ?? '127.0.0.1:0', stubDispatcher(o.snapshot), stubMetrics, new Redactor(), {logger: captureLogger(o.logs ?? []), ...(o.limits ? {limits: o.limits} : {})})
+async function start(
+  o: {snapshot?: () => unknown; limits?: Record<string, number>; address?: string; logs?: LogLine[]} = {},
+): Promise<Started> {
+  const s = await startStatusServer(
+    o.address ?? '127.0.0.1:0',
+    stubDispatcher(o.snapshot),
+    stubMetrics,
+    new Redactor(),
+    {logger: captureLogger(o.logs ?? []), ...(o.limits ? {limits: o.limits} : {})},
+  )
   started.push(s)
   return s
 }
@@ -52,9 +61,11 @@ describe('status server', () => {
   })
 
   it('an error in a handler answers 500 for that request only', async () => {
-    const s = await start({snapshot: () => {
-      throw new TypeError('boom')
-    }})
+    const s = await start({
+      snapshot: () => {
+        throw new TypeError('boom')
+      },
+    })
     expect((await fetch(`${s.url}/status`)).status).toBe(500)
     expect(await (await fetch(`${s.url}/healthz`)).text()).toBe('ok\n')
   })
@@ -75,7 +86,9 @@ describe('status server', () => {
     const {port} = new URL(s.url)
     let closed = 0
     for (let i = 0; i < 40; i++) {
-      const sock = connect(Number(port), '127.0.0.1', () => sock.write(i % 2 ? 'GET /metrics HTTP/1.1\r\nhost: x\r\n' : ''))
+      const sock = connect(Number(port), '127.0.0.1', () =>
+        sock.write(i % 2 ? 'GET /metrics HTTP/1.1\r\nhost: x\r\n' : ''),
+      )
       sock.on('error', () => {})
       sock.resume()
       sock.on('close', () => closed++)
@@ -95,6 +108,8 @@ describe('status server', () => {
     await start({address: '127.0.0.1:0', logs})
     expect(logs.filter((l) => l.level === 'warn')).toEqual([])
     await start({address: '0.0.0.0:0', logs})
-    expect(logs.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([expect.stringMatching(/is not a loopback address: .* without authentication/)])
+    expect(logs.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+      expect.stringMatching(/is not a loopback address: .* without authentication/),
+    ])
   })
 })

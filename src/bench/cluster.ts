@@ -40,7 +40,8 @@ export interface ClusterRow {
 
 const executors = new Map<string, ExecutorFactory>([['memory', memoryExecutorFactory as unknown as ExecutorFactory]])
 
-export const BENCH_DATABASE_URL = process.env.HPR_BENCH_DATABASE_URL ?? process.env.HPR_TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+export const BENCH_DATABASE_URL =
+  process.env.HPR_BENCH_DATABASE_URL ?? process.env.HPR_TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
 
 /** Why no database answers, or undefined. */
 export async function databaseMissing(url = BENCH_DATABASE_URL): Promise<string | undefined> {
@@ -88,7 +89,13 @@ ${setup === 'postgresql' ? `state_url = "${BENCH_DATABASE_URL}"\nstate_schema = 
     let leave: (() => Promise<void>) | undefined
     let cluster
     if (setup === 'postgresql') {
-      const opened = await PgStateStore.open({url: BENCH_DATABASE_URL, schema, runnerTokens: new Map([[c.runners[0]!.uniqueName, token]]), now: Date.now, member: {leaseMs: 30_000, settings: clusterSettings(c)}})
+      const opened = await PgStateStore.open({
+        url: BENCH_DATABASE_URL,
+        schema,
+        runnerTokens: new Map([[c.runners[0]!.uniqueName, token]]),
+        now: Date.now,
+        member: {leaseMs: 30_000, settings: clusterSettings(c)},
+      })
       store = opened.store
       cluster = opened.store.cluster!
       const reserve = cluster.reserve.bind(cluster)
@@ -109,14 +116,30 @@ ${setup === 'postgresql' ? `state_url = "${BENCH_DATABASE_URL}"\nstate_schema = 
       store = (await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})).store
     }
     if (!store.systemId) await store.setSystemId('r_benchcluster1')
-    const executor = memoryExecutorFactory.create(c.runners[0] as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: store.systemId!, runner: c.runners[0]!.uniqueName}}) as MemoryExecutor
-    const d = new Dispatcher({config: c, runners: [{config: c.runners[0]!, executor}], coordinator: makeGitLabClient({systemId: store.systemId!}), store, ...(cluster ? {cluster} : {}), clock: {now: Date.now, sleep: abortableSleep}, random: Math.random, logger: silentLogger})
+    const executor = memoryExecutorFactory.create(c.runners[0] as never, {
+      now: Date.now,
+      sleep: abortableSleep,
+      addSecret: () => {},
+      log: silentLogger,
+      owner: {systemId: store.systemId!, runner: c.runners[0]!.uniqueName},
+    }) as MemoryExecutor
+    const d = new Dispatcher({
+      config: c,
+      runners: [{config: c.runners[0]!, executor}],
+      coordinator: makeGitLabClient({systemId: store.systemId!}),
+      store,
+      ...(cluster ? {cluster} : {}),
+      clock: {now: Date.now, sleep: abortableSleep},
+      random: Math.random,
+      logger: silentLogger,
+    })
     await d.start()
     started.push({d, store, ...(leave ? {leave} : {})})
   }
   const t0 = performance.now()
   for (let i = 0; i < jobs; i++) sim.enqueueJob({flavor: 'XS'})
-  const running = (): number => started.reduce((n, s) => n + s.d.snapshot().jobs.filter((j) => j.phase === 'running').length, 0)
+  const running = (): number =>
+    started.reduce((n, s) => n + s.d.snapshot().jobs.filter((j) => j.phase === 'running').length, 0)
   while (running() < jobs) await new Promise((r) => setTimeout(r, 20))
   const seconds = (performance.now() - t0) / 1000
   for (const s of started) {
@@ -135,11 +158,26 @@ ${setup === 'postgresql' ? `state_url = "${BENCH_DATABASE_URL}"\nstate_schema = 
     // The file journal's admission is in memory: the same check, timed on its own.
     for (let i = 0; i < 10_000; i++) {
       const a = performance.now()
-      admissionBlocker({quota: 100, weightInUse: i % 90, jobs: i % 50, concurrent: 2000, provisioning: 0, maxProvisioning: 2000, minRequestableWeight: 2.4})
+      admissionBlocker({
+        quota: 100,
+        weightInUse: i % 90,
+        jobs: i % 50,
+        concurrent: 2000,
+        provisioning: 0,
+        maxProvisioning: 2000,
+        minRequestableWeight: 2.4,
+      })
       latencies.push(performance.now() - a)
     }
   }
-  return {setup: setup === 'file' ? 'file journal' : 'PostgreSQL', daemons, admissionP50: percentile(latencies, 50), admissionP99: percentile(latencies, 99), throughput: jobs / seconds, jobs}
+  return {
+    setup: setup === 'file' ? 'file journal' : 'PostgreSQL',
+    daemons,
+    admissionP50: percentile(latencies, 50),
+    admissionP99: percentile(latencies, 99),
+    throughput: jobs / seconds,
+    jobs,
+  }
 }
 
 /**
@@ -150,7 +188,11 @@ ${setup === 'postgresql' ? `state_url = "${BENCH_DATABASE_URL}"\nstate_schema = 
 export function failoverFigure(): string {
   const repo = resolve(import.meta.dirname, '../..')
   const report = join(mkdtempSync(join(tmpdir(), 'hpr-bench-failover-')), 'failover.txt')
-  const r = spawnSync(process.execPath, [join(repo, 'node_modules/vitest/vitest.mjs'), 'run', 'test/e2e-cluster.test.ts'], {cwd: repo, env: {...process.env, HPR_CLUSTER_REPORT: report}, encoding: 'utf8', timeout: 900_000})
+  const r = spawnSync(
+    process.execPath,
+    [join(repo, 'node_modules/vitest/vitest.mjs'), 'run', 'test/e2e-cluster.test.ts'],
+    {cwd: repo, env: {...process.env, HPR_CLUSTER_REPORT: report}, encoding: 'utf8', timeout: 900_000},
+  )
   if (existsSync(report)) return readFileSync(report, 'utf8').trim()
   return `not measured: test/e2e-cluster.test.ts exited ${r.status ?? r.signal} without a figure`
 }

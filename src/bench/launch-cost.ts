@@ -51,7 +51,9 @@ export async function launchCost(jobs: number, floorRuns: number): Promise<Launc
   const token = gitlab.createRunner().token
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-launch-'))
   const conc = Math.max(jobs, 10)
-  writeFileSync(join(dir, 'config.toml'), `concurrent = ${conc}
+  writeFileSync(
+    join(dir, 'config.toml'),
+    `concurrent = ${conc}
 paas_max_concurrent_provisioning = ${conc}
 job_progress_poll_interval = 600
 state_file = "${join(dir, 'state.json')}"
@@ -70,11 +72,16 @@ state_file = "${join(dir, 'state.json')}"
   cc_deployment_repo_wait_step = 0.01
   [runners.cc_extra_env]
     CC_ENABLE_HEPTAPOD_RUNNER = "true"
-`)
-  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'], {
-    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
+`,
+  )
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'],
+    {
+      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
   try {
     // Started and polling: the start-up work (module loading, JIT of the first requests) is not a launch.
     while (gitlab.counters.get('POST /jobs/request') < 1) await new Promise((r) => setTimeout(r, 50))
@@ -141,7 +148,10 @@ async function bareGitPush(work: string, url: string, basic: string): Promise<nu
     `git ${c.join(' ')} commit -q -m bench`,
     `git -c "http.extraHeader=Authorization: Basic ${basic}" push -q "${url}" HEAD:refs/heads/master`,
   ].join(' && ')
-  const out = await run('sh', ['-c', `${script} || echo FAILED; times`], {cwd: work, env: {PATH: process.env.PATH, HOME: work, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0'}})
+  const out = await run('sh', ['-c', `${script} || echo FAILED; times`], {
+    cwd: work,
+    env: {PATH: process.env.PATH, HOME: work, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0'},
+  })
   if (out.stdout.includes('FAILED')) throw new Error(`the bare git floor failed: ${out.stderr}`)
   const lines = out.stdout.trim().split('\n')
   const secs = [...lines.at(-1)!.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]))

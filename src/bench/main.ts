@@ -18,7 +18,7 @@ import {silentLogger} from '../core/logger.js'
 import type {DispatcherSnapshot} from '../core/events.js'
 import type {JobPhase, JobRecord} from '../core/state/job-record.js'
 import {StateStore} from '../core/state/state-store.js'
-import {MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-executor.js'
+import {type MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-executor.js'
 import {dropMemoryCloud} from '../plugins/memory/memory-cloud.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
 import {clusterBench, failoverFigure, type ClusterRow} from './cluster.js'
@@ -55,13 +55,27 @@ async function inProcess(sim: GitLabSimulator, token: string, onProvision: (jobI
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-'))
   const {config: c} = config(sim.url, token, join(dir, 'state.json'), extra)
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
-  const executor = memoryExecutorFactory.create(c.runners[0] as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_benchbench01', runner: c.runners[0]!.uniqueName}}) as MemoryExecutor
+  const executor = memoryExecutorFactory.create(c.runners[0] as never, {
+    now: Date.now,
+    sleep: abortableSleep,
+    addSecret: () => {},
+    log: silentLogger,
+    owner: {systemId: 'r_benchbench01', runner: c.runners[0]!.uniqueName},
+  }) as MemoryExecutor
   const provision = executor.provision.bind(executor)
   executor.provision = async (job, opts) => {
     onProvision(job.id)
     return provision(job, opts)
   }
-  const d = new Dispatcher({config: c, runners: [{config: c.runners[0]!, executor}], coordinator: makeGitLabClient({systemId: 'r_benchbench01'}), store, clock: {now: Date.now, sleep: abortableSleep}, random: Math.random, logger: silentLogger})
+  const d = new Dispatcher({
+    config: c,
+    runners: [{config: c.runners[0]!, executor}],
+    coordinator: makeGitLabClient({systemId: 'r_benchbench01'}),
+    store,
+    clock: {now: Date.now, sleep: abortableSleep},
+    random: Math.random,
+    logger: silentLogger,
+  })
   await d.start()
   return {
     dispatcher: d,
@@ -100,7 +114,9 @@ async function pickupLatency(longPollMs: number, jobs: number): Promise<{p50: nu
 }
 
 /** Idle job requests per minute (long polling, 50 s hold) and progress polls per job per minute, in real time. */
-async function pollingRates(windowMs: number): Promise<{idlePerMin: number; progressPerJobPerMin: number; jobs: number}> {
+async function pollingRates(
+  windowMs: number,
+): Promise<{idlePerMin: number; progressPerJobPerMin: number; jobs: number}> {
   const idleSim = new GitLabSimulator({longPollMs: 50_000})
   await idleSim.start()
   const idle = await inProcess(idleSim, idleSim.createRunner().token, () => {})
@@ -109,7 +125,8 @@ async function pollingRates(windowMs: number): Promise<{idlePerMin: number; prog
   const busy = await inProcess(busySim, busySim.createRunner().token, () => {}, 'job_progress_poll_interval = 30')
   const jobs = 20
   for (let i = 0; i < jobs; i++) busySim.enqueueJob({flavor: 'XS'})
-  while (busy.dispatcher.snapshot().jobs.filter((j) => j.phase === 'running').length < jobs) await new Promise((r) => setTimeout(r, 50))
+  while (busy.dispatcher.snapshot().jobs.filter((j) => j.phase === 'running').length < jobs)
+    await new Promise((r) => setTimeout(r, 50))
   await new Promise((r) => setTimeout(r, 5_000)) // let the idle runner settle into long polls
   const idle0 = idleSim.counters.get('POST /jobs/request')
   const prog0 = busySim.counters.get('GET /job')
@@ -120,7 +137,11 @@ async function pollingRates(windowMs: number): Promise<{idlePerMin: number; prog
   await busy.stop()
   await idleSim.stop()
   await busySim.stop()
-  return {idlePerMin: idleCalls / (windowMs / 60_000), progressPerJobPerMin: progCalls / jobs / (windowMs / 60_000), jobs}
+  return {
+    idlePerMin: idleCalls / (windowMs / 60_000),
+    progressPerJobPerMin: progCalls / jobs / (windowMs / 60_000),
+    jobs,
+  }
 }
 
 /**
@@ -128,7 +149,12 @@ async function pollingRates(windowMs: number): Promise<{idlePerMin: number; prog
  * (Retry-After: 10) for 10 s. Progress polls per job per minute of the other instance, during the
  * storm (target: the configured rate, 60 / job_progress_poll_interval).
  */
-async function progressUnderRateLimit(): Promise<{stormedPerJobPerMin: number; otherPerJobPerMin: number; target: number; jobs: number}> {
+async function progressUnderRateLimit(): Promise<{
+  stormedPerJobPerMin: number
+  otherPerJobPerMin: number
+  target: number
+  jobs: number
+}> {
   const intervalS = 5
   const sims = [new GitLabSimulator({longPollMs: 50_000}), new GitLabSimulator({longPollMs: 50_000})]
   for (const sim of sims) await sim.start()
@@ -144,21 +170,43 @@ state_file = "${join(dir, 'state.json')}"
   reference_runner = "r0"
   reference_flavor = "3XL"
   reference_jobs_count = 2000
-${sims.map((sim, i) => `[[runners]]
+${sims
+  .map(
+    (sim, i) => `[[runners]]
   name = "r${i}"
   url = "${sim.url}"
   token = "${tokens[i]}"
   executor = "memory"
   memory_cloud = "${cloud}"
-`).join('')}`
+`,
+  )
+  .join('')}`
   const c = parseConfig(text, {file: 'bench.toml', executors, defaultStateFile: join(dir, 'state.json')})
   const {store} = await StateStore.open(new FsStateFile(c.stateFile), {now: Date.now})
-  const units = c.runners.map((r) => ({config: r, executor: memoryExecutorFactory.create(r as never, {now: Date.now, sleep: abortableSleep, addSecret: () => {}, log: silentLogger, owner: {systemId: 'r_benchbench02', runner: r.uniqueName}}) as MemoryExecutor}))
-  const d = new Dispatcher({config: c, runners: units, coordinator: makeGitLabClient({systemId: 'r_benchbench02'}), store, clock: {now: Date.now, sleep: abortableSleep}, random: Math.random, logger: silentLogger})
+  const units = c.runners.map((r) => ({
+    config: r,
+    executor: memoryExecutorFactory.create(r as never, {
+      now: Date.now,
+      sleep: abortableSleep,
+      addSecret: () => {},
+      log: silentLogger,
+      owner: {systemId: 'r_benchbench02', runner: r.uniqueName},
+    }) as MemoryExecutor,
+  }))
+  const d = new Dispatcher({
+    config: c,
+    runners: units,
+    coordinator: makeGitLabClient({systemId: 'r_benchbench02'}),
+    store,
+    clock: {now: Date.now, sleep: abortableSleep},
+    random: Math.random,
+    logger: silentLogger,
+  })
   await d.start()
   const perSim = 100
   for (const sim of sims) for (let i = 0; i < perSim; i++) sim.enqueueJob({flavor: 'XS'})
-  while (d.snapshot().jobs.filter((j) => j.phase === 'running').length < 2 * perSim) await new Promise((r) => setTimeout(r, 50))
+  while (d.snapshot().jobs.filter((j) => j.phase === 'running').length < 2 * perSim)
+    await new Promise((r) => setTimeout(r, 50))
   await new Promise((r) => setTimeout(r, intervalS * 1000)) // one interval to settle
   const stormMs = 10_000
   sims[0]!.addFault('GET /job', {status: 429, headers: {'retry-after': '10'}, untilMs: Date.now() + stormMs})
@@ -170,24 +218,48 @@ ${sims.map((sim, i) => `[[runners]]
   dropMemoryCloud(cloud)
   for (const sim of sims) await sim.stop()
   const perMin = (n: number): number => n / perSim / (stormMs / 60_000)
-  return {stormedPerJobPerMin: perMin(polls[0]!), otherPerJobPerMin: perMin(polls[1]!), target: 60 / intervalS, jobs: 2 * perSim}
+  return {
+    stormedPerJobPerMin: perMin(polls[0]!),
+    otherPerJobPerMin: perMin(polls[1]!),
+    target: 60 / intervalS,
+    jobs: 2 * perSim,
+  }
 }
 
 async function commitLatency(tracked: number, commits: number): Promise<{p50: number; p99: number; fileKiB: number}> {
   const dir = mkdtempSync(join(REPO, '.bench-state-'))
   const path = join(dir, 'state.json')
   const {store} = await StateStore.open(new FsStateFile(path), {now: Date.now})
-  const payload = JSON.parse(readFileSync(join(REPO, 'test/fixtures/job-payload.json'), 'utf8')) as Record<string, unknown>
+  const payload = JSON.parse(readFileSync(join(REPO, 'test/fixtures/job-payload.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >
   const records: JobRecord[] = []
   for (let i = 0; i < tracked; i++) {
-    const r: JobRecord = {runner: 'benchrun', jobId: i, jobToken: `glcbt-${i}`, phase: 'running', weight: 5.657, expectedWeight: 5.657, traceOffset: 0, acquiredAt: Date.now(), phaseSince: Date.now(), resourceId: `app_${i}`, resource: {id: `app_${i}`, name: `hpd-job-benchrun-${i}`, weight: 5.657, launched: true}}
+    const r: JobRecord = {
+      runner: 'benchrun',
+      jobId: i,
+      jobToken: `glcbt-${i}`,
+      phase: 'running',
+      weight: 5.657,
+      expectedWeight: 5.657,
+      traceOffset: 0,
+      acquiredAt: Date.now(),
+      phaseSince: Date.now(),
+      resourceId: `app_${i}`,
+      resource: {id: `app_${i}`, name: `hpd-job-benchrun-${i}`, weight: 5.657, launched: true},
+    }
     records.push(r)
     await store.put(r)
   }
   store.commitLatencies.length = 0
   // A new job goes through its write-ahead steps with its payload while 1,000 others are tracked.
   for (let i = 0; i < commits; i++) {
-    const r = {...records[i % tracked]!, phase: 'provisioning' as const, payload: {...payload, id: i, token: `glcbt-${i}`} as never}
+    const r = {
+      ...records[i % tracked]!,
+      phase: 'provisioning' as const,
+      payload: {...payload, id: i, token: `glcbt-${i}`} as never,
+    }
     await store.put(r)
   }
   const lat = [...store.commitLatencies]
@@ -219,10 +291,14 @@ async function daemonFootprint(jobs: number, windowMs: number): Promise<{cpu: nu
   const {text} = config(sim.url, token, join(dir, 'state.json'), 'job_progress_poll_interval = 30')
   writeFileSync(join(dir, 'config.toml'), text)
   for (let i = 0; i < jobs; i++) sim.enqueueJob({flavor: 'XS'})
-  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'], {
-    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
-    stdio: ['ignore', 'ignore', 'ignore'],
-  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'],
+    {
+      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  )
   const running = () => [...sim.jobs.values()].filter((j) => j.status === 'running').length
   while (running() < jobs) await new Promise((r) => setTimeout(r, 200))
   await new Promise((r) => setTimeout(r, 15_000)) // settle: start-up work (JIT, first progress checks) is over
@@ -240,26 +316,82 @@ async function tuiCost(jobs: number, ms: number): Promise<number> {
   const {render} = await import('ink')
   const {App} = await import('../tui/App.js')
   const {TuiModel} = await import('../tui/tui-model.js')
-  const phases: JobPhase[] = ['provisioning', 'launching', 'launched', 'running', 'running', 'running', 'decommissioning']
+  const phases: JobPhase[] = [
+    'provisioning',
+    'launching',
+    'launched',
+    'running',
+    'running',
+    'running',
+    'decommissioning',
+  ]
   const t0 = Date.now()
   const snapshot = (): DispatcherSnapshot => ({
-    at: Date.now(), startedAt: t0,
+    at: Date.now(),
+    startedAt: t0,
     quota: {total: 1000, explanation: null, used: jobs * 1.5, reserved: 0},
-    concurrent: {limit: 2000, used: jobs}, provisioning: {limit: 2000, used: 100},
-    runners: [{runner: 'benchrun', name: 'bench', url: 'http://127.0.0.1', executor: 'memory', intake: {state: 'long-polling' as const}, minRequestableWeight: 76}],
-    jobs: Array.from({length: jobs}, (_, i) => ({runner: 'benchrun', runnerName: 'bench', jobId: 1000 + i, projectId: 42, projectName: 'widgets', phase: phases[i % phases.length]!, flavor: 'S', weight: 1.5, acquiredAt: t0, phaseSince: Date.now() - (i % 60) * 1000, resourceId: `app_${i}`, deleteAttempts: 0, failure: null})),
+    concurrent: {limit: 2000, used: jobs},
+    provisioning: {limit: 2000, used: 100},
+    runners: [
+      {
+        runner: 'benchrun',
+        name: 'bench',
+        url: 'http://127.0.0.1',
+        executor: 'memory',
+        intake: {state: 'long-polling' as const},
+        minRequestableWeight: 76,
+      },
+    ],
+    jobs: Array.from({length: jobs}, (_, i) => ({
+      runner: 'benchrun',
+      runnerName: 'bench',
+      jobId: 1000 + i,
+      projectId: 42,
+      projectName: 'widgets',
+      phase: phases[i % phases.length]!,
+      flavor: 'S',
+      weight: 1.5,
+      acquiredAt: t0,
+      phaseSince: Date.now() - (i % 60) * 1000,
+      resourceId: `app_${i}`,
+      deleteAttempts: 0,
+      failure: null,
+    })),
     unmarkedResources: [],
-    pendingDeletions: 0, orphansMarked: 0, keptResources: 0,
-    totals: {acquired: jobs, launched: jobs, finished: 0, launchFailed: 0, decommissioned: 0}, recentFailures: [], stopping: false,
+    pendingDeletions: 0,
+    orphansMarked: 0,
+    keptResources: 0,
+    totals: {acquired: jobs, launched: jobs, finished: 0, launchFailed: 0, decommissioned: 0},
+    recentFailures: [],
+    stopping: false,
   })
   const out = Object.assign(new Writable({write: (_c, _e, cb) => cb()}), {columns: 120, rows: 40, isTTY: true})
   const model = new TuiModel()
   const {PassThrough} = await import('node:stream')
   const stdin = Object.assign(new PassThrough(), {isTTY: true, setRawMode: () => {}, ref: () => {}, unref: () => {}})
-  const app = render(React.createElement(App, {source: {snapshot, model, paused: () => false, setPaused: () => {}, quit: () => {}}}), {stdout: out as unknown as NodeJS.WriteStream, stdin: stdin as unknown as NodeJS.ReadStream, patchConsole: false, exitOnCtrlC: false})
+  const app = render(
+    React.createElement(App, {source: {snapshot, model, paused: () => false, setPaused: () => {}, quit: () => {}}}),
+    {
+      stdout: out as unknown as NodeJS.WriteStream,
+      stdin: stdin as unknown as NodeJS.ReadStream,
+      patchConsole: false,
+      exitOnCtrlC: false,
+    },
+  )
   // A busy daemon: five job events a second.
   let n = 0
-  const activity = setInterval(() => model.onEvent({type: 'job-phase', runner: 'benchrun', jobId: 1000 + (n++ % jobs), phase: 'running', weight: 1.5, at: Date.now()}), 200)
+  const activity = setInterval(
+    () =>
+      model.onEvent({
+        type: 'job-phase',
+        runner: 'benchrun',
+        jobId: 1000 + (n++ % jobs),
+        phase: 'running',
+        weight: 1.5,
+        at: Date.now(),
+      }),
+    200,
+  )
   await new Promise((r) => setTimeout(r, 3000)) // warm-up: JIT, first frames
   const c0 = process.cpuUsage()
   const w0 = performance.now()
@@ -274,12 +406,18 @@ async function tuiCost(jobs: number, ms: number): Promise<number> {
 /** Wall time of `status CONFIG` (state file, no daemon), with the oclif manifest in place. */
 async function statusColdStart(runs: number): Promise<{p50: number; min: number}> {
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-status-'))
-  writeFileSync(join(dir, 'c.toml'), `state_file = "${join(dir, 'state.json')}"\n[quota_computation]\nreference_runner = "c"\nreference_flavor = "L"\nreference_jobs_count = 3\n[[runners]]\nname = "c"\nurl = "https://gitlab.example"\ntoken = "glrt-benchstatus123"\nexecutor = "clever-docker"\ncc_orga_id = "orga_x"\ncc_token = "cc-bench-token"\n`)
+  writeFileSync(
+    join(dir, 'c.toml'),
+    `state_file = "${join(dir, 'state.json')}"\n[quota_computation]\nreference_runner = "c"\nreference_flavor = "L"\nreference_jobs_count = 3\n[[runners]]\nname = "c"\nurl = "https://gitlab.example"\ntoken = "glrt-benchstatus123"\nexecutor = "clever-docker"\ncc_orga_id = "orga_x"\ncc_token = "cc-bench-token"\n`,
+  )
   const times: number[] = []
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now()
     await new Promise<void>((resolve) => {
-      const c = spawn(process.execPath, [join(REPO, 'bin/run.js'), 'status', join(dir, 'c.toml')], {stdio: 'ignore', env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')}})
+      const c = spawn(process.execPath, [join(REPO, 'bin/run.js'), 'status', join(dir, 'c.toml')], {
+        stdio: 'ignore',
+        env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
+      })
       c.once('exit', () => resolve())
     })
     times.push(performance.now() - t0)
@@ -315,16 +453,22 @@ async function main(): Promise<void> {
   log(`machine: ${machine}`)
   // Issue 20's figures first: the launch cost is the headline.
   const launchJobs = quick ? 50 : 500
-  log(`clever-docker: ${launchJobs} launches by the real daemon against zero-delay simulators, then the bare-git floor…`)
+  log(
+    `clever-docker: ${launchJobs} launches by the real daemon against zero-delay simulators, then the bare-git floor…`,
+  )
   const cl = await launchCost(launchJobs, quick ? 10 : 30)
-  log(`  CPU per launch ${cl.cpuPerLaunchMs.toFixed(1)} ms (daemon ${cl.daemonPerLaunchMs.toFixed(1)}, git ${cl.childrenPerLaunchMs.toFixed(1)}), floor ${cl.floorMs.toFixed(1)} ms, ${cl.throughput.toFixed(1)} jobs/s`)
+  log(
+    `  CPU per launch ${cl.cpuPerLaunchMs.toFixed(1)} ms (daemon ${cl.daemonPerLaunchMs.toFixed(1)}, git ${cl.childrenPerLaunchMs.toFixed(1)}), floor ${cl.floorMs.toFixed(1)} ms, ${cl.throughput.toFixed(1)} jobs/s`,
+  )
   log('state commit latency with 5,000 tracked jobs…')
   const commit5k = await commitLatency(5000, quick ? 200 : 1000)
   log(`  p50 ${fmtMs(commit5k.p50)} ms, p99 ${fmtMs(commit5k.p99)} ms`)
   const tracked = quick ? 1000 : 5000
   log(`scale: 20 runners on 2 coordinators, long polling, a 500-job burst, then ${tracked} tracked jobs…`)
   const sc = await scale({runners: 20, tracked, burst: 500, windowMs: quick ? 10_000 : 30_000})
-  log(`  idle CPU ${sc.idleCpu.toFixed(2)} %, burst lag p99 ${fmtMs(sc.burstLagP99)} ms, busy CPU ${sc.busyCpu.toFixed(1)} %, RSS ${sc.rssMB.toFixed(0)} MB, /status ${fmtMs(sc.statusMs)} ms`)
+  log(
+    `  idle CPU ${sc.idleCpu.toFixed(2)} %, burst lag p99 ${fmtMs(sc.burstLagP99)} ms, busy CPU ${sc.busyCpu.toFixed(1)} %, RSS ${sc.rssMB.toFixed(0)} MB, /status ${fmtMs(sc.statusMs)} ms`,
+  )
 
   log('pickup latency, long polling on…')
   const lpOn = await pickupLatency(50_000, quick ? 30 : 200)
@@ -338,10 +482,14 @@ async function main(): Promise<void> {
   const window = quick ? 30_000 : 150_000
   log(`idle polling and progress polling, ${window / 1000} s of real time…`)
   const rates = await pollingRates(window)
-  log(`  idle ${rates.idlePerMin.toFixed(2)} requests/min, progress ${rates.progressPerJobPerMin.toFixed(2)} polls/job/min`)
+  log(
+    `  idle ${rates.idlePerMin.toFixed(2)} requests/min, progress ${rates.progressPerJobPerMin.toFixed(2)} polls/job/min`,
+  )
   log('progress polling with one GitLab answering 429 for 10 s…')
   const storm = await progressUnderRateLimit()
-  log(`  other instance ${storm.otherPerJobPerMin.toFixed(2)} polls/job/min (target ${storm.target}), rate-limited instance ${storm.stormedPerJobPerMin.toFixed(2)}`)
+  log(
+    `  other instance ${storm.otherPerJobPerMin.toFixed(2)} polls/job/min (target ${storm.target}), rate-limited instance ${storm.stormedPerJobPerMin.toFixed(2)}`,
+  )
   log('daemon footprint, idle…')
   const idle = await daemonFootprint(0, quick ? 10_000 : 60_000)
   log(`  CPU ${idle.cpu.toFixed(2)} %, RSS ${idle.rssMB.toFixed(0)} MB`)
@@ -360,10 +508,16 @@ async function main(): Promise<void> {
   log(`  ${tui5k.toFixed(1)} % of one core`)
 
   const clusterJobs = quick ? 100 : 400
-  log(`cluster: admission latency and launch throughput of ${clusterJobs} jobs, file journal, 1 and 3 daemons on PostgreSQL…`)
+  log(
+    `cluster: admission latency and launch throughput of ${clusterJobs} jobs, file journal, 1 and 3 daemons on PostgreSQL…`,
+  )
   const cluster = await clusterBench(clusterJobs)
   if (typeof cluster === 'string') log(`  ${cluster}`)
-  else for (const r of cluster) log(`  ${r.setup} × ${r.daemons}: admission p50 ${fmtMs(r.admissionP50)} ms, p99 ${fmtMs(r.admissionP99)} ms; ${r.throughput.toFixed(1)} jobs/s`)
+  else
+    for (const r of cluster)
+      log(
+        `  ${r.setup} × ${r.daemons}: admission p50 ${fmtMs(r.admissionP50)} ms, p99 ${fmtMs(r.admissionP99)} ms; ${r.throughput.toFixed(1)} jobs/s`,
+      )
   log('cluster failover: three real daemons, 100 jobs, one killed with kill -9 (test/e2e-cluster.test.ts)…')
   const failover = failoverFigure()
   log(`  ${failover}`)

@@ -53,7 +53,12 @@ function rssMB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 }
 
-export async function scale(o: {runners: number; tracked: number; burst: number; windowMs: number}): Promise<ScaleFigures> {
+export async function scale(o: {
+  runners: number
+  tracked: number
+  burst: number
+  windowMs: number
+}): Promise<ScaleFigures> {
   const sims = [new GitLabSimulator({longPollMs: 50_000}), new GitLabSimulator({longPollMs: 50_000})]
   for (const sim of sims) await sim.start()
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-scale-'))
@@ -63,7 +68,9 @@ export async function scale(o: {runners: number; tracked: number; burst: number;
     const sim = sims[i % sims.length]!
     return `[[runners]]\n  name = "r${i}"\n  url = "${sim.url}"\n  token = "${sim.createRunner().token}"\n  executor = "memory"\n  memory_cloud = "scale"\n`
   })
-  writeFileSync(join(dir, 'config.toml'), `concurrent = ${o.tracked + 100}
+  writeFileSync(
+    join(dir, 'config.toml'),
+    `concurrent = ${o.tracked + 100}
 paas_max_concurrent_provisioning = ${o.tracked + 100}
 check_interval = 3
 job_progress_poll_interval = 30
@@ -73,13 +80,32 @@ state_file = "${join(dir, 'state.json')}"
   reference_runner = "r0"
   reference_flavor = "3XL"
   reference_jobs_count = ${o.tracked + 100}
-${runners.join('')}`)
-  const child: ChildProcess = spawn(process.execPath, ['--import', pathToFileURL(join(import.meta.dirname, 'lag-probe.js')).href, join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'error'], {
-    env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data'), HPR_LAG_PROBE_FILE: lagFile},
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
+${runners.join('')}`,
+  )
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(join(import.meta.dirname, 'lag-probe.js')).href,
+      join(REPO, 'bin/run.js'),
+      'run',
+      join(dir, 'config.toml'),
+      '--log-level',
+      'error',
+    ],
+    {
+      env: {
+        ...process.env,
+        OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+        HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data'),
+        HPR_LAG_PROBE_FILE: lagFile,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
   const pid = child.pid!
-  const running = (): number => sims.reduce((n, sim) => n + [...sim.jobs.values()].filter((j) => j.status === 'running').length, 0)
+  const running = (): number =>
+    sims.reduce((n, sim) => n + [...sim.jobs.values()].filter((j) => j.status === 'running').length, 0)
   const enqueue = (n: number): void => {
     for (let i = 0; i < n; i++) sims[i % sims.length]!.enqueueJob({flavor: 'XS'})
   }
@@ -134,8 +160,19 @@ ${runners.join('')}`)
     }
     const statusCpuMs = (processCpuMs(pid).own - c0) / n
     return {
-      runners: o.runners, tracked: o.tracked, idleCpu, idleRssMB, burst: o.burst, burstSeconds, burstLagP99: burstLag.p99, burstLagMax: burstLag.max,
-      busyCpu, rssMB: rss, statusMs: percentile(times, 50), statusCpuMs, statusKiB: bytes / 1024,
+      runners: o.runners,
+      tracked: o.tracked,
+      idleCpu,
+      idleRssMB,
+      burst: o.burst,
+      burstSeconds,
+      burstLagP99: burstLag.p99,
+      burstLagMax: burstLag.max,
+      busyCpu,
+      rssMB: rss,
+      statusMs: percentile(times, 50),
+      statusCpuMs,
+      statusKiB: bytes / 1024,
     }
   } finally {
     child.kill('SIGTERM')

@@ -11,7 +11,11 @@ import type {LogLevel} from '../core/config/config-types.js'
  * `~/.config/heptapod-paas-runner/config.toml`, as gitlab-runner picks `/etc/gitlab-runner` or
  * `~/.gitlab-runner`.
  */
-export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? -1, home = homedir()): string {
+export function defaultConfigPath(
+  env: NodeJS.ProcessEnv = process.env,
+  uid = process.getuid?.() ?? -1,
+  home = homedir(),
+): string {
   const dir = env.HEPTAPOD_PAAS_RUNNER_CONFIG_DIR
   if (dir) return join(dir, 'config.toml')
   if (uid === 0) return '/etc/heptapod-paas-runner/config.toml'
@@ -25,7 +29,8 @@ export const configArg = Args.string({description: 'configuration file (same as 
 export const configFlag = Flags.string({
   char: 'c',
   env: 'CONFIG_FILE',
-  description: 'configuration file (default: $HEPTAPOD_PAAS_RUNNER_CONFIG_DIR/config.toml, else /etc/heptapod-paas-runner/config.toml as root, else ~/.config/heptapod-paas-runner/config.toml)',
+  description:
+    'configuration file (default: $HEPTAPOD_PAAS_RUNNER_CONFIG_DIR/config.toml, else /etc/heptapod-paas-runner/config.toml as root, else ~/.config/heptapod-paas-runner/config.toml)',
   helpValue: 'FILE',
 })
 
@@ -41,10 +46,22 @@ export function resolveConfigPath(arg: string | undefined, flag: string | undefi
 export function parseLogLevel(input: string): LogLevel {
   const l = input.trim().toLowerCase()
   const map: Record<string, LogLevel> = {
-    trace: 'trace', debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', critical: 'fatal', panic: 'fatal',
+    trace: 'trace',
+    debug: 'debug',
+    info: 'info',
+    warn: 'warn',
+    warning: 'warn',
+    error: 'error',
+    fatal: 'fatal',
+    critical: 'fatal',
+    panic: 'fatal',
   }
   const level = map[l]
-  if (!level) throw new Errors.CLIError(`unknown log level '${input}': use one of debug, info, warning, error, fatal (any case)`, {exit: 2})
+  if (!level)
+    throw new Errors.CLIError(
+      `unknown log level '${input}': use one of debug, info, warning, error, fatal (any case)`,
+      {exit: 2},
+    )
   return level
 }
 

@@ -39,11 +39,18 @@ export interface Daemon {
  * The composition of the daemon: state file, executors, GitLab client, dispatcher.
  * Everything the `run` and `demo` commands share; they only add signals and rendering.
  */
-export async function startDaemon(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions> = {}): Promise<Daemon> {
+export async function startDaemon(
+  loaded: LoadedConfig,
+  logger: Logger,
+  options: Partial<DispatcherOptions> = {},
+): Promise<Daemon> {
   const {config} = loaded
   if (config.stateUrl) return startWithDatabase(loaded, logger, options, config.stateUrl)
   if (loaded.legacyStateFile) {
-    logger.warn(`using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`, {stateFile: loaded.legacyStateFile})
+    logger.warn(
+      `using ${loaded.legacyStateFile}, the default state file of earlier versions; the default is now <config name>.state.json, so that two config files never share one: set state_file, or rename it`,
+      {stateFile: loaded.legacyStateFile},
+    )
   }
   let lock: StateFileLock
   try {
@@ -51,7 +58,11 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
   } catch (error) {
     throw startupError(config.file, 'state_file', config.stateFile, 'cannot open the state file', error)
   }
-  if (lock.tookOverFrom !== undefined) logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {lock: lock.path, deadPid: lock.tookOverFrom})
+  if (lock.tookOverFrom !== undefined)
+    logger.warn('took over the state file lock of a daemon that is no longer running (killed?)', {
+      lock: lock.path,
+      deadPid: lock.tookOverFrom,
+    })
   try {
     let opened
     try {
@@ -68,7 +79,12 @@ export async function startDaemon(loaded: LoadedConfig, logger: Logger, options:
 }
 
 /** The PostgreSQL state store (`state_url`): the database's own lock replaces the file lock. */
-async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, url: string): Promise<Daemon> {
+async function startWithDatabase(
+  loaded: LoadedConfig,
+  logger: Logger,
+  options: Partial<DispatcherOptions>,
+  url: string,
+): Promise<Daemon> {
   const {config} = loaded
   let opened
   // Intake stops the moment the store's connection drops, not at the next lease renewal.
@@ -82,7 +98,9 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
       runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])),
       now: Date.now,
       onConnectionError: (e) => {
-        logger.warn('lost the connection to the state database; the next change reconnects', {error: loaded.redactor.redact(e.message)})
+        logger.warn('lost the connection to the state database; the next change reconnects', {
+          error: loaded.redactor.redact(e.message),
+        })
         hooks.unreachable()
       },
       member: {leaseMs: config.clusterLeaseSeconds * 1000, settings: clusterSettings(config)},
@@ -90,12 +108,23 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
   } catch (error) {
     throw databaseStartupError(config.file, error)
   }
-  if (opened.report.fresh) logger.info('new state schema in the database: starting afresh', {state: opened.store.path, schema: config.stateSchema})
+  if (opened.report.fresh)
+    logger.info('new state schema in the database: starting afresh', {
+      state: opened.store.path,
+      schema: config.stateSchema,
+    })
   const cluster = opened.store.cluster!
-  logger.info(`joined the cluster of schema ${config.stateSchema} as ${cluster.daemonId} (lease ${config.clusterLeaseSeconds} s)`, {state: opened.store.path, adopted: opened.store.records.size})
+  logger.info(
+    `joined the cluster of schema ${config.stateSchema} as ${cluster.daemonId} (lease ${config.clusterLeaseSeconds} s)`,
+    {state: opened.store.path, adopted: opened.store.records.size},
+  )
   // Leaving ends the lease at once: the jobs this daemon still holds are adopted by the others.
   const leave = async (): Promise<void> => {
-    await cluster.leave().catch((error: unknown) => logger.warn('could not leave the cluster; its lease expires by itself', {error: loaded.redactor.redact(String(error))}))
+    await cluster.leave().catch((error: unknown) =>
+      logger.warn('could not leave the cluster; its lease expires by itself', {
+        error: loaded.redactor.redact(String(error)),
+      }),
+    )
     await cluster.close()
   }
   try {
@@ -114,8 +143,14 @@ async function startWithDatabase(loaded: LoadedConfig, logger: Logger, options: 
 export function clusterSettings(config: LoadedConfig['config']): Record<string, unknown> {
   const qc = config.quotaComputation
   return {
-    runners: config.runners.map((r) => ({runner: r.uniqueName, url: r.url})).sort((a, b) => `${a.runner} ${a.url}`.localeCompare(`${b.runner} ${b.url}`)),
-    quota_computation: {reference_runner: qc.referenceRunner, reference_flavor: qc.referenceFlavor, reference_jobs_count: qc.referenceJobsCount},
+    runners: config.runners
+      .map((r) => ({runner: r.uniqueName, url: r.url}))
+      .sort((a, b) => `${a.runner} ${a.url}`.localeCompare(`${b.runner} ${b.url}`)),
+    quota_computation: {
+      reference_runner: qc.referenceRunner,
+      reference_flavor: qc.referenceFlavor,
+      reference_jobs_count: qc.referenceJobsCount,
+    },
     concurrent: config.concurrent,
     paas_max_concurrent_provisioning: config.maxConcurrentProvisioning,
   }
@@ -126,23 +161,39 @@ function databaseStartupError(configFile: string, error: unknown): unknown {
   if (error instanceof PaasRunnerError) return error
   const e = error as Error & {code?: string}
   if (typeof e?.message !== 'string') return error
-  return new ConfigError(configFile, [{path: 'state_url', message: `cannot open the state database: ${e.message}${e.code ? ` (${e.code})` : ''}`}])
+  return new ConfigError(configFile, [
+    {path: 'state_url', message: `cannot open the state database: ${e.message}${e.code ? ` (${e.code})` : ''}`},
+  ])
 }
 
-async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Partial<DispatcherOptions>, opened: {store: JobStatePort; report: LoadReport}, release: () => Promise<void>, cluster?: ClusterPort, hooks?: {unreachable: () => void}): Promise<Daemon> {
+async function startWithStore(
+  loaded: LoadedConfig,
+  logger: Logger,
+  options: Partial<DispatcherOptions>,
+  opened: {store: JobStatePort; report: LoadReport},
+  release: () => Promise<void>,
+  cluster?: ClusterPort,
+  hooks?: {unreachable: () => void},
+): Promise<Daemon> {
   const {config, redactor} = loaded
   const {store, report} = opened
-  if (report.importedFrom) logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {copy: report.importedFrom})
+  if (report.importedFrom)
+    logger.warn('imported the state file of the original heptapod-paas-runner; a copy of it was kept', {
+      copy: report.importedFrom,
+    })
   for (const w of report.warnings) logger.warn(w)
   for (const e of report.errors) logger.error(e)
-  if (report.backup) logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
+  if (report.backup)
+    logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
   const coordinator = makeGitLabClient({
     systemId: store.systemId!,
     onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: (e) => {
-      logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {remote: e.key})
+      logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {
+        remote: e.key,
+      })
       metrics?.rateLimitEpisodes.inc({remote: 'gitlab'})
     },
   })
@@ -151,7 +202,8 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
     owner: {systemId: store.systemId!, runner: r.uniqueName},
     onApiExchange: (endpoint, outcome) => metrics?.paasRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: () => metrics?.rateLimitEpisodes.inc({remote: 'paas'}),
-    groupAttributes: (namespace, token, signal) => coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
+    groupAttributes: (namespace, token, signal) =>
+      coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
   })
   const executors = await createExecutors(loaded, (i) => depsFor(config.runners[i]!))
   const dispatcher = new Dispatcher({
@@ -172,19 +224,26 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
   metrics = new Metrics(dispatcher, dispatcher.events)
   // The quota is kept beside the state file, so `status` shows the last one when no daemon runs.
   dispatcher.events.on((e) => {
-    if (e.type === 'quota') writeLastQuota(config.stateFile, {total: e.total, explanation: e.explanation, at: e.at}).catch((error: unknown) => logger.warn('cannot keep the quota beside the state file', {error}))
+    if (e.type === 'quota')
+      writeLastQuota(config.stateFile, {total: e.total, explanation: e.explanation, at: e.at}).catch((error: unknown) =>
+        logger.warn('cannot keep the quota beside the state file', {error}),
+      )
   })
   let socket: ControlSocket | undefined
   let server: Awaited<ReturnType<typeof startStatusServer>> | undefined
   try {
-    socket = await startControlSocket(controlSocketPath(config.stateFile), dispatcher, metrics, redactor).catch((error: unknown) => {
-      logger.warn('no control socket: `status` will not reach this daemon unless listen_address is set', {error})
-      return undefined
-    })
+    socket = await startControlSocket(controlSocketPath(config.stateFile), dispatcher, metrics, redactor).catch(
+      (error: unknown) => {
+        logger.warn('no control socket: `status` will not reach this daemon unless listen_address is set', {error})
+        return undefined
+      },
+    )
     if (config.listenAddress) {
-      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger}).catch((error: unknown) => {
-        throw startupError(config.file, 'listen_address', config.listenAddress!, 'cannot listen on', error)
-      })
+      server = await startStatusServer(config.listenAddress, dispatcher, metrics, redactor, {logger}).catch(
+        (error: unknown) => {
+          throw startupError(config.file, 'listen_address', config.listenAddress!, 'cannot listen on', error)
+        },
+      )
       logger.info(`serving /metrics, /status and /healthz on ${server.url}`)
     }
     await dispatcher.start()
@@ -200,12 +259,16 @@ async function startWithStore(loaded: LoadedConfig, logger: Logger, options: Par
       const next = await load()
       const plan = planReload(dispatcher.currentConfig, next.config)
       const fresh = [...plan.added, ...plan.changed]
-      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) => depsFor(next.config.runners[i]!))
+      const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) =>
+        depsFor(next.config.runners[i]!),
+      )
       const units: RunnerUnit[] = fresh.map((r, i) => ({config: r, executor: made[i]!}))
       await dispatcher.reconfigure(next.config, units)
       logger.warn(`configuration reloaded: ${describeReload(plan)}`, {file: next.config.file})
       for (const c of plan.needsRestart) {
-        logger.warn(`${c.key} changed in the configuration: it applies at the next restart; ${JSON.stringify(c.from ?? null)} stays in force until then`)
+        logger.warn(
+          `${c.key} changed in the configuration: it applies at the next restart; ${JSON.stringify(c.from ?? null)} stays in force until then`,
+        )
       }
       return true
     } catch (error) {

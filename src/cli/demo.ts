@@ -33,7 +33,12 @@ const FLAVORS = ['XS', 'XS', 'S', 'S', 'M', 'L']
  * daemon between them, and a stream of sample jobs of mixed flavors, one of which asks for a
  * flavor that does not exist (it fails with a clear reason) and one of which is canceled.
  */
-export async function runDemo(oclif: OclifConfig, logger: Logger, o: DemoOptions, onStart?: (d: Daemon) => void): Promise<DemoResult> {
+export async function runDemo(
+  oclif: OclifConfig,
+  logger: Logger,
+  o: DemoOptions,
+  onStart?: (d: Daemon) => void,
+): Promise<DemoResult> {
   const gitlab = new GitLabSimulator({longPollMs: 10_000, ackTimeoutMs: 30_000})
   const clever = new CleverSimulator({repoReadyDelayMs: 300})
   const dir = await mkdtemp(join(tmpdir(), 'heptapod-paas-runner-demo-'))
@@ -44,7 +49,9 @@ export async function runDemo(oclif: OclifConfig, logger: Logger, o: DemoOptions
     clever.addOrg('orga_demo', {token: 'demo-clever-token'})
     const runner = gitlab.createRunner({description: 'demo'})
     const path = join(dir, 'demo.toml')
-    await writeFile(path, `# Embedded demo: everything here is simulated on 127.0.0.1.
+    await writeFile(
+      path,
+      `# Embedded demo: everything here is simulated on 127.0.0.1.
 concurrent = 20
 check_interval = 1
 job_progress_poll_interval = 2
@@ -70,7 +77,9 @@ state_file = "${join(dir, 'state.json')}"
     CC_ENABLE_HEPTAPOD_RUNNER = "true"
   [runners.docker]
     image = "debian:bookworm"
-`, {mode: 0o600})
+`,
+      {mode: 0o600},
+    )
     const loaded = await loadConfigFile(oclif, path, new Redactor())
     daemon = await startDaemon(loaded, logger)
     onStart?.(daemon)
@@ -83,15 +92,25 @@ state_file = "${join(dir, 'state.json')}"
     const cancelAt = o.jobs >= 5 ? 4 : -1
     for (let i = 0; i < o.jobs && !o.signal?.aborted; i++) {
       const flavor = i === failAt ? 'HUGE' : FLAVORS[i % FLAVORS.length]!
-      const j = gitlab.enqueueJob({flavor, name: `demo-${i + 1}`, durationMs: i === cancelAt ? 30_000 : 800 + Math.floor(Math.random() * 2500), image: 'node:22', services: ['postgres:16']})
+      const j = gitlab.enqueueJob({
+        flavor,
+        name: `demo-${i + 1}`,
+        durationMs: i === cancelAt ? 30_000 : 800 + Math.floor(Math.random() * 2500),
+        image: 'node:22',
+        services: ['postgres:16'],
+      })
       fed.push({id: j.id, flavor})
       if (i === cancelAt) {
         // A user cancels this one once it runs: the daemon notices and deletes its app.
-        void gitlab.waitForJob(j.id, (x) => x.status === 'running' && x.log.length > 0, 120_000).then(() => gitlab.cancelJob(j.id)).catch(() => {})
+        void gitlab
+          .waitForJob(j.id, (x) => x.status === 'running' && x.log.length > 0, 120_000)
+          .then(() => gitlab.cancelJob(j.id))
+          .catch(() => {})
       }
       await sleep(arrival / 2 + Math.random() * arrival, o.signal)
     }
-    const over = (): boolean => fed.every((f) => ['success', 'failed', 'canceled'].includes(gitlab.job(f.id)!.status)) && clever.apps.size === 0
+    const over = (): boolean =>
+      fed.every((f) => ['success', 'failed', 'canceled'].includes(gitlab.job(f.id)!.status)) && clever.apps.size === 0
     while (!over() && !o.signal?.aborted) await sleep(200, o.signal)
     const snap = daemon.dispatcher.snapshot()
     await daemon.stop(o.signal?.aborted ? 'demo interrupted' : 'demo finished')

@@ -25,7 +25,12 @@ export function translateOriginalRegisterArgs(argv: readonly string[], terminal:
     },
   })
   if (values.help) return ['register', '--help']
-  if (positionals.length !== 1) throw new TypeError(positionals.length === 0 ? 'the following arguments are required: config' : `unrecognized arguments: ${positionals.slice(1).join(' ')}`)
+  if (positionals.length !== 1)
+    throw new TypeError(
+      positionals.length === 0
+        ? 'the following arguments are required: config'
+        : `unrecognized arguments: ${positionals.slice(1).join(' ')}`,
+    )
   const out = ['register', positionals[0]!]
   const pass = (flag: string, v: string | undefined): void => {
     if (v !== undefined) out.push(flag, v)

@@ -41,8 +41,15 @@ export function splitSetting(kv: string): [string, string] {
  * (`cc_extra_env.FOO=bar`) sets one entry of a table. Throws RegisterUsageError with a "did you
  * mean" hint; never echoes a value.
  */
-export function sortSettings(settings: ReadonlyArray<[string, string]>, executors: ReadonlyMap<string, ExecutorFactory>, executor: string | undefined): SortedSettings {
-  const factories = executor === undefined ? [...executors.values()] : [executors.get(executor)].filter((f): f is ExecutorFactory => f !== undefined)
+export function sortSettings(
+  settings: ReadonlyArray<[string, string]>,
+  executors: ReadonlyMap<string, ExecutorFactory>,
+  executor: string | undefined,
+): SortedSettings {
+  const factories =
+    executor === undefined
+      ? [...executors.values()]
+      : [executors.get(executor)].filter((f): f is ExecutorFactory => f !== undefined)
   const executorShapes = factories.map((f) => f.configSchema.shape as Record<string, z.ZodType>)
   const commonShape = commonRunnerSchema.shape as Record<string, z.ZodType>
   const globalShape = globalSchema.shape as Record<string, z.ZodType>
@@ -56,25 +63,40 @@ export function sortSettings(settings: ReadonlyArray<[string, string]>, executor
   for (const [fullKey, raw] of settings) {
     const [key, ...sub] = fullKey.split('.')
     if (!key || sub.some((s) => s === '')) throw new RegisterUsageError(`--set ${fullKey}: not a key`)
-    if (MANAGED_RUNNER_KEYS.has(key)) throw new RegisterUsageError(`--set ${key}: register writes it itself; use --${key === 'url' ? 'url' : key === 'token' ? 'token' : key === 'executor' ? 'executor' : 'name'} where there is such a flag`)
-    if (MANAGED_GLOBAL_KEYS.has(key)) throw new RegisterUsageError(`--set ${key}: ${key === 'quota_computation' ? 'register sizes [quota_computation] itself: use --max-flavor and --max-flavor-jobs' : 'not a key of one runner'}`)
+    if (MANAGED_RUNNER_KEYS.has(key))
+      throw new RegisterUsageError(
+        `--set ${key}: register writes it itself; use --${key === 'url' ? 'url' : key === 'token' ? 'token' : key === 'executor' ? 'executor' : 'name'} where there is such a flag`,
+      )
+    if (MANAGED_GLOBAL_KEYS.has(key))
+      throw new RegisterUsageError(
+        `--set ${key}: ${key === 'quota_computation' ? 'register sizes [quota_computation] itself: use --max-flavor and --max-flavor-jobs' : 'not a key of one runner'}`,
+      )
     const isRunner = runnerKeys.has(key)
     if (!isRunner && !globalKeys.has(key)) {
       const hint = didYouMean(key, [...runnerKeys, ...globalKeys])
       const where = executor === undefined ? 'of any installed executor' : `of executor ${executor}`
-      throw new RegisterUsageError(`--set ${key}: unknown key (not a global key, a runner key, nor a key ${where})${hint ? `; did you mean '${hint}'?` : ''}`)
+      throw new RegisterUsageError(
+        `--set ${key}: unknown key (not a global key, a runner key, nor a key ${where})${hint ? `; did you mean '${hint}'?` : ''}`,
+      )
     }
-    const field = isRunner ? executorShapes.map((s) => s[key]).find((f) => f !== undefined) ?? commonShape[key] : globalShape[key]
+    const field = isRunner
+      ? (executorShapes.map((s) => s[key]).find((f) => f !== undefined) ?? commonShape[key])
+      : globalShape[key]
     const target = isRunner ? out.runner : out.global
     if (sub.length > 0) {
-      const table = (typeof target[key] === 'object' && target[key] !== null ? target[key] : {}) as Record<string, unknown>
+      const table = (typeof target[key] === 'object' && target[key] !== null ? target[key] : {}) as Record<
+        string,
+        unknown
+      >
       let at = table
-      for (const s of sub.slice(0, -1)) at = (at[s] = typeof at[s] === 'object' && at[s] !== null ? at[s] : {}) as Record<string, unknown>
+      for (const s of sub.slice(0, -1))
+        at = (at[s] = typeof at[s] === 'object' && at[s] !== null ? at[s] : {}) as Record<string, unknown>
       // A table with a schema (environment variables…) takes the text as written when it can.
       at[sub.at(-1)!] = field ? raw : untyped(raw)
       if (field && !field.safeParse(table).success) {
         at[sub.at(-1)!] = untyped(raw)
-        if (!field.safeParse(table).success) throw new RegisterUsageError(`--set ${fullKey}: not a valid entry of ${key}`)
+        if (!field.safeParse(table).success)
+          throw new RegisterUsageError(`--set ${fullKey}: not a valid entry of ${key}`)
       }
       target[key] = table
       continue

@@ -22,7 +22,11 @@ export {RegisterUsageError} from './register-settings.js'
 export interface Prompter {
   input(message: string, opts?: {default?: string; validate?: (v: string) => string | undefined}): Promise<string>
   secret(message: string, opts?: {validate?: (v: string) => string | undefined}): Promise<string>
-  choice<T extends string | boolean>(message: string, choices: ReadonlyArray<{name: string; value: T}>, opts?: {default?: T}): Promise<T>
+  choice<T extends string | boolean>(
+    message: string,
+    choices: ReadonlyArray<{name: string; value: T}>,
+    opts?: {default?: T},
+  ): Promise<T>
 }
 
 export interface RegisterInput {
@@ -108,7 +112,12 @@ const DEFAULT_MAX_FLAVOR_JOBS = 2
 export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
   const g = d.given
   const progress = d.progress ?? (() => {})
-  const ask = async <T>(what: string, flag: string, value: T | undefined, prompt: (p: Prompter) => Promise<T>): Promise<T> => {
+  const ask = async <T>(
+    what: string,
+    flag: string,
+    value: T | undefined,
+    prompt: (p: Prompter) => Promise<T>,
+  ): Promise<T> => {
     if (value !== undefined) return value
     if (!d.prompter) throw new RegisterUsageError(`${what} is missing: give ${flag} (non-interactive mode)`)
     return prompt(d.prompter)
@@ -124,51 +133,94 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
   sortSettings(settings, d.executors, g.executor)
   if (g.url !== undefined) check(urlProblem(g.url, '--url'), g.url)
   if (g.name !== undefined) check(nameProblem(g.name, '--name'), g.name)
-  if (g.token !== undefined && g.registrationToken !== undefined) throw new RegisterUsageError('give --token or --registration-token, not both')
+  if (g.token !== undefined && g.registrationToken !== undefined)
+    throw new RegisterUsageError('give --token or --registration-token, not both')
 
-  const configPath = resolve(await ask('the configuration file', '--config', g.configPath ?? (d.prompter ? undefined : d.defaultConfigPath), (p) =>
-    p.input('Configuration file (created if absent, else a [[runners]] section is appended)', {default: d.remembered.configPath ?? d.defaultConfigPath, validate: required})))
+  const configPath = resolve(
+    await ask(
+      'the configuration file',
+      '--config',
+      g.configPath ?? (d.prompter ? undefined : d.defaultConfigPath),
+      (p) =>
+        p.input('Configuration file (created if absent, else a [[runners]] section is appended)', {
+          default: d.remembered.configPath ?? d.defaultConfigPath,
+          validate: required,
+        }),
+    ),
+  )
   const created = await checkWritable(configPath)
   const before = created ? '' : await readFile(configPath, 'utf8')
   if (!created) parseExisting(configPath, before)
 
-  const url = (await ask('the GitLab URL', '--url', g.url, (p) =>
-    p.input('GitLab / Heptapod instance URL (for example, https://heptapod.example.com)', {...(d.remembered.url ? {default: d.remembered.url} : {}), validate: (v) => urlProblem(v.trim(), 'the URL')}))).trim()
+  const url = (
+    await ask('the GitLab URL', '--url', g.url, (p) =>
+      p.input('GitLab / Heptapod instance URL (for example, https://heptapod.example.com)', {
+        ...(d.remembered.url ? {default: d.remembered.url} : {}),
+        validate: (v) => urlProblem(v.trim(), 'the URL'),
+      }),
+    )
+  ).trim()
   check(urlProblem(url, 'the URL'), url)
 
   const given = g.token ?? g.registrationToken
-  const token = (await ask('the token', '--token (or --registration-token)', given, (p) =>
-    p.secret('Runner authentication token (glrt-…, of a runner created in GitLab) or legacy registration token', {validate: (v) => tokenProblem(v.trim())}))).trim()
+  const token = (
+    await ask('the token', '--token (or --registration-token)', given, (p) =>
+      p.secret('Runner authentication token (glrt-…, of a runner created in GitLab) or legacy registration token', {
+        validate: (v) => tokenProblem(v.trim()),
+      }),
+    )
+  ).trim()
   check(tokenProblem(token), token)
-  const verifyIt = g.registrationToken !== undefined ? token.startsWith('glrt') : g.token !== undefined ? !token.startsWith('GR1348941') : token.startsWith('glrt')
+  const verifyIt =
+    g.registrationToken !== undefined
+      ? token.startsWith('glrt')
+      : g.token !== undefined
+        ? !token.startsWith('GR1348941')
+        : token.startsWith('glrt')
 
   let registration: Registration | undefined
   let cleanup = async (): Promise<void> => {}
   if (verifyIt) {
     // A typo in the token is found now, before any other question.
-    registration = await talk(url, () => d.coordinator.verify(url, token), 'this runner authentication token is unknown, expired or revoked')
+    registration = await talk(
+      url,
+      () => d.coordinator.verify(url, token),
+      'this runner authentication token is unknown, expired or revoked',
+    )
     cleanup = async () => d.coordinator.unregister(url, token).catch(() => {})
     progress(`Token verified: runner ${registration.id} (short token ${shortToken(token)}).`)
-    if (!created) await refuseSameShortToken(configPath, before, token).catch(async (error: unknown) => {
-      await cleanup()
-      throw error
-    })
+    if (!created)
+      await refuseSameShortToken(configPath, before, token).catch(async (error: unknown) => {
+        await cleanup()
+        throw error
+      })
   }
 
   try {
-    const name = (await ask('the runner name', '--name', g.name, (p) =>
-      p.input('Runner name (stored in the configuration file; for a legacy registration, also its description in GitLab)', {default: d.defaultName, validate: (v) => nameProblem(v.trim(), 'the name')}))).trim()
+    const name = (
+      await ask('the runner name', '--name', g.name, (p) =>
+        p.input(
+          'Runner name (stored in the configuration file; for a legacy registration, also its description in GitLab)',
+          {default: d.defaultName, validate: (v) => nameProblem(v.trim(), 'the name')},
+        ),
+      )
+    ).trim()
     check(nameProblem(name, 'the name'), name)
 
     if (!registration) {
-      registration = await talk(url, () => d.coordinator.register(url, {
-        registrationToken: token,
-        description: name,
-        paused: g.paused ?? false,
-        ...(g.locked === undefined ? {} : {locked: g.locked}),
-        ...(g.runUntagged === undefined ? {} : {runUntagged: g.runUntagged}),
-        ...(g.tagList === undefined ? {} : {tagList: g.tagList}),
-      }), 'this registration token is not valid')
+      registration = await talk(
+        url,
+        () =>
+          d.coordinator.register(url, {
+            registrationToken: token,
+            description: name,
+            paused: g.paused ?? false,
+            ...(g.locked === undefined ? {} : {locked: g.locked}),
+            ...(g.runUntagged === undefined ? {} : {runUntagged: g.runUntagged}),
+            ...(g.tagList === undefined ? {} : {tagList: g.tagList}),
+          }),
+        'this registration token is not valid',
+      )
       const made = registration
       cleanup = async () => d.coordinator.unregister(url, made.token, {wholeRunner: true}).catch(() => {})
       progress(`Runner ${registration.id} registered${g.paused ? ' (paused)' : ''}.`)
@@ -177,12 +229,18 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
 
     const names = [...d.executors.keys()]
     const executorName = await ask('the executor', '--executor', g.executor, (p) =>
-      p.choice('Executor', names.map((n) => ({name: `${n}: ${d.executors.get(n)!.description}`, value: n}))))
+      p.choice(
+        'Executor',
+        names.map((n) => ({name: `${n}: ${d.executors.get(n)!.description}`, value: n})),
+      ),
+    )
     const factory = d.executors.get(executorName)
     if (!factory) throw unknownExecutor(executorName, d.executors)
     const sorted = sortSettings(settings, d.executors, executorName)
     if (!created && Object.keys(sorted.global).length > 0) {
-      throw new RegisterUsageError(`--set ${Object.keys(sorted.global).join(', ')}: global keys are written only into a new file; edit ${configPath} for them`)
+      throw new RegisterUsageError(
+        `--set ${Object.keys(sorted.global).join(', ')}: global keys are written only into a new file; edit ${configPath} for them`,
+      )
     }
 
     const answers = await executorAnswers(factory, sorted, d.prompter)
@@ -194,19 +252,29 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
     const runnerConfig = runnerFor(factory, base, section)
     const flavors = await listFlavors(factory, runnerConfig, d, warnings)
     const maxKey = factory.registration?.maxFlavorKey
-    const preset = g.maxFlavor ?? (maxKey && typeof section[maxKey] === 'string' ? (section[maxKey] as string) : undefined)
+    const preset =
+      g.maxFlavor ?? (maxKey && typeof section[maxKey] === 'string' ? (section[maxKey] as string) : undefined)
     let maxFlavor: Flavor | undefined
     if (flavors.length > 0) {
       const heaviest = flavors.reduce((a, b) => (b.weight > a.weight ? b : a))
       // Asked when the executor has such a key; without an answer (non-interactive), the heaviest: every job fits.
-      const chosen = preset ?? (maxKey && d.prompter
-        ? await d.prompter.choice(
-          'Heaviest flavor a job may ask for (CI_CLEVER_CLOUD_FLAVOR); the quota is sized so that it fits',
-          flavors.map((f) => ({name: `${f.name.padEnd(4)} ${formatRam(f.ramMiB)} RAM${f.cpus ? `, ${f.cpus} CPUs` : ''}, weight ${formatWeight(f.weight)}`, value: f.name})),
-          {default: heaviest.name})
-        : heaviest.name)
+      const chosen =
+        preset ??
+        (maxKey && d.prompter
+          ? await d.prompter.choice(
+              'Heaviest flavor a job may ask for (CI_CLEVER_CLOUD_FLAVOR); the quota is sized so that it fits',
+              flavors.map((f) => ({
+                name: `${f.name.padEnd(4)} ${formatRam(f.ramMiB)} RAM${f.cpus ? `, ${f.cpus} CPUs` : ''}, weight ${formatWeight(f.weight)}`,
+                value: f.name,
+              })),
+              {default: heaviest.name},
+            )
+          : heaviest.name)
       maxFlavor = flavors.find((f) => f.name === chosen)
-      if (!maxFlavor) throw new RegisterUsageError(`unknown flavor '${chosen}' for --max-flavor; flavors of this runner: ${flavors.map((f) => f.name).join(', ')}`)
+      if (!maxFlavor)
+        throw new RegisterUsageError(
+          `unknown flavor '${chosen}' for --max-flavor; flavors of this runner: ${flavors.map((f) => f.name).join(', ')}`,
+        )
       if (maxKey) section[maxKey] = maxFlavor.name
     } else if (preset !== undefined && maxKey) {
       section[maxKey] = preset
@@ -215,13 +283,25 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
     let quota: {total: number; explanation: string} | undefined
     let header = ''
     if (created) {
-      const refFlavor = maxFlavor?.name ?? preset ?? factory.registration?.referenceFlavor ?? factory.staticFlavors?.[0]?.name ?? 'M'
+      const refFlavor =
+        maxFlavor?.name ?? preset ?? factory.registration?.referenceFlavor ?? factory.staticFlavors?.[0]?.name ?? 'M'
       const smallest = flavors.length ? flavors.reduce((a, b) => (b.weight < a.weight ? b : a)) : undefined
-      const jobs = g.maxFlavorJobs ?? (d.prompter && maxFlavor
-        ? Number(await d.prompter.input(`How many jobs of flavor ${maxFlavor.name} may run at once? (the weighted quota: 1 job = ${formatWeight(maxFlavor.weight)}${smallest && smallest !== maxFlavor ? `, room for ${jobsFitting(maxFlavor.weight, smallest)} jobs of flavor ${smallest.name}` : ''})`, {default: String(DEFAULT_MAX_FLAVOR_JOBS), validate: positiveProblem}))
-        : DEFAULT_MAX_FLAVOR_JOBS)
+      const jobs =
+        g.maxFlavorJobs ??
+        (d.prompter && maxFlavor
+          ? Number(
+              await d.prompter.input(
+                `How many jobs of flavor ${maxFlavor.name} may run at once? (the weighted quota: 1 job = ${formatWeight(maxFlavor.weight)}${smallest && smallest !== maxFlavor ? `, room for ${jobsFitting(maxFlavor.weight, smallest)} jobs of flavor ${smallest.name}` : ''})`,
+                {default: String(DEFAULT_MAX_FLAVOR_JOBS), validate: positiveProblem},
+              ),
+            )
+          : DEFAULT_MAX_FLAVOR_JOBS)
       check(positiveProblem(String(jobs)), jobs)
-      if (maxFlavor) quota = computeWeightedQuota({referenceRunner: name, referenceFlavor: maxFlavor.name, referenceJobsCount: jobs}, new Map([[maxFlavor.name, maxFlavor]]))
+      if (maxFlavor)
+        quota = computeWeightedQuota(
+          {referenceRunner: name, referenceFlavor: maxFlavor.name, referenceJobsCount: jobs},
+          new Map([[maxFlavor.name, maxFlavor]]),
+        )
       const globals = {
         concurrent: g.concurrent ?? 50,
         state_file: g.stateFile ?? defaultStateFile(configPath).path,
@@ -231,19 +311,25 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
       header = `# Written by \`heptapod-paas-runner register\` (see the README for every key).\n${stringify(globals)}\n`
     } else if (maxFlavor) {
       quota = await existingQuota(configPath, before, d, warnings)
-      if (quota && quota.total + 1e-9 < maxFlavor.weight) warnings.push(quotaTooSmall(configPath, before, quota, maxFlavor, name))
+      if (quota && quota.total + 1e-9 < maxFlavor.weight)
+        warnings.push(quotaTooSmall(configPath, before, quota, maxFlavor, name))
     }
 
     // As gitlab-runner writes a section: name, url, id, token…, executor; then the executor's keys.
     const runner = {
-      name, url, id: reg.id, token: reg.token,
+      name,
+      url,
+      id: reg.id,
+      token: reg.token,
       token_obtained_at: new Date(d.now()),
       ...(reg.tokenExpiresAt ? {token_expires_at: new Date(reg.tokenExpiresAt)} : {}),
       executor: executorName,
       ...section,
     }
     const text = stringify({runners: [runner]})
-    const next = created ? `${header}\n${text}\n` : `${before}${before === '' || before.endsWith('\n') ? '' : '\n'}\n${text}\n`
+    const next = created
+      ? `${header}\n${text}\n`
+      : `${before}${before === '' || before.endsWith('\n') ? '' : '\n'}\n${text}\n`
     checkResult(configPath, next, d.executors, created ? 0 : countRunners(before), warnings)
 
     if (created) await writeFile(configPath, next, {mode: 0o600, flag: 'wx'})
@@ -251,15 +337,23 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
     // It holds tokens: only its owner reads it, whatever mode it had.
     await chmod(configPath, 0o600)
     return {
-      configPath, created, registration: reg, url, name, executor: executorName, shortToken: shortToken(reg.token),
-      registered: !verifyIt, paused: !verifyIt && (g.paused ?? false),
+      configPath,
+      created,
+      registration: reg,
+      url,
+      name,
+      executor: executorName,
+      shortToken: shortToken(reg.token),
+      registered: !verifyIt,
+      paused: !verifyIt && (g.paused ?? false),
       ...(maxFlavor ? {maxFlavor: {name: maxFlavor.name, weight: maxFlavor.weight}} : {}),
       ...(quota ? {quota} : {}),
       warnings,
     }
   } catch (error) {
     await cleanup()
-    if (error instanceof PaasRunnerError && registration && !verifyIt) error.message += ' The runner just registered was unregistered again.'
+    if (error instanceof PaasRunnerError && registration && !verifyIt)
+      error.message += ' The runner just registered was unregistered again.'
     throw error
   }
 }
@@ -270,8 +364,10 @@ async function talk(url: string, call: () => Promise<Registration>, refused: str
     return await call()
   } catch (error) {
     if (error instanceof CoordinatorError) {
-      if (error.kind === 'token_revoked') throw new RegisterError(`GitLab refused the token: ${refused}. Nothing was written.`)
-      if (error.kind === 'unavailable') throw new RegisterError(`cannot reach ${url}: ${error.message}. Nothing was written.`)
+      if (error.kind === 'token_revoked')
+        throw new RegisterError(`GitLab refused the token: ${refused}. Nothing was written.`)
+      if (error.kind === 'unavailable')
+        throw new RegisterError(`cannot reach ${url}: ${error.message}. Nothing was written.`)
       throw new RegisterError(`${error.message}. Nothing was written.`)
     }
     throw error
@@ -279,7 +375,11 @@ async function talk(url: string, call: () => Promise<Registration>, refused: str
 }
 
 /** The executor's own questions; answers given with `--set` are not asked. */
-async function executorAnswers(factory: ExecutorFactory, sorted: SortedSettings, prompter: Prompter | undefined): Promise<Record<string, unknown>> {
+async function executorAnswers(
+  factory: ExecutorFactory,
+  sorted: SortedSettings,
+  prompter: Prompter | undefined,
+): Promise<Record<string, unknown>> {
   const answers: Record<string, unknown> = {}
   for (const q of factory.registration?.questions ?? []) {
     const view = {...answers, ...sorted.runner}
@@ -291,27 +391,50 @@ async function executorAnswers(factory: ExecutorFactory, sorted: SortedSettings,
       continue
     }
     if (!prompter) throw new RegisterUsageError(`${q.key} is missing: give --set ${q.key}=… (non-interactive mode)`)
-    answers[q.key] = q.kind === 'choice'
-      ? await prompter.choice(q.message, q.choices ?? [])
-      : q.kind === 'secret'
-        ? (await prompter.secret(q.message, {validate: q.validate ?? required})).trim()
-        : (await prompter.input(q.message, {validate: q.validate ?? required})).trim()
+    answers[q.key] =
+      q.kind === 'choice'
+        ? await prompter.choice(q.message, q.choices ?? [])
+        : q.kind === 'secret'
+          ? (await prompter.secret(q.message, {validate: q.validate ?? required})).trim()
+          : (await prompter.input(q.message, {validate: q.validate ?? required})).trim()
   }
   return answers
 }
 
 /** The runner as the executor would see it, to list its flavors. A usage error when its keys do not validate. */
-function runnerFor(factory: ExecutorFactory, base: {name: string; url: string; token: string; executor: string}, section: Record<string, unknown>): RunnerConfig {
+function runnerFor(
+  factory: ExecutorFactory,
+  base: {name: string; url: string; token: string; executor: string},
+  section: Record<string, unknown>,
+): RunnerConfig {
   const keys = Object.keys(factory.configSchema.shape)
-  const parsed = factory.configSchema.safeParse(Object.fromEntries(Object.entries(section).filter(([k]) => keys.includes(k))))
+  const parsed = factory.configSchema.safeParse(
+    Object.fromEntries(Object.entries(section).filter(([k]) => keys.includes(k))),
+  )
   if (!parsed.success) {
-    throw new RegisterUsageError(`executor ${factory.name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(section)'}: ${i.message}`).join('; ')}`)
+    throw new RegisterUsageError(
+      `executor ${factory.name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(section)'}: ${i.message}`).join('; ')}`,
+    )
   }
-  return {index: 0, name: base.name, url: base.url, token: base.token, executor: base.executor, uniqueName: shortToken(base.token), executorConfig: parsed.data, forwarded: {}}
+  return {
+    index: 0,
+    name: base.name,
+    url: base.url,
+    token: base.token,
+    executor: base.executor,
+    uniqueName: shortToken(base.token),
+    executorConfig: parsed.data,
+    forwarded: {},
+  }
 }
 
 /** The runner's flavors, lightest first: live, else static, else the executor's usual ones (with a warning). */
-async function listFlavors(factory: ExecutorFactory, runner: RunnerConfig, d: RegisterDeps, warnings: string[]): Promise<Flavor[]> {
+async function listFlavors(
+  factory: ExecutorFactory,
+  runner: RunnerConfig,
+  d: RegisterDeps,
+  warnings: string[],
+): Promise<Flavor[]> {
   const sort = (l: Iterable<Flavor>): Flavor[] => [...l].sort((a, b) => a.weight - b.weight)
   if (factory.staticFlavors?.length) return sort(factory.staticFlavors)
   try {
@@ -320,55 +443,87 @@ async function listFlavors(factory: ExecutorFactory, runner: RunnerConfig, d: Re
     return sort((await executor.flavors(AbortSignal.timeout(d.flavorsTimeoutMs ?? 15_000))).values())
   } catch (error) {
     const known = factory.registration?.knownFlavors ?? []
-    warnings.push(`could not list the flavors of ${factory.name} (${error instanceof Error ? error.message : String(error)})${known.length ? '; offered its usual flavors instead' : ''}: check the quota with \`heptapod-paas-runner quota\``)
+    warnings.push(
+      `could not list the flavors of ${factory.name} (${error instanceof Error ? error.message : String(error)})${known.length ? '; offered its usual flavors instead' : ''}: check the quota with \`heptapod-paas-runner quota\``,
+    )
     return sort(known)
   }
 }
 
 /** The quota of an existing file, when its reference runner's flavors can be listed. */
-async function existingQuota(path: string, text: string, d: RegisterDeps, warnings: string[]): Promise<{total: number; explanation: string} | undefined> {
+async function existingQuota(
+  path: string,
+  text: string,
+  d: RegisterDeps,
+  warnings: string[],
+): Promise<{total: number; explanation: string} | undefined> {
   try {
-    const config = parseConfig(text, {file: path, executors: d.executors, defaultStateFile: defaultStateFile(path).path})
+    const config = parseConfig(text, {
+      file: path,
+      executors: d.executors,
+      defaultStateFile: defaultStateFile(path).path,
+    })
     const qc = config.quotaComputation
     const ref = config.runners.find((r) => r.name === qc.referenceRunner)!
     const factory = d.executors.get(ref.executor)!
-    const flavors = factory.staticFlavors?.length ? new Map(factory.staticFlavors.map((f) => [f.name, f])) : await (async () => {
-      const ex = factory.create(ref, d.executorDeps(ref))
-      await ex.ready?.()
-      return ex.flavors(AbortSignal.timeout(d.flavorsTimeoutMs ?? 15_000))
-    })()
+    const flavors = factory.staticFlavors?.length
+      ? new Map(factory.staticFlavors.map((f) => [f.name, f]))
+      : await (async () => {
+          const ex = factory.create(ref, d.executorDeps(ref))
+          await ex.ready?.()
+          return ex.flavors(AbortSignal.timeout(d.flavorsTimeoutMs ?? 15_000))
+        })()
     return computeWeightedQuota(qc, flavors)
   } catch (error) {
-    warnings.push(`could not check that a job of this runner fits in the quota of ${path} (${error instanceof ConfigError ? 'the file does not load yet' : error instanceof Error ? error.message : String(error)}): check with \`heptapod-paas-runner quota ${path}\``)
+    warnings.push(
+      `could not check that a job of this runner fits in the quota of ${path} (${error instanceof ConfigError ? 'the file does not load yet' : error instanceof Error ? error.message : String(error)}): check with \`heptapod-paas-runner quota ${path}\``,
+    )
     return undefined
   }
 }
 
 /** The loud warning: this runner could never take a job; and the fix, with figures. */
-function quotaTooSmall(path: string, text: string, quota: {total: number; explanation: string}, max: Flavor, name: string): string {
+function quotaTooSmall(
+  path: string,
+  text: string,
+  quota: {total: number; explanation: string},
+  max: Flavor,
+  name: string,
+): string {
   const qc = (parseToml(text) as {quota_computation?: {reference_jobs_count?: number}}).quota_computation
   const count = qc?.reference_jobs_count
   const perJob = typeof count === 'number' && count > 0 ? quota.total / count : undefined
   const needed = perJob ? Math.ceil(max.weight / perJob - 1e-9) : undefined
-  return `THIS RUNNER WOULD NEVER TAKE A JOB: the weighted quota of ${path} is ${formatWeight(quota.total)} (${quota.explanation}), ` +
+  return (
+    `THIS RUNNER WOULD NEVER TAKE A JOB: the weighted quota of ${path} is ${formatWeight(quota.total)} (${quota.explanation}), ` +
     `less than one job of its maximum flavor ${max.name} (weight ${formatWeight(max.weight)}). Fix: in [quota_computation] of ${path}, ` +
     (needed ? `set reference_jobs_count = ${needed} (quota ${formatWeight(perJob! * needed)}), or ` : '') +
     `set reference_runner = "${name}", reference_flavor = "${max.name}" and reference_jobs_count to the number of such jobs that may run at once; ` +
     `or register again with a lighter --max-flavor. Then check with \`heptapod-paas-runner quota ${path}\` and reload the daemon (SIGHUP).`
+  )
 }
 
 /**
  * The file as it will be written must load: a problem of the new section or of the quota is a
  * usage error (nothing written); a problem elsewhere in an existing file is only a warning.
  */
-function checkResult(path: string, text: string, executors: ReadonlyMap<string, ExecutorFactory>, index: number, warnings: string[]): void {
+function checkResult(
+  path: string,
+  text: string,
+  executors: ReadonlyMap<string, ExecutorFactory>,
+  index: number,
+  warnings: string[],
+): void {
   try {
     const c = parseConfig(text, {file: path, executors, defaultStateFile: defaultStateFile(path).path})
     for (const w of c.warnings) if (w.path.startsWith(`runners[${index}]`)) warnings.push(formatIssue(path, w))
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     const ours = error.issues.filter((i) => i.path.startsWith(`runners[${index}]`))
-    if (ours.length > 0) throw new RegisterUsageError(`the new section would not load:\n${ours.map((i) => `  ${i.path}: ${i.message}`).join('\n')}\nNothing was written.`)
+    if (ours.length > 0)
+      throw new RegisterUsageError(
+        `the new section would not load:\n${ours.map((i) => `  ${i.path}: ${i.message}`).join('\n')}\nNothing was written.`,
+      )
     warnings.push(`${path} needs completing before \`run\`:\n${error.message}`)
   }
 }
@@ -387,7 +542,9 @@ function parseExisting(path: string, text: string): void {
   try {
     parseToml(text)
   } catch {
-    throw new RegisterUsageError(`${path} is not valid TOML: fix it before adding a runner (\`heptapod-paas-runner quota ${path}\` says where). Nothing was written.`)
+    throw new RegisterUsageError(
+      `${path} is not valid TOML: fix it before adding a runner (\`heptapod-paas-runner quota ${path}\` says where). Nothing was written.`,
+    )
   }
 }
 
@@ -402,7 +559,9 @@ async function refuseSameShortToken(configPath: string, text: string, token: str
   const same = runners.findIndex((r) => typeof r?.token === 'string' && shortToken(r.token) === short)
   if (same >= 0) {
     const name = typeof runners[same]!.name === 'string' ? ` ('${runners[same]!.name as string}')` : ''
-    throw new RegisterError(`runners[${same}]${name} of ${configPath} has the same short token '${short}': this runner is already in the file. Nothing was written.`)
+    throw new RegisterError(
+      `runners[${same}]${name} of ${configPath} has the same short token '${short}': this runner is already in the file. Nothing was written.`,
+    )
   }
 }
 
@@ -423,9 +582,12 @@ function isTable(v: unknown): v is Record<string, unknown> {
 }
 
 function unknownExecutor(name: string, executors: ReadonlyMap<string, ExecutorFactory>): RegisterUsageError {
-  return new RegisterUsageError(`unknown executor '${name}'; installed executors: ${[...executors.keys()].join(', ')} (see \`heptapod-paas-runner executors\`)`)
+  return new RegisterUsageError(
+    `unknown executor '${name}'; installed executors: ${[...executors.keys()].join(', ')} (see \`heptapod-paas-runner executors\`)`,
+  )
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 
 const required = (v: string): string | undefined => (v.trim() === '' ? 'required' : undefined)
@@ -439,8 +601,10 @@ export function urlProblem(v: string, what: string): string | undefined {
   } catch {
     return `${what} must be an http(s) URL such as https://gitlab.example.com`
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `${what} must be an http(s) URL such as https://gitlab.example.com`
-  if (u.username || u.password) return `${what} must not contain credentials (user:password@): the runner authenticates with its token`
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    return `${what} must be an http(s) URL such as https://gitlab.example.com`
+  if (u.username || u.password)
+    return `${what} must not contain credentials (user:password@): the runner authenticates with its token`
   if (u.search || u.hash) return `${what} must not have a query or a fragment`
   return undefined
 }
@@ -488,7 +652,11 @@ async function checkWritable(path: string): Promise<boolean> {
   try {
     await access(exists ? path : dir, constants.W_OK | (exists ? constants.R_OK : 0))
   } catch {
-    throw new RegisterError(exists ? `${path} is not readable and writable by this user` : `the directory ${dir} is not writable by this user`)
+    throw new RegisterError(
+      exists
+        ? `${path} is not readable and writable by this user`
+        : `the directory ${dir} is not writable by this user`,
+    )
   }
   return !exists
 }

@@ -29,7 +29,14 @@ export async function readRunners(path: string): Promise<{text: string; runners:
     text,
     runners: raw.map((r, index) => {
       const token = str(r?.token)
-      return {index, name: str(r?.name), url: str(r?.url), executor: str(r?.executor), token, shortToken: token ? shortToken(token) : null}
+      return {
+        index,
+        name: str(r?.name),
+        url: str(r?.url),
+        executor: str(r?.executor),
+        token,
+        shortToken: token ? shortToken(token) : null,
+      }
     }),
   }
 }
@@ -38,7 +45,10 @@ export async function readRunners(path: string): Promise<{text: string; runners:
 export type TokenVerdict = 'valid' | 'removed' | {unknown: string}
 
 /** `POST /runners/verify` for each runner: valid, removed (refused), or unknown (unreachable…). */
-export async function verifyRunners(runners: readonly ListedRunner[], coordinator: Pick<Coordinator, 'verify'>): Promise<Map<number, TokenVerdict>> {
+export async function verifyRunners(
+  runners: readonly ListedRunner[],
+  coordinator: Pick<Coordinator, 'verify'>,
+): Promise<Map<number, TokenVerdict>> {
   const out = new Map<number, TokenVerdict>()
   for (const r of runners) {
     if (!r.url || !r.token) {
@@ -60,7 +70,10 @@ export async function verifyRunners(runners: readonly ListedRunner[], coordinato
  * Unregisters each runner from GitLab (`DELETE /runners`, or only this daemon's runner manager for a
  * `glrt-` token). A runner GitLab no longer knows counts as done; one that cannot be reached is kept.
  */
-export async function unregisterRunners(runners: readonly ListedRunner[], coordinator: Pick<Coordinator, 'unregister'>): Promise<Map<number, 'unregistered' | 'already-gone' | {kept: string}>> {
+export async function unregisterRunners(
+  runners: readonly ListedRunner[],
+  coordinator: Pick<Coordinator, 'unregister'>,
+): Promise<Map<number, 'unregistered' | 'already-gone' | {kept: string}>> {
   const out = new Map<number, 'unregistered' | 'already-gone' | {kept: string}>()
   for (const r of runners) {
     if (!r.url || !r.token) {
@@ -72,7 +85,8 @@ export async function unregisterRunners(runners: readonly ListedRunner[], coordi
       out.set(r.index, 'unregistered')
     } catch (error) {
       const status = error instanceof CoordinatorError ? error.status : undefined
-      if (error instanceof CoordinatorError && (error.kind === 'token_revoked' || status === 404)) out.set(r.index, 'already-gone')
+      if (error instanceof CoordinatorError && (error.kind === 'token_revoked' || status === 404))
+        out.set(r.index, 'already-gone')
       else out.set(r.index, {kept: error instanceof Error ? error.message : String(error)})
     }
   }

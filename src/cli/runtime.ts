@@ -44,14 +44,25 @@ export interface LoadedConfig {
  * The composition step every command that reads a config uses: discover executor plugins,
  * read and validate the file. Throws ConfigError (exit code 2) with `file:line` details.
  */
-export async function loadConfigFile(oclif: OclifConfig, path: string, redactor = new Redactor()): Promise<LoadedConfig> {
+export async function loadConfigFile(
+  oclif: OclifConfig,
+  path: string,
+  redactor = new Redactor(),
+): Promise<LoadedConfig> {
   const discovery = await discoverExecutors(oclif)
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error)
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : String(code ?? error)
     throw new ConfigError(path, [{path: '', message: `cannot read the configuration file: ${why}`}])
   }
   const stateDefault = defaultStateFile(path)
@@ -66,13 +77,19 @@ export async function loadConfigFile(oclif: OclifConfig, path: string, redactor 
 }
 
 /** Builds the executor of every runner, in config order, loaded and ready. */
-export async function createExecutors(loaded: LoadedConfig, deps: (runnerIndex: number) => ExecutorDeps): Promise<Executor[]> {
+export async function createExecutors(
+  loaded: LoadedConfig,
+  deps: (runnerIndex: number) => ExecutorDeps,
+): Promise<Executor[]> {
   const executors = loaded.config.runners.map((r) => {
     const installed = loaded.discovery.executors.get(r.executor)
-    if (!installed) throw new ConfigError(loaded.config.file, [{path: `runners[${r.index}].executor`, message: `unknown executor '${r.executor}'`}])
+    if (!installed)
+      throw new ConfigError(loaded.config.file, [
+        {path: `runners[${r.index}].executor`, message: `unknown executor '${r.executor}'`},
+      ])
     return installed.factory.create(r, deps(r.index))
   })
-  await Promise.all(executors.map((e) => e.ready?.()))
+  await Promise.all(executors.map(async (e) => void (await e.ready?.())))
   return executors
 }
 

@@ -31,7 +31,16 @@ const secret = (prefix: string): string => `${prefix}${randomBytes(12).toString(
  * optionally a registration token, an administrator token, and a job-log watch token (Reporter
  * on project 42, `read_api`). Jobs are enqueued through its `/_sim` control API.
  */
-export async function startGitLabSim(o: {port: number; host: string; longPollMs: number; runnerToken?: string; registrationToken?: string; adminToken?: string; watchToken?: string; twoPhaseCommit: boolean}): Promise<SimServer> {
+export async function startGitLabSim(o: {
+  port: number
+  host: string
+  longPollMs: number
+  runnerToken?: string
+  registrationToken?: string
+  adminToken?: string
+  watchToken?: string
+  twoPhaseCommit: boolean
+}): Promise<SimServer> {
   const {GitLabSimulator} = await import('../sim/gitlab/gitlab-simulator.js')
   const sim = new GitLabSimulator({port: o.port, host: o.host, longPollMs: o.longPollMs})
   sim.twoPhaseCommit = o.twoPhaseCommit
@@ -42,8 +51,14 @@ export async function startGitLabSim(o: {port: number; host: string; longPollMs:
   const url = await started(() => sim.start(), o.port, o.host)
   return {
     info: {
-      simulator: 'gitlab', url, runnerToken: runner.token, runnerId: runner.id, project: {id: 42, path: 'acme/widgets'},
-      ...(o.registrationToken ? {registrationToken: o.registrationToken} : {}), ...(o.adminToken ? {adminToken: o.adminToken} : {}), ...(o.watchToken ? {watchToken: o.watchToken} : {}),
+      simulator: 'gitlab',
+      url,
+      runnerToken: runner.token,
+      runnerId: runner.id,
+      project: {id: 42, path: 'acme/widgets'},
+      ...(o.registrationToken ? {registrationToken: o.registrationToken} : {}),
+      ...(o.adminToken ? {adminToken: o.adminToken} : {}),
+      ...(o.watchToken ? {watchToken: o.watchToken} : {}),
       enqueue: `curl -XPOST ${url}/_sim/jobs -H 'content-type: application/json' -d '{"flavor":"S"}'`,
     },
     stop: () => sim.stop(),
@@ -55,18 +70,47 @@ export async function startGitLabSim(o: {port: number; host: string; longPollMs:
  * token (the original's `token` scheme, git user `Jenkins`) and an OAuth1 pair (for clever-tools
  * and @clevercloud/client). Pushed jobs run against the GitLab named in their payload.
  */
-export async function startCleverSim(o: {port: number; orga: string; token?: string; repoReadyMs: number; jobDurationMs: number; innerRunner: boolean}): Promise<SimServer> {
+export async function startCleverSim(o: {
+  port: number
+  orga: string
+  token?: string
+  repoReadyMs: number
+  jobDurationMs: number
+  innerRunner: boolean
+}): Promise<SimServer> {
   const {CleverSimulator} = await import('../sim/clever/clever-simulator.js')
-  const sim = new CleverSimulator({port: o.port, repoReadyDelayMs: o.repoReadyMs, jobDurationMs: o.jobDurationMs, innerRunner: o.innerRunner})
+  const sim = new CleverSimulator({
+    port: o.port,
+    repoReadyDelayMs: o.repoReadyMs,
+    jobDurationMs: o.jobDurationMs,
+    innerRunner: o.innerRunner,
+  })
   const token = o.token ?? secret('cc-sim-')
-  const oauth = {consumerKey: secret('ck-'), consumerSecret: secret('cs-'), token: secret('tok-'), tokenSecret: secret('sec-')}
+  const oauth = {
+    consumerKey: secret('ck-'),
+    consumerSecret: secret('cs-'),
+    token: secret('tok-'),
+    tokenSecret: secret('sec-'),
+  }
   sim.addOrg(o.orga, {token, gitUser: 'Jenkins', oauth})
   const apiUrl = await started(() => sim.start(), o.port, '127.0.0.1')
   return {
     info: {
-      simulator: 'clever', apiUrl, apiHost: sim.hostUrl, orgaId: o.orga, token, gitUser: 'Jenkins', oauth,
+      simulator: 'clever',
+      apiUrl,
+      apiHost: sim.hostUrl,
+      orgaId: o.orga,
+      token,
+      gitUser: 'Jenkins',
+      oauth,
       config: {cc_api_url: apiUrl, cc_orga_id: o.orga, cc_token: token},
-      cleverTools: {API_HOST: sim.hostUrl, CLEVER_TOKEN: oauth.token, CLEVER_SECRET: oauth.tokenSecret, OAUTH_CONSUMER_KEY: oauth.consumerKey, OAUTH_CONSUMER_SECRET: oauth.consumerSecret},
+      cleverTools: {
+        API_HOST: sim.hostUrl,
+        CLEVER_TOKEN: oauth.token,
+        CLEVER_SECRET: oauth.tokenSecret,
+        OAUTH_CONSUMER_KEY: oauth.consumerKey,
+        OAUTH_CONSUMER_SECRET: oauth.consumerSecret,
+      },
     },
     stop: () => sim.stop(),
   }

@@ -26,19 +26,39 @@ export interface StateMigration {
  */
 export async function migrateStateFile(loaded: LoadedConfig, url: string, schema: string): Promise<StateMigration> {
   const {config} = loaded
-  if (config.stateUrl) throw new ConfigError(config.file, [{path: 'state_url', message: 'this configuration already uses a database; state migrate moves the state_file of a configuration that does not'}])
+  if (config.stateUrl)
+    throw new ConfigError(config.file, [
+      {
+        path: 'state_url',
+        message:
+          'this configuration already uses a database; state migrate moves the state_file of a configuration that does not',
+      },
+    ])
   const lock = await lockStateFile(config.stateFile).catch((error: unknown) => {
     throw startupError(config.file, 'state_file', config.stateFile, 'cannot lock the state file', error)
   })
   try {
     const source = await StateStore.inspect(new FsStateFile(config.stateFile), {now: Date.now})
     if (source.invalid.length > 0) {
-      throw new StartupError('state_invalid_entries', `${config.stateFile}: ${source.invalid.length} entr${source.invalid.length === 1 ? 'y is' : 'ies are'} not valid (first at line ${source.invalid[0]!.line}: ${source.invalid[0]!.problem}); fix or remove them before moving the file`, {path: 'state_file'})
+      throw new StartupError(
+        'state_invalid_entries',
+        `${config.stateFile}: ${source.invalid.length} entr${source.invalid.length === 1 ? 'y is' : 'ies are'} not valid (first at line ${source.invalid[0]!.line}: ${source.invalid[0]!.problem}); fix or remove them before moving the file`,
+        {path: 'state_file'},
+      )
     }
-    const {store: target} = await PgStateStore.open({url, schema, runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])), now: Date.now})
+    const {store: target} = await PgStateStore.open({
+      url,
+      schema,
+      runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])),
+      now: Date.now,
+    })
     try {
       if (target.records.size > 0 || target.orphans.size > 0 || target.kept.size > 0) {
-        throw new StartupError('state_target_not_empty', `schema ${schema} of ${target.path} already holds state (${target.records.size} job(s)); nothing is merged: choose another state_schema, or empty it`, {path: 'state_url'})
+        throw new StartupError(
+          'state_target_not_empty',
+          `schema ${schema} of ${target.path} already holds state (${target.records.size} job(s)); nothing is merged: choose another state_schema, or empty it`,
+          {path: 'state_url'},
+        )
       }
       if (source.systemId) await target.setSystemId(source.systemId)
       for (const r of source.records.values()) await target.put(r)

@@ -29,7 +29,16 @@ export function runnerSpans(text: string): Span[] {
   let inString: '"""' | "'''" | undefined
   const close = (at: number): void => {
     if (open === undefined) return
-    spans.push({start: lines[open]!.start, end: Math.min(text.length, lines[lastContent]!.start + lines[lastContent]!.text.length + 1 + (text[lines[lastContent]!.start + lines[lastContent]!.text.length] === '\r' ? 1 : 0))})
+    spans.push({
+      start: lines[open]!.start,
+      end: Math.min(
+        text.length,
+        lines[lastContent]!.start +
+          lines[lastContent]!.text.length +
+          1 +
+          (text[lines[lastContent]!.start + lines[lastContent]!.text.length] === '\r' ? 1 : 0),
+      ),
+    })
     open = undefined
     void at
   }
@@ -102,7 +111,10 @@ export function removeRunners(text: string, indexes: readonly number[]): string 
   const doc = parseToml(text) as Record<string, unknown>
   const runners = Array.isArray(doc.runners) ? doc.runners : []
   const spans = runnerSpans(text)
-  if (spans.length !== runners.length) throw new UnsafeEditError(`found ${spans.length} [[runners]] headers for ${runners.length} runners (inline tables?)`)
+  if (spans.length !== runners.length)
+    throw new UnsafeEditError(
+      `found ${spans.length} [[runners]] headers for ${runners.length} runners (inline tables?)`,
+    )
   const drop = new Set(indexes)
   let out = ''
   let at = 0
@@ -121,6 +133,7 @@ export function removeRunners(text: string, indexes: readonly number[]): string 
     throw new UnsafeEditError(`the result would not parse: ${(error as Error).message.split('\n')[0]}`)
   }
   // smol-toml's tables have no prototype: compare as data.
-  if (JSON.stringify(got) !== JSON.stringify(expected)) throw new UnsafeEditError('the result would not be the same file minus those runners')
+  if (JSON.stringify(got) !== JSON.stringify(expected))
+    throw new UnsafeEditError('the result would not be the same file minus those runners')
   return out
 }

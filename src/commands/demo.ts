@@ -26,7 +26,12 @@ Stops after --jobs jobs are over, or on Ctrl-C.`
     const model = tty ? new (await import('../tui/tui-model.js')).TuiModel() : undefined
     const logFile = join(tmpdir(), `heptapod-paas-runner-demo-${process.pid}.log`)
     const destination = tuiMod && model ? tuiMod.tuiLogDestination(logFile, model) : undefined
-    const {logger, flush} = createLogger({level: flags['log-level'] as 'info', pretty: !destination && Boolean(process.stderr.isTTY), redactor: this.redactor, ...(destination ? {destination} : {})})
+    const {logger, flush} = createLogger({
+      level: flags['log-level'] as 'info',
+      pretty: !destination && Boolean(process.stderr.isTTY),
+      redactor: this.redactor,
+      ...(destination ? {destination} : {}),
+    })
     const stop = (): void => {
       if (ac.signal.aborted) process.exit(0)
       logger.warn('interrupted: stopping the demo (again to exit at once)')
@@ -37,14 +42,17 @@ Stops after --jobs jobs are over, or on Ctrl-C.`
     logger.info(`demo: ${flags.jobs} sample jobs against a simulated GitLab and a simulated Clever Cloud`)
     let ui: {unmount(): Promise<void>} | undefined
     const r = await runDemo(this.config, logger, {jobs: flags.jobs, signal: ac.signal}, (daemon) => {
-      if (tuiMod && model) ui = tuiMod.mountTui(daemon, model, {onQuit: () => ac.abort(), onForce: () => process.exit(0)})
+      if (tuiMod && model)
+        ui = tuiMod.mountTui(daemon, model, {onQuit: () => ac.abort(), onForce: () => process.exit(0)})
     })
     await ui?.unmount()
     flush()
     if (destination) this.log(`the demo's log is in ${logFile}`)
     const count = (s: string) => r.jobs.filter((j) => j.status === s).length
-    this.log(`demo ${ac.signal.aborted ? 'interrupted' : 'finished'}: ${count('success')} succeeded, ${count('failed')} failed, ${count('canceled')} canceled, ${r.jobs.length - count('success') - count('failed') - count('canceled')} not over; ` +
-      `${r.appsLeft} app(s) left; peak weight of live apps ${formatWeight(r.peakWeight)} / quota ${r.quota === null ? '?' : formatWeight(r.quota)}`)
+    this.log(
+      `demo ${ac.signal.aborted ? 'interrupted' : 'finished'}: ${count('success')} succeeded, ${count('failed')} failed, ${count('canceled')} canceled, ${r.jobs.length - count('success') - count('failed') - count('canceled')} not over; ` +
+        `${r.appsLeft} app(s) left; peak weight of live apps ${formatWeight(r.peakWeight)} / quota ${r.quota === null ? '?' : formatWeight(r.quota)}`,
+    )
     for (const j of r.jobs) this.log(`  job ${j.id}  flavor ${j.flavor.padEnd(4)}  ${j.status}`)
   }
 }

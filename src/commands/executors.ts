@@ -13,13 +13,24 @@ export default class Executors extends BaseCommand {
     json: Flags.boolean({description: 'print as JSON'}),
   }
 
-  async run(): Promise<Array<{name: string; description: string; audience: string; plugin: string; pluginType: string}>> {
+  async run(): Promise<
+    Array<{name: string; description: string; audience: string; plugin: string; pluginType: string}>
+  > {
     const {flags} = await this.parse(Executors)
     const d = await discoverExecutors(this.config)
-    const rows = [...d.executors.values()].map((e) => ({name: e.factory.name, description: e.factory.description, audience: e.factory.audience ?? 'production', plugin: e.plugin, pluginType: e.pluginType}))
+    const rows = [...d.executors.values()].map((e) => ({
+      name: e.factory.name,
+      description: e.factory.description,
+      audience: e.factory.audience ?? 'production',
+      plugin: e.plugin,
+      pluginType: e.pluginType,
+    }))
     if (flags.json) this.log(JSON.stringify({executors: rows, problems: d.problems}, null, 2))
     else {
-      for (const r of rows) this.log(`${r.name.padEnd(16)} ${r.plugin} (${r.pluginType})${AUDIENCE_LABEL[r.audience] ?? ''}\n${''.padEnd(16)} ${r.description}`)
+      for (const r of rows)
+        this.log(
+          `${r.name.padEnd(16)} ${r.plugin} (${r.pluginType})${AUDIENCE_LABEL[r.audience] ?? ''}\n${''.padEnd(16)} ${r.description}`,
+        )
       for (const p of d.problems) this.warn(p)
     }
     return rows

@@ -32,19 +32,60 @@ An existing file gets a [[runners]] section appended (its text is kept byte for 
 
   static override flags = {
     config: configFlag,
-    url: Flags.string({char: 'u', env: 'CI_SERVER_URL', aliases: ['coordinator-url'], description: 'GitLab / Heptapod instance URL'}),
-    token: Flags.string({char: 't', env: 'CI_SERVER_TOKEN', description: 'runner authentication token (glrt-…), checked with GitLab'}),
-    'registration-token': Flags.string({char: 'r', env: 'REGISTRATION_TOKEN', description: 'legacy registration token: registers a new runner'}),
-    'non-interactive': Flags.boolean({char: 'n', env: 'REGISTER_NON_INTERACTIVE', description: 'never prompt: every answer comes from flags or environment variables'}),
-    name: Flags.string({env: 'RUNNER_NAME', aliases: ['description'], description: 'runner name (--description is the same, as in gitlab-runner)'}),
+    url: Flags.string({
+      char: 'u',
+      env: 'CI_SERVER_URL',
+      aliases: ['coordinator-url'],
+      description: 'GitLab / Heptapod instance URL',
+    }),
+    token: Flags.string({
+      char: 't',
+      env: 'CI_SERVER_TOKEN',
+      description: 'runner authentication token (glrt-…), checked with GitLab',
+    }),
+    'registration-token': Flags.string({
+      char: 'r',
+      env: 'REGISTRATION_TOKEN',
+      description: 'legacy registration token: registers a new runner',
+    }),
+    'non-interactive': Flags.boolean({
+      char: 'n',
+      env: 'REGISTER_NON_INTERACTIVE',
+      description: 'never prompt: every answer comes from flags or environment variables',
+    }),
+    name: Flags.string({
+      env: 'RUNNER_NAME',
+      aliases: ['description'],
+      description: 'runner name (--description is the same, as in gitlab-runner)',
+    }),
     executor: Flags.string({char: 'e', env: 'RUNNER_EXECUTOR', description: 'executor (see `executors`)'}),
     'tag-list': Flags.string({env: 'RUNNER_TAG_LIST', description: 'comma-separated tags (legacy registration only)'}),
-    'run-untagged': Flags.boolean({env: 'REGISTER_RUN_UNTAGGED', description: 'run jobs without tags (legacy registration only)'}),
-    locked: Flags.boolean({env: 'REGISTER_LOCKED', allowNo: true, description: 'lock the runner to its project (legacy registration only)'}),
-    paused: Flags.boolean({env: 'REGISTER_PAUSED', description: 'register the runner paused (legacy registration only)'}),
-    set: Flags.string({multiple: true, description: 'a key of the new [[runners]] section (e.g. cc_orga_id=orga_…, cc_extra_env.FOO=bar), or a global key of a new file; repeatable'}),
-    'max-flavor': Flags.string({description: 'heaviest flavor a job may ask for (asked when not given; default: the heaviest)'}),
-    'max-flavor-jobs': Flags.integer({min: 1, max: 10_000, description: 'a new file\'s quota: this many jobs of the maximum flavor at once (default 2)'}),
+    'run-untagged': Flags.boolean({
+      env: 'REGISTER_RUN_UNTAGGED',
+      description: 'run jobs without tags (legacy registration only)',
+    }),
+    locked: Flags.boolean({
+      env: 'REGISTER_LOCKED',
+      allowNo: true,
+      description: 'lock the runner to its project (legacy registration only)',
+    }),
+    paused: Flags.boolean({
+      env: 'REGISTER_PAUSED',
+      description: 'register the runner paused (legacy registration only)',
+    }),
+    set: Flags.string({
+      multiple: true,
+      description:
+        'a key of the new [[runners]] section (e.g. cc_orga_id=orga_…, cc_extra_env.FOO=bar), or a global key of a new file; repeatable',
+    }),
+    'max-flavor': Flags.string({
+      description: 'heaviest flavor a job may ask for (asked when not given; default: the heaviest)',
+    }),
+    'max-flavor-jobs': Flags.integer({
+      min: 1,
+      max: 10_000,
+      description: "a new file's quota: this many jobs of the maximum flavor at once (default 2)",
+    }),
     'max-concurrency': Flags.integer({min: 1, description: 'concurrent, for a new file'}),
     'state-file-path': Flags.string({description: 'state_file, for a new file'}),
     'log-level': logLevelFlag({hidden: true}),
@@ -54,14 +95,20 @@ An existing file gets a [[runners]] section appended (its text is kept byte for 
     const {args, flags} = await this.parse(Register)
     const interactive = !flags['non-interactive']
     if (interactive && !process.stdin.isTTY) {
-      this.logToStderr('error: register asks questions and there is no terminal to ask them on: give --non-interactive (-n) and the answers as flags or environment variables (see `register --help`)')
+      this.logToStderr(
+        'error: register asks questions and there is no terminal to ask them on: give --non-interactive (-n) and the answers as flags or environment variables (see `register --help`)',
+      )
       this.exit(EXIT_CONFIG)
     }
     for (const kv of flags.set ?? []) this.redactor.add(kv.slice(kv.indexOf('=') + 1))
     this.redactor.add(flags.token)
     this.redactor.add(flags['registration-token'])
     const {default: Conf} = await import('conf')
-    const memory = new Conf<{url?: string; configPath?: string}>({cwd: this.config.configDir, configName: 'register', configFileMode: 0o600})
+    const memory = new Conf<{url?: string; configPath?: string}>({
+      cwd: this.config.configDir,
+      configName: 'register',
+      configFileMode: 0o600,
+    })
     await chmod(memory.path, 0o600).catch(() => {}) // a file remembered by an earlier version, 0644
     const discovery = await discoverExecutors(this.config)
     const prompter = interactive ? await (await import('../cli/inquirer-prompter.js')).inquirerPrompter() : undefined
@@ -79,7 +126,14 @@ An existing file gets a [[runners]] section appended (its text is kept byte for 
           paused: flags.paused,
           ...(flags.locked === undefined ? {} : {locked: flags.locked}),
           ...(flags['run-untagged'] ? {runUntagged: true} : {}),
-          ...(flags['tag-list'] ? {tagList: flags['tag-list'].split(',').map((t) => t.trim()).filter(Boolean)} : {}),
+          ...(flags['tag-list']
+            ? {
+                tagList: flags['tag-list']
+                  .split(',')
+                  .map((t) => t.trim())
+                  .filter(Boolean),
+              }
+            : {}),
           ...(flags['max-flavor'] === undefined ? {} : {maxFlavor: flags['max-flavor']}),
           ...(flags['max-flavor-jobs'] === undefined ? {} : {maxFlavorJobs: flags['max-flavor-jobs']}),
           ...(flags['max-concurrency'] === undefined ? {} : {concurrent: flags['max-concurrency']}),
@@ -125,7 +179,10 @@ function closing(r: RegisterResult, bin: string): string {
     '',
     `Runner '${r.name}' (id ${r.registration.id}, short token ${r.shortToken}, executor ${r.executor}) ${r.registered ? 'is registered' : 'is verified'}; ${r.created ? 'created' : 'added to'} ${file} (mode 0600).`,
   ]
-  if (r.maxFlavor) lines.push(`Its jobs may ask for flavors up to ${r.maxFlavor.name} (weight ${formatWeight(r.maxFlavor.weight)})${r.quota ? `; the weighted quota is ${formatWeight(r.quota.total)} (${r.quota.explanation})` : ''}.`)
+  if (r.maxFlavor)
+    lines.push(
+      `Its jobs may ask for flavors up to ${r.maxFlavor.name} (weight ${formatWeight(r.maxFlavor.weight)})${r.quota ? `; the weighted quota is ${formatWeight(r.quota.total)} (${r.quota.explanation})` : ''}.`,
+    )
   if (r.paused) lines.push('It is paused in GitLab: unpause it there when you are ready.')
   lines.push(
     '',

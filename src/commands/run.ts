@@ -22,7 +22,11 @@ SIGHUP reloads the configuration: added runners start polling, removed ones stop
 
 The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command too.`
 
-  static override examples = ['<%= config.bin %> run /etc/heptapod-runner/paas-runner.toml', '<%= config.bin %> run -c config.toml --log-level debug --debug-signal', '<%= config.bin %> /etc/heptapod-runner/paas-runner.toml -l INFO']
+  static override examples = [
+    '<%= config.bin %> run /etc/heptapod-runner/paas-runner.toml',
+    '<%= config.bin %> run -c config.toml --log-level debug --debug-signal',
+    '<%= config.bin %> /etc/heptapod-runner/paas-runner.toml -l INFO',
+  ]
 
   static override args = {
     config: configArg,
@@ -31,12 +35,30 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
   static override flags = {
     config: configFlag,
     'log-level': logLevelFlag(),
-    'poll-cycles': Flags.integer({min: 1, description: 'stop after this many polling cycles of each runner (for tests)'}),
+    'poll-cycles': Flags.integer({
+      min: 1,
+      description: 'stop after this many polling cycles of each runner (for tests)',
+    }),
     'debug-signal': Flags.boolean({description: 'SIGUSR1 logs a dump of the state (without secrets)'}),
-    tui: Flags.boolean({description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)'}),
-    'allow-idle': Flags.boolean({description: 'start even when the quota can never hold the heaviest flavor of a runner (that runner then never takes a job)'}),
-    'poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use check_interval in the config'}),
-    'job-progress-poll-interval': Flags.integer({hidden: true, min: 1, max: 3600, description: 'deprecated: use job_progress_poll_interval in the config'}),
+    tui: Flags.boolean({
+      description: 'live terminal view of jobs, weights and provisioning (logs then go to <state file>.log)',
+    }),
+    'allow-idle': Flags.boolean({
+      description:
+        'start even when the quota can never hold the heaviest flavor of a runner (that runner then never takes a job)',
+    }),
+    'poll-interval': Flags.integer({
+      hidden: true,
+      min: 1,
+      max: 3600,
+      description: 'deprecated: use check_interval in the config',
+    }),
+    'job-progress-poll-interval': Flags.integer({
+      hidden: true,
+      min: 1,
+      max: 3600,
+      description: 'deprecated: use job_progress_poll_interval in the config',
+    }),
   }
 
   async run(): Promise<void> {
@@ -47,10 +69,15 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
     // The original's command-line overrides, applied again at each reload.
     const overrides = (c: Config): void => {
       if (flags['poll-interval'] !== undefined) c.checkInterval = flags['poll-interval']
-      if (flags['job-progress-poll-interval'] !== undefined) c.jobProgressPollInterval = flags['job-progress-poll-interval']
+      if (flags['job-progress-poll-interval'] !== undefined)
+        c.jobProgressPollInterval = flags['job-progress-poll-interval']
     }
-    if (flags['poll-interval'] !== undefined) this.logToStderr('warning: --poll-interval is deprecated: set check_interval in the configuration')
-    if (flags['job-progress-poll-interval'] !== undefined) this.logToStderr('warning: --job-progress-poll-interval is deprecated: set job_progress_poll_interval in the configuration')
+    if (flags['poll-interval'] !== undefined)
+      this.logToStderr('warning: --poll-interval is deprecated: set check_interval in the configuration')
+    if (flags['job-progress-poll-interval'] !== undefined)
+      this.logToStderr(
+        'warning: --job-progress-poll-interval is deprecated: set job_progress_poll_interval in the configuration',
+      )
     overrides(config)
     const level = flags['log-level'] ?? config.logLevel
     const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY)
@@ -59,7 +86,13 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
     const model = useTui ? new (await import('../tui/tui-model.js')).TuiModel() : undefined
     const logFile = `${config.stateFile}.log`
     const destination = model ? (await import('../tui/start-tui.js')).tuiLogDestination(logFile, model) : undefined
-    const {logger, flush} = createLogger({level, pretty: !destination && Boolean(process.stderr.isTTY), journald: !destination && journaldWanted(), redactor: this.redactor, ...(destination ? {destination} : {})})
+    const {logger, flush} = createLogger({
+      level,
+      pretty: !destination && Boolean(process.stderr.isTTY),
+      journald: !destination && journaldWanted(),
+      redactor: this.redactor,
+      ...(destination ? {destination} : {}),
+    })
     // SIGHUP would kill the process by default: it is ours from now on, even while starting.
     let daemon: Daemon | undefined
     let reloadAsked = false
@@ -77,7 +110,10 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
       })
     }
     process.on('SIGHUP', onHangUp)
-    const started = await startDaemon(loaded, logger, {...(flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']}), ...(flags['allow-idle'] ? {allowIdle: true} : {})})
+    const started = await startDaemon(loaded, logger, {
+      ...(flags['poll-cycles'] === undefined ? {} : {maxPollCycles: flags['poll-cycles']}),
+      ...(flags['allow-idle'] ? {allowIdle: true} : {}),
+    })
     daemon = started
     if (reloadAsked) onHangUp()
 
@@ -110,7 +146,11 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
       leaseLost = true
       return why
     })
-    const stopped = Promise.race([stopRequested, lost, started.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`)])
+    const stopped = Promise.race([
+      stopRequested,
+      lost,
+      started.dispatcher.intakeDone().then(() => `all runners did ${flags['poll-cycles']} polling cycles`),
+    ])
     if (model) {
       const {runTui} = await import('../tui/start-tui.js')
       await runTui(started, model, {onForce: force, stopped})

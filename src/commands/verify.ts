@@ -22,7 +22,12 @@ With --delete, the sections of runners GitLab no longer knows are removed from t
     const {args, flags} = await this.parse(Verify)
     const path = resolveConfigPath(args.config, flags.config)
     const {text, runners} = await readRunners(path).catch((error: unknown) => {
-      throw new ConfigError(path, [{path: '', message: `cannot read it as TOML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`}])
+      throw new ConfigError(path, [
+        {
+          path: '',
+          message: `cannot read it as TOML: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+        },
+      ])
     })
     for (const r of runners) this.redactor.add(r.token ?? undefined)
     const chosen = flags.name === undefined ? runners : runners.filter((r) => r.name === flags.name)
@@ -51,7 +56,9 @@ With --delete, the sections of runners GitLab no longer knows are removed from t
         await removeFromFile(path, text, gone)
       } catch (error) {
         if (error instanceof UnsafeEditError) {
-          this.logToStderr(`error: cannot remove them from ${path} without changing anything else (${error.message}): edit it by hand`)
+          this.logToStderr(
+            `error: cannot remove them from ${path} without changing anything else (${error.message}): edit it by hand`,
+          )
           this.exit(1)
         }
         throw error

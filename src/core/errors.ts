@@ -5,7 +5,16 @@
  */
 import {PaasRunnerError} from '@heptapod-paas-runner/plugin-api'
 
-export {JOB_REJECTED, JobRejectedError, PaasRunnerError, hasCode, isCodedError, isJobRejected, type CodedError, type ErrorContext} from '@heptapod-paas-runner/plugin-api'
+export {
+  JOB_REJECTED,
+  JobRejectedError,
+  PaasRunnerError,
+  hasCode,
+  isCodedError,
+  isJobRejected,
+  type CodedError,
+  type ErrorContext,
+} from '@heptapod-paas-runner/plugin-api'
 
 /** One problem found in the configuration, located as precisely as we can. */
 export interface ConfigIssue {

@@ -16,13 +16,15 @@ const jobRefSchema = z.looseObject({
  * checked, the rest passes through to the inner runner as GitLab wrote it.
  */
 export const jobPayloadSchema = jobRefSchema.extend({
-  job_info: z.looseObject({
-    id: z.number().optional(),
-    name: z.string().optional(),
-    stage: z.string().optional(),
-    project_id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
-    project_name: z.string().optional(),
-  }).optional(),
+  job_info: z
+    .looseObject({
+      id: z.number().optional(),
+      name: z.string().optional(),
+      stage: z.string().optional(),
+      project_id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+      project_name: z.string().optional(),
+    })
+    .optional(),
   variables: z.array(z.looseObject({key: z.string(), value: z.string()})).optional(),
   image: z.looseObject({name: z.string().nullish()}).nullish(),
   services: z.array(z.looseObject({name: z.string().nullish(), alias: z.string().nullish()})).nullish(),
@@ -37,13 +39,19 @@ export type ParsedJobPayload =
 export function parseJobPayload(raw: unknown): ParsedJobPayload {
   const full = jobPayloadSchema.safeParse(raw)
   if (full.success) return {ok: true, job: full.data as JobPayload}
-  const problem = full.error.issues.slice(0, 3).map((i) => `${keyPath(i.path) || 'payload'}: ${i.message.split('\n')[0]}`).join('; ') +
-    (full.error.issues.length > 3 ? `; and ${full.error.issues.length - 3} more` : '')
+  const problem =
+    full.error.issues
+      .slice(0, 3)
+      .map((i) => `${keyPath(i.path) || 'payload'}: ${i.message.split('\n')[0]}`)
+      .join('; ') + (full.error.issues.length > 3 ? `; and ${full.error.issues.length - 3} more` : '')
   const ref = jobRefSchema.safeParse(raw)
   return {ok: false, problem, ...(ref.success ? {ref: {id: ref.data.id, token: ref.data.token}} : {})}
 }
 
 /** `variables[0].key` */
 function keyPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)), '')
+  return path.reduce<string>(
+    (out, p) => (typeof p === 'number' ? `${out}[${p}]` : out ? `${out}.${String(p)}` : String(p)),
+    '',
+  )
 }

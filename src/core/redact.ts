@@ -120,4 +120,3 @@ function walk(value: unknown, visit: (key: string, v: unknown) => void, key = ''
 export function redactUrlCredentials(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@]+):[^@\s/]+@/gi, `$1:${REDACTED}@`)
 }
-

@@ -17,7 +17,10 @@ const hook: Hook<'command_not_found'> = async function (opts) {
     return this.config.runCommand('run', [word, ...argv])
   }
   const hint = didYouMean(word, this.config.commandIDs)
-  throw new Errors.CLIError(`command '${word}' not found${hint ? `; did you mean '${hint.replaceAll(':', ' ')}'?` : ''}. To run the daemon: ${this.config.bin} run CONFIG (or ${this.config.bin} CONFIG)`, {exit: 2})
+  throw new Errors.CLIError(
+    `command '${word}' not found${hint ? `; did you mean '${hint.replaceAll(':', ' ')}'?` : ''}. To run the daemon: ${this.config.bin} run CONFIG (or ${this.config.bin} CONFIG)`,
+    {exit: 2},
+  )
 }
 
 export default hook

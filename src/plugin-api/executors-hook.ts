@@ -45,7 +45,9 @@ export async function discoverExecutors(config: OclifConfig): Promise<ExecutorDi
   // Core plugins first, then user-installed, then linked: a bundled executor cannot be hijacked by accident.
   // Plugins load concurrently: sort for a stable order (messages, `executors`, register's choices).
   const order = ['core', 'user', 'link']
-  const successes = [...result.successes].sort((a, b) => order.indexOf(a.plugin.type) - order.indexOf(b.plugin.type) || a.plugin.name.localeCompare(b.plugin.name))
+  const successes = [...result.successes].sort(
+    (a, b) => order.indexOf(a.plugin.type) - order.indexOf(b.plugin.type) || a.plugin.name.localeCompare(b.plugin.name),
+  )
   for (const {plugin, result: factories} of successes) {
     if (factories === undefined) continue // plugins without this hook
     if (!Array.isArray(factories)) {
@@ -72,9 +74,11 @@ export async function discoverExecutors(config: OclifConfig): Promise<ExecutorDi
 function checkFactory(f: unknown): string | undefined {
   if (!f || typeof f !== 'object') return 'executor factory is not an object'
   const o = f as Partial<ExecutorFactory>
-  if (typeof o.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(o.name)) return `executor factory has an invalid name ${JSON.stringify(o.name)}`
+  if (typeof o.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(o.name))
+    return `executor factory has an invalid name ${JSON.stringify(o.name)}`
   if (typeof o.create !== 'function') return `executor '${o.name}' has no create()`
-  if (!o.configSchema || typeof o.configSchema !== 'object' || !('shape' in o.configSchema)) return `executor '${o.name}' has no zod object configSchema`
+  if (!o.configSchema || typeof o.configSchema !== 'object' || !('shape' in o.configSchema))
+    return `executor '${o.name}' has no zod object configSchema`
   return undefined
 }
 

@@ -27,7 +27,17 @@ export interface TuiSource {
  * Everything fits the terminal (see `fitLayout`); the selection and the details box follow a
  * job, not a row, while the table re-sorts.
  */
-export function App({source, intervalMs = 100, minGapMs = 500, size}: {source: TuiSource; intervalMs?: number; minGapMs?: number; /** The terminal's size, when not the stdout's (tests). */ size?: {columns: number; rows: number}}) {
+export function App({
+  source,
+  intervalMs = 100,
+  minGapMs = 500,
+  size,
+}: {
+  source: TuiSource
+  intervalMs?: number
+  minGapMs?: number
+  /** The terminal's size, when not the stdout's (tests). */ size?: {columns: number; rows: number}
+}) {
   const [, setTick] = useState(0)
   const [keyVersion, setKeyVersion] = useState(0)
   const [selectedKey, setSelectedKey] = useState<string | undefined>()
@@ -67,7 +77,10 @@ export function App({source, intervalMs = 100, minGapMs = 500, size}: {source: T
   const move = (by: number): void => {
     const list = jobsRef.current
     if (list.length === 0) return
-    const at = Math.max(0, list.findIndex((j) => jobKey(j) === selectedRef.current))
+    const at = Math.max(
+      0,
+      list.findIndex((j) => jobKey(j) === selectedRef.current),
+    )
     const next = jobKey(list[Math.max(0, Math.min(list.length - 1, at + by))]!)
     selectedRef.current = next
     setSelectedKey(next)
@@ -90,8 +103,8 @@ export function App({source, intervalMs = 100, minGapMs = 500, size}: {source: T
   const height = size?.rows ?? stdout?.rows ?? 30
   const names = new Map(snapshot.runners.map((r) => [r.runner, r.name ?? r.runner]))
   const detailed = detailsKey === undefined ? undefined : jobs.find((j) => jobKey(j) === detailsKey)
-  const timeline = detailsKey === undefined ? [] : source.model.timelines.get(detailsKey) ?? []
-  const logs = detailsKey === undefined ? [] : source.model.jobLogs.get(Number(detailsKey.split('/')[1])) ?? []
+  const timeline = detailsKey === undefined ? [] : (source.model.timelines.get(detailsKey) ?? [])
+  const logs = detailsKey === undefined ? [] : (source.model.jobLogs.get(Number(detailsKey.split('/')[1])) ?? [])
   const layout = fitLayout({
     rows: height,
     runners: snapshot.runners.length,
@@ -99,7 +112,9 @@ export function App({source, intervalMs = 100, minGapMs = 500, size}: {source: T
     events: source.model.events.length,
     history: source.model.history.length > 0,
     ...(help ? {help: HELP_HEIGHT} : {}),
-    ...(detailsKey === undefined ? {} : {details: {fixed: 4 + (detailed?.failure ? 1 : 0), timeline: timeline.length, logs: logs.length}}),
+    ...(detailsKey === undefined
+      ? {}
+      : {details: {fixed: 4 + (detailed?.failure ? 1 : 0), timeline: timeline.length, logs: logs.length}}),
   })
   return (
     <Box flexDirection="column" width={width}>
@@ -117,10 +132,27 @@ export function App({source, intervalMs = 100, minGapMs = 500, size}: {source: T
           logs={layout.details.logs ? logs.slice(-layout.details.logs) : []}
         />
       ) : null}
-      <JobTable snapshot={snapshot} jobs={jobs} selected={sel} width={width} maxRows={layout.tableRows} more={layout.more} />
+      <JobTable
+        snapshot={snapshot}
+        jobs={jobs}
+        selected={sel}
+        width={width}
+        maxRows={layout.tableRows}
+        more={layout.more}
+      />
       {layout.spacers ? <Text> </Text> : null}
-      {layout.events ? <EventsPanel events={source.model.events} history={source.model.history} rows={layout.eventRows} showHistory={layout.history} names={names} /> : null}
-      <Text dimColor wrap="truncate-end">q quit · p pause intake · ↑↓ select · Enter details · ? help</Text>
+      {layout.events ? (
+        <EventsPanel
+          events={source.model.events}
+          history={source.model.history}
+          rows={layout.eventRows}
+          showHistory={layout.history}
+          names={names}
+        />
+      ) : null}
+      <Text dimColor wrap="truncate-end">
+        q quit · p pause intake · ↑↓ select · Enter details · ? help
+      </Text>
     </Box>
   )
 }

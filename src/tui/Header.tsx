@@ -19,7 +19,15 @@ function intakeText(i: IntakeState, now: number): {text: string; color: string} 
 }
 
 /** Coordinators and their intake state (in `lines` lines at most), uptime, totals. */
-export function Header({snapshot: s, operatorPaused, lines = s.runners.length}: {snapshot: DispatcherSnapshot; operatorPaused: boolean; lines?: number}) {
+export function Header({
+  snapshot: s,
+  operatorPaused,
+  lines = s.runners.length,
+}: {
+  snapshot: DispatcherSnapshot
+  operatorPaused: boolean
+  lines?: number
+}) {
   const t = s.totals
   const cut = lines < s.runners.length
   const shown = s.runners.slice(0, cut ? Math.max(0, lines - 1) : lines)
@@ -27,7 +35,10 @@ export function Header({snapshot: s, operatorPaused, lines = s.runners.length}: 
     <Box flexDirection="column">
       <Text wrap="truncate-end">
         <Text bold>heptapod-paas-runner</Text>
-        <Text> up {duration(s.at - s.startedAt)} · launched {t.launched} · finished {t.finished} · failed {t.launchFailed}</Text>
+        <Text>
+          {' '}
+          up {duration(s.at - s.startedAt)} · launched {t.launched} · finished {t.finished} · failed {t.launchFailed}
+        </Text>
         {operatorPaused ? <Text color="yellow"> · INTAKE PAUSED (p to resume)</Text> : null}
         {s.stopping ? <Text color="red"> · STOPPING</Text> : null}
       </Text>
@@ -40,7 +51,12 @@ export function Header({snapshot: s, operatorPaused, lines = s.runners.length}: 
           </Text>
         )
       })}
-      {cut && lines > 0 ? <Text dimColor>  … {s.runners.length - shown.length} more coordinator(s): see `status`</Text> : null}
+      {cut && lines > 0 ? (
+        <Text dimColor>
+          {'  … '}
+          {s.runners.length - shown.length} more coordinator(s): see `status`
+        </Text>
+      ) : null}
     </Box>
   )
 }

@@ -7,7 +7,14 @@ import {PHASE_LABEL} from './tui-model.js'
  * One job: its timeline, resource and failure; never a token. It follows the job (`jobKey`):
  * once the job is over and gone from the table, it says how it ended.
  */
-export function JobDetails({jobKey, job, runnerName, outcome, timeline, logs = []}: {
+export function JobDetails({
+  jobKey,
+  job,
+  runnerName,
+  outcome,
+  timeline,
+  logs = [],
+}: {
   jobKey: string
   job: JobSnapshot | undefined
   runnerName: string | null
@@ -19,7 +26,7 @@ export function JobDetails({jobKey, job, runnerName, outcome, timeline, logs = [
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1}>
       <Text bold wrap="truncate-end">
-        job {id} · runner {runnerName ?? runner} · project {job ? job.projectName ?? job.projectId ?? '-' : '-'}
+        job {id} · runner {runnerName ?? runner} · project {job ? (job.projectName ?? job.projectId ?? '-') : '-'}
       </Text>
       {job ? (
         <Text wrap="truncate-end">
@@ -29,10 +36,14 @@ export function JobDetails({jobKey, job, runnerName, outcome, timeline, logs = [
       ) : (
         <Text wrap="truncate-end">over{outcome ? `: ${outcome}` : ''}; its resource is gone</Text>
       )}
-      {job?.failure ? <Text color="red" wrap="truncate-end">failure: {job.failure}</Text> : null}
+      {job?.failure ? (
+        <Text color="red" wrap="truncate-end">
+          failure: {job.failure}
+        </Text>
+      ) : null}
       {timeline.map((t, i) => (
         <Text key={i} dimColor wrap="truncate-end">
-          {new Date(t.at).toISOString().slice(11, 23)} {t.phase === 'gone' ? 'gone' : PHASE_LABEL[t.phase] ?? t.phase}
+          {new Date(t.at).toISOString().slice(11, 23)} {t.phase === 'gone' ? 'gone' : (PHASE_LABEL[t.phase] ?? t.phase)}
         </Text>
       ))}
       {logs.length > 0 ? <Text bold>last log lines</Text> : null}

@@ -3,13 +3,32 @@ import {Box, Text} from 'ink'
 import type {DispatcherSnapshot} from '../core/events.js'
 import {duration, jobKey, PHASE_LABEL, sortedJobs} from './tui-model.js'
 
-const PHASE_COLOR: Record<string, string> = {running: 'green', reporting: 'red', decommissioning: 'gray', finished: 'gray'}
+const PHASE_COLOR: Record<string, string> = {
+  running: 'green',
+  reporting: 'red',
+  decommissioning: 'gray',
+  finished: 'gray',
+}
 
 /**
  * The live jobs (sorted by phase), at most `maxRows` of them around the selection, and a
  * "… N more" line when `more`; compact below 80 columns.
  */
-export function JobTable({snapshot: s, jobs = sortedJobs(s), selected, width, maxRows, more = true}: {snapshot: DispatcherSnapshot; jobs?: DispatcherSnapshot['jobs']; selected: number; width: number; maxRows: number; more?: boolean}) {
+export function JobTable({
+  snapshot: s,
+  jobs = sortedJobs(s),
+  selected,
+  width,
+  maxRows,
+  more = true,
+}: {
+  snapshot: DispatcherSnapshot
+  jobs?: DispatcherSnapshot['jobs']
+  selected: number
+  width: number
+  maxRows: number
+  more?: boolean
+}) {
   const wide = width >= 80
   if (jobs.length === 0) return <Text dimColor>no job: waiting for work</Text>
   const start = Math.max(0, Math.min(selected - Math.floor(maxRows / 2), jobs.length - maxRows))
@@ -19,7 +38,9 @@ export function JobTable({snapshot: s, jobs = sortedJobs(s), selected, width, ma
     : `${'JOB'.padEnd(8)}${'FLV'.padEnd(5)}${'PHASE'.padEnd(16)}TIME`
   return (
     <Box flexDirection="column">
-      <Text bold wrap="truncate-end">{head}</Text>
+      <Text bold wrap="truncate-end">
+        {head}
+      </Text>
       {shown.map((j, i) => {
         const idx = start + i
         const phase = PHASE_LABEL[j.phase] ?? j.phase

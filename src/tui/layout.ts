@@ -47,7 +47,17 @@ export function fitLayout(w: LayoutWants): Layout {
     left -= n
     return true
   }
-  const l: Layout = {runnerLines: 0, gauges: false, spacers: false, help: false, tableRows: 0, more: false, events: false, eventRows: 0, history: false}
+  const l: Layout = {
+    runnerLines: 0,
+    gauges: false,
+    spacers: false,
+    help: false,
+    tableRows: 0,
+    more: false,
+    events: false,
+    eventRows: 0,
+    history: false,
+  }
   take(1) // table header, or the "no job" line
   if (w.jobs > 0 && take(1)) l.tableRows = 1
   // The "… N more" line is part of the table's minimum: given back if every job fits.

@@ -5,7 +5,7 @@ import {render} from 'ink'
 
 import type {Daemon} from '../cli/daemon.js'
 import {App} from './App.js'
-import {TuiModel} from './tui-model.js'
+import {type TuiModel} from './tui-model.js'
 
 /**
  * A log destination for while the TUI owns the screen: every line goes to `file`, and warnings
@@ -19,11 +19,23 @@ export function tuiLogDestination(file: string, model: TuiModel): NodeJS.Writabl
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line) continue
         try {
-          const j = JSON.parse(line) as {level: number; msg: string; time?: string; job?: number; reason?: string; error?: string}
+          const j = JSON.parse(line) as {
+            level: number
+            msg: string
+            time?: string
+            job?: number
+            reason?: string
+            error?: string
+          }
           if (j.level >= 30) {
             const detail = j.reason ?? j.error
             const level = j.level >= 50 ? 'error' : j.level >= 40 ? 'warn' : 'info'
-            model.onLog(level, `${j.job === undefined ? '' : `job ${j.job}: `}${j.msg}${detail ? `: ${detail}` : ''}`, j.time ? Date.parse(j.time) : Date.now(), j.job)
+            model.onLog(
+              level,
+              `${j.job === undefined ? '' : `job ${j.job}: `}${j.msg}${detail ? `: ${detail}` : ''}`,
+              j.time ? Date.parse(j.time) : Date.now(),
+              j.job,
+            )
           }
         } catch {
           // not JSON: file only
@@ -35,7 +47,11 @@ export function tuiLogDestination(file: string, model: TuiModel): NodeJS.Writabl
 }
 
 /** Mounts the live view of a daemon. `onQuit` is called on the first q / Ctrl-C, `onForce` on the second. */
-export function mountTui(daemon: Daemon, model: TuiModel, o: {onQuit: () => void; onForce: () => void}): {unmount(): Promise<void>} {
+export function mountTui(
+  daemon: Daemon,
+  model: TuiModel,
+  o: {onQuit: () => void; onForce: () => void},
+): {unmount(): Promise<void>} {
   const unsubscribe = daemon.dispatcher.events.on((e) => model.onEvent(e))
   const restoreWarnings = routeProcessWarnings((w) => model.onLog('warn', `${w.name}: ${w.message}`, Date.now()))
   let quitting = false
@@ -84,7 +100,11 @@ export function routeProcessWarnings(to: (w: Error) => void): () => void {
 }
 
 /** Shows the live view until the daemon is stopped from the keyboard or from outside; then stops it. */
-export async function runTui(daemon: Daemon, model: TuiModel, opts: {onForce: () => void; stopped: Promise<string>}): Promise<string> {
+export async function runTui(
+  daemon: Daemon,
+  model: TuiModel,
+  opts: {onForce: () => void; stopped: Promise<string>},
+): Promise<string> {
   let resolveQuit!: (why: string) => void
   const quitRequested = new Promise<string>((r) => (resolveQuit = r))
   const ui = mountTui(daemon, model, {onQuit: () => resolveQuit('q pressed'), onForce: opts.onForce})

@@ -19,7 +19,17 @@ export interface HistoryLine {
 }
 
 /** Phases in the order the table shows them: work in progress first, then running, then cleanup. */
-export const PHASE_ORDER = ['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'reporting', 'finished', 'decommissioning'] as const
+export const PHASE_ORDER = [
+  'acquired',
+  'provisioning',
+  'provisioned',
+  'launching',
+  'launched',
+  'running',
+  'reporting',
+  'finished',
+  'decommissioning',
+] as const
 
 /** What the TUI calls each phase. */
 export const PHASE_LABEL: Record<string, string> = {
@@ -50,7 +60,10 @@ export class TuiModel {
   /** Bumped on every change: the view re-renders only when it moved (or once a second, for the clocks). */
   version = 0
 
-  constructor(private readonly maxEvents = 50, private readonly maxHistory = 20) {}
+  constructor(
+    private readonly maxEvents = 50,
+    private readonly maxHistory = 20,
+  ) {}
 
   onEvent(e: DispatcherEvent): void {
     this.version++
@@ -77,10 +90,15 @@ export class TuiModel {
         this.push(e.at, 'error', `job ${e.jobId}: launch failed: ${e.reason}`)
         break
       case 'job-finished':
-        if (!this.outcomes.has(`${e.runner}/${e.jobId}`)) this.outcomes.set(`${e.runner}/${e.jobId}`, e.status ?? 'finished')
+        if (!this.outcomes.has(`${e.runner}/${e.jobId}`))
+          this.outcomes.set(`${e.runner}/${e.jobId}`, e.status ?? 'finished')
         break
       case 'delete-retry':
-        this.push(e.at, 'warn', `job ${e.jobId}: deleting ${e.resourceId} failed (attempt ${e.attempt}), retrying: ${e.error}`)
+        this.push(
+          e.at,
+          'warn',
+          `job ${e.jobId}: deleting ${e.resourceId} failed (attempt ${e.attempt}), retrying: ${e.error}`,
+        )
         break
       case 'orphan':
         this.push(e.at, 'warn', `orphan sweep: ${e.action} ${e.name}`)
@@ -93,7 +111,11 @@ export class TuiModel {
         break
       case 'intake':
         // One line per runner and kind of pause: its figures change, its count grows.
-        if (e.intake.state === 'paused') this.push(e.at, 'info', `intake paused: ${e.intake.reason}`, {runner: e.runner, key: `intake:${e.runner}:${e.intake.blocker.kind}`})
+        if (e.intake.state === 'paused')
+          this.push(e.at, 'info', `intake paused: ${e.intake.reason}`, {
+            runner: e.runner,
+            key: `intake:${e.runner}:${e.intake.blocker.kind}`,
+          })
         break
       case 'shutdown':
         this.push(e.at, 'warn', `shutdown: ${e.stage}${e.pending ? ` (${e.pending} operations to finish)` : ''}`)
@@ -150,7 +172,10 @@ export function bar(used: number, total: number | null, width: number): string {
 export function flavorSplit(s: DispatcherSnapshot): string {
   const by = new Map<string, number>()
   for (const j of s.jobs) by.set(j.flavor ?? '?', (by.get(j.flavor ?? '?') ?? 0) + j.weight)
-  return [...by].sort(([a], [b]) => a.localeCompare(b)).map(([f, w]) => `${f} ${w.toFixed(1)}`).join('  ')
+  return [...by]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([f, w]) => `${f} ${w.toFixed(1)}`)
+    .join('  ')
 }
 
 export function duration(ms: number): string {

@@ -8,7 +8,8 @@ import type {Parameters} from 'fast-check'
  */
 export function fuzz<T>(runs: number): Parameters<T> {
   const long = process.env.FUZZ === 'long'
-  const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : long ? Date.now() % 2_147_483_647 : 20_261_201
+  const seed =
+    process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : long ? Date.now() % 2_147_483_647 : 20_261_201
   return {seed, numRuns: long ? runs * 50 : runs}
 }
 

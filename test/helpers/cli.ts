@@ -18,7 +18,10 @@ export function freshDataDir(): string {
 }
 
 /** Runs the real CLI (compiled) as a child process. */
-export function runCli(args: string[], opts: {env?: NodeJS.ProcessEnv; dataDir?: string; input?: string} = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: {env?: NodeJS.ProcessEnv; dataDir?: string; input?: string} = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: REPO,

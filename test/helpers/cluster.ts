@@ -12,7 +12,10 @@ export function spawnDaemon(config: string, env: NodeJS.ProcessEnv, logFile: str
   return child
 }
 
-export const exited = (c: ChildProcess) => new Promise<number | null>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(c.exitCode) : c.once('exit', (code) => resolve(code))))
+export const exited = (c: ChildProcess) =>
+  new Promise<number | null>((resolve) =>
+    c.exitCode !== null || c.signalCode !== null ? resolve(c.exitCode) : c.once('exit', (code) => resolve(code)),
+  )
 
 /**
  * The inner runner of the memory cloud in a directory: a launched resource's job finishes a
@@ -36,16 +39,24 @@ export function innerRunner(cloud: string, sims: ReadonlyMap<string, GitLabSimul
       const sim = short === undefined ? undefined : [...sims.entries()].find(([token]) => token.includes(short))?.[1]
       if (!sim) continue
       finishing.add(f)
-      setTimeout(() => {
-        if (sim.jobs.get(r.jobId)?.status === 'running') sim.finishJob(r.jobId, 'success')
-      }, 50 + (r.jobId % 7) * 40)
+      setTimeout(
+        () => {
+          if (sim.jobs.get(r.jobId)?.status === 'running') sim.finishJob(r.jobId, 'success')
+        },
+        50 + (r.jobId % 7) * 40,
+      )
     }
   }, 20)
   return () => clearInterval(timer)
 }
 
 /** The peaks of the cloud's timeline (`.timeline`): resources at once, their weight, and those created but not launched. */
-export function timelinePeaks(cloud: string): {resources: number; weight: number; provisioning: number; events: number} {
+export function timelinePeaks(cloud: string): {
+  resources: number
+  weight: number
+  provisioning: number
+  events: number
+} {
   const path = join(cloud, '.timeline')
   if (!existsSync(path)) return {resources: 0, weight: 0, provisioning: 0, events: 0}
   const alive = new Map<string, {weight: number; launched: boolean}>()
@@ -59,7 +70,10 @@ export function timelinePeaks(cloud: string): {resources: number; weight: number
     if (event === 'delete') alive.delete(name)
     const all = [...alive.values()]
     peaks.resources = Math.max(peaks.resources, all.length)
-    peaks.weight = Math.max(peaks.weight, all.reduce((w, r) => w + r.weight, 0))
+    peaks.weight = Math.max(
+      peaks.weight,
+      all.reduce((w, r) => w + r.weight, 0),
+    )
     peaks.provisioning = Math.max(peaks.provisioning, all.filter((r) => !r.launched).length)
   }
   return peaks

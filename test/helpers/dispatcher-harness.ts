@@ -6,7 +6,7 @@ import type {Logger} from '../../src/core/logger.js'
 import type {ClusterPort} from '../../src/core/state/cluster-port.js'
 import {StateStore} from '../../src/core/state/state-store.js'
 import {dropMemoryCloud, memoryCloud, type MemoryCloud} from '../../src/plugins/memory/memory-cloud.js'
-import {MemoryExecutor, memoryExecutorFactory} from '../../src/plugins/memory/memory-executor.js'
+import {type MemoryExecutor, memoryExecutorFactory} from '../../src/plugins/memory/memory-executor.js'
 import {testExecutors} from './executors.js'
 import {FakeCoordinator} from './fake-coordinator.js'
 import {ManualClock} from './manual-clock.js'
@@ -19,8 +19,17 @@ export interface LogLine {
 }
 
 export function captureLogger(lines: LogLine[], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: LogLine['level']) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({level, msg, fields: {...bindings, ...fields}})
-  return {debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (b) => captureLogger(lines, {...bindings, ...b})}
+  const at =
+    (level: LogLine['level']) =>
+    (msg: string, fields: Record<string, unknown> = {}) =>
+      void lines.push({level, msg, fields: {...bindings, ...fields}})
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (b) => captureLogger(lines, {...bindings, ...b}),
+  }
 }
 
 export interface HarnessOptions {
@@ -73,14 +82,18 @@ export class Harness {
     this.checkInvariants()
     const n = o.runners ?? 1
     this.tokens = o.tokens ?? Array.from({length: n}, (_, i) => `tok${i}abcd-runner-secret`)
-    const runners = this.tokens.map((t, i) => `
+    const runners = this.tokens
+      .map(
+        (t, i) => `
 [[runners]]
   name = "r${i}"
   url = "https://gitlab${i}.example"
   token = "${t}"
   executor = "memory"
   memory_cloud = "${this.cloudName}"
-${o.maxFlavor ? `  memory_max_flavor = "${o.maxFlavor}"\n` : ''}${o.traceWatch ? '  [runners.paas_job_trace_watch]\n    token = "glpat-watch-secret"\n    timeout_seconds = 300\n    poll_step = 10\n' : ''}`).join('')
+${o.maxFlavor ? `  memory_max_flavor = "${o.maxFlavor}"\n` : ''}${o.traceWatch ? '  [runners.paas_job_trace_watch]\n    token = "glpat-watch-secret"\n    timeout_seconds = 300\n    poll_step = 10\n' : ''}`,
+      )
+      .join('')
     this.toml = `concurrent = ${o.concurrent ?? 50}
 paas_max_concurrent_provisioning = ${o.maxProvisioning ?? 10}
 ${o.extraGlobals ?? ''}
@@ -110,7 +123,8 @@ ${runners}`
   private checkInvariants(): void {
     const intent = (what: string, jobId: number, wanted: string[]): void => {
       const phase = this.durablePhases().get(jobId)
-      if (!wanted.includes(phase ?? 'none')) this.writeAheadViolations.push(`${what} of job ${jobId} while the state file says ${phase ?? 'nothing'}`)
+      if (!wanted.includes(phase ?? 'none'))
+        this.writeAheadViolations.push(`${what} of job ${jobId} while the state file says ${phase ?? 'nothing'}`)
     }
     const {cloud, gitlab} = this
     const create = cloud.create.bind(cloud)
@@ -127,7 +141,8 @@ ${runners}`
     cloud.delete = (id) => {
       const r = cloud.resources.get(id)
       const job = r ? gitlab.jobs.get(r.jobId) : undefined
-      if (job && (job.status === 'pending' || job.status === 'running')) this.earlyDeletes.push({resourceId: id, jobId: job.id, status: job.status})
+      if (job && (job.status === 'pending' || job.status === 'running'))
+        this.earlyDeletes.push({resourceId: id, jobId: job.id, status: job.status})
       // A resource of a job we track is deleted under a durable intent: decommissioning, or finished, which
       // already commits to the delete (a restart from it deletes). Orphans have no record.
       if (r && this.durablePhases().has(r.jobId)) intent('delete', r.jobId, ['decommissioning', 'finished'])
@@ -153,7 +168,13 @@ ${runners}`
     const deps = {now: this.clock.now, sleep: this.clock.sleep, addSecret: () => {}, log: captureLogger(this.logs)}
     this.dispatcher = new Dispatcher({
       config,
-      runners: config.runners.map((r) => ({config: r, executor: memoryExecutorFactory.create(r as never, {...deps, owner: {systemId: HARNESS_SYSTEM_ID, runner: r.uniqueName}}) as MemoryExecutor})),
+      runners: config.runners.map((r) => ({
+        config: r,
+        executor: memoryExecutorFactory.create(r as never, {
+          ...deps,
+          owner: {systemId: HARNESS_SYSTEM_ID, runner: r.uniqueName},
+        }) as MemoryExecutor,
+      })),
       coordinator: this.gitlab,
       store,
       ...(this.o.cluster ? {cluster: this.o.cluster} : {}),

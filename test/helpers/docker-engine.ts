@@ -16,16 +16,28 @@ export interface Engine {
   apiVersion: string
 }
 
-interface Answer {status: number; body: string}
+interface Answer {
+  status: number
+  body: string
+}
 
 /** One unversioned call to the engine (tests only: checks and fixtures, never the code under test). */
-export function engineCall(socket: string, method: string, path: string, body?: string | Buffer, timeoutMs = 5000): Promise<Answer> {
+export function engineCall(
+  socket: string,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  timeoutMs = 5000,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({socketPath: socket, method, path, timeout: timeoutMs, headers: {'content-type': 'application/json'}}, (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => (text += c.toString()))
-      res.on('end', () => resolve({status: res.statusCode ?? 0, body: text}))
-    })
+    const req = request(
+      {socketPath: socket, method, path, timeout: timeoutMs, headers: {'content-type': 'application/json'}},
+      (res) => {
+        let text = ''
+        res.on('data', (c: Buffer) => (text += c.toString()))
+        res.on('end', () => resolve({status: res.statusCode ?? 0, body: text}))
+      },
+    )
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)))
     req.on('error', reject)
     req.end(body)
@@ -39,7 +51,10 @@ export async function probeEngine(): Promise<Engine | undefined> {
   try {
     const ping = await engineCall(socket, 'GET', '/_ping', undefined, 3000)
     if (ping.status !== 200) return undefined
-    const v = JSON.parse((await engineCall(socket, 'GET', '/version', undefined, 3000)).body) as {Version?: string; ApiVersion?: string}
+    const v = JSON.parse((await engineCall(socket, 'GET', '/version', undefined, 3000)).body) as {
+      Version?: string
+      ApiVersion?: string
+    }
     return {socket, version: v.Version ?? '?', apiVersion: v.ApiVersion ?? '?'}
   } catch {
     return undefined
@@ -50,7 +65,8 @@ export async function probeEngine(): Promise<Engine | undefined> {
 export const BASE_LABEL = 'org.heptapod.paas-runner.test-base'
 
 const TS_SOURCES = ['src/sim/common/inner-runner.ts', 'src/sim/docker/inner-runner-main.ts']
-const ENTRY = '#!/usr/bin/node\n// gitlab-runner exec-fetched-job … <job.json>: the simulated inner runner.\nimport("/opt/hpr/sim/docker/inner-runner-main.js")\n'
+const ENTRY =
+  '#!/usr/bin/node\n// gitlab-runner exec-fetched-job … <job.json>: the simulated inner runner.\nimport("/opt/hpr/sim/docker/inner-runner-main.js")\n'
 
 /**
  * A base image holding `node` (this one, with its libraries) and the simulated inner runner as
@@ -76,7 +92,9 @@ export async function ensureBaseImage(socket: string): Promise<string> {
       if (m) put(m[1]!, m[1]!)
     }
     for (const f of TS_SOURCES) {
-      const js = ts.transpileModule(readFileSync(join(REPO, f), 'utf8'), {compilerOptions: {module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022}}).outputText
+      const js = ts.transpileModule(readFileSync(join(REPO, f), 'utf8'), {
+        compilerOptions: {module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022},
+      }).outputText
       const out = join(root, 'opt/hpr', f.replace(/^src\//, '').replace(/\.ts$/, '.js'))
       mkdirSync(dirname(out), {recursive: true})
       writeFileSync(out, js)
@@ -97,11 +115,18 @@ function importRootfs(socket: string, root: string, tag: string): Promise<void> 
   const q = new URLSearchParams({fromSrc: '-', repo: repo!, tag: version!, changes: `LABEL ${BASE_LABEL}=1`})
   return new Promise((resolve, reject) => {
     const tar = spawn('tar', ['-C', root, '-cf', '-', '.'], {stdio: ['ignore', 'pipe', 'inherit']})
-    const req = request({socketPath: socket, method: 'POST', path: `/images/create?${q}`, headers: {'content-type': 'application/x-tar'}}, (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => (text += c.toString()))
-      res.on('end', () => (res.statusCode === 200 && !text.includes('"error"') ? resolve() : reject(new Error(`docker import of ${tag} failed: HTTP ${res.statusCode} ${text}`))))
-    })
+    const req = request(
+      {socketPath: socket, method: 'POST', path: `/images/create?${q}`, headers: {'content-type': 'application/x-tar'}},
+      (res) => {
+        let text = ''
+        res.on('data', (c: Buffer) => (text += c.toString()))
+        res.on('end', () =>
+          res.statusCode === 200 && !text.includes('"error"')
+            ? resolve()
+            : reject(new Error(`docker import of ${tag} failed: HTTP ${res.statusCode} ${text}`)),
+        )
+      },
+    )
     req.on('error', reject)
     tar.on('error', reject)
     tar.stdout.pipe(req)

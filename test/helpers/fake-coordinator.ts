@@ -1,5 +1,11 @@
 import {AbortedError, CoordinatorError} from '../../src/core/coordinator/coordinator-errors.js'
-import type {Coordinator, JobRef, JobRequestResult, Registration, RunnerEndpoint} from '../../src/core/coordinator/coordinator.js'
+import type {
+  Coordinator,
+  JobRef,
+  JobRequestResult,
+  Registration,
+  RunnerEndpoint,
+} from '../../src/core/coordinator/coordinator.js'
 import type {JobPayload} from '../../src/core/job-payload.js'
 
 export interface FakeJob {
@@ -26,14 +32,23 @@ export class FakeCoordinator implements Coordinator {
   private readonly held = new Set<() => void>()
   private nextId = 100
 
-  enqueue(o: {flavor?: string; variables?: Record<string, string>; projectId?: number; runnerToken?: string} = {}): FakeJob {
+  enqueue(
+    o: {flavor?: string; variables?: Record<string, string>; projectId?: number; runnerToken?: string} = {},
+  ): FakeJob {
     const id = this.nextId++
-    const variables = Object.entries({...o.variables, ...(o.flavor ? {CI_CLEVER_CLOUD_FLAVOR: o.flavor} : {})}).map(([key, value]) => ({key, value}))
+    const variables = Object.entries({...o.variables, ...(o.flavor ? {CI_CLEVER_CLOUD_FLAVOR: o.flavor} : {})}).map(
+      ([key, value]) => ({key, value}),
+    )
     const job: FakeJob = {
       id,
       token: `glcbt-job-${id}-secret`,
       status: 'pending',
-      payload: {id, token: `glcbt-job-${id}-secret`, job_info: {project_id: o.projectId ?? 42, project_name: 'widgets'}, variables},
+      payload: {
+        id,
+        token: `glcbt-job-${id}-secret`,
+        job_info: {project_id: o.projectId ?? 42, project_name: 'widgets'},
+        variables,
+      },
       log: '',
       reported: 0,
       ...(o.runnerToken ? {runnerToken: o.runnerToken} : {}),
@@ -70,7 +85,8 @@ export class FakeCoordinator implements Coordinator {
   async requestJob(runner: RunnerEndpoint, o: {lastUpdate?: string; signal?: AbortSignal}): Promise<JobRequestResult> {
     this.fault('requestJob')
     o.signal?.throwIfAborted()
-    const take = (): FakeJob | undefined => [...this.jobs.values()].find((j) => j.status === 'pending' && (!j.runnerToken || j.runnerToken === runner.token))
+    const take = (): FakeJob | undefined =>
+      [...this.jobs.values()].find((j) => j.status === 'pending' && (!j.runnerToken || j.runnerToken === runner.token))
     let job = take()
     if (!job && this.longPoll && o.lastUpdate) {
       await new Promise<void>((resolve, reject) => {
@@ -110,22 +126,37 @@ export class FakeCoordinator implements Coordinator {
     return {finished: false, status: 'running'}
   }
 
-  async reportFailed(_r: RunnerEndpoint, job: JobRef, o: {reason?: string; exitCode?: number} = {}): Promise<'reported' | 'not-running'> {
+  async reportFailed(
+    _r: RunnerEndpoint,
+    job: JobRef,
+    o: {reason?: string; exitCode?: number} = {},
+  ): Promise<'reported' | 'not-running'> {
     this.fault('reportFailed')
     const j = this.jobs.get(job.id)!
     if (j.status !== 'running') return 'not-running'
     j.reported++
     j.status = 'failed'
-    j.failureReport = {...(o.reason === undefined ? {} : {reason: o.reason}), ...(o.exitCode === undefined ? {} : {exitCode: o.exitCode})}
+    j.failureReport = {
+      ...(o.reason === undefined ? {} : {reason: o.reason}),
+      ...(o.exitCode === undefined ? {} : {exitCode: o.exitCode}),
+    }
     return 'reported'
   }
 
-  async appendLog(_r: RunnerEndpoint, job: JobRef, offset: number, text: string): Promise<{offset: number} | 'not-running'> {
+  async appendLog(
+    _r: RunnerEndpoint,
+    job: JobRef,
+    offset: number,
+    text: string,
+  ): Promise<{offset: number} | 'not-running'> {
     this.fault('appendLog')
     const j = this.jobs.get(job.id)!
     if (j.status !== 'running') return 'not-running'
     const bytes = Buffer.byteLength(j.log)
-    if (offset !== bytes) throw new CoordinatorError('unexpected', 'PATCH /jobs/:id/trace', `416 at ${offset}, log has ${bytes}`, {status: 416})
+    if (offset !== bytes)
+      throw new CoordinatorError('unexpected', 'PATCH /jobs/:id/trace', `416 at ${offset}, log has ${bytes}`, {
+        status: 416,
+      })
     j.log += text
     return {offset: Buffer.byteLength(j.log)}
   }

@@ -19,6 +19,7 @@ export const KNOWN_WEIGHTS: ReadonlyArray<[gib: number, weight: number]> = [
 /** Weight of a RAM size (MiB) from the table; throws for a size the table lacks. */
 export function knownWeight(ramMiB: number): number {
   const row = KNOWN_WEIGHTS.find(([gib]) => gib * 1024 === ramMiB)
-  if (!row) throw new Error(`no known weight for ${ramMiB} MiB: add it to test/helpers/known-weights.ts (computed with bc)`)
+  if (!row)
+    throw new Error(`no known weight for ${ramMiB} MiB: add it to test/helpers/known-weights.ts (computed with bc)`)
   return row[1]
 }

@@ -34,7 +34,9 @@ export class LifetimeWatch {
       if (!job) continue
       const final = job.history.find((h) => FINAL.has(h.status))
       if (!final || final.at > e.at) {
-        out.push(`${this.names.get(e.appId)} deleted at ${new Date(e.at).toISOString()} while job ${job.id} was ${final ? `final only at ${new Date(final.at).toISOString()}` : job.status}`)
+        out.push(
+          `${this.names.get(e.appId)} deleted at ${new Date(e.at).toISOString()} while job ${job.id} was ${final ? `final only at ${new Date(final.at).toISOString()}` : job.status}`,
+        )
       }
     }
     return out

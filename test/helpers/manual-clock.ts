@@ -32,7 +32,12 @@ export class ManualClock implements Clock {
         this.timers = this.timers.filter((x) => x !== timer)
         reject(signal!.reason)
       }
-      const timer: Timer = {at: this.t + Math.max(0, ms), seq: this.seq++, resolve, cleanup: () => signal?.removeEventListener('abort', onAbort)}
+      const timer: Timer = {
+        at: this.t + Math.max(0, ms),
+        seq: this.seq++,
+        resolve,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      }
       signal?.addEventListener('abort', onAbort, {once: true})
       this.timers.push(timer)
     })

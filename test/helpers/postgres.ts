@@ -28,7 +28,10 @@ export function testSchema(): string {
 }
 
 /** Runs SQL on the test database (setup, checks and tampering by the tests). */
-export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
+export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
   const c = new pg.Client({connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000})
   c.on('error', () => {})
   await c.connect()

@@ -7,8 +7,10 @@ import {RegisterUsageError, sortSettings, splitSetting} from '../../src/cli/regi
 import {testExecutors} from '../helpers/executors.js'
 
 describe('command-line details', () => {
-  it('log levels in any case, with GitLab\'s and Python\'s names', () => {
-    expect(['INFO', 'debug', 'Warning', 'WARN', 'ERROR', 'CRITICAL', 'panic', 'fatal', 'trace'].map(parseLogLevel)).toEqual(['info', 'debug', 'warn', 'warn', 'error', 'fatal', 'fatal', 'fatal', 'trace'])
+  it("log levels in any case, with GitLab's and Python's names", () => {
+    expect(
+      ['INFO', 'debug', 'Warning', 'WARN', 'ERROR', 'CRITICAL', 'panic', 'fatal', 'trace'].map(parseLogLevel),
+    ).toEqual(['info', 'debug', 'warn', 'warn', 'error', 'fatal', 'fatal', 'fatal', 'trace'])
     expect(() => parseLogLevel('LOUD')).toThrow("unknown log level 'LOUD'")
   })
 
@@ -22,17 +24,76 @@ describe('command-line details', () => {
     expect(() => resolveConfigPath('a.toml', 'b.toml')).toThrow('two configuration files given')
   })
 
-  it('the original register program\'s flags become register\'s', () => {
-    expect(translateOriginalRegisterArgs(['c.toml', '-c', 'https://h', '-t', 'T', '-e', 'clever-docker', '--name', 'n', '--max-concurrency', '3', '--state-file-path', '/s', '-l', 'DEBUG'], true))
-      .toEqual(['register', 'c.toml', '--url', 'https://h', '--registration-token', 'T', '--name', 'n', '--executor', 'clever-docker', '--max-concurrency', '3', '--state-file-path', '/s', '--log-level', 'DEBUG'])
+  it("the original register program's flags become register's", () => {
+    expect(
+      translateOriginalRegisterArgs(
+        [
+          'c.toml',
+          '-c',
+          'https://h',
+          '-t',
+          'T',
+          '-e',
+          'clever-docker',
+          '--name',
+          'n',
+          '--max-concurrency',
+          '3',
+          '--state-file-path',
+          '/s',
+          '-l',
+          'DEBUG',
+        ],
+        true,
+      ),
+    ).toEqual([
+      'register',
+      'c.toml',
+      '--url',
+      'https://h',
+      '--registration-token',
+      'T',
+      '--name',
+      'n',
+      '--executor',
+      'clever-docker',
+      '--max-concurrency',
+      '3',
+      '--state-file-path',
+      '/s',
+      '--log-level',
+      'DEBUG',
+    ])
     expect(translateOriginalRegisterArgs(['c.toml'], false)).toEqual(['register', 'c.toml', '--non-interactive'])
     expect(() => translateOriginalRegisterArgs([], true)).toThrow('the following arguments are required: config')
     expect(() => translateOriginalRegisterArgs(['c.toml', '--bogus'], true)).toThrow()
   })
 
   it('--set: keys checked against the schemas, values typed by them, tables by entry, never a value in a message', () => {
-    const s = sortSettings([['cc_zone', 'rbx'], ['cc_deployment_repo_timeout', '45'], ['cc_multi_tenant', 'true'], ['cc_extra_env.FOO', 'bar'], ['concurrent', '7'], ['limit', '3'], ['docker.image', 'debian']], testExecutors, 'clever-docker')
-    expect(s).toEqual({runner: {cc_zone: 'rbx', cc_deployment_repo_timeout: 45, cc_multi_tenant: true, cc_extra_env: {FOO: 'bar'}, limit: 3, docker: {image: 'debian'}}, global: {concurrent: 7}})
+    const s = sortSettings(
+      [
+        ['cc_zone', 'rbx'],
+        ['cc_deployment_repo_timeout', '45'],
+        ['cc_multi_tenant', 'true'],
+        ['cc_extra_env.FOO', 'bar'],
+        ['concurrent', '7'],
+        ['limit', '3'],
+        ['docker.image', 'debian'],
+      ],
+      testExecutors,
+      'clever-docker',
+    )
+    expect(s).toEqual({
+      runner: {
+        cc_zone: 'rbx',
+        cc_deployment_repo_timeout: 45,
+        cc_multi_tenant: true,
+        cc_extra_env: {FOO: 'bar'},
+        limit: 3,
+        docker: {image: 'debian'},
+      },
+      global: {concurrent: 7},
+    })
     expect(() => sortSettings([['cc_zoen', 'x']], testExecutors, 'clever-docker')).toThrow("did you mean 'cc_zone'?")
     expect(() => sortSettings([['memory_cloud', 'x']], testExecutors, 'clever-docker')).toThrow(RegisterUsageError)
     expect(sortSettings([['memory_cloud', 'x']], testExecutors, undefined).runner).toEqual({memory_cloud: 'x'})

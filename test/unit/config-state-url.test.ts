@@ -9,7 +9,8 @@ import {testExecutors} from '../helpers/executors.js'
 /** The shared base config, without its state_file. */
 const BASE = WITH_FILE.replace('state_file = "/tmp/state.json"\n', '')
 
-const parse = (toml: string, redactor = new Redactor()) => parseConfig(toml, {file: 'cfg.toml', executors: testExecutors, defaultStateFile: '/tmp/s', redactor})
+const parse = (toml: string, redactor = new Redactor()) =>
+  parseConfig(toml, {file: 'cfg.toml', executors: testExecutors, defaultStateFile: '/tmp/s', redactor})
 
 function issues(toml: string): string[] {
   try {

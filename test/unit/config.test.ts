@@ -27,11 +27,14 @@ describe('bad configurations', () => {
     const matching = err.message.split('\n').filter((l) => re.test(l))
     expect(matching, err.message).toHaveLength(1)
     if (line !== undefined) expect(matching[0]).toMatch(new RegExp(`^cfg\\.toml:${line}(:\\d+)?: `))
-    for (const secret of [TOKEN, WATCH_TOKEN, 'hunter2hunter2', 'cc-secret-token-123']) expect(err.message).not.toContain(secret)
+    for (const secret of [TOKEN, WATCH_TOKEN, 'hunter2hunter2', 'cc-secret-token-123'])
+      expect(err.message).not.toContain(secret)
   })
 
   it('reports every problem at once', () => {
-    const err = configError(BASE.replace('concurrent = 20', 'concurrent = 0').replace('executor = "memory"', 'executor = "x"'))
+    const err = configError(
+      BASE.replace('concurrent = 20', 'concurrent = 0').replace('executor = "memory"', 'executor = "x"'),
+    )
     expect(err.issues.map((i) => i.path).sort()).toEqual(['concurrent', 'runners[0].executor'])
   })
 })
@@ -68,9 +71,15 @@ describe('good configurations', () => {
     expect(c.decommissionLaunchFailures).toBe(false)
     expect(c.runners[0]!.traceWatch).toEqual({token: WATCH_TOKEN, timeoutSeconds: 60, pollStep: 10})
     expect(c.warnings.map((w) => w.path).sort()).toEqual([
-      'job_progress_interval', 'pass_decommision_launched_failures', 'runners[0].job_trace_watch', 'runners[0].paas_job_trace_watch.timout_seconds',
+      'job_progress_interval',
+      'pass_decommision_launched_failures',
+      'runners[0].job_trace_watch',
+      'runners[0].paas_job_trace_watch.timout_seconds',
     ])
-    expect(c.warnings.find((w) => w.path === 'job_progress_interval')).toMatchObject({line: 1, message: expect.stringContaining("write 'job_progress_poll_interval' instead")})
+    expect(c.warnings.find((w) => w.path === 'job_progress_interval')).toMatchObject({
+      line: 1,
+      message: expect.stringContaining("write 'job_progress_poll_interval' instead"),
+    })
   })
 
   it('applies a top-level [job_trace_watch] (as the README shows it) to runners without their own', () => {
@@ -81,10 +90,16 @@ describe('good configurations', () => {
   })
 
   it('warns about unknown keys with a did-you-mean hint, and loads anyway', () => {
-    const c = parse(`concurent = 3\n${BASE.replace('executor = "memory"', 'executor = "memory"\n  memory_max_flavour = "L"')}`)
+    const c = parse(
+      `concurent = 3\n${BASE.replace('executor = "memory"', 'executor = "memory"\n  memory_max_flavour = "L"')}`,
+    )
     expect(c.warnings).toEqual([
       {path: 'concurent', message: "unknown key, ignored; did you mean 'concurrent'?", line: 1},
-      {path: 'runners[0].memory_max_flavour', message: "unknown key (executor memory), ignored; did you mean 'memory_max_flavor'?", line: 15},
+      {
+        path: 'runners[0].memory_max_flavour',
+        message: "unknown key (executor memory), ignored; did you mean 'memory_max_flavor'?",
+        line: 15,
+      },
     ])
   })
 
@@ -139,7 +154,12 @@ describe('good configurations', () => {
   })
 
   it('keeps token dates written by register', () => {
-    const c = parse(BASE.replace('executor = "memory"', 'executor = "memory"\n  id = 42\n  token_obtained_at = 2026-11-01T10:00:00Z\n  token_expires_at = 0001-01-01T00:00:00Z'))
+    const c = parse(
+      BASE.replace(
+        'executor = "memory"',
+        'executor = "memory"\n  id = 42\n  token_obtained_at = 2026-11-01T10:00:00Z\n  token_expires_at = 0001-01-01T00:00:00Z',
+      ),
+    )
     expect(c.runners[0]).toMatchObject({id: 42, tokenObtainedAt: '2026-11-01T10:00:00.000Z'})
   })
 })

@@ -44,6 +44,8 @@ describe('the control socket', () => {
     await s.close()
     const file = join(dir, 'file.sock')
     writeFileSync(file, 'not a socket')
-    await expect(startControlSocket(file, dispatcher, metrics, new Redactor())).rejects.toThrow('exists and is not a socket')
+    await expect(startControlSocket(file, dispatcher, metrics, new Redactor())).rejects.toThrow(
+      'exists and is not a socket',
+    )
   })
 })

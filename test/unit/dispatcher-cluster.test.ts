@@ -101,7 +101,20 @@ describe('the dispatcher in a cluster', () => {
     const h = await harness(cluster)
     const job = h.gitlab.enqueue({flavor: 'XS'})
     h.gitlab.jobs.get(job.id)!.status = 'running' // acknowledged by the daemon that died
-    cluster.toAdopt = [{runner: h.config.runners[0]!.uniqueName, jobId: job.id, jobToken: job.token, phase: 'provisioning', weight: 2.378, expectedWeight: 2.378, traceOffset: 0, acquiredAt: 0, phaseSince: 0, payload: job.payload}]
+    cluster.toAdopt = [
+      {
+        runner: h.config.runners[0]!.uniqueName,
+        jobId: job.id,
+        jobToken: job.token,
+        phase: 'provisioning',
+        weight: 2.378,
+        expectedWeight: 2.378,
+        traceOffset: 0,
+        acquiredAt: 0,
+        phaseSince: 0,
+        payload: job.payload,
+      },
+    ]
     h.gitlab.jobs.delete(job.id) // GitLab will not hand it out again: only adoption brings it here
     h.gitlab.jobs.set(job.id, {...job, status: 'running'})
     await h.clock.runUntil(() => h.snapshot().jobs.some((j) => j.jobId === job.id && j.phase === 'running'), 60_000)

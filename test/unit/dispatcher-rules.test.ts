@@ -25,7 +25,10 @@ afterEach(async () => {
   }
 })
 
-const running = (h: Harness, n = 1) => () => h.snapshot().jobs.filter((j) => j.phase === 'running').length === n
+const running =
+  (h: Harness, n = 1) =>
+  () =>
+    h.snapshot().jobs.filter((j) => j.phase === 'running').length === n
 const idle = (h: Harness) => () => h.snapshot().jobs.length === 0 && h.snapshot().concurrent.used === 0
 
 /** Weights written down independently of the code (bc -l: e(1.25*l(GiB))). */
@@ -95,7 +98,11 @@ class GitLabAnswering200 extends FakeCoordinator {
     info: {name: 'test', version: '0.0.0', revision: 'x', platform: 'linux', architecture: 'amd64'},
   })
 
-  override async jobStatus(runner: RunnerEndpoint, job: JobRef, o: {signal?: AbortSignal} = {}): Promise<{finished: boolean; status?: string}> {
+  override async jobStatus(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    o: {signal?: AbortSignal} = {},
+  ): Promise<{finished: boolean; status?: string}> {
     this.calls.jobStatus++
     return this.client.jobStatus(runner, job, o)
   }
@@ -103,7 +110,11 @@ class GitLabAnswering200 extends FakeCoordinator {
   private answer(req: HttpRequest): HttpResponse {
     const j = [...this.jobs.values()].find((x) => x.token === req.headers?.['job-token'])
     if (!j) return {status: 401, headers: {'content-type': 'application/json'}, body: '{"message":"401 Unauthorized"}'}
-    return {status: 200, headers: {'content-type': 'application/json'}, body: JSON.stringify({id: j.id, status: j.status})}
+    return {
+      status: 200,
+      headers: {'content-type': 'application/json'},
+      body: JSON.stringify({id: j.id, status: j.status}),
+    }
   }
 }
 
@@ -174,12 +185,25 @@ describe('the quota check and float noise', () => {
     await h.clock.runUntil(running(h, 3), 600_000, 'three running')
     await h.clock.advance(600_000)
     expect(jobs.filter((j) => j.status === 'pending')).toHaveLength(1)
-    expect(h.snapshot().runners[0]!.intake).toMatchObject({state: 'paused', reason: 'quota 40.4/40.4 used; largest flavor needs 13.5', blocker: {kind: 'quota'}})
+    expect(h.snapshot().runners[0]!.intake).toMatchObject({
+      state: 'paused',
+      reason: 'quota 40.4/40.4 used; largest flavor needs 13.5',
+      blocker: {kind: 'quota'},
+    })
   })
 })
 
 describe('a state file that refuses writes for a while (failNextWrites)', () => {
-  it.each(['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'finished', 'decommissioning'] as const)(
+  it.each([
+    'acquired',
+    'provisioning',
+    'provisioned',
+    'launching',
+    'launched',
+    'running',
+    'finished',
+    'decommissioning',
+  ] as const)(
     'after the %s record: the job still ends (run or failed with the reason), no resource is left, nothing runs ahead of its record',
     async (phase) => {
       const h = await harness()
@@ -200,7 +224,9 @@ describe('a state file that refuses writes for a while (failNextWrites)', () => 
       if (job.status === 'failed') expect(job.log).toContain('EIO: simulated write failure')
       expect(h.cloud.resources.size).toBe(0)
       expect(h.cloud.createdCount).toBeLessThanOrEqual(1)
-      expect(h.logs.some((l) => l.level === 'error' && /state file/.test(l.msg) || /EIO/.test(String(l.fields.error)))).toBe(true)
+      expect(
+        h.logs.some((l) => (l.level === 'error' && /state file/.test(l.msg)) || /EIO/.test(String(l.fields.error))),
+      ).toBe(true)
     },
   )
 })
@@ -218,7 +244,11 @@ describe('the operator pause', () => {
     await h.clock.advance(3_600_000)
     expect(job.status).toBe('pending')
     expect(h.gitlab.calls.requestJob).toBe(calls)
-    expect(h.snapshot().runners[0]!.intake).toEqual({state: 'paused', reason: 'paused by the operator', blocker: {kind: 'operator'}})
+    expect(h.snapshot().runners[0]!.intake).toEqual({
+      state: 'paused',
+      reason: 'paused by the operator',
+      blocker: {kind: 'operator'},
+    })
     h.dispatcher.setIntakePaused(false)
     await h.clock.runUntil(() => job.status === 'running' && running(h)(), 60_000, 'taken after resume')
   })
@@ -229,6 +259,10 @@ describe('the operator pause', () => {
     await h.clock.runUntil(running(h), 600_000, 'running')
     h.dispatcher.setIntakePaused(true)
     h.gitlab.finish(job.id)
-    await h.clock.runUntil(() => h.cloud.resources.size === 0 && h.snapshot().jobs.length === 0, 600_000, 'finished and deleted while paused')
+    await h.clock.runUntil(
+      () => h.cloud.resources.size === 0 && h.snapshot().jobs.length === 0,
+      600_000,
+      'finished and deleted while paused',
+    )
   })
 })

@@ -24,11 +24,14 @@ afterEach(async () => {
 
 const idle = (h: Harness) => () => {
   const s = h.snapshot()
-  return s.jobs.length === 0 && s.concurrent.used === 0 && [...h.gitlab.jobs.values()].every((j) => j.status !== 'pending')
+  return (
+    s.jobs.length === 0 && s.concurrent.used === 0 && [...h.gitlab.jobs.values()].every((j) => j.status !== 'pending')
+  )
 }
 
 /** Some launched resource whose job still runs: the inner runner has something to finish. */
-const launchedRunning = (h: Harness) => () => [...h.cloud.resources.values()].some((r) => r.launched && h.gitlab.jobs.get(r.jobId)?.status === 'running')
+const launchedRunning = (h: Harness) => () =>
+  [...h.cloud.resources.values()].some((r) => r.launched && h.gitlab.jobs.get(r.jobId)?.status === 'running')
 
 /** The inner runner: finishes every launched job of the cloud. */
 function finishLaunched(h: Harness, status: 'success' | 'failed' = 'success'): void {
@@ -39,7 +42,11 @@ describe('dispatcher: the job pipeline', () => {
   it('takes jobs, runs them, deletes their resources; counters return to 0', async () => {
     const h = await harness()
     const jobs = [h.gitlab.enqueue({flavor: 'S'}), h.gitlab.enqueue({flavor: 'M'}), h.gitlab.enqueue()]
-    await h.clock.runUntil(() => h.cloud.resources.size === 3 && [...h.cloud.resources.values()].every((r) => r.launched), 600_000, 'all launched')
+    await h.clock.runUntil(
+      () => h.cloud.resources.size === 3 && [...h.cloud.resources.values()].every((r) => r.launched),
+      600_000,
+      'all launched',
+    )
     expect(h.snapshot().jobs.map((j) => j.phase)).toEqual(['running', 'running', 'running'])
     finishLaunched(h)
     await h.clock.runUntil(idle(h), 600_000, 'idle')
@@ -61,11 +68,15 @@ describe('dispatcher: the job pipeline', () => {
     const h = await harness()
     const bad = h.gitlab.enqueue({flavor: 'HUGE'})
     const good = h.gitlab.enqueue({flavor: 'S'})
-    await h.clock.runUntil(() => bad.status === 'failed' && h.cloud.resources.size === 1 && [...h.cloud.resources.values()][0]!.launched)
+    await h.clock.runUntil(
+      () => bad.status === 'failed' && h.cloud.resources.size === 1 && [...h.cloud.resources.values()][0]!.launched,
+    )
     // The dispatcher leaves reason and exit code to the client's defaults (script_failure, 103, spec §2.8),
     // which the GitLab client test checks on the request body and e2e-clever on what the simulator received.
     expect(bad).toMatchObject({status: 'failed', reported: 1, failureReport: {}})
-    expect(bad.log).toBe("\u001b[31mheptapod-paas-runner: Selected flavor 'HUGE' is not available, possible choices are XS, S, M, L, XL, 2XL, 3XL\u001b[0m\n")
+    expect(bad.log).toBe(
+      "\u001b[31mheptapod-paas-runner: Selected flavor 'HUGE' is not available, possible choices are XS, S, M, L, XL, 2XL, 3XL\u001b[0m\n",
+    )
     finishLaunched(h)
     await h.clock.runUntil(idle(h))
     expect(good.status).toBe('success')
@@ -151,7 +162,9 @@ describe('dispatcher: the job pipeline', () => {
     await h.clock.runUntil(() => h.snapshot().pendingDeletions === 1)
     expect(h.snapshot().concurrent.used).toBe(1)
     await h.clock.runUntil(idle(h))
-    expect(h.events.filter((e) => e.type === 'delete-retry').map((e) => (e as {attempt: number}).attempt)).toEqual([1, 2, 3, 4])
+    expect(h.events.filter((e) => e.type === 'delete-retry').map((e) => (e as {attempt: number}).attempt)).toEqual([
+      1, 2, 3, 4,
+    ])
     expect(h.cloud.resources.size).toBe(0)
   })
 
@@ -269,7 +282,16 @@ describe('dispatcher: coordinator trouble', () => {
 
 describe('dispatcher: crash safety', () => {
   it('resumes after a crash at each step without creating a second resource', async () => {
-    for (const phase of ['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'finished', 'decommissioning'] as const) {
+    for (const phase of [
+      'acquired',
+      'provisioning',
+      'provisioned',
+      'launching',
+      'launched',
+      'running',
+      'finished',
+      'decommissioning',
+    ] as const) {
       const h = await harness({traceWatch: true})
       let crashed = false
       // Crash right after the phase is durable, before the side effect it announces.
@@ -281,7 +303,11 @@ describe('dispatcher: crash safety', () => {
       })
       const job = h.gitlab.enqueue()
       h.gitlab.write(job.id, 'started\n')
-      await h.clock.runUntil(() => crashed || (job.status === 'running' && launchedRunning(h)()), 600_000, `${phase}: reached`)
+      await h.clock.runUntil(
+        () => crashed || (job.status === 'running' && launchedRunning(h)()),
+        600_000,
+        `${phase}: reached`,
+      )
       if (!crashed && launchedRunning(h)()) finishLaunched(h)
       await h.clock.runUntil(() => crashed, 600_000, `${phase}: crashed`)
       await h.clock.settle()
@@ -299,10 +325,16 @@ describe('dispatcher: crash safety', () => {
     const ours = {systemId: HARNESS_SYSTEM_ID, runner: 'tok0abcd'}
     const orphan = h.cloud.create('hpd-job-tok0abcd-999', 'M', 13.45, 999, ours)
     // Same runner, another daemon: same name prefix, another system id.
-    const otherDaemon = h.cloud.create('hpd-job-tok0abcd-777', 'M', 13.45, 777, {systemId: 'r_someoneelse', runner: 'tok0abcd'})
+    const otherDaemon = h.cloud.create('hpd-job-tok0abcd-777', 'M', 13.45, 777, {
+      systemId: 'r_someoneelse',
+      runner: 'tok0abcd',
+    })
     // Named like ours, no marker at all (the original's apps, a person's).
     const unmarked = h.cloud.create('hpd-job-tok0abcd-555', 'M', 13.45, 555)
-    const otherRunner = h.cloud.create('hpd-job-otherrun-5', 'M', 13.45, 5, {systemId: HARNESS_SYSTEM_ID, runner: 'otherrun'})
+    const otherRunner = h.cloud.create('hpd-job-otherrun-5', 'M', 13.45, 5, {
+      systemId: HARNESS_SYSTEM_ID,
+      runner: 'otherrun',
+    })
     await h.start()
     const job = h.gitlab.enqueue()
     await h.clock.runUntil(() => h.snapshot().jobs[0]?.phase === 'running')
@@ -313,7 +345,10 @@ describe('dispatcher: crash safety', () => {
     expect(h.cloud.resources.has(orphan.id)).toBe(false)
     for (const kept of [otherDaemon, unmarked, otherRunner]) expect(h.cloud.resources.has(kept.id)).toBe(true)
     expect([...h.cloud.resources.values()].some((r) => r.jobId === job.id)).toBe(true)
-    expect(h.events.filter((e) => e.type === 'orphan').map((e) => (e as {action: string}).action)).toEqual(['marked', 'deleted'])
+    expect(h.events.filter((e) => e.type === 'orphan').map((e) => (e as {action: string}).action)).toEqual([
+      'marked',
+      'deleted',
+    ])
     // Reported once, not at every sweep.
     expect(h.events.filter((e) => e.type === 'unmarked-resource')).toHaveLength(1)
     expect(h.logs.filter((l) => l.msg.includes('carries no ownership marker'))).toHaveLength(1)
@@ -324,7 +359,18 @@ describe('dispatcher: crash safety', () => {
     harnesses.push(h)
     const res = h.cloud.create('hpd-job-tok0abcd-41', 'L', 0, 41, {systemId: HARNESS_SYSTEM_ID, runner: 'tok0abcd'})
     // The original's format: no expected_weight, a resource dump without weight.
-    h.file = new MemoryStateFile(JSON.stringify({launched: [{runner_name: 'tok0abcd', job_id: 41, token: 'tok41', paas_resource: {id: res.id, name: res.name, launched: true}}]}))
+    h.file = new MemoryStateFile(
+      JSON.stringify({
+        launched: [
+          {
+            runner_name: 'tok0abcd',
+            job_id: 41,
+            token: 'tok41',
+            paas_resource: {id: res.id, name: res.name, launched: true},
+          },
+        ],
+      }),
+    )
     await h.start()
     // The memory executor's L is 12 GiB: 12^1.25 = 12 × 1.861209… = 22.33451… (not the original's 1).
     expect(h.snapshot().jobs.find((j) => j.jobId === 41)?.weight).toBeCloseTo(22.33451, 4)
@@ -335,7 +381,19 @@ describe('dispatcher: crash safety', () => {
     const h = new Harness({tokens: ['glrt-t1_AbCdEfGhIjKlMnOp']})
     harnesses.push(h)
     const res = h.cloud.create('hpd-job-glrt-t1_-61', 'M', 13.45, 61)
-    h.file = new MemoryStateFile(JSON.stringify({launched: [{runner_name: 'glrt-t1_', job_id: 61, token: 'tok61', expected_weight: 13.45, paas_resource: {id: res.id, name: res.name, weight: 13.45, launched: true}}]}))
+    h.file = new MemoryStateFile(
+      JSON.stringify({
+        launched: [
+          {
+            runner_name: 'glrt-t1_',
+            job_id: 61,
+            token: 'tok61',
+            expected_weight: 13.45,
+            paas_resource: {id: res.id, name: res.name, weight: 13.45, launched: true},
+          },
+        ],
+      }),
+    )
     await h.start()
     expect([...h.store.records.keys()]).toEqual(['t1_AbCdEf/61'])
     expect(h.logs.some((l) => l.msg.includes('no longer in the configuration'))).toBe(false)
@@ -344,14 +402,16 @@ describe('dispatcher: crash safety', () => {
   it('with paas_orphan_grace_period = 0, reports an orphan and never deletes it', async () => {
     const h = new Harness({options: {sweepIntervalMs: 300_000}, extraGlobals: 'paas_orphan_grace_period = 0'})
     harnesses.push(h)
-    const orphan = h.cloud.create('hpd-job-tok0abcd-999', 'M', 13.45, 999, {systemId: HARNESS_SYSTEM_ID, runner: 'tok0abcd'})
+    const orphan = h.cloud.create('hpd-job-tok0abcd-999', 'M', 13.45, 999, {
+      systemId: HARNESS_SYSTEM_ID,
+      runner: 'tok0abcd',
+    })
     await h.start()
     await h.clock.advance(3_600_000)
     expect(h.cloud.resources.has(orphan.id)).toBe(true)
     expect(h.store.orphans.has(`tok0abcd/${orphan.id}`)).toBe(true)
     expect(h.events.filter((e) => e.type === 'orphan').map((e) => (e as {action: string}).action)).toEqual(['marked'])
   })
-
 })
 
 describe('dispatcher: progress polling', () => {
@@ -361,12 +421,19 @@ describe('dispatcher: progress polling', () => {
     h.gitlab.beforeStatus = (runner) => (runner.url.includes('gitlab0') ? new Promise(() => {}) : Promise.resolve())
     const stuck = Array.from({length: 6}, () => h.gitlab.enqueue({runnerToken: h.tokens[0]}))
     const other = h.gitlab.enqueue({runnerToken: h.tokens[1]})
-    await h.clock.runUntil(() => [...stuck, other].every((j) => [...h.cloud.resources.values()].some((r) => r.jobId === j.id && r.launched)), 600_000, 'all launched')
+    await h.clock.runUntil(
+      () => [...stuck, other].every((j) => [...h.cloud.resources.values()].some((r) => r.jobId === j.id && r.launched)),
+      600_000,
+      'all launched',
+    )
     h.gitlab.finish(other.id)
     const finishedAt = h.clock.now()
-    await h.clock.runUntil(() => ![...h.cloud.resources.values()].some((r) => r.jobId === other.id), 600_000, 'the other GitLab\'s job is noticed finished')
+    await h.clock.runUntil(
+      () => ![...h.cloud.resources.values()].some((r) => r.jobId === other.id),
+      600_000,
+      "the other GitLab's job is noticed finished",
+    )
     // Within about one interval (10 s) of finishing, though 6 checks of gitlab0 hang forever.
     expect(h.clock.now() - finishedAt).toBeLessThanOrEqual(12_000)
   })
 })
-

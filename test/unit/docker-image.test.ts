@@ -1,7 +1,12 @@
 import {describe, expect, it} from 'vitest'
 
 import type {JobPayload} from '../../src/core/job-payload.js'
-import {amendForDependencyProxy, expandVariables, serviceAlias, splitDockerDomain} from '@heptapod-paas-runner/plugin-api'
+import {
+  amendForDependencyProxy,
+  expandVariables,
+  serviceAlias,
+  splitDockerDomain,
+} from '@heptapod-paas-runner/plugin-api'
 
 describe('splitDockerDomain (original-spec §5.7)', () => {
   it.each([
@@ -21,7 +26,14 @@ describe('splitDockerDomain (original-spec §5.7)', () => {
 })
 
 describe('expandVariables (Go os.Expand)', () => {
-  const vars = new Map([['FOO-BAR', 'x'], ['FOO-${BAR', 'v'], ['IMG', 'debian'], ['TAG', '${V}'], ['V', '12'], ['LOOP', '$LOOP']])
+  const vars = new Map([
+    ['FOO-BAR', 'x'],
+    ['FOO-${BAR', 'v'],
+    ['IMG', 'debian'],
+    ['TAG', '${V}'],
+    ['V', '12'],
+    ['LOOP', '$LOOP'],
+  ])
   it.each([
     ['somethin-$FOO-BAR-hop', 'somethin--BAR-hop'],
     ['${FOO-${BAR}}', 'v}'],
@@ -50,7 +62,15 @@ describe('service aliases', () => {
 
 describe('dependency proxy rewriting', () => {
   const prefix = 'gitlab.example.com:443/acme/dependency_proxy/containers'
-  const job = (o: Partial<JobPayload>): JobPayload => ({id: 1, token: 't', variables: [{key: 'CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX', value: prefix}, {key: 'PG', value: 'postgres:16'}], ...o})
+  const job = (o: Partial<JobPayload>): JobPayload => ({
+    id: 1,
+    token: 't',
+    variables: [
+      {key: 'CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX', value: prefix},
+      {key: 'PG', value: 'postgres:16'},
+    ],
+    ...o,
+  })
 
   it('is a no-op without a prefix, or without image and services', () => {
     const j = {id: 1, token: 't', image: {name: 'debian'}, variables: []}
@@ -59,10 +79,18 @@ describe('dependency proxy rewriting', () => {
   })
 
   it('rewrites Docker Hub images, keeps others, derives missing aliases, keeps given ones', () => {
-    const out = amendForDependencyProxy(job({
-      image: {name: 'debian:bookworm', entrypoint: null},
-      services: [{name: '$PG'}, {name: 'heptapod/heptapod:latest'}, {name: 'nginx', alias: 'web'}, {name: 'registry.example.com/x/y:1'}, {alias: 'nameless'}],
-    }))
+    const out = amendForDependencyProxy(
+      job({
+        image: {name: 'debian:bookworm', entrypoint: null},
+        services: [
+          {name: '$PG'},
+          {name: 'heptapod/heptapod:latest'},
+          {name: 'nginx', alias: 'web'},
+          {name: 'registry.example.com/x/y:1'},
+          {alias: 'nameless'},
+        ],
+      }),
+    )
     expect(out.image).toEqual({name: `${prefix}/library/debian:bookworm`, entrypoint: null})
     expect(out.services).toEqual([
       {name: `${prefix}/library/postgres:16`, alias: 'postgres'},
@@ -76,6 +104,8 @@ describe('dependency proxy rewriting', () => {
   })
 
   it('keeps a non-Hub main image as written', () => {
-    expect(amendForDependencyProxy(job({image: {name: 'registry.example.com/base:1'}})).image).toEqual({name: 'registry.example.com/base:1'})
+    expect(amendForDependencyProxy(job({image: {name: 'registry.example.com/base:1'}})).image).toEqual({
+      name: 'registry.example.com/base:1',
+    })
   })
 })

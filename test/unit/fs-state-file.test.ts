@@ -51,7 +51,12 @@ describe('FsStateFile: durability', () => {
     await file.append('{"a":2}\n')
     const kinds = ops.map((o) => o.op)
     // write, then a sync of the same handle, for each append; never two writes in a row unsynced.
-    expect(kinds).toEqual(['write', expect.stringMatching(/^(data)?sync$/), 'write', expect.stringMatching(/^(data)?sync$/)])
+    expect(kinds).toEqual([
+      'write',
+      expect.stringMatching(/^(data)?sync$/),
+      'write',
+      expect.stringMatching(/^(data)?sync$/),
+    ])
     expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe('{"a":1}\n{"a":2}\n')
     await file.close()
   })
@@ -91,7 +96,17 @@ describe('FsStateFile: durability', () => {
     const {store} = await StateStore.open(new FsStateFile(join(dir, 'state.json')), {now: () => 1})
     const ops = watchHandles()
     for (let i = 0; i < 3; i++) {
-      await store.put({runner: 'tok0abcd', jobId: i, jobToken: `glcbt-${i}`, phase: 'acquired', weight: 1, expectedWeight: 1, traceOffset: 0, acquiredAt: 1, phaseSince: 1})
+      await store.put({
+        runner: 'tok0abcd',
+        jobId: i,
+        jobToken: `glcbt-${i}`,
+        phase: 'acquired',
+        weight: 1,
+        expectedWeight: 1,
+        traceOffset: 0,
+        acquiredAt: 1,
+        phaseSince: 1,
+      })
       // At the moment the commit resolves, its write has been synced.
       expect(ops.at(-1)?.op).toMatch(/^(data)?sync$/)
     }

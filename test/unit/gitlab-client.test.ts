@@ -2,7 +2,12 @@ import {describe, expect, it} from 'vitest'
 
 import {AbortedError, CoordinatorError} from '../../src/core/coordinator/coordinator-errors.js'
 import {GitLabClient} from '../../src/core/coordinator/gitlab-client.js'
-import {HttpTransportError, type HttpClient, type HttpRequest, type HttpResponse} from '../../src/core/coordinator/http-port.js'
+import {
+  HttpTransportError,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from '../../src/core/coordinator/http-port.js'
 import {DEFAULT_RETRY_POLICY, retryDelayMs, serverRequestedDelayMs} from '../../src/core/coordinator/retry.js'
 import {FakeClock} from '../helpers/fake-clock.js'
 
@@ -24,11 +29,19 @@ class ScriptedHttp implements HttpClient {
 }
 
 const r = (status: number, body = '', headers: Record<string, string> = {}): HttpResponse => ({status, body, headers})
-const json = (status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse => r(status, JSON.stringify(value), {'content-type': 'application/json', ...headers})
+const json = (status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse =>
+  r(status, JSON.stringify(value), {'content-type': 'application/json', ...headers})
 const JOB_BODY = {id: 7, token: JOB.token, job_info: {project_id: 42}, variables: []}
 
 function client(http: HttpClient, clock = new FakeClock()) {
-  return new GitLabClient({http, sleep: clock.sleep, now: clock.now, random: () => 0.5, systemId: 'r_0123456789ab', info: {name: 'heptapod-paas-runner', version: '0.1.0', revision: 'x', platform: 'linux', architecture: 'amd64'}})
+  return new GitLabClient({
+    http,
+    sleep: clock.sleep,
+    now: clock.now,
+    random: () => 0.5,
+    systemId: 'r_0123456789ab',
+    info: {name: 'heptapod-paas-runner', version: '0.1.0', revision: 'x', platform: 'linux', architecture: 'amd64'},
+  })
 }
 
 describe('retry delays', () => {
@@ -36,7 +49,9 @@ describe('retry delays', () => {
     const now = Date.parse('2026-11-28T10:00:00Z')
     expect(serverRequestedDelayMs({'retry-after': '7'}, now)).toBe(7000)
     expect(serverRequestedDelayMs({'retry-after': 'Sat, 28 Nov 2026 10:00:05 GMT'}, now)).toBe(5000)
-    expect(serverRequestedDelayMs({'ratelimit-resettime': 'Sat, 28 Nov 2026 10:00:30 GMT', 'retry-after': '7'}, now)).toBe(30_000)
+    expect(
+      serverRequestedDelayMs({'ratelimit-resettime': 'Sat, 28 Nov 2026 10:00:30 GMT', 'retry-after': '7'}, now),
+    ).toBe(30_000)
     expect(serverRequestedDelayMs({}, now)).toBeUndefined()
   })
 
@@ -52,7 +67,12 @@ describe('retry delays', () => {
 describe('GitLabClient against scripted answers', () => {
   it('retries 502, 503 and a network error, then returns the job', async () => {
     const clock = new FakeClock()
-    const http = new ScriptedHttp([r(502, '<html>bad gateway</html>', {'content-type': 'text/html'}), new HttpTransportError('ECONNRESET', 'reset'), r(503), json(201, JOB_BODY)])
+    const http = new ScriptedHttp([
+      r(502, '<html>bad gateway</html>', {'content-type': 'text/html'}),
+      new HttpTransportError('ECONNRESET', 'reset'),
+      r(503),
+      json(201, JOB_BODY),
+    ])
     const res = await client(http, clock).requestJob(RUNNER, {})
     expect(res).toMatchObject({kind: 'job', job: {id: 7}})
     expect(http.requests).toHaveLength(4)
@@ -62,7 +82,11 @@ describe('GitLabClient against scripted answers', () => {
   it('waits what Retry-After and RateLimit-ResetTime say', async () => {
     const clock = new FakeClock()
     const reset = new Date(clock.now() + 12_000).toUTCString()
-    const http = new ScriptedHttp([json(429, {message: {error: 'too many'}}, {'retry-after': '3'}), r(503, '', {'ratelimit-resettime': reset}), r(204)])
+    const http = new ScriptedHttp([
+      json(429, {message: {error: 'too many'}}, {'retry-after': '3'}),
+      r(503, '', {'ratelimit-resettime': reset}),
+      r(204),
+    ])
     await client(http, clock).requestJob(RUNNER, {})
     expect(clock.sleeps[0]).toBe(3000)
     expect(clock.sleeps[1]).toBeGreaterThanOrEqual(8000)
@@ -71,59 +95,104 @@ describe('GitLabClient against scripted answers', () => {
 
   it('classifies a coordinator that stays down as unavailable after 5 attempts', async () => {
     const http = new ScriptedHttp([r(503), r(503), r(503), r(503), r(503)])
-    const err = await client(http).requestJob(RUNNER, {}).catch((e: unknown) => e)
+    const err = await client(http)
+      .requestJob(RUNNER, {})
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CoordinatorError)
     expect(err).toMatchObject({kind: 'unavailable', status: 503, retryable: true, endpoint: 'POST /jobs/request'})
     expect(http.requests).toHaveLength(5)
   })
 
   it('classifies an unreachable coordinator as unavailable', async () => {
-    const http = new ScriptedHttp(Array.from({length: 5}, () => new HttpTransportError('ECONNREFUSED', 'network error (ECONNREFUSED)')))
-    await expect(client(http).requestJob(RUNNER, {})).rejects.toMatchObject({kind: 'unavailable', message: expect.stringContaining('ECONNREFUSED')})
+    const http = new ScriptedHttp(
+      Array.from({length: 5}, () => new HttpTransportError('ECONNREFUSED', 'network error (ECONNREFUSED)')),
+    )
+    await expect(client(http).requestJob(RUNNER, {})).rejects.toMatchObject({
+      kind: 'unavailable',
+      message: expect.stringContaining('ECONNREFUSED'),
+    })
   })
 
   it('classifies a lasting 429 as rate limited, with the wait asked', async () => {
-    const http = new ScriptedHttp(Array.from({length: 5}, () => json(429, {message: {error: 'x'}}, {'retry-after': '60'})))
-    await expect(client(http).requestJob(RUNNER, {})).rejects.toMatchObject({kind: 'rate_limited', retryAfterMs: 60_000})
+    const http = new ScriptedHttp(
+      Array.from({length: 5}, () => json(429, {message: {error: 'x'}}, {'retry-after': '60'})),
+    )
+    await expect(client(http).requestJob(RUNNER, {})).rejects.toMatchObject({
+      kind: 'rate_limited',
+      retryAfterMs: 60_000,
+    })
   })
 
   it('classifies 403 on a job request as a revoked token, without retrying', async () => {
     const http = new ScriptedHttp([json(403, {message: '403 Forbidden'})])
-    await expect(client(http).requestJob(RUNNER, {})).rejects.toMatchObject({kind: 'token_revoked', status: 403, retryable: false})
+    await expect(client(http).requestJob(RUNNER, {})).rejects.toMatchObject({
+      kind: 'token_revoked',
+      status: 403,
+      retryable: false,
+    })
     expect(http.requests).toHaveLength(1)
   })
 
   it('treats 409 as no job, and keeps last_update when a 204 has none', async () => {
-    const http = new ScriptedHttp([json(409, {message: '409 Conflict'}), r(204, '', {'gitlab-ci-builds-polling': 'yes'}), r(204, '', {'x-gitlab-last-update': 'b'.repeat(32)})])
+    const http = new ScriptedHttp([
+      json(409, {message: '409 Conflict'}),
+      r(204, '', {'gitlab-ci-builds-polling': 'yes'}),
+      r(204, '', {'x-gitlab-last-update': 'b'.repeat(32)}),
+    ])
     const c = client(http)
-    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: false, conflict: true, lastUpdate: 'a'.repeat(32)})
-    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: true, holdEnded: true, lastUpdate: 'a'.repeat(32)})
-    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({kind: 'none', longPolling: false, lastUpdate: 'b'.repeat(32)})
-    expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({last_update: 'a'.repeat(32), system_id: 'r_0123456789ab', info: {executor: 'docker', features: {two_phase_job_commit: true}}})
+    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({
+      kind: 'none',
+      longPolling: false,
+      conflict: true,
+      lastUpdate: 'a'.repeat(32),
+    })
+    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({
+      kind: 'none',
+      longPolling: true,
+      holdEnded: true,
+      lastUpdate: 'a'.repeat(32),
+    })
+    expect(await c.requestJob(RUNNER, {lastUpdate: 'a'.repeat(32)})).toEqual({
+      kind: 'none',
+      longPolling: false,
+      lastUpdate: 'b'.repeat(32),
+    })
+    expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({
+      last_update: 'a'.repeat(32),
+      system_id: 'r_0123456789ab',
+      info: {executor: 'docker', features: {two_phase_job_commit: true}},
+    })
   })
 
   it('reports a 201 it cannot decode as unexpected, without leaking the body', async () => {
     const http = new ScriptedHttp([r(201, `{"id": 7, "token": "${JOB.token}`, {'content-type': 'application/json'})])
-    const err = (await client(http).requestJob(RUNNER, {}).catch((e: unknown) => e)) as CoordinatorError
+    const err = (await client(http)
+      .requestJob(RUNNER, {})
+      .catch((e: unknown) => e)) as CoordinatorError
     expect(err.kind).toBe('unexpected')
     expect(err.message).not.toContain(JOB.token)
   })
 
   it('aborts at once during a backoff when shutdown is requested', async () => {
     const ac = new AbortController()
-    const http = new ScriptedHttp([async () => {
-      ac.abort(new Error('shutdown'))
-      return r(503)
-    }])
+    const http = new ScriptedHttp([
+      async () => {
+        ac.abort(new Error('shutdown'))
+        return r(503)
+      },
+    ])
     await expect(client(http).requestJob(RUNNER, {signal: ac.signal})).rejects.toBeInstanceOf(AbortedError)
     expect(http.requests).toHaveLength(1)
   })
 
-  it('job status: 401 means finished (how it ended from the refused update\'s Job-Status), a finished status too, running does not', async () => {
+  it("job status: 401 means finished (how it ended from the refused update's Job-Status), a finished status too, running does not", async () => {
     const http = new ScriptedHttp([
-      r(401, '{"message":"401 Unauthorized"}'), json(403, {message: '403 Forbidden - Job is not processing on runner'}, {'job-status': 'canceled'}),
-      json(200, {status: 'running'}), json(200, {status: 'canceled'}),
-      r(401, '{"message":"401 Unauthorized"}'), r(500, 'oops'),
+      r(401, '{"message":"401 Unauthorized"}'),
+      json(403, {message: '403 Forbidden - Job is not processing on runner'}, {'job-status': 'canceled'}),
+      json(200, {status: 'running'}),
+      json(200, {status: 'canceled'}),
+      r(401, '{"message":"401 Unauthorized"}'),
+      r(500, 'oops'),
     ])
     const c = client(http)
     expect(await c.jobStatus(RUNNER, JOB)).toEqual({finished: true, status: 'canceled'})
@@ -136,16 +205,29 @@ describe('GitLabClient against scripted answers', () => {
   })
 
   it('report failed: script_failure with exit code 103; 403 "Job is not running" counts as done', async () => {
-    const http = new ScriptedHttp([r(200, '200'), json(403, {message: '403 Forbidden - Job is not running'}), json(403, {message: '403 Forbidden'})])
+    const http = new ScriptedHttp([
+      r(200, '200'),
+      json(403, {message: '403 Forbidden - Job is not running'}),
+      json(403, {message: '403 Forbidden'}),
+    ])
     const c = client(http)
     expect(await c.reportFailed(RUNNER, JOB)).toBe('reported')
-    expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({token: JOB.token, state: 'failed', failure_reason: 'script_failure', exit_code: 103})
+    expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({
+      token: JOB.token,
+      state: 'failed',
+      failure_reason: 'script_failure',
+      exit_code: 103,
+    })
     expect(await c.reportFailed(RUNNER, JOB)).toBe('not-running')
     await expect(c.reportFailed(RUNNER, JOB)).rejects.toMatchObject({kind: 'unexpected', status: 403})
   })
 
   it('append log: byte ranges with an inclusive end, and one re-sync on 416', async () => {
-    const http = new ScriptedHttp([r(202, '', {range: '0-7'}), r(416, '{"message":"416 Range Not Satisfiable"}', {range: '0-10'}), r(202, '', {range: '0-13'})])
+    const http = new ScriptedHttp([
+      r(202, '', {range: '0-7'}),
+      r(416, '{"message":"416 Range Not Satisfiable"}', {range: '0-10'}),
+      r(202, '', {range: '0-13'}),
+    ])
     const c = client(http)
     expect(await c.appendLog(RUNNER, JOB, 0, 'héllo\n')).toEqual({offset: 7}) // 7 bytes: é is 2
     expect(http.requests[0]!.headers!['content-range']).toBe('0-6')
@@ -154,7 +236,18 @@ describe('GitLabClient against scripted answers', () => {
   })
 
   it('never puts a token in a URL', async () => {
-    const http = new ScriptedHttp([r(204), r(401), r(403), r(200, '200'), r(202, '', {range: '0-1'}), r(200, 'log'), json(200, []), json(201, {id: 1, token: 'glrt-new'}), json(200, {id: 1, token: RUNNER.token}), r(204)])
+    const http = new ScriptedHttp([
+      r(204),
+      r(401),
+      r(403),
+      r(200, '200'),
+      r(202, '', {range: '0-1'}),
+      r(200, 'log'),
+      json(200, []),
+      json(201, {id: 1, token: 'glrt-new'}),
+      json(200, {id: 1, token: RUNNER.token}),
+      r(204),
+    ])
     const c = client(http)
     await c.requestJob(RUNNER, {})
     await c.jobStatus(RUNNER, JOB)
@@ -166,7 +259,8 @@ describe('GitLabClient against scripted answers', () => {
     await c.verify(RUNNER.url, RUNNER.token)
     await c.unregister(RUNNER.url, RUNNER.token)
     for (const q of http.requests) {
-      for (const t of [RUNNER.token, JOB.token, 'glpat-WaTcH', 'glpat-AdMiN', 'GR1348941ReGiStEr']) expect(q.url).not.toContain(t)
+      for (const t of [RUNNER.token, JOB.token, 'glpat-WaTcH', 'glpat-AdMiN', 'GR1348941ReGiStEr'])
+        expect(q.url).not.toContain(t)
     }
     expect(http.requests[6]!.url).toBe('https://gitlab.example.com/api/v4/groups/acme%2Fsub/custom_attributes')
   })

@@ -1,7 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
 import {parseConfig} from '../../src/core/config/parse-config.js'
-import {formatOwnerMarker, ownerFromLabels, ownerLabels, parseOwnerMarker, sameOwner} from '../../src/core/identity/owner-marker.js'
+import {
+  formatOwnerMarker,
+  ownerFromLabels,
+  ownerLabels,
+  parseOwnerMarker,
+  sameOwner,
+} from '../../src/core/identity/owner-marker.js'
 import {shortToken} from '../../src/core/identity/short-token.js'
 import {testExecutors} from '../helpers/executors.js'
 
@@ -47,7 +53,9 @@ describe('a config with two glrt-t1_ runners', () => {
 
   it('is refused when the same runner is configured twice, naming the short token', () => {
     const twice = toml.replace('glrt-t1_BBBBBBxxxxxxxxxxxxxxxx', 'glrt-t1_AAAAAAyyyyyyyyyyyyyyyy')
-    expect(() => parseConfig(twice, {file: 'c.toml', executors: testExecutors, defaultStateFile: '/s'})).toThrow(/runners\[1\]\.token: its short token 't1_AAAAAA'/)
+    expect(() => parseConfig(twice, {file: 'c.toml', executors: testExecutors, defaultStateFile: '/s'})).toThrow(
+      /runners\[1\]\.token: its short token 't1_AAAAAA'/,
+    )
   })
 })
 
@@ -59,7 +67,15 @@ describe('ownership marker', () => {
   })
 
   it('reads nothing from foreign text: a bare name, a prefix, trailing words', () => {
-    for (const text of ['hpd-job-t1_AbCdEf-12', '', null, 42, `${formatOwnerMarker(m)} extra`, `x ${formatOwnerMarker(m)}`, 'heptapod-paas-runner system= runner=x']) {
+    for (const text of [
+      'hpd-job-t1_AbCdEf-12',
+      '',
+      null,
+      42,
+      `${formatOwnerMarker(m)} extra`,
+      `x ${formatOwnerMarker(m)}`,
+      'heptapod-paas-runner system= runner=x',
+    ]) {
       expect(parseOwnerMarker(text)).toBeUndefined()
     }
     expect(ownerFromLabels({'org.heptapod.paas-runner.runner': 't1_AbCdEf'})).toBeUndefined()

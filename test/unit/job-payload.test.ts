@@ -16,9 +16,17 @@ const RUNNER = {url: 'https://gitlab.example.com', token: 'glrt-RuNnErSeCrEt123'
 const HOSTILE = [
   ['variables: [null]', {variables: [null]}, 'variables[0]: Invalid input: expected object, received null'],
   ['variables: "x"', {variables: 'x'}, 'variables: Invalid input: expected array, received string'],
-  ['a variable without its value', {variables: [{key: 'a'}]}, 'variables[0].value: Invalid input: expected string, received undefined'],
+  [
+    'a variable without its value',
+    {variables: [{key: 'a'}]},
+    'variables[0].value: Invalid input: expected string, received undefined',
+  ],
   ['job_info a string', {job_info: 'x'}, 'job_info: Invalid input: expected object, received string'],
-  ['project_id a string', {job_info: {project_id: '42'}}, 'job_info.project_id: Invalid input: expected number, received string'],
+  [
+    'project_id a string',
+    {job_info: {project_id: '42'}},
+    'job_info.project_id: Invalid input: expected number, received string',
+  ],
   ['services an object', {services: {name: 'x'}}, 'services: Invalid input: expected array, received object'],
 ] as const
 
@@ -45,16 +53,36 @@ describe('parseJobPayload', () => {
 })
 
 describe('the GitLab client, at the edge', () => {
-  const answer = (body: unknown): HttpClient => ({request: async (): Promise<HttpResponse> => ({status: 201, headers: {'content-type': 'application/json'}, body: JSON.stringify(body)})})
-  const client = (http: HttpClient) => new GitLabClient({http, sleep: new FakeClock().sleep, now: () => 0, random: () => 0.5, systemId: 'r_0123456789ab', info: {name: 'n', version: '0', revision: 'x', platform: 'linux', architecture: 'amd64'}})
+  const answer = (body: unknown): HttpClient => ({
+    request: async (): Promise<HttpResponse> => ({
+      status: 201,
+      headers: {'content-type': 'application/json'},
+      body: JSON.stringify(body),
+    }),
+  })
+  const client = (http: HttpClient) =>
+    new GitLabClient({
+      http,
+      sleep: new FakeClock().sleep,
+      now: () => 0,
+      random: () => 0.5,
+      systemId: 'r_0123456789ab',
+      info: {name: 'n', version: '0', revision: 'x', platform: 'linux', architecture: 'amd64'},
+    })
 
   it('an assigned job whose payload does not fit is "unreadable", with its id, token and the reason', async () => {
     const r = await client(answer({id: 7, token: 'glcbt-7', variables: 'x'})).requestJob(RUNNER, {})
-    expect(r).toEqual({kind: 'unreadable', job: {id: 7, token: 'glcbt-7'}, problem: 'variables: Invalid input: expected array, received string'})
+    expect(r).toEqual({
+      kind: 'unreadable',
+      job: {id: 7, token: 'glcbt-7'},
+      problem: 'variables: Invalid input: expected array, received string',
+    })
   })
 
   it('a payload without an id or token is an error of that call', async () => {
-    const err = await client(answer({variables: []})).requestJob(RUNNER, {}).catch((e: unknown) => e)
+    const err = await client(answer({variables: []}))
+      .requestJob(RUNNER, {})
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CoordinatorError)
     expect((err as Error).message).toMatch(/201 with a job payload that cannot be decoded .*id: /)
   })
@@ -91,7 +119,11 @@ describe('the dispatcher, given hostile payloads', () => {
       return j
     })
     const good = h.gitlab.enqueue({flavor: 'S'})
-    await h.clock.runUntil(() => bad.every((j) => j.status === 'failed') && [...h.cloud.resources.values()].some((r) => r.launched), 600_000, 'bad jobs failed, good one launched')
+    await h.clock.runUntil(
+      () => bad.every((j) => j.status === 'failed') && [...h.cloud.resources.values()].some((r) => r.launched),
+      600_000,
+      'bad jobs failed, good one launched',
+    )
     bad.forEach((j, i) => {
       expect(j.reported).toBe(1)
       expect(j.log).toBe(`\u001b[31mheptapod-paas-runner: the job payload cannot be read: ${HOSTILE[i]![2]}\u001b[0m\n`)
@@ -109,7 +141,11 @@ describe('the dispatcher, given hostile payloads', () => {
     const bad = h.gitlab.enqueue()
     bad.payload.variables = 'x' as never
     const good = h.gitlab.enqueue({flavor: 'S'})
-    await h.clock.runUntil(() => [...h.cloud.resources.values()].some((r) => r.launched && r.jobId === good.id), 600_000, 'good job launched')
+    await h.clock.runUntil(
+      () => [...h.cloud.resources.values()].some((r) => r.launched && r.jobId === good.id),
+      600_000,
+      'good job launched',
+    )
     expect(h.logs.some((l) => l.level === 'error' && /unexpected error while taking a job/.test(l.msg))).toBe(true)
   })
 })

@@ -80,7 +80,9 @@ describe.each([false, true])('pino logger (pretty = %s): no secret reaches the o
     const {log, text} = logger(pretty)
     const cause = new Error(`socket to https://x:${CC_TOKEN}@api.example`)
     log.error('launch failed', {error: new Error(`git push with ${JOB_TOKEN} refused`, {cause})})
-    log.warn('request failed', {error: new CoordinatorError('unavailable', 'GET /job', `503 for ${RUNNER_TOKEN}`, {status: 503})})
+    log.warn('request failed', {
+      error: new CoordinatorError('unavailable', 'GET /job', `503 for ${RUNNER_TOKEN}`, {status: 503}),
+    })
     expectClean(text())
     expect(text()).toContain('git push with [REDACTED] refused')
     expect(text()).not.toMatch(/ at .*\.ts:\d+/) // no stack trace
@@ -114,7 +116,10 @@ describe('the SIGUSR1 state dump through the real logger', () => {
     const {log, redactor, text} = logger(false)
     const job = h.gitlab.enqueue()
     redactor.add(job.token) // as the daemon's addSecret does when it takes a job
-    h.cloud.failNext('provision', new Error(`Clever answered 500 for token ${job.token} at https://Jenkins:s3cr3t-in-url@api.example`))
+    h.cloud.failNext(
+      'provision',
+      new Error(`Clever answered 500 for token ${job.token} at https://Jenkins:s3cr3t-in-url@api.example`),
+    )
     await h.clock.runUntil(() => h.snapshot().recentFailures.length === 1, 600_000, 'a recorded failure')
     const snapshot = h.snapshot()
     expect(JSON.stringify(snapshot)).toContain(job.token) // the raw snapshot does carry it

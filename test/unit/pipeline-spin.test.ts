@@ -18,15 +18,32 @@ describe('the job pipeline', () => {
     const h = new Harness()
     harnesses.push(h)
     await h.start()
-    const bogus = {runner: 'tok0abcd', jobId: 9, jobToken: 'glcbt-9-secret', phase: 'bogus', weight: 1, expectedWeight: 1, traceOffset: 0, acquiredAt: 0, phaseSince: 0} as unknown as JobRecord
+    const bogus = {
+      runner: 'tok0abcd',
+      jobId: 9,
+      jobToken: 'glcbt-9-secret',
+      phase: 'bogus',
+      weight: 1,
+      expectedWeight: 1,
+      traceOffset: 0,
+      acquiredAt: 0,
+      phaseSince: 0,
+    } as unknown as JobRecord
     h.store.records.set('tok0abcd/9', bogus)
     // A state record that got past the schema (a bug, an older loader): the pipeline is driven as at start.
     ;(h.dispatcher as unknown as {pipeline: {drive(r: JobRecord): void}}).pipeline.drive(bogus)
     await h.clock.runUntil(() => h.logs.some((l) => /unknown phase/.test(l.msg)), 60_000, 'the unknown phase reported')
-    expect(h.logs.find((l) => /unknown phase/.test(l.msg))).toMatchObject({level: 'error', fields: {job: 9, phase: 'bogus'}})
+    expect(h.logs.find((l) => /unknown phase/.test(l.msg))).toMatchObject({
+      level: 'error',
+      fields: {job: 9, phase: 'bogus'},
+    })
     // Other jobs still run, and shutdown completes.
     const job = h.gitlab.enqueue({flavor: 'S'})
-    await h.clock.runUntil(() => [...h.cloud.resources.values()].some((r) => r.jobId === job.id && r.launched), 600_000, 'another job launched')
+    await h.clock.runUntil(
+      () => [...h.cloud.resources.values()].some((r) => r.jobId === job.id && r.launched),
+      600_000,
+      'another job launched',
+    )
     await h.stop()
   })
 })

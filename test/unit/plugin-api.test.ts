@@ -1,8 +1,16 @@
 import {afterEach, describe, expect, it, vi} from 'vitest'
 
 import {
-  JobRejectedError, PaasRunnerError, dns1123Label, dns1123ResourceName, dockerName, hasCode, isDns1123Label, isJobRejected,
-  buildContextFiles, type RunnerConfig,
+  JobRejectedError,
+  PaasRunnerError,
+  dns1123Label,
+  dns1123ResourceName,
+  dockerName,
+  hasCode,
+  isDns1123Label,
+  isJobRejected,
+  buildContextFiles,
+  type RunnerConfig,
 } from '@heptapod-paas-runner/plugin-api'
 import {MemoryExecutor} from '../../src/plugins/memory/memory-executor.js'
 import {Harness} from '../helpers/dispatcher-harness.js'
@@ -18,7 +26,7 @@ function foreignRejection(code: string, message: string): Error {
 }
 
 describe('plugin-api errors: recognised by their fields, never by instanceof', () => {
-  it('isJobRejected holds for our rejections and for another copy\'s; not for other errors', () => {
+  it("isJobRejected holds for our rejections and for another copy's; not for other errors", () => {
     expect(isJobRejected(new JobRejectedError('unknown_flavor', 'no'))).toBe(true)
     expect(isJobRejected(foreignRejection('unknown_flavor', 'no'))).toBe(true)
     expect(isJobRejected(new PaasRunnerError('unknown_flavor', 'transient'))).toBe(false)
@@ -37,7 +45,7 @@ describe('plugin-api errors: recognised by their fields, never by instanceof', (
     vi.restoreAllMocks()
   })
 
-  it('the dispatcher fails a job a plugin\'s own SDK copy rejects, and provisions nothing for it', async () => {
+  it("the dispatcher fails a job a plugin's own SDK copy rejects, and provisions nothing for it", async () => {
     const h = await new Harness().start()
     harnesses.push(h)
     vi.spyOn(MemoryExecutor.prototype, 'selectFlavor').mockImplementation(() => {
@@ -72,16 +80,25 @@ describe('plugin-api names', () => {
 
 describe('plugin-api build context', () => {
   const runner: RunnerConfig = {
-    index: 0, url: 'https://gitlab.example', token: 'glrt-secret-runner-token', executor: 'x', uniqueName: 'secret-ru',
-    executorConfig: {x_api_token: 'paas-secret'}, forwarded: {name: 'r', cc_token: 'cc-secret', paas_x: 'p', job_trace_watch: 'w', limit: 2},
+    index: 0,
+    url: 'https://gitlab.example',
+    token: 'glrt-secret-runner-token',
+    executor: 'x',
+    uniqueName: 'secret-ru',
+    executorConfig: {x_api_token: 'paas-secret'},
+    forwarded: {name: 'r', cc_token: 'cc-secret', paas_x: 'p', job_trace_watch: 'w', limit: 2},
   }
 
   it('runner.toml holds the forwarded keys only (no PAAS key, no executor key); labels go right after FROM', () => {
     const files = buildContextFiles(runner, {id: 7, token: 'job-token'}, {labels: {'org.example.owner': 'me'}})
     expect(files['runner.toml']).toContain('executor = "docker"')
     expect(files['runner.toml']).toContain('limit = 2')
-    for (const secret of ['cc-secret', 'paas-secret', 'glrt-secret-runner-token', 'job_trace_watch', 'paas_x']) expect(files['runner.toml']).not.toContain(secret)
-    expect(files.Dockerfile.split('\n').slice(0, 2)).toEqual([expect.stringMatching(/^FROM /), 'LABEL "org.example.owner"="me"'])
+    for (const secret of ['cc-secret', 'paas-secret', 'glrt-secret-runner-token', 'job_trace_watch', 'paas_x'])
+      expect(files['runner.toml']).not.toContain(secret)
+    expect(files.Dockerfile.split('\n').slice(0, 2)).toEqual([
+      expect.stringMatching(/^FROM /),
+      'LABEL "org.example.owner"="me"',
+    ])
     expect(JSON.parse(files['job.json'])).toEqual({id: 7, token: 'job-token'})
   })
 })

@@ -8,7 +8,8 @@ import {testExecutors} from '../helpers/executors.js'
 const flavors = new Map(MEMORY_FLAVORS.map((f) => [f.name, f]))
 
 function report(globals: string, reference: string, jobs: number, minRequestableWeight: number) {
-  const config = parseConfig(`${globals}
+  const config = parseConfig(
+    `${globals}
 [quota_computation]
   reference_runner = "r0"
   reference_flavor = "${reference}"
@@ -18,7 +19,9 @@ function report(globals: string, reference: string, jobs: number, minRequestable
   url = "https://gitlab.example"
   token = "tok0abcd-runner-secret"
   executor = "memory"
-`, {file: 'q.toml', executors: testExecutors, defaultStateFile: '/virtual/state'})
+`,
+    {file: 'q.toml', executors: testExecutors, defaultStateFile: '/virtual/state'},
+  )
   return buildQuotaReport(config, [{flavors, minRequestableWeight}])
 }
 
@@ -28,8 +31,18 @@ describe('quota report', () => {
     const r = report('concurrent = 50', '3XL', 8, 76.109255360174)
     expect(r.quota).toBeCloseTo(608.87404288139, 9)
     expect(r.explanation).toBe("weight of 8 jobs with flavor 3XL (76.1 each) of runner 'r0'")
-    expect(r.runners[0]!.flavors.map((f) => [f.name, f.jobsFitting])).toEqual([['XS', 256], ['S', 107], ['M', 45], ['L', 27], ['XL', 19], ['2XL', 11], ['3XL', 8]])
-    expect(r.warnings).toEqual(["concurrent = 50 is below what the quota allows for runner 'r0' (256 jobs of flavor XS): concurrent will be the limit for small jobs"])
+    expect(r.runners[0]!.flavors.map((f) => [f.name, f.jobsFitting])).toEqual([
+      ['XS', 256],
+      ['S', 107],
+      ['M', 45],
+      ['L', 27],
+      ['XL', 19],
+      ['2XL', 11],
+      ['3XL', 8],
+    ])
+    expect(r.warnings).toEqual([
+      "concurrent = 50 is below what the quota allows for runner 'r0' (256 jobs of flavor XS): concurrent will be the limit for small jobs",
+    ])
   })
 
   it('says when intake can never start, and when the provisioning limit can never be reached', () => {

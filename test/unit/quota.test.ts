@@ -2,7 +2,14 @@ import {describe, expect, it} from 'vitest'
 
 import {admissionBlocker, describeBlocker} from '../../src/core/quota/admission.js'
 import {KNOWN_WEIGHTS} from '../helpers/known-weights.js'
-import {computeWeightedQuota, flavorWeight, jobsFitting, makeFlavor, minRequestableWeight, UnknownFlavorError} from '../../src/core/quota/index.js'
+import {
+  computeWeightedQuota,
+  flavorWeight,
+  jobsFitting,
+  makeFlavor,
+  minRequestableWeight,
+  UnknownFlavorError,
+} from '../../src/core/quota/index.js'
 
 describe('flavor weight = (RAM GiB) ^ 1.25', () => {
   it.each(KNOWN_WEIGHTS)('%f GiB weighs %f', (gib, weight) => {
@@ -19,20 +26,26 @@ describe('flavor weight = (RAM GiB) ^ 1.25', () => {
 })
 
 const flavors = new Map(
-  [makeFlavor('XS', 2048), makeFlavor('M', 8192), makeFlavor('XL', 16384), makeFlavor('3XL', 32768)].map((f) => [f.name, f]),
+  [makeFlavor('XS', 2048), makeFlavor('M', 8192), makeFlavor('XL', 16384), makeFlavor('3XL', 32768)].map((f) => [
+    f.name,
+    f,
+  ]),
 )
 
 describe('weighted quota', () => {
   it('is the weight of N jobs of the reference flavor (seed: 8 × 3XL ≈ 608.874)', () => {
-    const q = computeWeightedQuota({referenceRunner: 'clever-cloud', referenceFlavor: '3XL', referenceJobsCount: 8}, flavors)
+    const q = computeWeightedQuota(
+      {referenceRunner: 'clever-cloud', referenceFlavor: '3XL', referenceJobsCount: 8},
+      flavors,
+    )
     expect(q.total).toBeCloseTo(608.87404288139, 9)
     expect(q.explanation).toContain("8 jobs with flavor 3XL (76.1 each) of runner 'clever-cloud'")
   })
 
   it('names the available flavors when the reference flavor is unknown', () => {
-    expect(() => computeWeightedQuota({referenceRunner: 'r', referenceFlavor: 'XXL', referenceJobsCount: 1}, flavors)).toThrow(
-      new UnknownFlavorError('XXL', ['XS', 'M', 'XL', '3XL']),
-    )
+    expect(() =>
+      computeWeightedQuota({referenceRunner: 'r', referenceFlavor: 'XXL', referenceJobsCount: 1}, flavors),
+    ).toThrow(new UnknownFlavorError('XXL', ['XS', 'M', 'XL', '3XL']))
   })
 })
 
@@ -44,7 +57,9 @@ describe('minimum requestable weight', () => {
     expect(minRequestableWeight(flavors, 'M')).toBeCloseTo(13.454342644059, 10)
   })
   it('fails clearly on an unknown max flavor or no flavor at all', () => {
-    expect(() => minRequestableWeight(flavors, 'nope', 'runners[0].cc_max_flavor')).toThrow(/runners\[0\]\.cc_max_flavor: the flavor 'nope' is not in the catalogue; available flavors: /)
+    expect(() => minRequestableWeight(flavors, 'nope', 'runners[0].cc_max_flavor')).toThrow(
+      /runners\[0\]\.cc_max_flavor: the flavor 'nope' is not in the catalogue; available flavors: /,
+    )
     expect(() => minRequestableWeight(flavors, 'nope')).toThrow(expect.objectContaining({code: 'flavor_config'}))
     expect(() => minRequestableWeight(new Map())).toThrow("unknown flavor '(any)'; available flavors: (none)")
   })
@@ -71,8 +86,12 @@ describe('admission: may a runner ask for a job?', () => {
       return b && describeBlocker(b)
     }
     expect(words({...base, quota: 100, weightInUse: 0, jobs: 10})).toBe('concurrent limit reached: 10/10 jobs')
-    expect(words({...base, quota: 100, weightInUse: 0, provisioning: 10})).toBe('provisioning limit reached: 10/10 jobs not yet started')
-    expect(words({...base, quota: undefined, weightInUse: 0})).toBe('quota not computed yet (flavors of the reference runner unavailable)')
+    expect(words({...base, quota: 100, weightInUse: 0, provisioning: 10})).toBe(
+      'provisioning limit reached: 10/10 jobs not yet started',
+    )
+    expect(words({...base, quota: undefined, weightInUse: 0})).toBe(
+      'quota not computed yet (flavors of the reference runner unavailable)',
+    )
     expect(admissionBlocker({...base, quota: 100, weightInUse: 0, jobs: 9, provisioning: 9})).toBeUndefined()
   })
 })
@@ -86,7 +105,15 @@ describe('jobs fitting in a quota', () => {
 })
 
 describe('admission with runners waiting ahead (fair shares)', () => {
-  const base = {quota: 152.2, weightInUse: 0, jobs: 0, concurrent: 50, provisioning: 0, maxProvisioning: 10, minRequestableWeight: 76.1}
+  const base = {
+    quota: 152.2,
+    weightInUse: 0,
+    jobs: 0,
+    concurrent: 50,
+    provisioning: 0,
+    maxProvisioning: 10,
+    minRequestableWeight: 76.1,
+  }
   it.each([
     ['nobody ahead: the limits alone decide', {}, undefined],
     ['one ahead, room for both', {ahead: {names: ['a'], weight: 76.1}}, undefined],

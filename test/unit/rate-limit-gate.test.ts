@@ -2,7 +2,11 @@ import {describe, expect, it} from 'vitest'
 
 import {GitLabClient} from '../../src/core/coordinator/gitlab-client.js'
 import type {HttpClient, HttpRequest, HttpResponse} from '../../src/core/coordinator/http-port.js'
-import {MAX_RATE_LIMIT_WAIT_MS, RateLimitGate, type RateLimitEpisode} from '../../src/core/coordinator/rate-limit-gate.js'
+import {
+  MAX_RATE_LIMIT_WAIT_MS,
+  RateLimitGate,
+  type RateLimitEpisode,
+} from '../../src/core/coordinator/rate-limit-gate.js'
 import {ManualClock} from '../helpers/manual-clock.js'
 
 describe('rate-limit gate', () => {
@@ -45,7 +49,15 @@ describe('GitLab client behind a 429', () => {
       },
     }
     const episodes: RateLimitEpisode[] = []
-    const c = new GitLabClient({http, sleep: clock.sleep, now: clock.now, random: () => 0.5, systemId: 'r_0123456789ab', info: {name: 'heptapod-paas-runner', version: '0.1.0', revision: 'x', platform: 'linux', architecture: 'amd64'}, onRateLimited: (e) => episodes.push(e)})
+    const c = new GitLabClient({
+      http,
+      sleep: clock.sleep,
+      now: clock.now,
+      random: () => 0.5,
+      systemId: 'r_0123456789ab',
+      info: {name: 'heptapod-paas-runner', version: '0.1.0', revision: 'x', platform: 'linux', architecture: 'amd64'},
+      onRateLimited: (e) => episodes.push(e),
+    })
     const runner = {url: 'https://gitlab.example.com', token: 'glrt-x', uniqueName: 'x'}
     const t0 = clock.now()
     const first = c.jobStatus(runner, {id: 1, token: 'a'})

@@ -6,7 +6,8 @@ import {Harness} from '../helpers/dispatcher-harness.js'
 
 /** Issue 12, item 9: redaction costs what the text costs, not what the daemon has seen; tokens of jobs long gone are forgotten. */
 
-const token = (i: number): string => `glcbt-64_${i.toString(36).padStart(8, '0')}x${(i * 7919).toString(16).padStart(8, '0')}`
+const token = (i: number): string =>
+  `glcbt-64_${i.toString(36).padStart(8, '0')}x${(i * 7919).toString(16).padStart(8, '0')}`
 
 describe('the redactor at scale', () => {
   it('20,000 job tokens, each followed by a log line: no rebuild per token, no slowdown per token', () => {
@@ -14,7 +15,9 @@ describe('the redactor at scale', () => {
     const t0 = performance.now()
     for (let i = 0; i < 20_000; i++) {
       r.add(token(i))
-      expect(r.redact(`job ${i} uses ${token(i)} and ${token(i >> 1)}`)).toBe(`job ${i} uses ${REDACTED} and ${REDACTED}`)
+      expect(r.redact(`job ${i} uses ${token(i)} and ${token(i >> 1)}`)).toBe(
+        `job ${i} uses ${REDACTED} and ${REDACTED}`,
+      )
     }
     // The regex version rebuilt one alternation of every token per new token: minutes here.
     expect(performance.now() - t0).toBeLessThan(15_000)
@@ -45,7 +48,9 @@ describe('the redactor at scale', () => {
     now += FORGET_RETIRED_AFTER_MS - 1
     expect(r.redact('glcbt-old-job-token/1')).toBe(REDACTED)
     now += 1
-    expect(r.redact('glcbt-old-job-token/1 glcbt-old-job-token%2F1 glcbt-live-job-token')).toBe(`glcbt-old-job-token/1 glcbt-old-job-token%2F1 ${REDACTED}`)
+    expect(r.redact('glcbt-old-job-token/1 glcbt-old-job-token%2F1 glcbt-live-job-token')).toBe(
+      `glcbt-old-job-token/1 glcbt-old-job-token%2F1 ${REDACTED}`,
+    )
     expect(r.size).toBe(1)
   })
 })
@@ -55,9 +60,14 @@ describe('the dispatcher retires the token of a job it is done with', () => {
     const h = new Harness()
     const retired: string[] = []
     await h.start()
-    ;(h.dispatcher as unknown as {ctx: {deps: {retireSecret(s: string): void}}}).ctx.deps.retireSecret = (s) => retired.push(s)
+    ;(h.dispatcher as unknown as {ctx: {deps: {retireSecret(s: string): void}}}).ctx.deps.retireSecret = (s) =>
+      retired.push(s)
     const job = h.gitlab.enqueue({flavor: 'HUGE'})
-    await h.clock.runUntil(() => h.store.records.size === 0 && job.status === 'failed', 600_000, 'job failed and forgotten')
+    await h.clock.runUntil(
+      () => h.store.records.size === 0 && job.status === 'failed',
+      600_000,
+      'job failed and forgotten',
+    )
     expect(retired).toEqual([job.token])
     h.dispatcher.shutdown('test end').catch(() => {})
     h.dispose()

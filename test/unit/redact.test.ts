@@ -11,7 +11,11 @@ describe('Redactor', () => {
 
   it('collects secrets from secret-looking keys of a structure', () => {
     const r = new Redactor()
-    r.addFromObject({runners: [{token: 'runner-token-1', cache: {s3: {SecretKey: 'sssssecret', AccessKey: 'akakakak'}}, name: 'visible'}]})
+    r.addFromObject({
+      runners: [
+        {token: 'runner-token-1', cache: {s3: {SecretKey: 'sssssecret', AccessKey: 'akakakak'}}, name: 'visible'},
+      ],
+    })
     expect(r.redact('runner-token-1 sssssecret akakakak visible')).toBe(`${REDACTED} ${REDACTED} ${REDACTED} visible`)
   })
 
@@ -25,7 +29,9 @@ describe('Redactor', () => {
     const r = new Redactor()
     r.add('job-token-xyz')
     expect(r.redactValue({token: 'anything', msg: 'uses job-token-xyz', list: ['job-token-xyz']})).toEqual({
-      token: REDACTED, msg: `uses ${REDACTED}`, list: [REDACTED],
+      token: REDACTED,
+      msg: `uses ${REDACTED}`,
+      list: [REDACTED],
     })
   })
 
@@ -45,6 +51,11 @@ describe('Redactor', () => {
   it('keeps numbers, booleans and null as they are in a structure', () => {
     const r = new Redactor()
     r.add('job-token-xyz')
-    expect(r.redactValue({weight: 13.5, ok: true, none: null, nested: [1, false, null, 'job-token-xyz']})).toEqual({weight: 13.5, ok: true, none: null, nested: [1, false, null, REDACTED]})
+    expect(r.redactValue({weight: 13.5, ok: true, none: null, nested: [1, false, null, 'job-token-xyz']})).toEqual({
+      weight: 13.5,
+      ok: true,
+      none: null,
+      nested: [1, false, null, REDACTED],
+    })
   })
 })

@@ -21,7 +21,10 @@ describe('state file lock', () => {
   it('is exclusive while held, and released on release', async () => {
     const state = join(dir(), 's.json')
     const lock = await lockStateFile(state)
-    await expect(lockStateFile(state)).rejects.toMatchObject({code: 'state_locked', message: expect.stringContaining(`PID ${process.pid}`)})
+    await expect(lockStateFile(state)).rejects.toMatchObject({
+      code: 'state_locked',
+      message: expect.stringContaining(`PID ${process.pid}`),
+    })
     await lock.release()
     expect(existsSync(`${state}.lock`)).toBe(false)
     await (await lockStateFile(state)).release()
@@ -32,7 +35,9 @@ describe('state file lock', () => {
     const other = spawn('sleep', ['30'])
     try {
       writeFileSync(`${state}.lock`, JSON.stringify({pid: other.pid, host: hostname(), since: 'now'}))
-      await expect(lockStateFile(state)).rejects.toThrow(new RegExp(`${state}: the state file is in use by another daemon \\(PID ${other.pid}`))
+      await expect(lockStateFile(state)).rejects.toThrow(
+        new RegExp(`${state}: the state file is in use by another daemon \\(PID ${other.pid}`),
+      )
     } finally {
       other.kill('SIGKILL')
     }

@@ -14,7 +14,16 @@ import {MemoryStateFile} from '../helpers/memory-state-file.js'
 const now = () => 1_000
 const HEADER = '{"t":"header","format":"heptapod-paas-runner-state","version":1}\n'
 const rec = (jobId: number, o: Partial<JobRecord> = {}): JobRecord => ({
-  runner: 'tok0abcd', jobId, jobToken: `glcbt-${jobId}`, phase: 'running', weight: 5.657, expectedWeight: 5.657, traceOffset: 0, acquiredAt: 1, phaseSince: 1, ...o,
+  runner: 'tok0abcd',
+  jobId,
+  jobToken: `glcbt-${jobId}`,
+  phase: 'running',
+  weight: 5.657,
+  expectedWeight: 5.657,
+  traceOffset: 0,
+  acquiredAt: 1,
+  phaseSince: 1,
+  ...o,
 })
 const put = (r: unknown): string => `${JSON.stringify({t: 'put', r})}\n`
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hpr-journal-'))
@@ -23,7 +32,12 @@ const tmp = (): string => mkdtempSync(join(tmpdir(), 'hpr-journal-'))
 class FullDisk implements StateFileIo {
   full = 0
   truncateFails = 0
-  async write(fd: Parameters<StateFileIo['write']>[0], buf: Buffer, offset: number, length: number): Promise<{bytesWritten: number}> {
+  async write(
+    fd: Parameters<StateFileIo['write']>[0],
+    buf: Buffer,
+    offset: number,
+    length: number,
+  ): Promise<{bytesWritten: number}> {
     if (this.full > 0) {
       this.full--
       await fd.write(buf, offset, Math.max(1, Math.floor(length / 2)))
@@ -56,9 +70,15 @@ describe('a full disk (ENOSPC half-way through a write)', () => {
     // Space is back: the daemon goes on appending.
     await store.put(rec(3))
     await store.close()
-    expect(readFileSync(path, 'utf8').split('\n').every((l) => l === '' || JSON.parse(l))).toBe(true)
+    expect(
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .every((l) => l === '' || JSON.parse(l)),
+    ).toBe(true)
     const {store: again, report} = await StateStore.open(new FsStateFile(path), {now})
-    expect([...again.records.keys()].sort()).toEqual(['tok0abcd/1', 'tok0abcd/2', 'tok0abcd/3'].filter((k) => k !== 'tok0abcd/2'))
+    expect([...again.records.keys()].sort()).toEqual(
+      ['tok0abcd/1', 'tok0abcd/2', 'tok0abcd/3'].filter((k) => k !== 'tok0abcd/2'),
+    )
     expect(report.tornTail).toBe(false)
   })
 
@@ -68,7 +88,11 @@ describe('a full disk (ENOSPC half-way through a write)', () => {
     const {store, report} = await StateStore.open(f, {now})
     expect([...store.records.keys()]).toEqual(['tok0abcd/1', 'tok0abcd/3', 'tok0abcd/4'])
     expect(report.tornTail).toBe(true)
-    expect(report.warnings).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:3: cut 40 bytes of a change that was never confirmed .*; the change written after it is kept$/)])
+    expect(report.warnings).toEqual([
+      expect.stringMatching(
+        /^\/virtual\/state\.jsonl:3: cut 40 bytes of a change that was never confirmed .*; the change written after it is kept$/,
+      ),
+    ])
     expect(f.backups.get(report.backup!)).toBe(text)
     expect(f.content).not.toContain(put(rec(2)).slice(0, 40) + '{')
   })
@@ -92,8 +116,16 @@ describe('a full disk (ENOSPC half-way through a write)', () => {
 
 describe('state records are checked by their schema at load', () => {
   it.each([
-    ['an unknown phase', put(rec(2, {phase: 'bogus' as never})), /the record of job 2 \(runner tok0abcd\) is not valid \(r\.phase: Invalid option/],
-    ['a record without weight', put({...rec(2), weight: undefined}), /the record of job 2 .*r\.weight: Invalid input: expected number/],
+    [
+      'an unknown phase',
+      put(rec(2, {phase: 'bogus' as never})),
+      /the record of job 2 \(runner tok0abcd\) is not valid \(r\.phase: Invalid option/,
+    ],
+    [
+      'a record without weight',
+      put({...rec(2), weight: undefined}),
+      /the record of job 2 .*r\.weight: Invalid input: expected number/,
+    ],
     ['a negative weight', put(rec(2, {weight: -1})), /r\.weight: /],
     ['a null line', 'null\n', /an entry is not valid \(entry: /],
     ['an orphan mark without its mark', '{"t":"orphan"}\n', /an entry is not valid \(m: /],
@@ -124,7 +156,10 @@ describe('state records are checked by their schema at load', () => {
   })
 
   it('a header whose version is not a number is refused', async () => {
-    const err = await StateStore.open(new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":"abc"}\n'), {now}).catch((e: unknown) => e)
+    const err = await StateStore.open(
+      new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":"abc"}\n'),
+      {now},
+    ).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StateCorruptError)
     expect((err as Error).message).toMatch(/:1: corrupt state file: invalid header \(version: /)
   })
@@ -151,7 +186,9 @@ describe('a job payload is stored once', () => {
 
   it('journals of the previous format (payload inline) still load', async () => {
     const payload = {id: 6, token: 'glcbt-6', variables: []}
-    const {store} = await StateStore.open(new MemoryStateFile(HEADER + put(rec(6, {phase: 'acquired', payload}))), {now})
+    const {store} = await StateStore.open(new MemoryStateFile(HEADER + put(rec(6, {phase: 'acquired', payload}))), {
+      now,
+    })
     expect(store.records.get('tok0abcd/6')!.payload).toEqual(payload)
   })
 })

@@ -10,9 +10,23 @@ import {dropSchemas, NO_DATABASE, TEST_DATABASE_URL, testSchema} from '../helper
 const now = () => 1_000
 const RUNNER = 'tok0abcd'
 const rec = (jobId: number, phase: JobRecord['phase'] = 'running'): JobRecord => ({
-  runner: RUNNER, jobId, jobToken: `glcbt-${jobId}`, phase, weight: 5.657, expectedWeight: 5.657, traceOffset: 0, acquiredAt: 1, phaseSince: 1,
+  runner: RUNNER,
+  jobId,
+  jobToken: `glcbt-${jobId}`,
+  phase,
+  weight: 5.657,
+  expectedWeight: 5.657,
+  traceOffset: 0,
+  acquiredAt: 1,
+  phaseSince: 1,
 })
-const payload = (id: number) => ({id, token: `glcbt-${id}`, job_info: {project_id: 42}, variables: [{key: 'SECRET_VAR', value: 'hush', public: false}]}) as never
+const payload = (id: number) =>
+  ({
+    id,
+    token: `glcbt-${id}`,
+    job_info: {project_id: 42},
+    variables: [{key: 'SECRET_VAR', value: 'hush', public: false}],
+  }) as never
 
 /** A store, and what a restart (crash or not) opens from the same storage. */
 interface Harness {
@@ -61,7 +75,12 @@ for (const [name, harness, skip] of stores) {
       await store.close()
       const again = await h.reopen()
       expect([...again.records.keys()]).toEqual([`${RUNNER}/2`])
-      expect(again.records.get(`${RUNNER}/2`)).toMatchObject({phase: 'provisioned', resourceId: 'app_2', phaseSince: 1_000, jobToken: 'glcbt-2'})
+      expect(again.records.get(`${RUNNER}/2`)).toMatchObject({
+        phase: 'provisioned',
+        resourceId: 'app_2',
+        phaseSince: 1_000,
+        jobToken: 'glcbt-2',
+      })
       expect(again.systemId).toBe('r_0123456789ab')
       await again.close()
     })
@@ -73,10 +92,13 @@ for (const [name, harness, skip] of stores) {
       let r: JobRecord = {...rec(3, 'acquired'), payload: p}
       await store.put(r)
       r = await store.transition(r, 'provisioning')
-      r = await store.transition(r, 'provisioned', {resourceId: 'app_3'})
+      await store.transition(r, 'provisioned', {resourceId: 'app_3'})
       await store.close()
       const again = await h.reopen()
-      expect(again.records.get(`${RUNNER}/3`)).toMatchObject({phase: 'provisioned', payload: {id: 3, variables: [{key: 'SECRET_VAR', value: 'hush'}]}})
+      expect(again.records.get(`${RUNNER}/3`)).toMatchObject({
+        phase: 'provisioned',
+        payload: {id: 3, variables: [{key: 'SECRET_VAR', value: 'hush'}]},
+      })
       const launched = {...again.records.get(`${RUNNER}/3`)!}
       delete launched.payload
       await again.transition(launched, 'launched')
@@ -90,8 +112,21 @@ for (const [name, harness, skip] of stores) {
     it('keeps orphan marks and kept resources; an unmarked orphan is gone', async () => {
       const h = harness()
       const store = await h.open()
-      await store.markOrphan({runner: RUNNER, resourceId: 'app_o1', name: 'o1', firstSeenAt: 5, resource: {id: 'app_o1'}})
-      await store.markOrphan({runner: RUNNER, resourceId: 'app_o2', name: 'o2', jobId: 7, firstSeenAt: 6, resource: {id: 'app_o2'}})
+      await store.markOrphan({
+        runner: RUNNER,
+        resourceId: 'app_o1',
+        name: 'o1',
+        firstSeenAt: 5,
+        resource: {id: 'app_o1'},
+      })
+      await store.markOrphan({
+        runner: RUNNER,
+        resourceId: 'app_o2',
+        name: 'o2',
+        jobId: 7,
+        firstSeenAt: 6,
+        resource: {id: 'app_o2'},
+      })
       await store.unmarkOrphan(RUNNER, 'app_o1')
       await store.unmarkOrphan(RUNNER, 'app_never')
       await store.keep({runner: RUNNER, resourceId: 'app_k', name: 'k', jobId: 8, reason: 'kept', at: 9})
@@ -106,7 +141,15 @@ for (const [name, harness, skip] of stores) {
     it('applies concurrent changes of one record in the order they were asked', async () => {
       const h = harness()
       const store = await h.open()
-      const phases: JobRecord['phase'][] = ['acquired', 'provisioning', 'provisioned', 'launching', 'launched', 'running', 'finished']
+      const phases: JobRecord['phase'][] = [
+        'acquired',
+        'provisioning',
+        'provisioned',
+        'launching',
+        'launched',
+        'running',
+        'finished',
+      ]
       await Promise.all(phases.map((phase, i) => store.put({...rec(4, phase), traceOffset: i})))
       await Promise.all(Array.from({length: 40}, (_, i) => store.put(rec(100 + i))))
       await store.close()

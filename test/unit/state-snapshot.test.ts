@@ -7,7 +7,8 @@ import {StateStore} from '../../src/core/state/state-store.js'
 import {testExecutors} from '../helpers/executors.js'
 import {MemoryStateFile} from '../helpers/memory-state-file.js'
 
-const config = parseConfig(`concurrent = 7
+const config = parseConfig(
+  `concurrent = 7
 paas_max_concurrent_provisioning = 3
 [quota_computation]
   reference_runner = "r0"
@@ -18,10 +19,21 @@ paas_max_concurrent_provisioning = 3
   url = "https://gitlab.example"
   token = "tok0abcd-runner-secret"
   executor = "memory"
-`, {file: 's.toml', executors: testExecutors, defaultStateFile: '/virtual/state'})
+`,
+  {file: 's.toml', executors: testExecutors, defaultStateFile: '/virtual/state'},
+)
 
 const rec = (jobId: number, phase: JobRecord['phase'], more: Partial<JobRecord> = {}): JobRecord => ({
-  runner: 'tok0abcd', jobId, jobToken: `glcbt-${jobId}-secret`, phase, weight: 2.5, expectedWeight: 2.5, traceOffset: 0, acquiredAt: 100, phaseSince: 200 + jobId, ...more,
+  runner: 'tok0abcd',
+  jobId,
+  jobToken: `glcbt-${jobId}-secret`,
+  phase,
+  weight: 2.5,
+  expectedWeight: 2.5,
+  traceOffset: 0,
+  acquiredAt: 100,
+  phaseSince: 200 + jobId,
+  ...more,
 })
 
 describe('the status snapshot built from the state file alone', () => {
@@ -38,14 +50,43 @@ describe('the status snapshot built from the state file alone', () => {
     expect(s.concurrent).toEqual({limit: 7, used: 5})
     expect(s.provisioning).toEqual({limit: 3, used: 1})
     expect(s.pendingDeletions).toBe(1)
-    expect(s.recentFailures).toEqual([{runner: 'tok0abcd', jobId: 15, reason: 'could not create the PAAS resource: 503', at: 215}])
-    expect(s.runners).toEqual([{runner: 'tok0abcd', name: 'r0', url: 'https://gitlab.example', executor: 'memory', intake: {state: 'stopped', reason: 'no daemon answers'}, minRequestableWeight: null}])
-    expect(s.jobs[1]).toEqual({runner: 'tok0abcd', runnerName: 'r0', jobId: 12, projectId: 42, projectName: 'widgets', phase: 'running', flavor: 'S', weight: 2.5, acquiredAt: 100, phaseSince: 212, resourceId: 'mem_1', deleteAttempts: 0, failure: null})
+    expect(s.recentFailures).toEqual([
+      {runner: 'tok0abcd', jobId: 15, reason: 'could not create the PAAS resource: 503', at: 215},
+    ])
+    expect(s.runners).toEqual([
+      {
+        runner: 'tok0abcd',
+        name: 'r0',
+        url: 'https://gitlab.example',
+        executor: 'memory',
+        intake: {state: 'stopped', reason: 'no daemon answers'},
+        minRequestableWeight: null,
+      },
+    ])
+    expect(s.jobs[1]).toEqual({
+      runner: 'tok0abcd',
+      runnerName: 'r0',
+      jobId: 12,
+      projectId: 42,
+      projectName: 'widgets',
+      phase: 'running',
+      flavor: 'S',
+      weight: 2.5,
+      acquiredAt: 100,
+      phaseSince: 212,
+      resourceId: 'mem_1',
+      deleteAttempts: 0,
+      failure: null,
+    })
     expect(s.jobs[0]).toMatchObject({projectId: null, projectName: null, flavor: null, resourceId: null, failure: null})
     expect(JSON.stringify(s)).not.toContain('secret')
   })
 
   it('a job snapshot passes its failure through the redactor given', () => {
-    expect(jobSnapshot(rec(1, 'reporting', {failure: 'token glcbt-1-secret refused'}), null, (t) => t.replace('glcbt-1-secret', '[REDACTED]')).failure).toBe('token [REDACTED] refused')
+    expect(
+      jobSnapshot(rec(1, 'reporting', {failure: 'token glcbt-1-secret refused'}), null, (t) =>
+        t.replace('glcbt-1-secret', '[REDACTED]'),
+      ).failure,
+    ).toBe('token [REDACTED] refused')
   })
 })

@@ -11,7 +11,15 @@ import {MemoryStateFile} from '../helpers/memory-state-file.js'
 
 const now = () => 1_000
 const rec = (jobId: number, phase: JobRecord['phase'] = 'running'): JobRecord => ({
-  runner: 'tok0abcd', jobId, jobToken: `glcbt-${jobId}`, phase, weight: 5.657, expectedWeight: 5.657, traceOffset: 0, acquiredAt: 1, phaseSince: 1,
+  runner: 'tok0abcd',
+  jobId,
+  jobToken: `glcbt-${jobId}`,
+  phase,
+  weight: 5.657,
+  expectedWeight: 5.657,
+  traceOffset: 0,
+  acquiredAt: 1,
+  phaseSince: 1,
 })
 
 describe('StateStore', () => {
@@ -38,11 +46,18 @@ describe('StateStore', () => {
     const {store: again, report} = await StateStore.open(new MemoryStateFile(torn), {now})
     expect([...again.records.keys()]).toEqual(['tok0abcd/1'])
     expect(report.tornTail).toBe(true)
-    expect(report.warnings).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:3: cut 32 bytes of a change that was never confirmed/)])
+    expect(report.warnings).toEqual([
+      expect.stringMatching(/^\/virtual\/state\.jsonl:3: cut 32 bytes of a change that was never confirmed/),
+    ])
   })
 
   it('refuses a corrupt file and never overwrites it', async () => {
-    for (const bad of ['{"t":"header","format":"heptapod-paas-runner-state","version":1}\nnot json\n{"t":"del","k":"x"}\n', 'garbage', '{"some": "json"}', '{"t":"header","format":"heptapod-paas-runner-state","version":99}\n']) {
+    for (const bad of [
+      '{"t":"header","format":"heptapod-paas-runner-state","version":1}\nnot json\n{"t":"del","k":"x"}\n',
+      'garbage',
+      '{"some": "json"}',
+      '{"t":"header","format":"heptapod-paas-runner-state","version":99}\n',
+    ]) {
       const f = new MemoryStateFile(bad)
       const err = await StateStore.open(f, {now}).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(StateCorruptError)
@@ -52,17 +67,38 @@ describe('StateStore', () => {
   })
 
   it('names the line of an invalid entry, which is an error of that entry only', async () => {
-    const {report} = await StateStore.open(new MemoryStateFile('{"t":"header","format":"heptapod-paas-runner-state","version":1}\n{"t":"put","r":{}}\n{"t":"del","k":"x"}\n'), {now})
-    expect(report.errors).toEqual([expect.stringMatching(/^\/virtual\/state\.jsonl:2: an entry is not valid \(r\.runner: .*\); it is kept in the file as it is and ignored/)])
+    const {report} = await StateStore.open(
+      new MemoryStateFile(
+        '{"t":"header","format":"heptapod-paas-runner-state","version":1}\n{"t":"put","r":{}}\n{"t":"del","k":"x"}\n',
+      ),
+      {now},
+    )
+    expect(report.errors).toEqual([
+      expect.stringMatching(
+        /^\/virtual\/state\.jsonl:2: an entry is not valid \(r\.runner: .*\); it is kept in the file as it is and ignored/,
+      ),
+    ])
   })
 
-  it('names the line of a line that is not JSON, refuses a header of another format, and arrays or shapes that are not the original\'s', async () => {
+  it("names the line of a line that is not JSON, refuses a header of another format, and arrays or shapes that are not the original's", async () => {
     const header = '{"t":"header","format":"heptapod-paas-runner-state","version":1}\n'
-    const notJson = (await StateStore.open(new MemoryStateFile(`${header}{"t":"del","k":"x"}\nnot json\n{"t":"del","k":"y"}\n`), {now}).catch((e: unknown) => e)) as Error
+    const notJson = (await StateStore.open(
+      new MemoryStateFile(`${header}{"t":"del","k":"x"}\nnot json\n{"t":"del","k":"y"}\n`),
+      {now},
+    ).catch((e: unknown) => e)) as Error
     expect(notJson.message).toContain('/virtual/state.jsonl:3: corrupt state file: a line is not JSON')
-    const other = (await StateStore.open(new MemoryStateFile('{"t":"header","format":"something-else","version":1}\n'), {now}).catch((e: unknown) => e)) as Error
+    const other = (await StateStore.open(
+      new MemoryStateFile('{"t":"header","format":"something-else","version":1}\n'),
+      {now},
+    ).catch((e: unknown) => e)) as Error
     expect(other.message).toContain('/virtual/state.jsonl:1: corrupt state file: missing header')
-    for (const bad of ['[]', '{"launched": "nope"}', '{"launched": [{"runner_name": "x", "job_id": 1}]}', '{"pending": [[{"runner_name": "x", "job_id": 1, "token": "t"}]]}', '{"to_decommission": [null]}']) {
+    for (const bad of [
+      '[]',
+      '{"launched": "nope"}',
+      '{"launched": [{"runner_name": "x", "job_id": 1}]}',
+      '{"pending": [[{"runner_name": "x", "job_id": 1, "token": "t"}]]}',
+      '{"to_decommission": [null]}',
+    ]) {
       await expect(StateStore.open(new MemoryStateFile(bad), {now}), bad).rejects.toBeInstanceOf(StateCorruptError)
     }
   })
@@ -71,10 +107,30 @@ describe('StateStore', () => {
     const f = new MemoryStateFile()
     const {store} = await StateStore.open(f, {now})
     await store.setSystemId('r_0123456789ab')
-    await store.markOrphan({runner: 'tok0abcd', resourceId: 'app_1', name: 'hpd-job-tok0abcd-1', jobId: 1, firstSeenAt: 5, resource: {id: 'app_1'}})
-    await store.markOrphan({runner: 'tok0abcd', resourceId: 'app_2', name: 'hpd-job-tok0abcd-2', firstSeenAt: 6, resource: {id: 'app_2'}})
+    await store.markOrphan({
+      runner: 'tok0abcd',
+      resourceId: 'app_1',
+      name: 'hpd-job-tok0abcd-1',
+      jobId: 1,
+      firstSeenAt: 5,
+      resource: {id: 'app_1'},
+    })
+    await store.markOrphan({
+      runner: 'tok0abcd',
+      resourceId: 'app_2',
+      name: 'hpd-job-tok0abcd-2',
+      firstSeenAt: 6,
+      resource: {id: 'app_2'},
+    })
     await store.unmarkOrphan('tok0abcd', 'app_2')
-    await store.keep({runner: 'tok0abcd', resourceId: 'app_3', name: 'hpd-job-tok0abcd-3', jobId: 3, reason: 'kept for inspection', at: 7})
+    await store.keep({
+      runner: 'tok0abcd',
+      resourceId: 'app_3',
+      name: 'hpd-job-tok0abcd-3',
+      jobId: 3,
+      reason: 'kept for inspection',
+      at: 7,
+    })
     // Twice: the first reopening replays the journal and compacts it, the second reads the compacted file.
     let file = f
     for (let i = 0; i < 2; i++) {
@@ -82,8 +138,26 @@ describe('StateStore', () => {
       const {store: again} = await StateStore.open(next, {now})
       file = next
       expect(again.systemId).toBe('r_0123456789ab')
-      expect([...again.orphans.values()]).toEqual([{runner: 'tok0abcd', resourceId: 'app_1', name: 'hpd-job-tok0abcd-1', jobId: 1, firstSeenAt: 5, resource: {id: 'app_1'}}])
-      expect([...again.kept.values()]).toEqual([{runner: 'tok0abcd', resourceId: 'app_3', name: 'hpd-job-tok0abcd-3', jobId: 3, reason: 'kept for inspection', at: 7}])
+      expect([...again.orphans.values()]).toEqual([
+        {
+          runner: 'tok0abcd',
+          resourceId: 'app_1',
+          name: 'hpd-job-tok0abcd-1',
+          jobId: 1,
+          firstSeenAt: 5,
+          resource: {id: 'app_1'},
+        },
+      ])
+      expect([...again.kept.values()]).toEqual([
+        {
+          runner: 'tok0abcd',
+          resourceId: 'app_3',
+          name: 'hpd-job-tok0abcd-3',
+          jobId: 3,
+          reason: 'kept for inspection',
+          at: 7,
+        },
+      ])
     }
   })
 
@@ -95,17 +169,54 @@ describe('StateStore', () => {
 
   it('imports a state file of the original (launched / pending / to_decommission), keeping a copy', async () => {
     const legacy = {
-      launched: [{runner_name: 'D3adNQYu', job_id: 11, token: 'tok11', trace_offset: 0, expected_weight: 13.45, paas_resource: {id: 'app_11', gitlab_namespace: null, weight: 13.45, launched: true, deploy_url: 'https://push/app_11.git'}}],
-      to_decommission: [{runner_name: 'D3adNQYu', job_id: 12, token: 'tok12', paas_resource: {id: 'app_12', weight: 5.6, launched: true}}],
-      pending: [[{runner_name: 'D3adNQYu', job_id: 13, token: 'tok13', expected_weight: 2.4}, {id: 13, token: 'tok13', job_info: {project_id: 42}, variables: []}]],
+      launched: [
+        {
+          runner_name: 'D3adNQYu',
+          job_id: 11,
+          token: 'tok11',
+          trace_offset: 0,
+          expected_weight: 13.45,
+          paas_resource: {
+            id: 'app_11',
+            gitlab_namespace: null,
+            weight: 13.45,
+            launched: true,
+            deploy_url: 'https://push/app_11.git',
+          },
+        },
+      ],
+      to_decommission: [
+        {
+          runner_name: 'D3adNQYu',
+          job_id: 12,
+          token: 'tok12',
+          paas_resource: {id: 'app_12', weight: 5.6, launched: true},
+        },
+      ],
+      pending: [
+        [
+          {runner_name: 'D3adNQYu', job_id: 13, token: 'tok13', expected_weight: 2.4},
+          {id: 13, token: 'tok13', job_info: {project_id: 42}, variables: []},
+        ],
+      ],
     }
     const f = new MemoryStateFile(JSON.stringify(legacy))
     const {store, report} = await StateStore.open(f, {now})
     expect(report.importedFrom).toBe('/virtual/state.jsonl.imported-from-0.6.3')
     expect(f.backups.get(report.importedFrom!)).toBe(JSON.stringify(legacy))
-    expect(store.records.get('D3adNQYu/11')).toMatchObject({phase: 'running', resourceId: 'app_11', weight: 13.45, jobToken: 'tok11'})
+    expect(store.records.get('D3adNQYu/11')).toMatchObject({
+      phase: 'running',
+      resourceId: 'app_11',
+      weight: 13.45,
+      jobToken: 'tok11',
+    })
     expect(store.records.get('D3adNQYu/12')).toMatchObject({phase: 'finished', resourceId: 'app_12'})
-    expect(store.records.get('D3adNQYu/13')).toMatchObject({phase: 'acquired', weight: 2.4, projectId: 42, payload: {id: 13}})
+    expect(store.records.get('D3adNQYu/13')).toMatchObject({
+      phase: 'acquired',
+      weight: 2.4,
+      projectId: 42,
+      payload: {id: 13},
+    })
     // Written back in our format at once.
     expect(f.content!.startsWith('{"t":"header"')).toBe(true)
   })

@@ -27,7 +27,10 @@ concurrent = 3 # keep
 
 describe('removing a [[runners]] section byte for byte', () => {
   it('finds each element with its sub-tables, never a header inside a multi-line string', () => {
-    expect(runnerSpans(FILE).map((s) => FILE.slice(s.start, s.end).split('\n')[1])).toEqual(['  name = "a"', '  name = "b"   # aligned'])
+    expect(runnerSpans(FILE).map((s) => FILE.slice(s.start, s.end).split('\n')[1])).toEqual([
+      '  name = "a"',
+      '  name = "b"   # aligned',
+    ])
   })
 
   it('removes the first: every other byte stays, the comment of the next section too', () => {

@@ -68,7 +68,11 @@ describe('the operator pause, from the p key to the dispatcher (mountTui as `run
       await h.clock.advance(3_600_000)
       expect(job.status).toBe('pending')
       expect(h.gitlab.calls.requestJob).toBe(requests)
-      expect(h.snapshot().runners[0]!.intake).toEqual({state: 'paused', reason: 'paused by the operator', blocker: {kind: 'operator'}})
+      expect(h.snapshot().runners[0]!.intake).toEqual({
+        state: 'paused',
+        reason: 'paused by the operator',
+        blocker: {kind: 'operator'},
+      })
       tty.type('p')
       await waitUntil(() => !h.dispatcher.intakePaused, 10_000, 'the p key to resume intake')
       await h.clock.runUntil(() => h.snapshot().jobs[0]?.phase === 'running', 600_000, 'the job taken and running')

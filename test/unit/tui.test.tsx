@@ -21,7 +21,16 @@ function snapshot(over: Partial<DispatcherSnapshot> = {}): DispatcherSnapshot {
     quota: {total: 67, explanation: 'weight of 3 jobs with flavor L', used: 0, reserved: 0},
     concurrent: {limit: 20, used: 0},
     provisioning: {limit: 5, used: 0},
-    runners: [{runner: 'glrt-abc', name: 'clever', url: 'https://gitlab.example', executor: 'clever-docker', intake: {state: 'long-polling'}, minRequestableWeight: 22.3}],
+    runners: [
+      {
+        runner: 'glrt-abc',
+        name: 'clever',
+        url: 'https://gitlab.example',
+        executor: 'clever-docker',
+        intake: {state: 'long-polling'},
+        minRequestableWeight: 22.3,
+      },
+    ],
     jobs: [],
     pendingDeletions: 0,
     unmarkedResources: [],
@@ -35,8 +44,19 @@ function snapshot(over: Partial<DispatcherSnapshot> = {}): DispatcherSnapshot {
 }
 
 const job = (jobId: number, phase: JobPhase, flavor: string, weight: number) => ({
-  runner: 'glrt-abc', runnerName: 'clever', jobId, projectId: 42, projectName: 'widgets', phase, flavor, weight,
-  acquiredAt: T0, phaseSince: T0 + 100_000, resourceId: `app_${jobId}`, deleteAttempts: 0, failure: null,
+  runner: 'glrt-abc',
+  runnerName: 'clever',
+  jobId,
+  projectId: 42,
+  projectName: 'widgets',
+  phase,
+  flavor,
+  weight,
+  acquiredAt: T0,
+  phaseSince: T0 + 100_000,
+  resourceId: `app_${jobId}`,
+  deleteAttempts: 0,
+  failure: null,
 })
 
 const busy = snapshot({
@@ -55,10 +75,30 @@ describe('TUI components', () => {
   })
 
   it('header: the paused-intake reason, a backoff with its next try, operator pause', () => {
-    const s = snapshot({runners: [
-      {runner: 'a', name: 'a', url: 'https://a', executor: 'x', intake: {state: 'paused', reason: 'quota 71.3/76.1 used; largest flavor needs 13.5', blocker: {kind: 'quota', used: 71.3, total: 76.1, needs: 13.5}}, minRequestableWeight: 13.5},
-      {runner: 'b', name: 'b', url: 'https://b', executor: 'x', intake: {state: 'backoff', reason: 'POST /jobs/request: 503', until: T0 + 125_000 + 30_000}, minRequestableWeight: 13.5},
-    ]})
+    const s = snapshot({
+      runners: [
+        {
+          runner: 'a',
+          name: 'a',
+          url: 'https://a',
+          executor: 'x',
+          intake: {
+            state: 'paused',
+            reason: 'quota 71.3/76.1 used; largest flavor needs 13.5',
+            blocker: {kind: 'quota', used: 71.3, total: 76.1, needs: 13.5},
+          },
+          minRequestableWeight: 13.5,
+        },
+        {
+          runner: 'b',
+          name: 'b',
+          url: 'https://b',
+          executor: 'x',
+          intake: {state: 'backoff', reason: 'POST /jobs/request: 503', until: T0 + 125_000 + 30_000},
+          minRequestableWeight: 13.5,
+        },
+      ],
+    })
     const f = render(<Header snapshot={s} operatorPaused />).lastFrame()!
     expect(f).toContain('paused: quota 71.3/76.1 used; largest flavor needs 13.5')
     expect(f).toContain('backing off (POST /jobs/request: 503); next try in 30s')
@@ -73,8 +113,12 @@ describe('TUI components', () => {
   })
 
   it('job table: sorted by phase, an empty state, and a compact form below 80 columns', () => {
-    expect(render(<JobTable snapshot={snapshot()} selected={0} width={100} maxRows={10} />).lastFrame()).toContain('no job: waiting for work')
-    const wide = render(<JobTable snapshot={busy} selected={0} width={120} maxRows={10} />).lastFrame()!.split('\n')
+    expect(render(<JobTable snapshot={snapshot()} selected={0} width={100} maxRows={10} />).lastFrame()).toContain(
+      'no job: waiting for work',
+    )
+    const wide = render(<JobTable snapshot={busy} selected={0} width={120} maxRows={10} />)
+      .lastFrame()!
+      .split('\n')
     expect(wide[0]).toMatch(/JOB\s+RUNNER\s+PROJECT\s+FLAVOR\s+WEIGHT\s+PHASE\s+IN PHASE\s+RESOURCE/)
     expect(wide.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['11', '12', '10'])
     expect(wide[1]).toMatch(/11\s+clever\s+widgets\s+S\s+5\.7\s+pushing\s+25s\s+app_11/)
@@ -85,10 +129,21 @@ describe('TUI components', () => {
 
   it('events panel: latest warnings and errors, and recently done jobs', () => {
     const m = new TuiModel()
-    expect(render(<EventsPanel events={m.events} history={m.history} rows={5} />).lastFrame()).toContain('nothing to report')
+    expect(render(<EventsPanel events={m.events} history={m.history} rows={5} />).lastFrame()).toContain(
+      'nothing to report',
+    )
     m.onEvent({type: 'launch-failed', runner: 'r', jobId: 7, reason: 'git push refused', at: T0})
     m.onEvent({type: 'job-phase', runner: 'r', jobId: 7, phase: 'gone', weight: 0, at: T0})
-    m.onEvent({type: 'delete-retry', runner: 'r', jobId: 8, resourceId: 'app_8', attempt: 2, error: '503', nextAt: T0, at: T0})
+    m.onEvent({
+      type: 'delete-retry',
+      runner: 'r',
+      jobId: 8,
+      resourceId: 'app_8',
+      attempt: 2,
+      error: '503',
+      nextAt: T0,
+      at: T0,
+    })
     const f = render(<EventsPanel events={m.events} history={m.history} rows={5} />).lastFrame()!
     expect(f).toContain('job 7: launch failed: git push refused')
     expect(f).toContain('job 8: deleting app_8 failed (attempt 2), retrying: 503')
@@ -107,14 +162,20 @@ describe('TUI app: keys', () => {
     const model = new TuiModel()
     model.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 12, phase: 'running', weight: 22.3, at: T0 + 1000})
     model.onLog('info', 'job 12: job launched', T0 + 900, 12)
-    const src: TuiSource = {snapshot: () => s, model, paused: () => paused, setPaused: (p) => {
-      paused = p
-      calls.push(`paused=${p}`)
-    }, quit: () => void calls.push('quit')}
+    const src: TuiSource = {
+      snapshot: () => s,
+      model,
+      paused: () => paused,
+      setPaused: (p) => {
+        paused = p
+        calls.push(`paused=${p}`)
+      },
+      quit: () => void calls.push('quit'),
+    }
     return {src, calls}
   }
 
-  it('p pauses intake, ? shows help, arrows and Enter show a job\'s details, q quits', async () => {
+  it("p pauses intake, ? shows help, arrows and Enter show a job's details, q quits", async () => {
     const {src, calls} = source(busy)
     const ui = render(<App source={src} intervalMs={20} />)
     const frame = () => ui.lastFrame() ?? ''
@@ -146,22 +207,59 @@ describe('TUI app: keys', () => {
 })
 
 describe('TUI: it fits the terminal', () => {
-  const many = (n: number, phase: JobPhase = 'running') => Array.from({length: n}, (_, i) => job(100 + i, phase, 'M', 13.5))
+  const many = (n: number, phase: JobPhase = 'running') =>
+    Array.from({length: n}, (_, i) => job(100 + i, phase, 'M', 13.5))
   const crowded = snapshot({
     quota: {total: 152.2, explanation: null, used: 148.5, reserved: 13.5},
     concurrent: {limit: 50, used: 11},
     provisioning: {limit: 10, used: 2},
     runners: [
-      {runner: 'glrt-abc', name: 'clever', url: 'https://gitlab.example.com/a/very/long/path/that/goes/on', executor: 'clever-docker', intake: {state: 'paused', reason: 'quota 148.5/152.2 used; largest flavor needs 76.1', blocker: {kind: 'quota', used: 148.5, total: 152.2, needs: 76.1}}, minRequestableWeight: 76.1},
-      {runner: 'glrt-def', name: 'second', url: 'https://other.example', executor: 'clever-docker', intake: {state: 'long-polling'}, minRequestableWeight: 13.5},
+      {
+        runner: 'glrt-abc',
+        name: 'clever',
+        url: 'https://gitlab.example.com/a/very/long/path/that/goes/on',
+        executor: 'clever-docker',
+        intake: {
+          state: 'paused',
+          reason: 'quota 148.5/152.2 used; largest flavor needs 76.1',
+          blocker: {kind: 'quota', used: 148.5, total: 152.2, needs: 76.1},
+        },
+        minRequestableWeight: 76.1,
+      },
+      {
+        runner: 'glrt-def',
+        name: 'second',
+        url: 'https://other.example',
+        executor: 'clever-docker',
+        intake: {state: 'long-polling'},
+        minRequestableWeight: 13.5,
+      },
     ],
     jobs: [...many(11), job(7, 'decommissioning', 'XS', 2.4)],
     totals: {acquired: 40, launched: 38, finished: 30, launchFailed: 2, decommissioned: 30},
   })
 
   function sourceOf(s: DispatcherSnapshot, model = new TuiModel()) {
-    for (let i = 0; i < 12; i++) model.onEvent({type: 'delete-retry', runner: 'glrt-abc', jobId: 7, resourceId: `app_${i}`, attempt: i, error: '503', nextAt: T0, at: T0 + i})
-    for (let i = 0; i < 30; i++) model.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 100, phase: i % 2 ? 'running' : 'launched', weight: 13.5, at: T0 + i * 1000})
+    for (let i = 0; i < 12; i++)
+      model.onEvent({
+        type: 'delete-retry',
+        runner: 'glrt-abc',
+        jobId: 7,
+        resourceId: `app_${i}`,
+        attempt: i,
+        error: '503',
+        nextAt: T0,
+        at: T0 + i,
+      })
+    for (let i = 0; i < 30; i++)
+      model.onEvent({
+        type: 'job-phase',
+        runner: 'glrt-abc',
+        jobId: 100,
+        phase: i % 2 ? 'running' : 'launched',
+        weight: 13.5,
+        at: T0 + i * 1000,
+      })
     model.onLog('info', 'job 100: job launched', T0, 100)
     const src: TuiSource = {snapshot: () => s, model, paused: () => false, setPaused: () => {}, quit: () => {}}
     return src
@@ -181,9 +279,15 @@ describe('TUI: it fits the terminal', () => {
     return f
   }
 
-  for (const [columns, rows] of [[80, 24], [120, 40]] as const) {
+  for (const [columns, rows] of [
+    [80, 24],
+    [120, 40],
+  ] as const) {
     it(`${columns}×${rows} with ? and the details open: no line wider than the screen, the header and the box titles in view`, async () => {
-      const f = await frameAt(columns, rows, [['?', /this help/], ['\r', /job 100 · runner/]])
+      const f = await frameAt(columns, rows, [
+        ['?', /this help/],
+        ['\r', /job 100 · runner/],
+      ])
       const lines = f.split('\n')
       if (process.env.SHOW_FRAMES) console.log(f)
       expect(lines.length).toBeLessThanOrEqual(rows - 1)
@@ -200,21 +304,44 @@ describe('TUI: it fits the terminal', () => {
     for (let rows = 10; rows <= 60; rows++) {
       for (const help of [undefined, 7]) {
         for (const details of [undefined, {fixed: 5, timeline: 20, logs: 6}]) {
-          const w = {rows, runners: 3, jobs: 40, events: 50, history: true, ...(help ? {help} : {}), ...(details ? {details} : {})}
+          const w = {
+            rows,
+            runners: 3,
+            jobs: 40,
+            events: 50,
+            history: true,
+            ...(help ? {help} : {}),
+            ...(details ? {details} : {}),
+          }
           const l = fitLayout(w)
           expect(layoutHeight(l, w), JSON.stringify({rows, help, details})).toBeLessThanOrEqual(rows - 1)
-          if (rows >= 24) expect(l.gauges && l.tableRows >= 1 && (!help || l.help) && (!details || l.details !== undefined)).toBe(true)
+          if (rows >= 24)
+            expect(l.gauges && l.tableRows >= 1 && (!help || l.help) && (!details || l.details !== undefined)).toBe(
+              true,
+            )
         }
       }
     }
     // Rows collapse before panels: at 24 rows the events panel is still there, with fewer rows.
-    expect(fitLayout({rows: 24, runners: 1, jobs: 40, events: 50, history: true})).toMatchObject({gauges: true, events: true, spacers: true})
-    expect(fitLayout({rows: 40, runners: 1, jobs: 40, events: 50, history: true}).tableRows).toBeGreaterThan(fitLayout({rows: 24, runners: 1, jobs: 40, events: 50, history: true}).tableRows)
+    expect(fitLayout({rows: 24, runners: 1, jobs: 40, events: 50, history: true})).toMatchObject({
+      gauges: true,
+      events: true,
+      spacers: true,
+    })
+    expect(fitLayout({rows: 40, runners: 1, jobs: 40, events: 50, history: true}).tableRows).toBeGreaterThan(
+      fitLayout({rows: 24, runners: 1, jobs: 40, events: 50, history: true}).tableRows,
+    )
   })
 
   it('the details box follows its job when the table re-sorts', async () => {
     let s = snapshot({jobs: [job(10, 'running', 'S', 5.7), job(11, 'running', 'S', 5.7), job(12, 'running', 'S', 5.7)]})
-    const src: TuiSource = {snapshot: () => s, model: new TuiModel(), paused: () => false, setPaused: () => {}, quit: () => {}}
+    const src: TuiSource = {
+      snapshot: () => s,
+      model: new TuiModel(),
+      paused: () => false,
+      setPaused: () => {},
+      quit: () => {},
+    }
     const ui = render(<App source={src} intervalMs={20} size={{columns: 120, rows: 40}} />)
     const frame = () => ui.lastFrame() ?? ''
     await waitUntil(() => frame().includes('RESOURCE'), 5000, 'first frame')
@@ -224,7 +351,9 @@ describe('TUI: it fits the terminal', () => {
     ui.stdin.write('\r')
     await waitUntil(() => frame().includes('job 11 · runner'), 5000, 'details of 11')
     // Job 10 moves to deleting (sorted last): row 2 is now job 12, the box still shows 11.
-    s = snapshot({jobs: [job(10, 'decommissioning', 'S', 5.7), job(11, 'running', 'S', 5.7), job(12, 'running', 'S', 5.7)]})
+    s = snapshot({
+      jobs: [job(10, 'decommissioning', 'S', 5.7), job(11, 'running', 'S', 5.7), job(12, 'running', 'S', 5.7)],
+    })
     await waitUntil(() => /12\s+clever[\s\S]*10\s+clever/.test(frame()), 5000, 'resorted')
     expect(frame()).toContain('job 11 · runner')
     // Job 11 leaves: the box says it is over, with how it ended.
@@ -240,9 +369,28 @@ describe('TUI: it fits the terminal', () => {
 describe('TUI: events', () => {
   it('a repeated state is one line with a count; runners are named as in the table; canceled jobs are canceled', () => {
     const m = new TuiModel()
-    for (let i = 0; i < 5; i++) m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: `quota ${70 + i}.0/76.1 used; largest flavor needs 13.5`, blocker: {kind: 'quota', used: 70 + i, total: 76.1, needs: 13.5}}, at: T0 + i})
+    for (let i = 0; i < 5; i++)
+      m.onEvent({
+        type: 'intake',
+        runner: 'glrt-abc',
+        intake: {
+          state: 'paused',
+          reason: `quota ${70 + i}.0/76.1 used; largest flavor needs 13.5`,
+          blocker: {kind: 'quota', used: 70 + i, total: 76.1, needs: 13.5},
+        },
+        at: T0 + i,
+      })
     m.onEvent({type: 'launch-failed', runner: 'glrt-abc', jobId: 9, reason: 'git push refused', at: T0 + 10})
-    m.onEvent({type: 'intake', runner: 'glrt-abc', intake: {state: 'paused', reason: 'quota 75.0/76.1 used; largest flavor needs 13.5', blocker: {kind: 'quota', used: 75, total: 76.1, needs: 13.5}}, at: T0 + 11})
+    m.onEvent({
+      type: 'intake',
+      runner: 'glrt-abc',
+      intake: {
+        state: 'paused',
+        reason: 'quota 75.0/76.1 used; largest flavor needs 13.5',
+        blocker: {kind: 'quota', used: 75, total: 76.1, needs: 13.5},
+      },
+      at: T0 + 11,
+    })
     expect(m.events.map((e) => [e.text, e.count])).toEqual([
       ['job 9: launch failed: git push refused', 1],
       ['intake paused: quota 75.0/76.1 used; largest flavor needs 13.5', 6],
@@ -252,7 +400,9 @@ describe('TUI: events', () => {
     m.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 5, phase: 'gone', weight: 0, at: T0})
     m.onEvent({type: 'job-finished', runner: 'glrt-abc', jobId: 6, status: 'canceled', at: T0})
     m.onEvent({type: 'job-phase', runner: 'glrt-abc', jobId: 6, phase: 'gone', weight: 0, at: T0})
-    const f = render(<EventsPanel events={m.events} history={m.history} rows={5} names={new Map([['glrt-abc', 'clever']])} />).lastFrame()!
+    const f = render(
+      <EventsPanel events={m.events} history={m.history} rows={5} names={new Map([['glrt-abc', 'clever']])} />,
+    ).lastFrame()!
     expect(f).toContain('clever: intake paused: quota 75.0/76.1 used; largest flavor needs 13.5 (×6)')
     expect(f).not.toContain('glrt-abc')
     expect(f).toContain('recently done: 9 launch failed · 5 canceled · 6 canceled')

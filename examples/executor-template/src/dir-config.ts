@@ -2,7 +2,11 @@ import {makeFlavor, type Flavor} from '@heptapod-paas-runner/plugin-api'
 import {z} from 'zod'
 
 /** The sizes this PAAS offers. A real executor may also ask its API (see `Executor.flavors`). */
-export const DIR_FLAVORS: readonly Flavor[] = [makeFlavor('S', 2048, 1), makeFlavor('M', 4096, 2), makeFlavor('L', 8192, 4)]
+export const DIR_FLAVORS: readonly Flavor[] = [
+  makeFlavor('S', 2048, 1),
+  makeFlavor('M', 4096, 2),
+  makeFlavor('L', 8192, 4),
+]
 
 /** The job variable through which a job asks for a flavor. */
 export const FLAVOR_VARIABLE = 'CI_EXAMPLE_DIR_FLAVOR'

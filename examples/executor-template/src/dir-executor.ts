@@ -64,7 +64,12 @@ export class DirExecutor implements Executor {
     const wanted = jobVariable(job, FLAVOR_VARIABLE) ?? this.runner.executorConfig.example_dir_default_flavor
     const f = this.flavorMap.get(wanted)
     // A rejection: the host fails the job with this message and creates nothing for it.
-    if (!f) throw new JobRejectedError('unknown_flavor', `flavor '${wanted}' is not available; choose one of ${[...this.flavorMap.keys()].join(', ')}`, {jobId: job.id})
+    if (!f)
+      throw new JobRejectedError(
+        'unknown_flavor',
+        `flavor '${wanted}' is not available; choose one of ${[...this.flavorMap.keys()].join(', ')}`,
+        {jobId: job.id},
+      )
     return f
   }
 
@@ -72,7 +77,10 @@ export class DirExecutor implements Executor {
     return this.flavorOf(job).weight
   }
 
-  async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
+  async provision(
+    job: JobPayload,
+    opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>},
+  ): Promise<Resource> {
     opts.signal?.throwIfAborted()
     const flavor = this.flavorOf(job)
     const owner = requireOwner(this.deps.owner)
@@ -83,13 +91,27 @@ export class DirExecutor implements Executor {
       // Made complete (marker inside) under a temporary name, then renamed: a crash never leaves an unmarked resource.
       const tmp = join(this.root, `.tmp-${randomUUID()}`)
       await mkdir(tmp, {recursive: true})
-      await writeFile(join(tmp, MARKER_FILE), `${formatOwnerMarker(owner)}\n${JSON.stringify({flavor: flavor.name, weight: flavor.weight})}\n`)
+      await writeFile(
+        join(tmp, MARKER_FILE),
+        `${formatOwnerMarker(owner)}\n${JSON.stringify({flavor: flavor.name, weight: flavor.weight})}\n`,
+      )
       await rename(tmp, dir)
     } else if (!sameOwner(marker, owner)) {
       // Same name, someone else's (or nobody's) marker: never adopt it.
-      throw new JobRejectedError('name_taken', `a resource named ${name} exists but is not ours; it is left alone and this job cannot run`, {jobId: job.id, resourceId: name})
+      throw new JobRejectedError(
+        'name_taken',
+        `a resource named ${name} exists but is not ours; it is left alone and this job cannot run`,
+        {jobId: job.id, resourceId: name},
+      )
     }
-    const r: Resource = {id: name, name, weight: flavor.weight, flavor: flavor.name, launched: await exists(join(dir, LAUNCHED_FILE)), data: {}}
+    const r: Resource = {
+      id: name,
+      name,
+      weight: flavor.weight,
+      flavor: flavor.name,
+      launched: await exists(join(dir, LAUNCHED_FILE)),
+      data: {},
+    }
     // Awaited before anything else happens: the host records the resource so that it is never orphaned.
     if (marker === 'absent') await opts.onCreated?.(r)
     return r
@@ -98,7 +120,11 @@ export class DirExecutor implements Executor {
   async launch(resource: Resource, job: JobPayload, opts: {signal?: AbortSignal}): Promise<Resource> {
     opts.signal?.throwIfAborted()
     const dir = join(this.root, resource.id)
-    if (!(await exists(dir))) throw new JobRejectedError('resource_gone', `resource ${resource.id} does not exist any more`, {jobId: job.id, resourceId: resource.id})
+    if (!(await exists(dir)))
+      throw new JobRejectedError('resource_gone', `resource ${resource.id} does not exist any more`, {
+        jobId: job.id,
+        resourceId: resource.id,
+      })
     if (await exists(join(dir, LAUNCHED_FILE))) return {...resource, launched: true}
     await writeBuildContext(join(dir, 'context'), this.runner, job)
     await writeFile(join(dir, LAUNCHED_FILE), '')
@@ -119,7 +145,9 @@ export class DirExecutor implements Executor {
     const owner = requireOwner(this.deps.owner)
     const prefix = resourceNamePrefix(this.uniqueName)
     const listing: OwnedListing = {owned: [], unmarked: []}
-    const names = await readdir(this.root).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)))
+    const names = await readdir(this.root).catch((e: NodeJS.ErrnoException) =>
+      e.code === 'ENOENT' ? [] : Promise.reject(e),
+    )
     for (const name of names) {
       if (name.startsWith('.tmp-')) continue
       const dir = join(this.root, name)
@@ -129,7 +157,10 @@ export class DirExecutor implements Executor {
       if (marker !== 'absent' && sameOwner(marker, owner)) {
         const meta = await readMeta(dir)
         const launched = await exists(join(dir, LAUNCHED_FILE))
-        listing.owned.push({...ids, resource: {id: name, name, weight: meta.weight, flavor: meta.flavor, launched, data: {}}})
+        listing.owned.push({
+          ...ids,
+          resource: {id: name, name, weight: meta.weight, flavor: meta.flavor, launched, data: {}},
+        })
       } else if (marker === undefined && name.startsWith(prefix)) {
         listing.unmarked.push(ids)
       }
@@ -139,21 +170,43 @@ export class DirExecutor implements Executor {
 
   serialise(resource: Resource): Json {
     // No secret here: credentials are read again from runner.executorConfig after a restart.
-    return {id: resource.id, name: resource.name, weight: resource.weight, flavor: resource.flavor ?? null, launched: resource.launched}
+    return {
+      id: resource.id,
+      name: resource.name,
+      weight: resource.weight,
+      flavor: resource.flavor ?? null,
+      launched: resource.launched,
+    }
   }
 
   restore(dump: Json): Resource {
     const d = dumpSchema.parse(dump)
-    return {id: d.id, name: d.name, weight: d.weight, launched: d.launched, data: {}, ...(d.flavor ? {flavor: d.flavor} : {})}
+    return {
+      id: d.id,
+      name: d.name,
+      weight: d.weight,
+      launched: d.launched,
+      data: {},
+      ...(d.flavor ? {flavor: d.flavor} : {}),
+    }
   }
 }
 
-const dumpSchema = z.object({id: z.string().min(1), name: z.string().min(1), weight: z.number().positive(), flavor: z.string().nullish(), launched: z.boolean()})
+const dumpSchema = z.object({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  weight: z.number().positive(),
+  flavor: z.string().nullish(),
+  launched: z.boolean(),
+})
 
 const metaSchema = z.object({flavor: z.string(), weight: z.number().positive()})
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false)
+  return access(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** The resource's marker; `undefined` when it has none, `'absent'` when there is no such resource. */

@@ -19,7 +19,14 @@ export const dirExecutorFactory = defineExecutor({
   staticFlavors: DIR_FLAVORS,
   registration: {
     referenceFlavor: 'M',
-    questions: [{key: 'example_dir_root', kind: 'input', message: 'Directory for the jobs', validate: (v) => (v.trim() ? undefined : 'required')}],
+    questions: [
+      {
+        key: 'example_dir_root',
+        kind: 'input',
+        message: 'Directory for the jobs',
+        validate: (v) => (v.trim() ? undefined : 'required'),
+      },
+    ],
   },
   create: (runner, deps) => new DirExecutor(runner, deps),
 })

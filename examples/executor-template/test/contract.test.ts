@@ -12,18 +12,24 @@ const TOKEN = 'glrt-templatesecret-token'
 
 function runner(root: string): RunnerConfig<DirConfig> {
   return {
-    index: 0, url: 'https://gitlab.example', token: TOKEN, executor: 'example-dir', uniqueName: 'template1',
-    executorConfig: {example_dir_root: root, example_dir_default_flavor: 'M'}, forwarded: {name: 'template'},
+    index: 0,
+    url: 'https://gitlab.example',
+    token: TOKEN,
+    executor: 'example-dir',
+    uniqueName: 'template1',
+    executorConfig: {example_dir_root: root, example_dir_default_flavor: 'M'},
+    forwarded: {name: 'template'},
   }
 }
 
 function deps(systemId: string): ExecutorDeps {
   return {
     now: () => Date.now(),
-    sleep: (ms, signal) => new Promise((resolve, reject) => {
-      const t = setTimeout(resolve, ms)
-      signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), {once: true})
-    }),
+    sleep: (ms, signal) =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(resolve, ms)
+        signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), {once: true})
+      }),
     addSecret: () => {},
     log: silentLogger,
     owner: {systemId, runner: 'template1'},

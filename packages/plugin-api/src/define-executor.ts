@@ -4,7 +4,10 @@ import type {Executor, ExecutorDeps, ExecutorFactory} from './executor.js'
 import type {RunnerConfig} from './runner-config.js'
 
 /** An executor factory whose `create` sees its own keys typed from `configSchema`. */
-export type ExecutorDefinition<S extends z.ZodObject<z.ZodRawShape>> = Omit<ExecutorFactory, 'configSchema' | 'create'> & {
+export type ExecutorDefinition<S extends z.ZodObject<z.ZodRawShape>> = Omit<
+  ExecutorFactory,
+  'configSchema' | 'create'
+> & {
   configSchema: S
   /** `runner.executorConfig` holds this executor's keys, parsed by `configSchema` (defaults applied). */
   create(runner: RunnerConfig<z.output<S>>, deps: ExecutorDeps): Executor
@@ -15,7 +18,9 @@ export type ExecutorDefinition<S extends z.ZodObject<z.ZodRawShape>> = Omit<Exec
  * that receives those keys typed. The host parses the keys with the schema before it calls
  * `create`, which is why the one widening below is sound.
  */
-export function defineExecutor<S extends z.ZodObject<z.ZodRawShape>>(definition: ExecutorDefinition<S>): ExecutorFactory {
+export function defineExecutor<S extends z.ZodObject<z.ZodRawShape>>(
+  definition: ExecutorDefinition<S>,
+): ExecutorFactory {
   return definition as unknown as ExecutorFactory
 }
 

@@ -60,7 +60,12 @@ export interface CodedError {
 
 /** An error with a stable string `code` (ours, or any copy of this package's). */
 export function isCodedError(e: unknown): e is CodedError {
-  return typeof e === 'object' && e !== null && typeof (e as {code?: unknown}).code === 'string' && typeof (e as {message?: unknown}).message === 'string'
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as {code?: unknown}).code === 'string' &&
+    typeof (e as {message?: unknown}).message === 'string'
+  )
 }
 
 /** `e` is an error with this `code`. */

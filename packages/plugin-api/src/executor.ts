@@ -118,7 +118,10 @@ export interface Executor {
    * `onCreated` is awaited as soon as the resource exists, before any further side effect,
    * so the host can persist it and never orphan it.
    */
-  provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource>
+  provision(
+    job: JobPayload,
+    opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>},
+  ): Promise<Resource>
 
   /** Hands the job over to the resource. Idempotent: a resource already launched counts as done. */
   launch(resource: Resource, job: JobPayload, opts: {signal?: AbortSignal}): Promise<Resource>

@@ -23,7 +23,8 @@ export const WEIGHT_EXPONENT = 1.25
  * A flavor with 16 times the RAM weighs 32 times as much.
  */
 export function flavorWeight(ramMiB: number): number {
-  if (!Number.isFinite(ramMiB) || ramMiB <= 0) throw new RangeError(`flavor RAM must be a positive number of MiB, got ${ramMiB}`)
+  if (!Number.isFinite(ramMiB) || ramMiB <= 0)
+    throw new RangeError(`flavor RAM must be a positive number of MiB, got ${ramMiB}`)
   return (ramMiB / 1024) ** WEIGHT_EXPONENT
 }
 
@@ -59,7 +60,10 @@ export class FlavorConfigError extends PaasRunnerError {
     readonly flavor: string,
     readonly available: readonly string[],
   ) {
-    super('flavor_config', `${key}: the flavor '${flavor}' is not in the catalogue; available flavors: ${available.length ? available.join(', ') : '(none)'}`)
+    super(
+      'flavor_config',
+      `${key}: the flavor '${flavor}' is not in the catalogue; available flavors: ${available.length ? available.join(', ') : '(none)'}`,
+    )
   }
 }
 
@@ -72,7 +76,11 @@ export function isFlavorConfigError(e: unknown): e is FlavorConfigError {
  * asked for a job below a given size, so we must assume the worst: the heaviest flavor
  * the runner allows, or `maxFlavor` when one is configured.
  */
-export function minRequestableWeight(flavors: ReadonlyMap<string, Flavor>, maxFlavor?: string, key = 'max flavor'): number {
+export function minRequestableWeight(
+  flavors: ReadonlyMap<string, Flavor>,
+  maxFlavor?: string,
+  key = 'max flavor',
+): number {
   if (maxFlavor !== undefined) {
     const f = flavors.get(maxFlavor)
     if (!f) throw new FlavorConfigError(key, maxFlavor, [...flavors.keys()])

@@ -15,7 +15,14 @@ export interface JobPayload {
   id: number
   /** The job token: a secret, valid while the job runs. */
   token: string
-  job_info?: {id?: number; name?: string; stage?: string; project_id?: number; project_name?: string; [k: string]: unknown}
+  job_info?: {
+    id?: number
+    name?: string
+    stage?: string
+    project_id?: number
+    project_name?: string
+    [k: string]: unknown
+  }
   variables?: JobVariable[]
   image?: {name?: string; [k: string]: unknown} | null
   services?: Array<{name?: string; alias?: string; [k: string]: unknown}> | null

@@ -40,7 +40,10 @@ export class LazyExecutor implements Executor {
     return (await this.ready()).expectedWeight(job, signal)
   }
 
-  async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
+  async provision(
+    job: JobPayload,
+    opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>},
+  ): Promise<Resource> {
     return (await this.ready()).provision(job, opts)
   }
 

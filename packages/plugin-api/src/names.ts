@@ -32,7 +32,11 @@ export const DNS_LABEL_MAX = 63
  * Throws a RangeError when nothing valid is left.
  */
 export function dns1123Label(name: string): string {
-  const out = name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, DNS_LABEL_MAX).replace(/^-+|-+$/g, '')
+  const out = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, DNS_LABEL_MAX)
+    .replace(/^-+|-+$/g, '')
   if (!out) throw new RangeError(`no DNS label can be made from ${JSON.stringify(name)}`)
   return out
 }
@@ -51,7 +55,10 @@ export function dns1123ResourceName(uniqueName: string, jobId: number): string {
  * case. Returns the lower-cased name with any other character replaced by `-`.
  */
 export function dockerName(name: string): string {
-  const out = name.toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '')
+  const out = name
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
   if (!out) throw new RangeError(`no Docker name can be made from ${JSON.stringify(name)}`)
   return out
 }

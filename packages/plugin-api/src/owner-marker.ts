@@ -51,6 +51,10 @@ export function sameOwner(a: OwnerMarker | undefined, b: OwnerMarker): boolean {
 
 /** The owner an executor must mark its resources with; creating or sweeping without one is a bug of the host. */
 export function requireOwner(owner: OwnerMarker | undefined): OwnerMarker {
-  if (!owner) throw new PaasRunnerError('no_owner', 'this command cannot create or list resources: it has no owner identity (system id)')
+  if (!owner)
+    throw new PaasRunnerError(
+      'no_owner',
+      'this command cannot create or list resources: it has no owner identity (system id)',
+    )
   return owner
 }

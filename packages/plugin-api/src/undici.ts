@@ -1,6 +1,12 @@
 import {Agent, errors, request} from 'undici'
 
-import {HttpTransportError, isHttpTransportError, type HttpClient, type HttpRequest, type HttpResponse} from './http/http-port.js'
+import {
+  HttpTransportError,
+  isHttpTransportError,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from './http/http-port.js'
 
 /** Defaults: generous enough for a 50 s long poll, short enough that nothing hangs forever. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
@@ -16,7 +22,10 @@ export class UndiciHttpClient implements HttpClient {
   /** `socketPath`: talk HTTP over a unix socket (the Docker engine), whatever the URL's host. */
   constructor(opts: {connectTimeoutMs?: number; socketPath?: string} = {}) {
     this.agent = new Agent({
-      connect: {timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, ...(opts.socketPath ? {socketPath: opts.socketPath} : {})},
+      connect: {
+        timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        ...(opts.socketPath ? {socketPath: opts.socketPath} : {}),
+      },
       keepAliveTimeout: 30_000,
       // Per-request values below win; these are upper bounds for the pool.
       headersTimeout: 0,
@@ -32,7 +41,10 @@ export class UndiciHttpClient implements HttpClient {
     const maxBytes = req.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
     // One deadline for the whole exchange: undici's timeouts only bound each wait, not their sum.
     const deadline = new AbortController()
-    const timer = setTimeout(() => deadline.abort(new HttpTransportError('deadline', `no complete answer within ${deadlineMs / 1000} s`)), deadlineMs)
+    const timer = setTimeout(
+      () => deadline.abort(new HttpTransportError('deadline', `no complete answer within ${deadlineMs / 1000} s`)),
+      deadlineMs,
+    )
     const linked = req.signal ? linkedSignal(req.signal, deadline.signal) : {signal: deadline.signal, dispose: () => {}}
     try {
       const res = await request(req.url, {
@@ -66,7 +78,12 @@ export class UndiciHttpClient implements HttpClient {
       for (const [k, v] of Object.entries(res.headers)) {
         if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v
       }
-      return {status: res.statusCode, headers, body: Buffer.concat(chunks, size).toString('utf8'), ...(truncated ? {truncated} : {})}
+      return {
+        status: res.statusCode,
+        headers,
+        body: Buffer.concat(chunks, size).toString('utf8'),
+        ...(truncated ? {truncated} : {}),
+      }
     } catch (error) {
       if (req.signal?.aborted) throw req.signal.reason
       if (isHttpTransportError(error)) throw error
@@ -84,10 +101,14 @@ export class UndiciHttpClient implements HttpClient {
 }
 
 function toTransportError(error: unknown): HttpTransportError {
-  if (error instanceof errors.HeadersTimeoutError) return new HttpTransportError('headers_timeout', 'no response headers in time', {cause: error})
-  if (error instanceof errors.BodyTimeoutError) return new HttpTransportError('body_timeout', 'response body stalled', {cause: error})
-  if (error instanceof errors.ConnectTimeoutError) return new HttpTransportError('connect_timeout', 'could not connect in time', {cause: error})
-  if (error instanceof errors.SocketError) return new HttpTransportError('socket', 'connection closed before the response was complete', {cause: error})
+  if (error instanceof errors.HeadersTimeoutError)
+    return new HttpTransportError('headers_timeout', 'no response headers in time', {cause: error})
+  if (error instanceof errors.BodyTimeoutError)
+    return new HttpTransportError('body_timeout', 'response body stalled', {cause: error})
+  if (error instanceof errors.ConnectTimeoutError)
+    return new HttpTransportError('connect_timeout', 'could not connect in time', {cause: error})
+  if (error instanceof errors.SocketError)
+    return new HttpTransportError('socket', 'connection closed before the response was complete', {cause: error})
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'network'
   // Never echo the error message blindly: some include the URL, which may carry credentials.
   return new HttpTransportError(String(code), `network error (${String(code)})`, {cause: error})

@@ -9,10 +9,24 @@ import {UndiciHttpClient} from '../http/undici-http-client.js'
 export const RUNNER_NAME = 'heptapod-paas-runner'
 export const RUNNER_VERSION = '0.1.0'
 
-const GO_ARCH: Record<string, string> = {x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', s390x: 's390x', ppc64: 'ppc64le', riscv64: 'riscv64'}
+const GO_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  ia32: '386',
+  arm: 'arm',
+  s390x: 's390x',
+  ppc64: 'ppc64le',
+  riscv64: 'riscv64',
+}
 
 export function runnerInfo(): RunnerInfo {
-  return {name: RUNNER_NAME, version: RUNNER_VERSION, revision: 'unknown', platform: platform(), architecture: GO_ARCH[arch()] ?? arch()}
+  return {
+    name: RUNNER_NAME,
+    version: RUNNER_VERSION,
+    revision: 'unknown',
+    platform: platform(),
+    architecture: GO_ARCH[arch()] ?? arch(),
+  }
 }
 
 /** `r_` + 12 random alphanumerics, as gitlab-runner makes when it has no machine id. */

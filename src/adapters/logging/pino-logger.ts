@@ -27,7 +27,10 @@ const LEVEL_NAMES: Record<number, string> = {10: 'TRACE', 20: 'DEBUG', 30: 'INFO
 export function createLogger(o: LoggerOptions): {logger: Logger; flush(): void} {
   const dest = o.destination ?? process.stderr
   const stream = o.pretty ? prettyStream(dest, o.journald ?? false) : o.journald ? journaldStream(dest) : dest
-  const p = pino({level: o.level, base: {pid: process.pid}, timestamp: pino.stdTimeFunctions.isoTime}, stream as pino.DestinationStream)
+  const p = pino(
+    {level: o.level, base: {pid: process.pid}, timestamp: pino.stdTimeFunctions.isoTime},
+    stream as pino.DestinationStream,
+  )
   return {logger: wrap(p, o.redactor), flush: () => p.flush?.()}
 }
 
@@ -37,7 +40,13 @@ function wrap(p: pino.Logger, r: Redactor): Logger {
     if (fields && Object.keys(fields).length > 0) p[level](r.redactValue(normalise(fields)), r.redact(msg))
     else p[level](r.redact(msg))
   }
-  return {debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (b) => wrap(p.child(r.redactValue(b)), r)}
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (b) => wrap(p.child(r.redactValue(b)), r),
+  }
 }
 
 /** Errors become their message: a stack or a cause could carry a URL with credentials. */
@@ -103,9 +112,13 @@ function prettyStream(dest: NodeJS.WritableStream, journald = false): Writable {
         try {
           const {time, level, msg, pid: _pid, ...rest} = JSON.parse(line) as Record<string, unknown>
           void _pid
-          const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
+          const extra = Object.entries(rest)
+            .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+            .join(' ')
           const prefix = journald ? `<${syslogPriority(level as number)}>` : ''
-          dest.write(`${prefix}${String(time)} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} ${String(msg)}${extra ? ` ${extra}` : ''}\n`)
+          dest.write(
+            `${prefix}${String(time)} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} ${String(msg)}${extra ? ` ${extra}` : ''}\n`,
+          )
         } catch {
           dest.write(`${line}\n`)
         }

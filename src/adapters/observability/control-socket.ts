@@ -28,11 +28,24 @@ export interface ControlSocket {
  * running daemon without `listen_address`, and only the daemon's user can ask. The caller holds
  * the state file lock, so a socket file left there by a killed daemon is ours to replace.
  */
-export async function startControlSocket(path: string, dispatcher: Dispatcher, metrics: Metrics, redactor: Redactor): Promise<ControlSocket> {
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw new Error(`the path ${path} is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`)
+export async function startControlSocket(
+  path: string,
+  dispatcher: Dispatcher,
+  metrics: Metrics,
+  redactor: Redactor,
+): Promise<ControlSocket> {
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH)
+    throw new Error(`the path ${path} is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`)
   await removeStaleSocket(path)
   const limits = DEFAULT_STATUS_SERVER_LIMITS
-  const server = createServer({headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs}, statusRequestListener(dispatcher, metrics, redactor))
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+    },
+    statusRequestListener(dispatcher, metrics, redactor),
+  )
   server.maxConnections = limits.maxConnections
   server.on('clientError', (_err, socket) => socket.destroy())
   // No moment with a socket others may connect to: the umask covers the bind, chmod makes sure.
@@ -45,11 +58,12 @@ export async function startControlSocket(path: string, dispatcher: Dispatcher, m
   await chmod(path, 0o600)
   return {
     path,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      // Closing the server unlinks its socket file.
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        // Closing the server unlinks its socket file.
+        server.close(() => resolve())
+      }),
   }
 }
 

@@ -37,7 +37,12 @@ export interface StatusServerLimits {
   keepAliveTimeoutMs: number
 }
 
-export const DEFAULT_STATUS_SERVER_LIMITS: StatusServerLimits = {maxConnections: 32, headersTimeoutMs: 10_000, requestTimeoutMs: 20_000, keepAliveTimeoutMs: 5_000}
+export const DEFAULT_STATUS_SERVER_LIMITS: StatusServerLimits = {
+  maxConnections: 32,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 20_000,
+  keepAliveTimeoutMs: 5_000,
+}
 
 const PATHS = 'try /metrics, /status or /healthz'
 
@@ -70,13 +75,16 @@ export function statusRequestListener(
       return
     }
     if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, {'content-type': metrics.registry.contentType})
-          res.end(redactor.redact(text))
-        },
-        () => fail(res, 500, 'cannot collect the metrics'),
-      ).catch(() => res.destroy())
+      metrics.registry
+        .metrics()
+        .then(
+          (text) => {
+            res.writeHead(200, {'content-type': metrics.registry.contentType})
+            res.end(redactor.redact(text))
+          },
+          () => fail(res, 500, 'cannot collect the metrics'),
+        )
+        .catch(() => res.destroy())
       return
     }
     if (path === '/status') {
@@ -111,13 +119,16 @@ export async function startStatusServer(
 ): Promise<{server: Server; url: string; close(): Promise<void>}> {
   const {host, port} = parseListenAddress(address)
   const limits = {...DEFAULT_STATUS_SERVER_LIMITS, ...opts.limits}
-  const server = createServer({
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    // How often node looks for requests past their timeouts.
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
-  }, statusRequestListener(dispatcher, metrics, redactor))
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often node looks for requests past their timeouts.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    statusRequestListener(dispatcher, metrics, redactor),
+  )
   server.maxConnections = limits.maxConnections
   // A socket that says nothing at all is closed too, not only one that sends half a request.
   server.setTimeout(limits.requestTimeoutMs, (socket) => socket.destroy())
@@ -136,13 +147,20 @@ export async function startStatusServer(
   server.on('error', (error) => opts.logger?.error('status server error', {error: error.message}))
   const a = server.address() as AddressInfo
   if (!isLoopbackHost(a.address)) {
-    opts.logger?.warn(`listen_address ${address} is not a loopback address: /metrics, /status and /healthz are served without authentication to every host that can reach ${a.address}:${a.port}; use 127.0.0.1 (or a firewall) unless that is what you want`)
+    opts.logger?.warn(
+      `listen_address ${address} is not a loopback address: /metrics, /status and /healthz are served without authentication to every host that can reach ${a.address}:${a.port}; use 127.0.0.1 (or a firewall) unless that is what you want`,
+    )
   }
   const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
-  return {server, url, close: () => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  })}
+  return {
+    server,
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
 }
 
 /** The path of an origin-form (`/x?y`) or absolute-form (`http://h/x`) target; undefined when it is neither. */

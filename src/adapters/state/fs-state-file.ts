@@ -28,7 +28,10 @@ export class FsStateFile implements StateFilePort {
   /** A failed append could not be cut back yet: do it before the next one. */
   private dirty = false
 
-  constructor(readonly path: string, private readonly io: StateFileIo = realIo) {}
+  constructor(
+    readonly path: string,
+    private readonly io: StateFileIo = realIo,
+  ) {}
 
   async read(): Promise<string | undefined> {
     try {
@@ -54,14 +57,18 @@ export class FsStateFile implements StateFilePort {
     try {
       for (let off = 0; off < buf.length;) {
         const {bytesWritten} = await this.io.write(fd, buf, off, buf.length - off)
-        if (!(bytesWritten > 0)) throw Object.assign(new Error(`state file: wrote ${off} of ${buf.length} bytes, then nothing`), {code: 'EIO'})
+        if (!(bytesWritten > 0))
+          throw Object.assign(new Error(`state file: wrote ${off} of ${buf.length} bytes, then nothing`), {code: 'EIO'})
         off += bytesWritten
       }
       await fd.datasync()
     } catch (error) {
       // Cut the partial line now; if even that fails, before the next append.
       this.dirty = true
-      await this.io.truncate(fd, this.goodSize).then(() => (this.dirty = false), () => {})
+      await this.io.truncate(fd, this.goodSize).then(
+        () => (this.dirty = false),
+        () => {},
+      )
       throw error
     }
     this.goodSize += buf.length

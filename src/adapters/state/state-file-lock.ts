@@ -35,15 +35,23 @@ export async function lockStateFile(stateFile: string): Promise<StateFileLock> {
   let tookOverFrom: number | undefined
   for (let attempt = 0; attempt < 5; attempt++) {
     if (await createExclusive(path, text)) {
-      const lock: StateFileLock = {path, ...(tookOverFrom === undefined ? {} : {tookOverFrom}), release: async () => release(path, text)}
+      const lock: StateFileLock = {
+        path,
+        ...(tookOverFrom === undefined ? {} : {tookOverFrom}),
+        release: async () => release(path, text),
+      }
       return lock
     }
     const read = await readHolder(path)
     if (read === 'absent') continue // released meanwhile: try again
     const seen = read.holder
     if (seen && isAlive(seen)) {
-      throw new StartupError('state_locked', `${stateFile}: the state file is in use by another daemon (PID ${seen.pid} on ${seen.host}, since ${seen.since}); ` +
-        'two daemons must never share one state file. Stop that daemon, or give this configuration its own state_file', {path: 'state_file'})
+      throw new StartupError(
+        'state_locked',
+        `${stateFile}: the state file is in use by another daemon (PID ${seen.pid} on ${seen.host}, since ${seen.since}); ` +
+          'two daemons must never share one state file. Stop that daemon, or give this configuration its own state_file',
+        {path: 'state_file'},
+      )
     }
     // Stale (its process is gone) or torn (killed while writing it): move it aside, then retry.
     // rename is atomic: of two daemons taking over at once, only one moves it.
@@ -60,7 +68,11 @@ export async function lockStateFile(stateFile: string): Promise<StateFileLock> {
     } else if (seen) tookOverFrom = seen.pid
     await unlink(aside).catch(() => {})
   }
-  throw new StartupError('state_locked', `${stateFile}: could not take the state file lock ${path} (several daemons starting at once?); try again`, {path: 'state_file'})
+  throw new StartupError(
+    'state_locked',
+    `${stateFile}: could not take the state file lock ${path} (several daemons starting at once?); try again`,
+    {path: 'state_file'},
+  )
 }
 
 async function createExclusive(path: string, text: string): Promise<boolean> {
@@ -84,8 +96,22 @@ async function readHolder(path: string): Promise<{raw: string; holder?: Holder} 
   }
   try {
     const h = JSON.parse(raw) as Partial<Holder>
-    if (typeof h.pid === 'number' && Number.isInteger(h.pid) && h.pid > 0 && typeof h.host === 'string' && typeof h.since === 'string') {
-      return {raw, holder: {pid: h.pid, host: h.host, since: h.since, ...(typeof h.startTicks === 'number' ? {startTicks: h.startTicks} : {})}}
+    if (
+      typeof h.pid === 'number' &&
+      Number.isInteger(h.pid) &&
+      h.pid > 0 &&
+      typeof h.host === 'string' &&
+      typeof h.since === 'string'
+    ) {
+      return {
+        raw,
+        holder: {
+          pid: h.pid,
+          host: h.host,
+          since: h.since,
+          ...(typeof h.startTicks === 'number' ? {startTicks: h.startTicks} : {}),
+        },
+      }
     }
   } catch {
     // a lock torn by a crash while it was written

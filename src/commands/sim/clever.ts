@@ -16,10 +16,24 @@ See README.md (Simulators) for what it models and what it does not.`
   static override flags = {
     port: Flags.integer({description: 'port on 127.0.0.1; 0 picks a free one', default: 0, min: 0, max: 65535}),
     orga: Flags.string({description: 'organisation id', default: 'orga_00000000-0000-4000-8000-000000000001'}),
-    token: Flags.string({description: 'organisation token (the token scheme; git password with user Jenkins); default: a fresh one'}),
-    'repo-ready-ms': Flags.integer({description: 'how long a new app\'s repoState stays CREATING (ms)', default: 1000, min: 0}),
-    'job-duration-ms': Flags.integer({description: 'duration of a pushed job without SIM_JOB_DURATION_MS (ms)', default: 5000, min: 0}),
-    'inner-runner': Flags.boolean({description: 'run pushed jobs against GitLab (--no-inner-runner: only record the push)', default: true, allowNo: true}),
+    token: Flags.string({
+      description: 'organisation token (the token scheme; git password with user Jenkins); default: a fresh one',
+    }),
+    'repo-ready-ms': Flags.integer({
+      description: "how long a new app's repoState stays CREATING (ms)",
+      default: 1000,
+      min: 0,
+    }),
+    'job-duration-ms': Flags.integer({
+      description: 'duration of a pushed job without SIM_JOB_DURATION_MS (ms)',
+      default: 5000,
+      min: 0,
+    }),
+    'inner-runner': Flags.boolean({
+      description: 'run pushed jobs against GitLab (--no-inner-runner: only record the push)',
+      default: true,
+      allowNo: true,
+    }),
   }
 
   async run(): Promise<void> {
@@ -28,7 +42,11 @@ See README.md (Simulators) for what it models and what it does not.`
     let server
     try {
       server = await startCleverSim({
-        port: flags.port, orga: flags.orga, repoReadyMs: flags['repo-ready-ms'], jobDurationMs: flags['job-duration-ms'], innerRunner: flags['inner-runner'],
+        port: flags.port,
+        orga: flags.orga,
+        repoReadyMs: flags['repo-ready-ms'],
+        jobDurationMs: flags['job-duration-ms'],
+        innerRunner: flags['inner-runner'],
         ...(flags.token ? {token: flags.token} : {}),
       })
     } catch (error) {

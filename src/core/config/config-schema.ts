@@ -12,12 +12,20 @@ export const globalSchema = z.object({
   paas_finished_jobs_keep_resources: z.boolean().default(false),
   paas_decommission_launch_failures: z.boolean().default(true),
   /** Seconds an orphan (our marker, no record) is left alone before deletion; 0: report only, never delete. */
-  paas_orphan_grace_period: z.number().int('must be a whole number of seconds').min(0, 'must be 0 (report only) or more seconds').max(31_536_000, 'must be at most a year (31536000 seconds)').default(600),
+  paas_orphan_grace_period: z
+    .number()
+    .int('must be a whole number of seconds')
+    .min(0, 'must be 0 (report only) or more seconds')
+    .max(31_536_000, 'must be at most a year (31536000 seconds)')
+    .default(600),
   state_file: z.string().min(1).optional(),
   /** PostgreSQL state store (`postgresql://user@host:port/db?…`); exclusive with `state_file`. */
   state_url: z
     .string()
-    .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a PostgreSQL URL such as "postgresql://runner@db.example:5432/heptapod"')
+    .regex(
+      /^postgres(ql)?:\/\/[^\s]+$/,
+      'must be a PostgreSQL URL such as "postgresql://runner@db.example:5432/heptapod"',
+    )
     .optional(),
   /** Schema of the PostgreSQL state store, created and migrated by the daemon. */
   state_schema: z
@@ -46,9 +54,12 @@ export const globalSchema = z.object({
     .enum(['trace', 'debug', 'info', 'warn', 'warning', 'error', 'fatal', 'panic'])
     .default('info')
     .transform((l) => (l === 'warning' ? 'warn' : l === 'panic' ? 'fatal' : l)),
-  runners: z.array(z.record(z.string(), z.unknown()), {
-    error: (iss) => (iss.input === undefined ? 'at least one [[runners]] section is required' : 'must be an array of tables'),
-  }).min(1, 'at least one [[runners]] section is required'),
+  runners: z
+    .array(z.record(z.string(), z.unknown()), {
+      error: (iss) =>
+        iss.input === undefined ? 'at least one [[runners]] section is required' : 'must be an array of tables',
+    })
+    .min(1, 'at least one [[runners]] section is required'),
 })
 
 /** Our own global keys (the GitLab ones are in gitlab-runner-keys.ts). */
@@ -66,11 +77,15 @@ export const traceWatchSchema = z.strictObject({
 export const commonRunnerSchema = z.object({
   name: z.string().min(1).optional(),
   url: z
-    .string({error: (iss) => (iss.input === undefined ? 'required: the GitLab / Heptapod base URL' : 'must be a string')})
+    .string({
+      error: (iss) => (iss.input === undefined ? 'required: the GitLab / Heptapod base URL' : 'must be a string'),
+    })
     .refine((u) => /^https?:\/\/[^\s/]+/.test(u), 'must be an http(s) URL such as "https://gitlab.example.com"')
     .refine((u) => !/^https?:\/\/[^/]*@/.test(u), 'must not contain credentials'),
   token: z
-    .string({error: (iss) => (iss.input === undefined ? 'required: the runner authentication token' : 'must be a string')})
+    .string({
+      error: (iss) => (iss.input === undefined ? 'required: the runner authentication token' : 'must be a string'),
+    })
     .min(8, 'is too short to be a runner token (at least 8 characters)'),
   executor: z.string({error: (iss) => (iss.input === undefined ? 'required' : 'must be a string')}),
   id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
@@ -83,4 +98,8 @@ export const commonRunnerSchema = z.object({
 export const OWN_RUNNER_KEYS: readonly string[] = Object.keys(commonRunnerSchema.shape)
 
 /** Keys of the runner that belong to the PAAS runner and never reach the inner runner. */
-export const NOT_FORWARDED_RUNNER_KEYS: readonly string[] = ['paas_job_trace_watch', 'job_trace_watch', 'heptapod_runner_main_image']
+export const NOT_FORWARDED_RUNNER_KEYS: readonly string[] = [
+  'paas_job_trace_watch',
+  'job_trace_watch',
+  'heptapod_runner_main_image',
+]

@@ -44,7 +44,9 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
   } catch (error) {
     if (error instanceof TomlError) {
       const short = error.message.split('\n\n')[0]!.replace(/^Invalid TOML document:\s*/, '')
-      throw new ConfigError(opts.file, [{path: '', message: `TOML syntax error: ${short}`, line: error.line, column: error.column}])
+      throw new ConfigError(opts.file, [
+        {path: '', message: `TOML syntax error: ${short}`, line: error.line, column: error.column},
+      ])
     }
     throw error
   }
@@ -52,7 +54,8 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
   redactor.add(urlPassword(doc.state_url))
   for (const f of opts.executors.values()) {
     for (const r of Array.isArray(doc.runners) ? doc.runners : []) {
-      if (r && typeof r === 'object') for (const k of f.secretKeys ?? []) redactor.add(stringOrUndefined((r as Table)[k]))
+      if (r && typeof r === 'object')
+        for (const k of f.secretKeys ?? []) redactor.add(stringOrUndefined((r as Table)[k]))
     }
   }
 
@@ -68,7 +71,11 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
     delete global.job_trace_watch
     if (isTable(v)) {
       sharedTraceWatch = v
-      warnings.push({path: 'job_trace_watch', message: 'deprecated spelling from the original README: write it as [runners.paas_job_trace_watch] in each runner; applied to every runner without one'})
+      warnings.push({
+        path: 'job_trace_watch',
+        message:
+          'deprecated spelling from the original README: write it as [runners.paas_job_trace_watch] in each runner; applied to every runner without one',
+      })
     } else errors.push({path: 'job_trace_watch', message: 'must be a table'})
   }
 
@@ -92,7 +99,11 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
   checkRunnerSet(runners, errors, warnings)
 
   if (global.state_file !== undefined && global.state_url !== undefined) {
-    errors.push({path: 'state_url', message: 'state_file and state_url are mutually exclusive: the file journal (one daemon) or PostgreSQL (state_url), not both'})
+    errors.push({
+      path: 'state_url',
+      message:
+        'state_file and state_url are mutually exclusive: the file journal (one daemon) or PostgreSQL (state_url), not both',
+    })
   }
 
   if (g.success) {
@@ -103,7 +114,10 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
       const hint = didYouMean(qc.reference_runner, names)
       errors.push({
         path: 'quota_computation.reference_runner',
-        message: `no [[runners]] section is named '${qc.reference_runner}'` + (hint ? `; did you mean '${hint}'?` : '') + `; runner names: ${names.length ? names.map((n) => `'${n}'`).join(', ') : '(none has a name)'}`,
+        message:
+          `no [[runners]] section is named '${qc.reference_runner}'` +
+          (hint ? `; did you mean '${hint}'?` : '') +
+          `; runner names: ${names.length ? names.map((n) => `'${n}'`).join(', ') : '(none has a name)'}`,
       })
     }
     const staticFlavors = ref ? opts.executors.get(ref.executor)?.staticFlavors : undefined
@@ -123,7 +137,11 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
       return {...i, message: escapeControls(redactor.redact(i.message)), ...(loc ? {line: loc.line} : {})}
     })
 
-  if (errors.length > 0 || !g.success) throw new ConfigError(opts.file, finish(errors.length > 0 ? errors : [{path: '', message: 'invalid configuration'}]))
+  if (errors.length > 0 || !g.success)
+    throw new ConfigError(
+      opts.file,
+      finish(errors.length > 0 ? errors : [{path: '', message: 'invalid configuration'}]),
+    )
   const data = g.data
   return {
     file: opts.file,
@@ -165,7 +183,13 @@ function parseRunner(
   if (raw.paas_job_trace_watch === undefined && sharedTraceWatch) raw.paas_job_trace_watch = sharedTraceWatch
   if (isTable(raw.paas_job_trace_watch)) {
     raw.paas_job_trace_watch = {...raw.paas_job_trace_watch}
-    renameDeprecated(raw.paas_job_trace_watch as Table, DEPRECATED_TRACE_WATCH_KEYS, `${at}.paas_job_trace_watch`, errors, warnings)
+    renameDeprecated(
+      raw.paas_job_trace_watch as Table,
+      DEPRECATED_TRACE_WATCH_KEYS,
+      `${at}.paas_job_trace_watch`,
+      errors,
+      warnings,
+    )
   }
 
   const common = commonRunnerSchema.safeParse(pick(raw, OWN_RUNNER_KEYS))
@@ -178,7 +202,9 @@ function parseRunner(
     const hint = didYouMean(executorName, installed)
     errors.push({
       path: `${at}.executor`,
-      message: `unknown executor '${executorName}'` + (hint ? `; did you mean '${hint}'?` : '') +
+      message:
+        `unknown executor '${executorName}'` +
+        (hint ? `; did you mean '${hint}'?` : '') +
         `; installed executors: ${installed.length ? installed.join(', ') : '(none)'} (add more with \`heptapod-paas-runner plugins install\`)`,
     })
   }
@@ -201,7 +227,9 @@ function parseRunner(
   if (errors.length > before || !common.success) return undefined
   const c = common.data
   const notForwarded = new Set([...NOT_FORWARDED_RUNNER_KEYS, ...executorKeys])
-  const forwarded = Object.fromEntries(Object.entries(source).filter(([k]) => !notForwarded.has(k) && !k.startsWith('paas_')))
+  const forwarded = Object.fromEntries(
+    Object.entries(source).filter(([k]) => !notForwarded.has(k) && !k.startsWith('paas_')),
+  )
   return {
     index,
     ...(c.name === undefined ? {} : {name: c.name}),
@@ -235,24 +263,38 @@ function checkRunnerSet(runners: RunnerConfig[], errors: ConfigIssue[], warnings
     if (other) {
       errors.push({
         path: `runners[${r.index}].token`,
-        message: `its short token '${r.uniqueName}' (as GitLab shows it in its runner list) is the same as runners[${other.index}]'s; ` +
-          'the short token names PAAS resources and state records, so the two runners would take each other\'s resources. Is the same runner configured twice?',
+        message:
+          `its short token '${r.uniqueName}' (as GitLab shows it in its runner list) is the same as runners[${other.index}]'s; ` +
+          "the short token names PAAS resources and state records, so the two runners would take each other's resources. Is the same runner configured twice?",
       })
     } else byUnique.set(r.uniqueName, r)
     if (r.name !== undefined) {
       const same = byName.get(r.name)
-      if (same) warnings.push({path: `runners[${r.index}].name`, message: `'${r.name}' is also the name of runners[${same.index}]; [quota_computation] uses the first one`})
+      if (same)
+        warnings.push({
+          path: `runners[${r.index}].name`,
+          message: `'${r.name}' is also the name of runners[${same.index}]; [quota_computation] uses the first one`,
+        })
       else byName.set(r.name, r)
     }
   }
 }
 
-function renameDeprecated(table: Table, aliases: Readonly<Record<string, string>>, at: string, errors: ConfigIssue[], warnings: ConfigIssue[]): void {
+function renameDeprecated(
+  table: Table,
+  aliases: Readonly<Record<string, string>>,
+  at: string,
+  errors: ConfigIssue[],
+  warnings: ConfigIssue[],
+): void {
   for (const [old, current] of Object.entries(aliases)) {
     if (!(old in table)) continue
     const path = at ? `${at}.${old}` : old
     if (current in table) {
-      errors.push({path, message: `both '${old}' (deprecated spelling) and '${current}' are set; keep only '${current}'`})
+      errors.push({
+        path,
+        message: `both '${old}' (deprecated spelling) and '${current}' are set; keep only '${current}'`,
+      })
     } else {
       warnings.push({path, message: `deprecated spelling from the original README; write '${current}' instead`})
       table[current] = table[old]
@@ -293,6 +335,7 @@ function pick(table: Table, keys: readonly string[]): Table {
 
 /** `\n` for a newline and so on: messages quote values from the file. */
 function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it escapes
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))
 }
 

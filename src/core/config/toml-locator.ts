@@ -65,7 +65,8 @@ export class TomlLocator {
         this.set(prefix, {line: lineNo, column})
         return
       }
-      const kv = /^((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=\s*(.*)$/.exec(line)
+      const kv =
+        /^((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=\s*(.*)$/.exec(line)
       if (!kv) return
       const key = splitKey(kv[1]!).join('.')
       this.set(prefix ? `${prefix}.${key}` : key, {line: lineNo, column})

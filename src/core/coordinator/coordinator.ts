@@ -72,25 +72,50 @@ export interface Coordinator {
   confirmJob(runner: RunnerEndpoint, job: JobRef, opts?: {signal?: AbortSignal}): Promise<'confirmed' | 'gone'>
 
   /** `GET /job` with the job token: finished when 401 or status success / failed / canceled. */
-  jobStatus(runner: RunnerEndpoint, job: JobRef, opts?: {signal?: AbortSignal}): Promise<{finished: boolean; status?: string}>
+  jobStatus(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    opts?: {signal?: AbortSignal},
+  ): Promise<{finished: boolean; status?: string}>
 
   /**
    * `PUT /jobs/:id` state failed (default reason `script_failure`, exit code 103).
    * `not-running` when GitLab says the job is no longer running: that counts as done.
    */
-  reportFailed(runner: RunnerEndpoint, job: JobRef, opts?: {reason?: string; exitCode?: number; signal?: AbortSignal}): Promise<'reported' | 'not-running'>
+  reportFailed(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    opts?: {reason?: string; exitCode?: number; signal?: AbortSignal},
+  ): Promise<'reported' | 'not-running'>
 
   /**
    * `PATCH /jobs/:id/trace`: appends `text` at byte `offset`. Re-syncs once on 416 from the
    * `Range` header. Returns the new offset, or `not-running` (403) when the job no longer takes logs.
    */
-  appendLog(runner: RunnerEndpoint, job: JobRef, offset: number, text: string, opts?: {signal?: AbortSignal}): Promise<{offset: number} | 'not-running'>
+  appendLog(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    offset: number,
+    text: string,
+    opts?: {signal?: AbortSignal},
+  ): Promise<{offset: number} | 'not-running'>
 
   /** `GET /projects/:id/jobs/:job_id/trace` with a private token; '' when not there yet (404). */
-  readLog(url: string, projectId: number, jobId: number, privateToken: string, opts?: {signal?: AbortSignal}): Promise<string>
+  readLog(
+    url: string,
+    projectId: number,
+    jobId: number,
+    privateToken: string,
+    opts?: {signal?: AbortSignal},
+  ): Promise<string>
 
   /** `GET /groups/:path/custom_attributes` with a private (admin) token. */
-  groupAttributes(url: string, groupPath: string, privateToken: string, opts?: {signal?: AbortSignal}): Promise<Record<string, string>>
+  groupAttributes(
+    url: string,
+    groupPath: string,
+    privateToken: string,
+    opts?: {signal?: AbortSignal},
+  ): Promise<Record<string, string>>
 
   /** Legacy `POST /runners` with a registration token. */
   register(url: string, opts: RegisterOptions & {signal?: AbortSignal}): Promise<Registration>

@@ -1,9 +1,22 @@
 import {parseJobPayload} from '../job-payload.js'
 import {AbortedError, CoordinatorError} from './coordinator-errors.js'
-import type {Coordinator, JobRef, JobRequestResult, RegisterOptions, Registration, RunnerEndpoint} from './coordinator.js'
+import type {
+  Coordinator,
+  JobRef,
+  JobRequestResult,
+  RegisterOptions,
+  Registration,
+  RunnerEndpoint,
+} from './coordinator.js'
 import {FINISHED_JOB_STATUSES} from './coordinator.js'
 import {HttpTransportError, type HttpClient, type HttpRequest, type HttpResponse} from './http-port.js'
-import {DEFAULT_RETRY_POLICY, isRetryableStatus, retryDelayMs, serverRequestedDelayMs, type RetryPolicy} from './retry.js'
+import {
+  DEFAULT_RETRY_POLICY,
+  isRetryableStatus,
+  retryDelayMs,
+  serverRequestedDelayMs,
+  type RetryPolicy,
+} from './retry.js'
 import {RateLimitGate, type RateLimitEpisode} from './rate-limit-gate.js'
 import {runnerInfoBody, type RunnerInfo} from './runner-info.js'
 
@@ -40,7 +53,10 @@ const LIMITS: Record<string, {deadlineMs: number; maxBodyBytes: number; truncate
   'GET /job': {deadlineMs: 15_000, maxBodyBytes: MIB},
   'GET /projects/:id/jobs/:job_id/trace': {deadlineMs: 30_000, maxBodyBytes: MIB, truncateBody: true},
 }
-const DEFAULT_LIMITS: {deadlineMs: number; maxBodyBytes: number; truncateBody?: boolean} = {deadlineMs: 30_000, maxBodyBytes: MIB}
+const DEFAULT_LIMITS: {deadlineMs: number; maxBodyBytes: number; truncateBody?: boolean} = {
+  deadlineMs: 30_000,
+  maxBodyBytes: MIB,
+}
 
 /** The GitLab runner API client, over the HttpClient port. See the Coordinator interface. */
 export class GitLabClient implements Coordinator {
@@ -66,33 +82,60 @@ export class GitLabClient implements Coordinator {
       info: runnerInfoBody(this.opts.info),
       ...(o.lastUpdate ? {last_update: o.lastUpdate} : {}),
     }
-    const res = await this.call(endpoint, {
-      method: 'POST',
-      url: api(runner.url, '/jobs/request'),
-      headers: {...JSON_HEADERS, 'runner-token': runner.token},
-      body: JSON.stringify(body),
-      headersTimeoutMs: this.opts.longPollTimeoutMs ?? 90_000,
-    }, o.signal, runner)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'POST',
+        url: api(runner.url, '/jobs/request'),
+        headers: {...JSON_HEADERS, 'runner-token': runner.token},
+        body: JSON.stringify(body),
+        headersTimeoutMs: this.opts.longPollTimeoutMs ?? 90_000,
+      },
+      o.signal,
+      runner,
+    )
     const longPolling = res.headers['gitlab-ci-builds-polling'] === 'yes'
     switch (res.status) {
       case 201: {
-        const parsed = (res.headers['content-type'] ?? '').includes('application/json') ? parseJobPayload(parseJson<unknown>(res.body)) : {ok: false as const, problem: 'not JSON'}
+        const parsed = (res.headers['content-type'] ?? '').includes('application/json')
+          ? parseJobPayload(parseJson<unknown>(res.body))
+          : {ok: false as const, problem: 'not JSON'}
         if (parsed.ok) return {kind: 'job', job: parsed.job}
         // With an id and a token, the job can still be failed with the reason; without, GitLab times it out.
         if (parsed.ref) return {kind: 'unreadable', job: parsed.ref, problem: parsed.problem}
-        throw new CoordinatorError('unexpected', endpoint, `201 with a job payload that cannot be decoded (${describeBody(res)}: ${parsed.problem}); the job is lost on our side and GitLab will time it out`, {status: 201, ...who(runner)})
+        throw new CoordinatorError(
+          'unexpected',
+          endpoint,
+          `201 with a job payload that cannot be decoded (${describeBody(res)}: ${parsed.problem}); the job is lost on our side and GitLab will time it out`,
+          {status: 201, ...who(runner)},
+        )
       }
       case 204: {
         const header = res.headers['x-gitlab-last-update']
         const lastUpdate = header || o.lastUpdate
-        return {kind: 'none', longPolling, ...(longPolling && !header ? {holdEnded: true} : {}), ...(lastUpdate ? {lastUpdate} : {})}
+        return {
+          kind: 'none',
+          longPolling,
+          ...(longPolling && !header ? {holdEnded: true} : {}),
+          ...(lastUpdate ? {lastUpdate} : {}),
+        }
       }
       case 409:
         return {kind: 'none', longPolling, conflict: true, ...(o.lastUpdate ? {lastUpdate: o.lastUpdate} : {})}
       case 403:
-        throw new CoordinatorError('token_revoked', endpoint, `403: the runner token is unknown, expired or revoked (${gitlabMessage(res)})`, {status: 403, ...who(runner)})
+        throw new CoordinatorError(
+          'token_revoked',
+          endpoint,
+          `403: the runner token is unknown, expired or revoked (${gitlabMessage(res)})`,
+          {status: 403, ...who(runner)},
+        )
       case 422:
-        throw new CoordinatorError('token_revoked', endpoint, `422: ${gitlabMessage(res)}; the runner cannot take jobs (orphaned runner?)`, {status: 422, ...who(runner)})
+        throw new CoordinatorError(
+          'token_revoked',
+          endpoint,
+          `422: ${gitlabMessage(res)}; the runner cannot take jobs (orphaned runner?)`,
+          {status: 422, ...who(runner)},
+        )
       default:
         throw this.failure(endpoint, res, runner)
     }
@@ -100,12 +143,18 @@ export class GitLabClient implements Coordinator {
 
   async confirmJob(runner: RunnerEndpoint, job: JobRef, o: {signal?: AbortSignal} = {}): Promise<'confirmed' | 'gone'> {
     const endpoint = 'PUT /jobs/:id'
-    const res = await this.call(endpoint, {
-      method: 'PUT',
-      url: api(runner.url, `/jobs/${job.id}`),
-      headers: {...JSON_HEADERS, 'job-token': job.token},
-      body: JSON.stringify({token: job.token, state: 'running', info: runnerInfoBody(this.opts.info)}),
-    }, o.signal, runner, job.id)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'PUT',
+        url: api(runner.url, `/jobs/${job.id}`),
+        headers: {...JSON_HEADERS, 'job-token': job.token},
+        body: JSON.stringify({token: job.token, state: 'running', info: runnerInfoBody(this.opts.info)}),
+      },
+      o.signal,
+      runner,
+      job.id,
+    )
     if (res.status === 200 || res.status === 202) {
       const status = res.headers['job-status']
       return status === 'canceled' || status === 'failed' || status === 'success' ? 'gone' : 'confirmed'
@@ -115,16 +164,30 @@ export class GitLabClient implements Coordinator {
     throw this.failure(endpoint, res, runner, job.id)
   }
 
-  async jobStatus(runner: RunnerEndpoint, job: JobRef, o: {signal?: AbortSignal} = {}): Promise<{finished: boolean; status?: string}> {
+  async jobStatus(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    o: {signal?: AbortSignal} = {},
+  ): Promise<{finished: boolean; status?: string}> {
     const endpoint = 'GET /job'
-    const res = await this.call(endpoint, {method: 'GET', url: api(runner.url, '/job'), headers: {accept: 'application/json', 'job-token': job.token}}, o.signal, runner, job.id)
+    const res = await this.call(
+      endpoint,
+      {method: 'GET', url: api(runner.url, '/job'), headers: {accept: 'application/json', 'job-token': job.token}},
+      o.signal,
+      runner,
+      job.id,
+    )
     // Job tokens are only valid while the job runs: 401 means it is over. How it ended, GitLab says
     // only in the Job-Status header of a refused job update (as gitlab-runner learns of a cancel).
     if (res.status === 401) return {finished: true, ...(await this.endedAs(runner, job, o.signal))}
     if (res.status === 200) {
       const status = parseJson<{status?: unknown}>(res.body)?.status
       if (typeof status !== 'string') {
-        throw new CoordinatorError('unexpected', endpoint, `200 without a job status (${describeBody(res)})`, {status: 200, jobId: job.id, ...who(runner)})
+        throw new CoordinatorError('unexpected', endpoint, `200 without a job status (${describeBody(res)})`, {
+          status: 200,
+          jobId: job.id,
+          ...who(runner),
+        })
       }
       return {finished: FINISHED_JOB_STATUSES.has(status), status}
     }
@@ -132,7 +195,11 @@ export class GitLabClient implements Coordinator {
   }
 
   /** `PUT /jobs/:id` without a state, on a job that is over: 403 with its final status, or nothing learnt. */
-  private async endedAs(runner: RunnerEndpoint, job: JobRef, signal: AbortSignal | undefined): Promise<{status?: string}> {
+  private async endedAs(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    signal: AbortSignal | undefined,
+  ): Promise<{status?: string}> {
     try {
       const res = await this.opts.http.request({
         method: 'PUT',
@@ -148,33 +215,65 @@ export class GitLabClient implements Coordinator {
     }
   }
 
-  async reportFailed(runner: RunnerEndpoint, job: JobRef, o: {reason?: string; exitCode?: number; signal?: AbortSignal} = {}): Promise<'reported' | 'not-running'> {
+  async reportFailed(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    o: {reason?: string; exitCode?: number; signal?: AbortSignal} = {},
+  ): Promise<'reported' | 'not-running'> {
     const endpoint = 'PUT /jobs/:id'
-    const res = await this.call(endpoint, {
-      method: 'PUT',
-      url: api(runner.url, `/jobs/${job.id}`),
-      headers: {...JSON_HEADERS, 'job-token': job.token},
-      body: JSON.stringify({token: job.token, state: 'failed', failure_reason: o.reason ?? 'script_failure', exit_code: o.exitCode ?? 103, info: runnerInfoBody(this.opts.info)}),
-    }, o.signal, runner, job.id)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'PUT',
+        url: api(runner.url, `/jobs/${job.id}`),
+        headers: {...JSON_HEADERS, 'job-token': job.token},
+        body: JSON.stringify({
+          token: job.token,
+          state: 'failed',
+          failure_reason: o.reason ?? 'script_failure',
+          exit_code: o.exitCode ?? 103,
+          info: runnerInfoBody(this.opts.info),
+        }),
+      },
+      o.signal,
+      runner,
+      job.id,
+    )
     if (res.status === 200 || res.status === 202) return 'reported'
     if (res.status === 403 && jobNotRunning(res)) return 'not-running'
     throw this.failure(endpoint, res, runner, job.id)
   }
 
-  async appendLog(runner: RunnerEndpoint, job: JobRef, offset: number, text: string, o: {signal?: AbortSignal} = {}): Promise<{offset: number} | 'not-running'> {
+  async appendLog(
+    runner: RunnerEndpoint,
+    job: JobRef,
+    offset: number,
+    text: string,
+    o: {signal?: AbortSignal} = {},
+  ): Promise<{offset: number} | 'not-running'> {
     const endpoint = 'PATCH /jobs/:id/trace'
     const bytes = new TextEncoder().encode(text)
     if (bytes.length === 0) return {offset}
     let start = offset
     // One re-sync on 416: GitLab tells us where the log really ends, we append from there.
     for (let round = 0; round < 2; round++) {
-      const res = await this.call(endpoint, {
-        method: 'PATCH',
-        url: api(runner.url, `/jobs/${job.id}/trace`),
-        // Content-Range end is inclusive; GitLab only trusts the start.
-        headers: {'content-type': 'text/plain', 'job-token': job.token, 'content-range': `${start}-${start + bytes.length - 1}`},
-        body: bytes,
-      }, o.signal, runner, job.id)
+      const res = await this.call(
+        endpoint,
+        {
+          method: 'PATCH',
+          url: api(runner.url, `/jobs/${job.id}/trace`),
+          // Content-Range end is inclusive; GitLab only trusts the start.
+          headers: {
+            'content-type': 'text/plain',
+            'job-token': job.token,
+            'content-range': `${start}-${start + bytes.length - 1}`,
+          },
+          body: bytes,
+        },
+        o.signal,
+        runner,
+        job.id,
+      )
       if (res.status === 202 || res.status === 200) {
         const end = rangeEnd(res.headers.range)
         return {offset: end ?? start + bytes.length}
@@ -189,90 +288,166 @@ export class GitLabClient implements Coordinator {
       }
       throw this.failure(endpoint, res, runner, job.id)
     }
-    throw new CoordinatorError('unexpected', endpoint, '416 again after re-syncing the log offset', {status: 416, jobId: job.id, ...who(runner)})
+    throw new CoordinatorError('unexpected', endpoint, '416 again after re-syncing the log offset', {
+      status: 416,
+      jobId: job.id,
+      ...who(runner),
+    })
   }
 
-  async readLog(url: string, projectId: number, jobId: number, privateToken: string, o: {signal?: AbortSignal} = {}): Promise<string> {
+  async readLog(
+    url: string,
+    projectId: number,
+    jobId: number,
+    privateToken: string,
+    o: {signal?: AbortSignal} = {},
+  ): Promise<string> {
     const endpoint = 'GET /projects/:id/jobs/:job_id/trace'
-    const res = await this.call(endpoint, {method: 'GET', url: api(url, `/projects/${projectId}/jobs/${jobId}/trace`), headers: {'private-token': privateToken}}, o.signal, undefined, jobId)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'GET',
+        url: api(url, `/projects/${projectId}/jobs/${jobId}/trace`),
+        headers: {'private-token': privateToken},
+      },
+      o.signal,
+      undefined,
+      jobId,
+    )
     if (res.status === 200) return res.body
     // GitLab answers 200 with an empty body while a job has no log yet; 404 means the token's user
     // does not see the project (not a member) or the job: every watch with this token would fail.
     if (res.status === 401 || res.status === 403 || res.status === 404) {
-      throw new CoordinatorError('unexpected', endpoint, `${res.status}: the job-log watch token cannot read this job's log (its user must be a member of project ${projectId}, Reporter or more, with the read_api scope) (${gitlabMessage(res)})`, {status: res.status, jobId})
+      throw new CoordinatorError(
+        'unexpected',
+        endpoint,
+        `${res.status}: the job-log watch token cannot read this job's log (its user must be a member of project ${projectId}, Reporter or more, with the read_api scope) (${gitlabMessage(res)})`,
+        {status: res.status, jobId},
+      )
     }
     throw this.failure(endpoint, res, undefined, jobId)
   }
 
-  async groupAttributes(url: string, groupPath: string, privateToken: string, o: {signal?: AbortSignal} = {}): Promise<Record<string, string>> {
+  async groupAttributes(
+    url: string,
+    groupPath: string,
+    privateToken: string,
+    o: {signal?: AbortSignal} = {},
+  ): Promise<Record<string, string>> {
     const endpoint = 'GET /groups/:id/custom_attributes'
-    const res = await this.call(endpoint, {method: 'GET', url: api(url, `/groups/${encodeURIComponent(groupPath)}/custom_attributes`), headers: {accept: 'application/json', 'private-token': privateToken}}, o.signal)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'GET',
+        url: api(url, `/groups/${encodeURIComponent(groupPath)}/custom_attributes`),
+        headers: {accept: 'application/json', 'private-token': privateToken},
+      },
+      o.signal,
+    )
     if (res.status === 200) {
       const list = parseJson<unknown>(res.body)
-      if (!Array.isArray(list)) throw new CoordinatorError('unexpected', endpoint, `200 but not a list of attributes (${describeBody(res)})`, {status: 200})
+      if (!Array.isArray(list))
+        throw new CoordinatorError('unexpected', endpoint, `200 but not a list of attributes (${describeBody(res)})`, {
+          status: 200,
+        })
       const out: Record<string, string> = {}
       for (const a of list) {
-        if (a && typeof a === 'object' && typeof (a as {key?: unknown}).key === 'string') out[(a as {key: string}).key] = String((a as {value?: unknown}).value ?? '')
+        if (a && typeof a === 'object' && typeof (a as {key?: unknown}).key === 'string')
+          out[(a as {key: string}).key] = String((a as {value?: unknown}).value ?? '')
       }
       return out
     }
-    if (res.status === 404) throw new CoordinatorError('unexpected', endpoint, `404: group '${groupPath}' not found`, {status: 404})
+    if (res.status === 404)
+      throw new CoordinatorError('unexpected', endpoint, `404: group '${groupPath}' not found`, {status: 404})
     if (res.status === 401 || res.status === 403) {
-      throw new CoordinatorError('unexpected', endpoint, `${res.status}: the attributes token cannot read custom attributes (an administrator token is needed)`, {status: res.status})
+      throw new CoordinatorError(
+        'unexpected',
+        endpoint,
+        `${res.status}: the attributes token cannot read custom attributes (an administrator token is needed)`,
+        {status: res.status},
+      )
     }
     throw this.failure(endpoint, res)
   }
 
   async register(url: string, o: RegisterOptions & {signal?: AbortSignal}): Promise<Registration> {
     const endpoint = 'POST /runners'
-    const res = await this.call(endpoint, {
-      method: 'POST',
-      url: api(url, '/runners'),
-      headers: {...JSON_HEADERS, 'runner-token': o.registrationToken},
-      body: JSON.stringify({
-        token: o.registrationToken,
-        description: o.description,
-        info: {...runnerInfoBody(this.opts.info), name: this.opts.info.name},
-        paused: o.paused ?? false,
-        locked: o.locked ?? false,
-        run_untagged: o.runUntagged ?? (o.tagList === undefined || o.tagList.length === 0),
-        ...(o.tagList?.length ? {tag_list: o.tagList.join(',')} : {}),
-        ...(o.maximumTimeout === undefined ? {} : {maximum_timeout: o.maximumTimeout}),
-      }),
-    }, o.signal)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'POST',
+        url: api(url, '/runners'),
+        headers: {...JSON_HEADERS, 'runner-token': o.registrationToken},
+        body: JSON.stringify({
+          token: o.registrationToken,
+          description: o.description,
+          info: {...runnerInfoBody(this.opts.info), name: this.opts.info.name},
+          paused: o.paused ?? false,
+          locked: o.locked ?? false,
+          run_untagged: o.runUntagged ?? (o.tagList === undefined || o.tagList.length === 0),
+          ...(o.tagList?.length ? {tag_list: o.tagList.join(',')} : {}),
+          ...(o.maximumTimeout === undefined ? {} : {maximum_timeout: o.maximumTimeout}),
+        }),
+      },
+      o.signal,
+    )
     if (res.status === 201) return parseRegistration(endpoint, res)
-    if (res.status === 403) throw new CoordinatorError('token_revoked', endpoint, 'the registration token was refused (403)', {status: 403})
+    if (res.status === 403)
+      throw new CoordinatorError('token_revoked', endpoint, 'the registration token was refused (403)', {status: 403})
     if (res.status === 410) {
-      throw new CoordinatorError('unexpected', endpoint, 'registration tokens are disabled on this instance (410): create the runner in GitLab and register with its glrt- authentication token', {status: 410})
+      throw new CoordinatorError(
+        'unexpected',
+        endpoint,
+        'registration tokens are disabled on this instance (410): create the runner in GitLab and register with its glrt- authentication token',
+        {status: 410},
+      )
     }
     throw this.failure(endpoint, res)
   }
 
   async verify(url: string, token: string, o: {signal?: AbortSignal} = {}): Promise<Registration> {
     const endpoint = 'POST /runners/verify'
-    const res = await this.call(endpoint, {
-      method: 'POST',
-      url: api(url, '/runners/verify'),
-      headers: {...JSON_HEADERS, 'runner-token': token},
-      body: JSON.stringify({token, system_id: this.opts.systemId, info: runnerInfoBody(this.opts.info)}),
-    }, o.signal)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'POST',
+        url: api(url, '/runners/verify'),
+        headers: {...JSON_HEADERS, 'runner-token': token},
+        body: JSON.stringify({token, system_id: this.opts.systemId, info: runnerInfoBody(this.opts.info)}),
+      },
+      o.signal,
+    )
     if (res.status === 200 || res.status === 201) return parseRegistration(endpoint, res, token)
-    if (res.status === 403) throw new CoordinatorError('token_revoked', endpoint, 'the runner authentication token is unknown, expired or revoked (403)', {status: 403})
-    if (res.status === 422) throw new CoordinatorError('token_revoked', endpoint, `422: ${gitlabMessage(res)}`, {status: 422})
+    if (res.status === 403)
+      throw new CoordinatorError(
+        'token_revoked',
+        endpoint,
+        'the runner authentication token is unknown, expired or revoked (403)',
+        {status: 403},
+      )
+    if (res.status === 422)
+      throw new CoordinatorError('token_revoked', endpoint, `422: ${gitlabMessage(res)}`, {status: 422})
     throw this.failure(endpoint, res)
   }
 
   async unregister(url: string, token: string, o: {signal?: AbortSignal; wholeRunner?: boolean} = {}): Promise<void> {
     const managers = token.startsWith('glrt-') && !o.wholeRunner
     const endpoint = managers ? 'DELETE /runners/managers' : 'DELETE /runners'
-    const res = await this.call(endpoint, {
-      method: 'DELETE',
-      url: api(url, managers ? '/runners/managers' : '/runners'),
-      headers: {...JSON_HEADERS, 'runner-token': token},
-      body: JSON.stringify(managers ? {token, system_id: this.opts.systemId} : {token}),
-    }, o.signal)
+    const res = await this.call(
+      endpoint,
+      {
+        method: 'DELETE',
+        url: api(url, managers ? '/runners/managers' : '/runners'),
+        headers: {...JSON_HEADERS, 'runner-token': token},
+        body: JSON.stringify(managers ? {token, system_id: this.opts.systemId} : {token}),
+      },
+      o.signal,
+    )
     if (res.status === 204 || res.status === 200) return
-    if (res.status === 403) throw new CoordinatorError('token_revoked', endpoint, 'the runner token is unknown or revoked (403)', {status: 403})
+    if (res.status === 403)
+      throw new CoordinatorError('token_revoked', endpoint, 'the runner token is unknown or revoked (403)', {
+        status: 403,
+      })
     throw this.failure(endpoint, res)
   }
 
@@ -280,12 +455,21 @@ export class GitLabClient implements Coordinator {
    * One logical call: retries network errors and retryable statuses with backoff, honouring
    * Retry-After / RateLimit-ResetTime, and stops at once on abort. Returns the last response.
    */
-  private async call(endpoint: string, req: HttpRequest, signal: AbortSignal | undefined, runner?: RunnerEndpoint, jobId?: number): Promise<HttpResponse> {
+  private async call(
+    endpoint: string,
+    req: HttpRequest,
+    signal: AbortSignal | undefined,
+    runner?: RunnerEndpoint,
+    jobId?: number,
+  ): Promise<HttpResponse> {
     const limits = LIMITS[endpoint] ?? DEFAULT_LIMITS
     const headersTimeoutMs = req.headersTimeoutMs ?? this.opts.requestTimeoutMs ?? 30_000
     const request: HttpRequest = {
       ...req,
-      headers: {'user-agent': `heptapod-paas-runner ${this.opts.info.version} (${this.opts.info.platform}/${this.opts.info.architecture})`, ...req.headers},
+      headers: {
+        'user-agent': `heptapod-paas-runner ${this.opts.info.version} (${this.opts.info.platform}/${this.opts.info.architecture})`,
+        ...req.headers,
+      },
       ...(signal ? {signal} : {}),
       headersTimeoutMs,
       bodyTimeoutMs: req.bodyTimeoutMs ?? 30_000,
@@ -317,15 +501,26 @@ export class GitLabClient implements Coordinator {
       if (!retryable && res) return res
       const delay = retryDelayMs(attempt, this.retry, this.opts.random, res, this.opts.now())
       // The server said to slow down: every call of this kind waits, not only this one.
-      if (res && (res.status === 429 || (res.status === 503 && serverRequestedDelayMs(res.headers, this.opts.now()) !== undefined))) {
+      if (
+        res &&
+        (res.status === 429 ||
+          (res.status === 503 && serverRequestedDelayMs(res.headers, this.opts.now()) !== undefined))
+      ) {
         const episode = this.gate.close(key, delay)
         if (episode) this.opts.onRateLimited?.(episode)
       }
       if (!retryable || attempt >= this.retry.maxAttempts) {
         if (res) return res
-        throw new CoordinatorError('unavailable', endpoint, `${attempt === 1 ? 'no usable answer' : `no answer after ${attempt} attempts`}: ${transport!.message}`, {
-          ...(jobId === undefined ? {} : {jobId}), ...who(runner), cause: transport,
-        })
+        throw new CoordinatorError(
+          'unavailable',
+          endpoint,
+          `${attempt === 1 ? 'no usable answer' : `no answer after ${attempt} attempts`}: ${transport!.message}`,
+          {
+            ...(jobId === undefined ? {} : {jobId}),
+            ...who(runner),
+            cause: transport,
+          },
+        )
       }
       try {
         await this.opts.sleep(delay, signal)
@@ -340,10 +535,18 @@ export class GitLabClient implements Coordinator {
     const ctx = {status: res.status, ...(jobId === undefined ? {} : {jobId}), ...who(runner)}
     if (res.status === 429) {
       const retryAfterMs = serverRequestedDelayMs(res.headers, this.opts.now())
-      return new CoordinatorError('rate_limited', endpoint, `429 rate limited (${gitlabMessage(res)})`, {...ctx, ...(retryAfterMs === undefined ? {} : {retryAfterMs})})
+      return new CoordinatorError('rate_limited', endpoint, `429 rate limited (${gitlabMessage(res)})`, {
+        ...ctx,
+        ...(retryAfterMs === undefined ? {} : {retryAfterMs}),
+      })
     }
     if (isRetryableStatus(res.status)) {
-      return new CoordinatorError('unavailable', endpoint, `${res.status} after ${this.retry.maxAttempts} attempts (${describeBody(res)})`, ctx)
+      return new CoordinatorError(
+        'unavailable',
+        endpoint,
+        `${res.status} after ${this.retry.maxAttempts} attempts (${describeBody(res)})`,
+        ctx,
+      )
     }
     return new CoordinatorError('unexpected', endpoint, `unexpected ${res.status} (${gitlabMessage(res)})`, ctx)
   }
@@ -381,7 +584,12 @@ function parseRegistration(endpoint: string, res: HttpResponse, fallbackToken?: 
   const r = parseJson<{id?: unknown; token?: unknown; token_expires_at?: unknown}>(res.body)
   const token = typeof r?.token === 'string' ? r.token : fallbackToken
   if (!r || typeof r.id !== 'number' || !token) {
-    throw new CoordinatorError('unexpected', endpoint, `${res.status} without a runner id and token (${describeBody(res)})`, {status: res.status})
+    throw new CoordinatorError(
+      'unexpected',
+      endpoint,
+      `${res.status} without a runner id and token (${describeBody(res)})`,
+      {status: res.status},
+    )
   }
   return {id: r.id, token, tokenExpiresAt: typeof r.token_expires_at === 'string' ? r.token_expires_at : null}
 }

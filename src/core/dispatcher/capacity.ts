@@ -26,23 +26,37 @@ export class Capacity {
     const {ctx} = this
     const qc = ctx.config.quotaComputation
     const ref = ctx.runners.find((r) => r.unit.config.name === qc.referenceRunner)
-    if (!ref) throw new ConfigError(ctx.config.file, [{path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`}])
+    if (!ref)
+      throw new ConfigError(ctx.config.file, [
+        {path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`},
+      ])
     let flavors
     try {
       flavors = await ref.unit.executor.flavors(ctx.stopSignal)
     } catch (error) {
-      if (first) ctx.log.warn('cannot compute the quota yet: the flavors of the reference runner are unavailable; intake waits, tracked jobs go on', {runner: ref.unit.config.uniqueName, error: ctx.errText(error)})
+      if (first)
+        ctx.log.warn(
+          'cannot compute the quota yet: the flavors of the reference runner are unavailable; intake waits, tracked jobs go on',
+          {runner: ref.unit.config.uniqueName, error: ctx.errText(error)},
+        )
       return
     }
     try {
       ctx.quota = computeWeightedQuota(qc, flavors)
     } catch (error) {
       if (error instanceof UnknownFlavorError) {
-        throw new ConfigError(ctx.config.file, [{path: 'quota_computation.reference_flavor', message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`}])
+        throw new ConfigError(ctx.config.file, [
+          {
+            path: 'quota_computation.reference_flavor',
+            message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`,
+          },
+        ])
       }
       throw error
     }
-    ctx.log.warn(`maximum concurrency set to ${ctx.config.concurrent}; weighted quota set to ${formatWeight(ctx.quota.total)} (${ctx.quota.explanation})`)
+    ctx.log.warn(
+      `maximum concurrency set to ${ctx.config.concurrent}; weighted quota set to ${formatWeight(ctx.quota.total)} (${ctx.quota.explanation})`,
+    )
     ctx.emit({type: 'quota', total: ctx.quota.total, explanation: ctx.quota.explanation, at: ctx.now()})
     ctx.capacity.notify()
   }
@@ -68,7 +82,11 @@ export class Capacity {
    * Checked when the flavors are known at start; later, the runner's intake stops with the reason.
    */
   async refuseIdleRunners(): Promise<void> {
-    await this.refuseIdle(this.ctx.quota, this.ctx.runners.map((rt) => rt.unit), this.ctx.config)
+    await this.refuseIdle(
+      this.ctx.quota,
+      this.ctx.runners.map((rt) => rt.unit),
+      this.ctx.config,
+    )
   }
 
   /** The check of `refuseIdleRunners` for any quota and runners: a reload's are checked the same way. */
@@ -86,8 +104,9 @@ export class Capacity {
       if (need <= quota.total + 1e-9) continue
       issues.push({
         path: `runners[${unit.config.index}]`,
-        message: `runner '${unit.config.name ?? `runners[${unit.config.index}]`}' could never take a job: the weighted quota ${formatWeight(quota.total)} (${quota.explanation}) is less than the weight of its heaviest flavor, ${formatWeight(need)}. ` +
-          'Raise [quota_computation] reference_jobs_count (or its reference flavor), or set this runner\'s max flavor (cc_max_flavor) to a flavor that fits; --allow-idle starts anyway',
+        message:
+          `runner '${unit.config.name ?? `runners[${unit.config.index}]`}' could never take a job: the weighted quota ${formatWeight(quota.total)} (${quota.explanation}) is less than the weight of its heaviest flavor, ${formatWeight(need)}. ` +
+          "Raise [quota_computation] reference_jobs_count (or its reference flavor), or set this runner's max flavor (cc_max_flavor) to a flavor that fits; --allow-idle starts anyway",
       })
     }
     if (issues.length > 0) throw new ConfigError(config.file, issues)
@@ -97,7 +116,12 @@ export class Capacity {
   counted(r: JobRecord): boolean {
     const {ctx} = this
     if (!ctx.byUnique.has(r.runner)) return false
-    if (r.phase === 'decommissioning' && (r.deleteAttempts ?? 0) > 0 && ctx.now() - r.phaseSince > ctx.opts.deleteHoldMs) return false
+    if (
+      r.phase === 'decommissioning' &&
+      (r.deleteAttempts ?? 0) > 0 &&
+      ctx.now() - r.phaseSince > ctx.opts.deleteHoldMs
+    )
+      return false
     return true
   }
 
@@ -143,7 +167,8 @@ export class Capacity {
   private isWaiting(o: RunnerRuntime): boolean {
     if (o.reserved !== undefined || o.intake.state !== 'paused') return false
     const kind = o.intake.blocker.kind
-    const capacity = kind === 'quota' || kind === 'concurrent' || kind === 'provisioning' || kind === 'turn' || kind === 'cluster'
+    const capacity =
+      kind === 'quota' || kind === 'concurrent' || kind === 'provisioning' || kind === 'turn' || kind === 'cluster'
     return capacity && !this.neverFits(o.minWeight ?? 0)
   }
 }

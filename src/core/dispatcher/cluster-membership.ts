@@ -35,7 +35,12 @@ export class ClusterMembership {
     const period = Math.max(250, Math.floor(cluster.leaseMs / 3))
     while (!ctx.stopping && !ctx.leaseLost) {
       // While the database is away, try every second: intake resumes as soon as it answers.
-      await waitNotified(this.wake, ctx.deps.clock, ctx.clusterDown ? Math.min(period, ctx.opts.clusterRetryMs) : period, ctx.stopSignal)
+      await waitNotified(
+        this.wake,
+        ctx.deps.clock,
+        ctx.clusterDown ? Math.min(period, ctx.opts.clusterRetryMs) : period,
+        ctx.stopSignal,
+      )
       if (ctx.stopping) return
       await this.tick()
     }
@@ -46,7 +51,7 @@ export class ClusterMembership {
 
   /** One renewal, then the adoptions it allows. */
   async tick(): Promise<LeaseState> {
-    const {ctx, cluster} = this
+    const {cluster} = this
     let state: LeaseState
     try {
       state = await cluster.renew()
@@ -78,7 +83,10 @@ export class ClusterMembership {
     }
     for (const e of taken.errors) ctx.log.error(e)
     if (taken.records.length === 0) return
-    ctx.log.warn(`adopted ${taken.records.length} job(s) of daemons whose lease expired; resuming each from its recorded step`, {jobs: taken.records.map((r) => `${r.runner}/${r.jobId}:${r.phase}`)})
+    ctx.log.warn(
+      `adopted ${taken.records.length} job(s) of daemons whose lease expired; resuming each from its recorded step`,
+      {jobs: taken.records.map((r) => `${r.runner}/${r.jobId}:${r.phase}`)},
+    )
     await this.resume(taken.records)
     ctx.capacity.notify()
   }
@@ -89,7 +97,9 @@ export class ClusterMembership {
     ctx.clusterDown = down
     this.wake.notify()
     if (down) {
-      ctx.log.error('the state database does not answer: intake stops at once (job requests in flight are aborted); jobs go on, their changes wait for the database')
+      ctx.log.error(
+        'the state database does not answer: intake stops at once (job requests in flight are aborted); jobs go on, their changes wait for the database',
+      )
       ctx.intakeController.abort(new AbortedError('state database unreachable'))
       ctx.intakeController = new AbortController()
     } else {

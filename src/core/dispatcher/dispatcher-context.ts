@@ -172,7 +172,17 @@ export class DispatcherContext {
   }
 
   emitPhase(r: JobRecord): void {
-    this.emit({type: 'job-phase', runner: r.runner, jobId: r.jobId, phase: r.phase, weight: r.weight, at: this.now(), ...(r.resourceId ? {resourceId: r.resourceId} : {}), ...(r.failure ? {reason: r.failure} : {}), ...(r.canceled ? {canceled: true} : {})})
+    this.emit({
+      type: 'job-phase',
+      runner: r.runner,
+      jobId: r.jobId,
+      phase: r.phase,
+      weight: r.weight,
+      at: this.now(),
+      ...(r.resourceId ? {resourceId: r.resourceId} : {}),
+      ...(r.failure ? {reason: r.failure} : {}),
+      ...(r.canceled ? {canceled: true} : {}),
+    })
   }
 
   /** A runner removed by a reload leaves once its last job is over. */
@@ -182,7 +192,10 @@ export class DispatcherContext {
     for (const r of this.store.records.values()) if (r.runner === uniq) return
     this.byUnique.delete(uniq)
     this.runners.splice(this.runners.indexOf(rt), 1)
-    this.log.info('a runner removed from the configuration has no job left: it is gone', {runner: uniq, runnerName: rt.name})
+    this.log.info('a runner removed from the configuration has no job left: it is gone', {
+      runner: uniq,
+      runnerName: rt.name,
+    })
   }
 
   errText(error: unknown): string {
@@ -217,6 +230,7 @@ export class DispatcherContext {
 
 /** A reason for the job log: one line, of a readable length, whatever an error message held. */
 export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it removes
   const flat = text.replace(/\s*[\r\n]+\s*/g, ' / ').replace(/[\u0000-\u001f\u007f]/g, ' ')
   return flat.length > 1000 ? `${flat.slice(0, 1000)}…` : flat
 }

@@ -55,7 +55,8 @@ export class Dispatcher {
     this.sweep = new OrphanSweep(this.ctx)
     this.reload = new Reload(this.ctx, this.capacity, (rt) => this.startIntake(rt))
     this.sweep.cluster = deps.cluster
-    if (deps.cluster) this.membership = new ClusterMembership(this.ctx, deps.cluster, (records) => this.resumeRecords(records))
+    if (deps.cluster)
+      this.membership = new ClusterMembership(this.ctx, deps.cluster, (records) => this.resumeRecords(records))
   }
 
   /** In a cluster: resolves with the reason once this daemon's lease is lost (it must then stop); never otherwise. */
@@ -118,10 +119,18 @@ export class Dispatcher {
       ctx.deps.addSecret?.(stored.jobToken)
       const rec = await resume.adoptLegacyRunnerName(stored)
       if (!ctx.byUnique.has(rec.runner)) {
-        ctx.log.error('a tracked job belongs to a runner that is no longer in the configuration; it stays in the state file, untouched', {runner: rec.runner, job: rec.jobId, phase: rec.phase, resource: rec.resourceId})
+        ctx.log.error(
+          'a tracked job belongs to a runner that is no longer in the configuration; it stays in the state file, untouched',
+          {runner: rec.runner, job: rec.jobId, phase: rec.phase, resource: rec.resourceId},
+        )
         continue
       }
-      ctx.log.info('resuming tracked job', {runner: rec.runner, job: rec.jobId, phase: rec.phase, resource: rec.resourceId})
+      ctx.log.info('resuming tracked job', {
+        runner: rec.runner,
+        job: rec.jobId,
+        phase: rec.phase,
+        resource: rec.resourceId,
+      })
       this.pipeline.drive(rec.weightUnknown ? await resume.assumeHeaviest(rec) : rec)
     }
     ctx.progressWake.notify()
@@ -152,14 +161,25 @@ export class Dispatcher {
     ctx.capacity.notify()
     ctx.progressWake.notify()
     this.stopped = (async () => {
-      const inflight = [...ctx.controls.values()].map((c) => c.driving).filter((p): p is Promise<void> => p !== undefined)
+      const inflight = [...ctx.controls.values()]
+        .map((c) => c.driving)
+        .filter((p): p is Promise<void> => p !== undefined)
       ctx.emit({type: 'shutdown', stage: 'draining', pending: inflight.length, at: ctx.now()})
       // The stop signal is aborted already: this timer needs a signal of its own.
       const timer = new AbortController()
-      const timeout = ctx.deps.clock.sleep(ctx.opts.shutdownTimeoutMs, timer.signal).then(() => 'timeout' as const, () => 'done' as const)
-      const r = await Promise.race([Promise.allSettled([...inflight, ...this.loops]).then(() => 'done' as const), timeout])
+      const timeout = ctx.deps.clock.sleep(ctx.opts.shutdownTimeoutMs, timer.signal).then(
+        () => 'timeout' as const,
+        () => 'done' as const,
+      )
+      const r = await Promise.race([
+        Promise.allSettled([...inflight, ...this.loops]).then(() => 'done' as const),
+        timeout,
+      ])
       timer.abort()
-      if (r === 'timeout') ctx.log.error(`shutdown: operations still running after ${ctx.opts.shutdownTimeoutMs / 1000} s; their last persisted step is resumed at next start`)
+      if (r === 'timeout')
+        ctx.log.error(
+          `shutdown: operations still running after ${ctx.opts.shutdownTimeoutMs / 1000} s; their last persisted step is resumed at next start`,
+        )
       ctx.emit({type: 'shutdown', stage: 'done', pending: 0, at: ctx.now()})
     })()
     return this.stopped
@@ -196,7 +216,12 @@ export class Dispatcher {
     return {
       at: ctx.now(),
       startedAt: ctx.startedAt,
-      quota: {total: ctx.quota?.total ?? null, explanation: ctx.quota?.explanation ?? null, used: u.weight - u.reserved, reserved: u.reserved},
+      quota: {
+        total: ctx.quota?.total ?? null,
+        explanation: ctx.quota?.explanation ?? null,
+        used: u.weight - u.reserved,
+        reserved: u.reserved,
+      },
       concurrent: {limit: ctx.config.concurrent, used: u.jobs},
       provisioning: {limit: ctx.config.maxConcurrentProvisioning, used: u.provisioning},
       runners: ctx.runners.map((rt) => ({

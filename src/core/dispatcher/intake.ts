@@ -30,13 +30,25 @@ export class Intake {
     const prev = rt.intake
     rt.intake = intake
     // Logged once per kind of pause (quota, concurrent…), not at every change of its figures.
-    const kind = (i: IntakeState): string => (i.state === 'paused' ? i.blocker.kind : i.state === 'stopped' ? (i.code ?? '') : '')
+    const kind = (i: IntakeState): string =>
+      i.state === 'paused' ? i.blocker.kind : i.state === 'stopped' ? (i.code ?? '') : ''
     const changed = prev.state !== intake.state || kind(prev) !== kind(intake)
     if (!changed) return
     // Every pause is logged once, with its reason and figures; so is the resumption.
-    if (intake.state === 'paused') this.ctx.log.info(`intake paused: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name, blocker: intake.blocker.kind})
-    else if (intake.state === 'stopped' && intake.code) this.ctx.log.error(`intake stopped: ${intake.reason}`, {runner: rt.unit.config.uniqueName, runnerName: rt.name, code: intake.code})
-    else if (prev.state === 'paused' && (intake.state === 'polling' || intake.state === 'long-polling')) this.ctx.log.info('intake resumed', {runner: rt.unit.config.uniqueName, runnerName: rt.name})
+    if (intake.state === 'paused')
+      this.ctx.log.info(`intake paused: ${intake.reason}`, {
+        runner: rt.unit.config.uniqueName,
+        runnerName: rt.name,
+        blocker: intake.blocker.kind,
+      })
+    else if (intake.state === 'stopped' && intake.code)
+      this.ctx.log.error(`intake stopped: ${intake.reason}`, {
+        runner: rt.unit.config.uniqueName,
+        runnerName: rt.name,
+        code: intake.code,
+      })
+    else if (prev.state === 'paused' && (intake.state === 'polling' || intake.state === 'long-polling'))
+      this.ctx.log.info('intake resumed', {runner: rt.unit.config.uniqueName, runnerName: rt.name})
     this.ctx.emit({type: 'intake', runner: rt.unit.config.uniqueName, intake, at: this.ctx.now()})
   }
 
@@ -64,23 +76,46 @@ export class Intake {
           continue
         }
         const wait = this.backoff(++failures)
-        this.setIntake(rt, {state: 'backoff', reason: `cannot weigh this runner's flavors: ${this.ctx.errText(error)}`, until: this.ctx.now() + wait})
+        this.setIntake(rt, {
+          state: 'backoff',
+          reason: `cannot weigh this runner's flavors: ${this.ctx.errText(error)}`,
+          until: this.ctx.now() + wait,
+        })
         await this.ctx.sleep(wait)
         continue
       }
       if (this.limits.neverFits(minWeight)) {
         // Only with --allow-idle (run refuses to start otherwise): this runner can never take a job.
-        this.setIntake(rt, {state: 'stopped', reason: `the quota (${formatWeight(this.ctx.quota!.total)}) can never hold this runner's heaviest flavor (${formatWeight(minWeight)}): raise the quota or set its max flavor`, code: 'quota_too_small'})
+        this.setIntake(rt, {
+          state: 'stopped',
+          reason: `the quota (${formatWeight(this.ctx.quota!.total)}) can never hold this runner's heaviest flavor (${formatWeight(minWeight)}): raise the quota or set its max flavor`,
+          code: 'quota_too_small',
+        })
         rt.cycles++
-        if (!this.cyclesDone(rt)) await waitNotified(this.ctx.capacity, this.ctx.deps.clock, this.ctx.opts.quotaRetryMs * 6, this.ctx.stopSignal)
+        if (!this.cyclesDone(rt))
+          await waitNotified(
+            this.ctx.capacity,
+            this.ctx.deps.clock,
+            this.ctx.opts.quotaRetryMs * 6,
+            this.ctx.stopSignal,
+          )
         continue
       }
       const u = this.limits.usage()
-      const local: IntakeBlocker | undefined = this.ctx.operatorPaused ? {kind: 'operator'} : this.ctx.clusterDown ? {kind: 'state_unavailable'} : admissionBlocker({
-        quota: this.ctx.quota?.total, weightInUse: u.weight, jobs: u.jobs, concurrent: this.ctx.config.concurrent,
-        provisioning: u.provisioning, maxProvisioning: this.ctx.config.maxConcurrentProvisioning, minRequestableWeight: minWeight,
-        ahead: this.limits.waitingAhead(rt),
-      })
+      const local: IntakeBlocker | undefined = this.ctx.operatorPaused
+        ? {kind: 'operator'}
+        : this.ctx.clusterDown
+          ? {kind: 'state_unavailable'}
+          : admissionBlocker({
+              quota: this.ctx.quota?.total,
+              weightInUse: u.weight,
+              jobs: u.jobs,
+              concurrent: this.ctx.config.concurrent,
+              provisioning: u.provisioning,
+              maxProvisioning: this.ctx.config.maxConcurrentProvisioning,
+              minRequestableWeight: minWeight,
+              ahead: this.limits.waitingAhead(rt),
+            })
       if (!local) rt.reserved = minWeight // reserve before asking (in this tick): concurrent runners can never overshoot
       // In a cluster, the shared ledger must grant it too: the limits hold across every daemon.
       const blocker = local ?? (await this.clusterAdmission(rt, minWeight))
@@ -89,7 +124,10 @@ export class Intake {
         this.setIntake(rt, {state: 'paused', reason: describeBlocker(blocker), blocker})
         // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves
         // (held deletes; in a cluster, what the other daemons release).
-        const recheck = blocker.kind === 'cluster' || blocker.kind === 'state_unavailable' ? Math.min(this.ctx.opts.clusterRetryMs, this.ctx.config.checkInterval * 1000) : this.ctx.config.checkInterval * 1000
+        const recheck =
+          blocker.kind === 'cluster' || blocker.kind === 'state_unavailable'
+            ? Math.min(this.ctx.opts.clusterRetryMs, this.ctx.config.checkInterval * 1000)
+            : this.ctx.config.checkInterval * 1000
         await waitNotified(this.ctx.capacity, this.ctx.deps.clock, recheck, this.ctx.stopSignal)
         rt.cycles++
         continue
@@ -102,7 +140,10 @@ export class Intake {
       const asked = this.ctx.now()
       const linked = linkedSignal(this.ctx.stopSignal, this.ctx.intakeController.signal, rt.stop.signal)
       try {
-        result = await this.ctx.deps.coordinator.requestJob(rt.endpoint, {...(rt.lastUpdate && !scarce ? {lastUpdate: rt.lastUpdate} : {}), signal: linked.signal})
+        result = await this.ctx.deps.coordinator.requestJob(rt.endpoint, {
+          ...(rt.lastUpdate && !scarce ? {lastUpdate: rt.lastUpdate} : {}),
+          signal: linked.signal,
+        })
       } catch (error) {
         rt.reserved = undefined
         await this.clusterRelease(rt)
@@ -115,7 +156,13 @@ export class Intake {
         const wait = this.intakeErrorWait(error, failures)
         const reason = this.ctx.errText(error)
         this.ctx.log.warn(`job request failed; retrying in ${Math.round(wait / 1000)} s`, {runner: uniq, error: reason})
-        this.ctx.emit({type: 'coordinator-error', runner: uniq, kind: error instanceof CoordinatorError ? error.kind : 'unexpected', message: reason, at: this.ctx.now()})
+        this.ctx.emit({
+          type: 'coordinator-error',
+          runner: uniq,
+          kind: error instanceof CoordinatorError ? error.kind : 'unexpected',
+          message: reason,
+          at: this.ctx.now(),
+        })
         this.setIntake(rt, {state: 'backoff', reason, until: this.ctx.now() + wait})
         await this.ctx.sleep(wait)
         continue
@@ -149,11 +196,15 @@ export class Intake {
       }
       rt.quickNones = 0
       try {
-        if (result.kind === 'unreadable') await this.accept(rt, {id: result.job.id, token: result.job.token}, minWeight, result.problem)
+        if (result.kind === 'unreadable')
+          await this.accept(rt, {id: result.job.id, token: result.job.token}, minWeight, result.problem)
         else await this.accept(rt, result.job, minWeight)
       } catch (error) {
         // Whatever a job holds, it is an error of that job, never of the daemon.
-        this.ctx.log.error('unexpected error while taking a job; intake goes on', {runner: uniq, error: this.ctx.errText(error)})
+        this.ctx.log.error('unexpected error while taking a job; intake goes on', {
+          runner: uniq,
+          error: this.ctx.errText(error),
+        })
       } finally {
         rt.reserved = undefined
         rt.waitingSince = this.ctx.now()
@@ -174,12 +225,21 @@ export class Intake {
     if (!cluster.leaseValid()) return {kind: 'state_unavailable'}
     try {
       const b = await cluster.reserve(rt.unit.config.uniqueName, minWeight, {
-        quota: this.ctx.quota!.total, concurrent: this.ctx.config.concurrent, maxProvisioning: this.ctx.config.maxConcurrentProvisioning, deleteHoldMs: this.ctx.opts.deleteHoldMs,
+        quota: this.ctx.quota!.total,
+        concurrent: this.ctx.config.concurrent,
+        maxProvisioning: this.ctx.config.maxConcurrentProvisioning,
+        deleteHoldMs: this.ctx.opts.deleteHoldMs,
       })
       if (!b) return this.ctx.clusterDown || this.ctx.stopping ? {kind: 'state_unavailable'} : undefined
-      return b.kind === 'quota' ? {kind: 'cluster', limit: 'quota', used: b.used, total: b.total} : {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
+      return b.kind === 'quota'
+        ? {kind: 'cluster', limit: 'quota', used: b.used, total: b.total}
+        : {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
     } catch (error) {
-      if (!this.ctx.stopping) this.ctx.log.warn('the cluster\'s admission ledger cannot be asked now', {runner: rt.unit.config.uniqueName, error: this.ctx.errText(error)})
+      if (!this.ctx.stopping)
+        this.ctx.log.warn("the cluster's admission ledger cannot be asked now", {
+          runner: rt.unit.config.uniqueName,
+          error: this.ctx.errText(error),
+        })
       this.ctx.stateUnreachable()
       return {kind: 'state_unavailable'}
     }
@@ -208,7 +268,11 @@ export class Intake {
   }
 
   private backoff(failures: number): number {
-    return backoffDelayMs(failures, {baseMs: this.ctx.opts.intakeBackoffBaseMs, maxMs: this.ctx.opts.intakeBackoffMaxMs}, this.ctx.deps.random)
+    return backoffDelayMs(
+      failures,
+      {baseMs: this.ctx.opts.intakeBackoffBaseMs, maxMs: this.ctx.opts.intakeBackoffMaxMs},
+      this.ctx.deps.random,
+    )
   }
 
   /**
@@ -239,7 +303,10 @@ export class Intake {
     }
     let rec = base
     try {
-      if (unreadable !== undefined) throw new JobRejectedError('payload_unreadable', `the job payload cannot be read: ${unreadable}`, {jobId: job.id})
+      if (unreadable !== undefined)
+        throw new JobRejectedError('payload_unreadable', `the job payload cannot be read: ${unreadable}`, {
+          jobId: job.id,
+        })
       const w = await rt.unit.executor.expectedWeight(job, this.ctx.stopSignal)
       rec = {...base, weight: w, expectedWeight: w}
     } catch (error) {
@@ -248,7 +315,11 @@ export class Intake {
         rec = {...base, weight: 0, expectedWeight: 0, failure: oneLine(this.ctx.redact(error.message))}
       } else {
         // Cannot weigh it now (PAAS API down?): count the worst case reserved for it and go on.
-        this.ctx.log.warn('cannot weigh the job; counting the largest flavor', {runner: uniq, job: job.id, error: this.ctx.errText(error)})
+        this.ctx.log.warn('cannot weigh the job; counting the largest flavor', {
+          runner: uniq,
+          job: job.id,
+          error: this.ctx.errText(error),
+        })
       }
     }
     // The record takes over what the reservation held, in the same tick: never count both.
@@ -257,12 +328,23 @@ export class Intake {
       await this.ctx.store.put(rec)
     } catch (error) {
       this.ctx.store.records.delete(recordKey(rec.runner, rec.jobId))
-      this.ctx.log.error('cannot write the state file: the job is not tracked and will time out in GitLab', {runner: uniq, job: job.id, error: this.ctx.errText(error)})
+      this.ctx.log.error('cannot write the state file: the job is not tracked and will time out in GitLab', {
+        runner: uniq,
+        job: job.id,
+        error: this.ctx.errText(error),
+      })
       await this.clusterRelease(rt)
       return
     }
     this.ctx.progressWake.notify()
-    this.ctx.log.info('job acquired', {runner: uniq, job: job.id, project: rec.projectId, flavor: rec.flavor, weight: Number(formatWeight(rec.weight)), ...(rec.failure ? {rejected: rec.failure} : {})})
+    this.ctx.log.info('job acquired', {
+      runner: uniq,
+      job: job.id,
+      project: rec.projectId,
+      flavor: rec.flavor,
+      weight: Number(formatWeight(rec.weight)),
+      ...(rec.failure ? {rejected: rec.failure} : {}),
+    })
     this.ctx.emitPhase(rec)
     if (rec.failure) {
       this.ctx.log.error('job cannot run here', {runner: uniq, job: job.id, reason: rec.failure})

@@ -89,7 +89,11 @@ export class JobPipeline implements PhaseOps {
         if (ctx.current(key) === rec) {
           // A step that changed nothing would loop without ever yielding to the event loop
           // (no timer, no signal would run again): wait instead, as after an error.
-          ctx.log.error('the job made no progress; retrying later', {runner: rec.runner, job: rec.jobId, phase: rec.phase})
+          ctx.log.error('the job made no progress; retrying later', {
+            runner: rec.runner,
+            job: rec.jobId,
+            phase: rec.phase,
+          })
           await ctx.sleep(ctx.opts.deleteRetryBaseMs)
         }
       } catch (error) {
@@ -101,21 +105,42 @@ export class JobPipeline implements PhaseOps {
         const now = ctx.current(key)
         if (!now) return
         if (error instanceof PaasRunnerError && error.code === 'unknown_phase') {
-          ctx.log.error('the job record has an unknown phase: the job is left alone; fix or remove its record', {runner: now.runner, job: now.jobId, phase: now.phase})
+          ctx.log.error('the job record has an unknown phase: the job is left alone; fix or remove its record', {
+            runner: now.runner,
+            job: now.jobId,
+            phase: now.phase,
+          })
           return
         }
         if (ctl.cancel.signal.aborted || now.canceled) {
           await this.stopCanceled(now)
           continue
         }
-        if (now.phase === 'reporting' || now.phase === 'finished' || now.phase === 'decommissioning' || now.phase === 'running' || (now.phase === 'acquired' && !isJobRejected(error))) {
+        if (
+          now.phase === 'reporting' ||
+          now.phase === 'finished' ||
+          now.phase === 'decommissioning' ||
+          now.phase === 'running' ||
+          (now.phase === 'acquired' && !isJobRejected(error))
+        ) {
           // Not a launch failure: an unexpected error in a later step. Retry it after a pause.
-          ctx.log.error('unexpected error; retrying', {runner: now.runner, job: now.jobId, phase: now.phase, error: ctx.errText(error)})
+          ctx.log.error('unexpected error; retrying', {
+            runner: now.runner,
+            job: now.jobId,
+            phase: now.phase,
+            error: ctx.errText(error),
+          })
           await ctx.sleep(ctx.opts.deleteRetryBaseMs)
           continue
         }
         const reason = oneLine(launchFailureReason(now.phase, error, ctx.errText(error)))
-        ctx.log.error('job failed to launch', {runner: now.runner, job: now.jobId, phase: now.phase, resource: now.resourceId, reason})
+        ctx.log.error('job failed to launch', {
+          runner: now.runner,
+          job: now.jobId,
+          phase: now.phase,
+          resource: now.resourceId,
+          reason,
+        })
         ctx.noteFailure(now, reason)
         await this.safeTransition(now, 'reporting', {failure: reason})
       }
@@ -124,7 +149,12 @@ export class JobPipeline implements PhaseOps {
 
   /** Canceled in GitLab while provisioning or launching: no launch; the resource goes early. */
   private async stopCanceled(rec: JobRecord): Promise<void> {
-    this.ctx.log.warn('job canceled in GitLab before it ran; stopping it', {runner: rec.runner, job: rec.jobId, phase: rec.phase, resource: rec.resourceId})
+    this.ctx.log.warn('job canceled in GitLab before it ran; stopping it', {
+      runner: rec.runner,
+      job: rec.jobId,
+      phase: rec.phase,
+      resource: rec.resourceId,
+    })
     await this.safeTransition(rec, 'finished', {canceled: true})
   }
 
@@ -137,16 +167,26 @@ export class JobPipeline implements PhaseOps {
     switch (rec.phase) {
       case 'acquired': {
         // Two-phase commit: acknowledge the job only now that it is recorded.
-        const ack = await ctx.deps.coordinator.confirmJob(rt.endpoint, {id: rec.jobId, token: rec.jobToken}, {signal: ctx.stopSignal})
+        const ack = await ctx.deps.coordinator.confirmJob(
+          rt.endpoint,
+          {id: rec.jobId, token: rec.jobToken},
+          {signal: ctx.stopSignal},
+        )
         if (ack === 'gone') {
-          await this.forget(rec, 'GitLab no longer assigns this job to us (re-queued or canceled before we acknowledged it)')
+          await this.forget(
+            rec,
+            'GitLab no longer assigns this job to us (re-queued or canceled before we acknowledged it)',
+          )
           return 'next'
         }
         await this.to(rec, rec.failure ? 'reporting' : 'provisioning')
         return 'next'
       }
       case 'provisioning': {
-        if (!rec.payload) throw new JobRejectedError('payload_missing', 'the job payload was not kept; cannot provision', {jobId: rec.jobId})
+        if (!rec.payload)
+          throw new JobRejectedError('payload_missing', 'the job payload was not kept; cannot provision', {
+            jobId: rec.jobId,
+          })
         let latest = rec
         const onCreated = async (r: Resource): Promise<void> => {
           // Recorded as soon as it exists: a later failure can never orphan it.
@@ -161,10 +201,16 @@ export class JobPipeline implements PhaseOps {
         await this.to(rec, 'launching')
         return 'next'
       case 'launching': {
-        if (!rec.payload) throw new JobRejectedError('payload_missing', 'the job payload was not kept; cannot launch', {jobId: rec.jobId})
+        if (!rec.payload)
+          throw new JobRejectedError('payload_missing', 'the job payload was not kept; cannot launch', {
+            jobId: rec.jobId,
+          })
         const launched = await ex.launch(ex.restore(rec.resource!), rec.payload, {signal})
         if (Math.abs(launched.weight - rec.expectedWeight) > 1e-9) {
-          ctx.log.warn(`weight corrected from the real resource: ${formatWeight(rec.expectedWeight)} → ${formatWeight(launched.weight)}`, {...log, resource: launched.id})
+          ctx.log.warn(
+            `weight corrected from the real resource: ${formatWeight(rec.expectedWeight)} → ${formatWeight(launched.weight)}`,
+            {...log, resource: launched.id},
+          )
         }
         // The payload is not needed any more (a restart would not launch again): not kept.
         const {payload: _dropped, ...withoutPayload} = rec
@@ -192,7 +238,14 @@ export class JobPipeline implements PhaseOps {
         if (!rec.resource) {
           await this.forget(rec, 'finished, nothing to delete')
         } else if (keep) {
-          await ctx.store.keep({runner: rec.runner, resourceId: rec.resourceId!, name: rec.resourceName ?? '', jobId: rec.jobId, reason: 'paas_finished_jobs_keep_resources', at: ctx.now()})
+          await ctx.store.keep({
+            runner: rec.runner,
+            resourceId: rec.resourceId!,
+            name: rec.resourceName ?? '',
+            jobId: rec.jobId,
+            reason: 'paas_finished_jobs_keep_resources',
+            at: ctx.now(),
+          })
           await this.forget(rec, `finished; resource ${rec.resourceId} kept (paas_finished_jobs_keep_resources)`)
         } else {
           await this.to(rec, 'decommissioning')
@@ -203,7 +256,9 @@ export class JobPipeline implements PhaseOps {
         await decommission(ctx, this, rt, rec)
         return 'next'
       default:
-        throw new PaasRunnerError('unknown_phase', `unknown phase ${JSON.stringify(rec.phase as unknown)}`, {jobId: rec.jobId})
+        throw new PaasRunnerError('unknown_phase', `unknown phase ${JSON.stringify(rec.phase as unknown)}`, {
+          jobId: rec.jobId,
+        })
     }
   }
 
@@ -237,8 +292,21 @@ export class JobPipeline implements PhaseOps {
     const rec = ctx.current(key)
     ctx.store.records.delete(key)
     if (!rec) return
-    ctx.log.warn('this daemon no longer holds the job: it does nothing more for it', {runner: rec.runner, job: rec.jobId, phase: rec.phase, error: ctx.errText(error)})
-    ctx.emit({type: 'job-phase', runner: rec.runner, jobId: rec.jobId, phase: 'gone', weight: 0, at: ctx.now(), ...(rec.resourceId ? {resourceId: rec.resourceId} : {})})
+    ctx.log.warn('this daemon no longer holds the job: it does nothing more for it', {
+      runner: rec.runner,
+      job: rec.jobId,
+      phase: rec.phase,
+      error: ctx.errText(error),
+    })
+    ctx.emit({
+      type: 'job-phase',
+      runner: rec.runner,
+      jobId: rec.jobId,
+      phase: 'gone',
+      weight: 0,
+      at: ctx.now(),
+      ...(rec.resourceId ? {resourceId: rec.resourceId} : {}),
+    })
     ctx.capacity.notify()
   }
 
@@ -247,18 +315,37 @@ export class JobPipeline implements PhaseOps {
     await ctx.store.delete(rec.runner, rec.jobId)
     ctx.deps.retireSecret?.(rec.jobToken)
     ctx.log.info(`job done: ${why}`, {runner: rec.runner, job: rec.jobId})
-    ctx.emit({type: 'job-phase', runner: rec.runner, jobId: rec.jobId, phase: 'gone', weight: 0, at: ctx.now(), ...(rec.resourceId ? {resourceId: rec.resourceId} : {})})
+    ctx.emit({
+      type: 'job-phase',
+      runner: rec.runner,
+      jobId: rec.jobId,
+      phase: 'gone',
+      weight: 0,
+      at: ctx.now(),
+      ...(rec.resourceId ? {resourceId: rec.resourceId} : {}),
+    })
     ctx.dropIfRetiredAndIdle(rec.runner)
     ctx.capacity.notify()
   }
 }
 
 function resourceFields(ex: Executor, r: Resource): Partial<JobRecord> {
-  return {resource: ex.serialise(r), resourceId: r.id, resourceName: r.name, weight: r.weight, ...(r.flavor ? {flavor: r.flavor} : {})}
+  return {
+    resource: ex.serialise(r),
+    resourceId: r.id,
+    resourceName: r.name,
+    weight: r.weight,
+    ...(r.flavor ? {flavor: r.flavor} : {}),
+  }
 }
 
 function launchFailureReason(phase: JobPhase, error: unknown, text: string): string {
   if (isJobRejected(error)) return text
-  const what = phase === 'provisioning' || phase === 'acquired' ? 'could not create the PAAS resource' : phase === 'launched' ? 'could not confirm the job started' : 'could not launch the job on its PAAS resource'
+  const what =
+    phase === 'provisioning' || phase === 'acquired'
+      ? 'could not create the PAAS resource'
+      : phase === 'launched'
+        ? 'could not confirm the job started'
+        : 'could not launch the job on its PAAS resource'
   return `${what}: ${text}`
 }

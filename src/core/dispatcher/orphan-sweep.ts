@@ -28,7 +28,9 @@ export class OrphanSweep {
       await this.sweepOnce()
       // Read at each turn: a reload may change the grace period.
       const graceMs = this.ctx.config.orphanGracePeriod * 1000
-      await this.ctx.sleep(graceMs > 0 ? Math.min(this.ctx.opts.sweepIntervalMs, Math.max(graceMs, 1000)) : this.ctx.opts.sweepIntervalMs)
+      await this.ctx.sleep(
+        graceMs > 0 ? Math.min(this.ctx.opts.sweepIntervalMs, Math.max(graceMs, 1000)) : this.ctx.opts.sweepIntervalMs,
+      )
     }
   }
 
@@ -46,7 +48,8 @@ export class OrphanSweep {
       try {
         if (!(await cluster.holdSweep())) return // another daemon sweeps
       } catch (error) {
-        if (!this.ctx.stopping) this.ctx.log.warn('orphan sweep: cannot tell which daemon sweeps; skipped', {error: this.ctx.errText(error)})
+        if (!this.ctx.stopping)
+          this.ctx.log.warn('orphan sweep: cannot tell which daemon sweeps; skipped', {error: this.ctx.errText(error)})
         return
       }
     }
@@ -58,7 +61,8 @@ export class OrphanSweep {
       try {
         listing = await rt.unit.executor.listOwned({signal: this.ctx.stopSignal})
       } catch (error) {
-        if (!this.ctx.stopping) this.ctx.log.warn('orphan sweep: cannot list resources', {runner: uniq, error: this.ctx.errText(error)})
+        if (!this.ctx.stopping)
+          this.ctx.log.warn('orphan sweep: cannot list resources', {runner: uniq, error: this.ctx.errText(error)})
         continue
       }
       this.reportUnmarked(rt, listing.unmarked)
@@ -77,7 +81,11 @@ export class OrphanSweep {
           for (const id of all.resourceIds) knownIds.add(id)
           for (const j of all.jobIds) knownJobs.add(j)
         } catch (error) {
-          if (!this.ctx.stopping) this.ctx.log.warn('orphan sweep: cannot read what the other daemons track; skipped', {runner: uniq, error: this.ctx.errText(error)})
+          if (!this.ctx.stopping)
+            this.ctx.log.warn('orphan sweep: cannot read what the other daemons track; skipped', {
+              runner: uniq,
+              error: this.ctx.errText(error),
+            })
           continue
         }
       }
@@ -90,11 +98,28 @@ export class OrphanSweep {
         }
         const mark = this.ctx.store.orphans.get(`${uniq}/${o.id}`)
         if (!mark) {
-          await this.ctx.store.markOrphan({runner: uniq, resourceId: o.id, name: o.name, ...(o.jobId === undefined ? {} : {jobId: o.jobId}), firstSeenAt: this.ctx.now(), resource: rt.unit.executor.serialise(o.resource)})
-          this.ctx.log.warn(graceMs > 0
-            ? 'orphan sweep: found a resource of ours that no job record knows; it will be deleted if still unknown after the grace period'
-            : 'orphan sweep: found a resource of ours that no job record knows; paas_orphan_grace_period = 0, so it is only reported', {runner: uniq, resource: o.id, name: o.name, gracePeriodSeconds: graceMs / 1000})
-          this.ctx.emit({type: 'orphan', runner: uniq, resourceId: o.id, name: o.name, action: 'marked', at: this.ctx.now()})
+          await this.ctx.store.markOrphan({
+            runner: uniq,
+            resourceId: o.id,
+            name: o.name,
+            ...(o.jobId === undefined ? {} : {jobId: o.jobId}),
+            firstSeenAt: this.ctx.now(),
+            resource: rt.unit.executor.serialise(o.resource),
+          })
+          this.ctx.log.warn(
+            graceMs > 0
+              ? 'orphan sweep: found a resource of ours that no job record knows; it will be deleted if still unknown after the grace period'
+              : 'orphan sweep: found a resource of ours that no job record knows; paas_orphan_grace_period = 0, so it is only reported',
+            {runner: uniq, resource: o.id, name: o.name, gracePeriodSeconds: graceMs / 1000},
+          )
+          this.ctx.emit({
+            type: 'orphan',
+            runner: uniq,
+            resourceId: o.id,
+            name: o.name,
+            action: 'marked',
+            at: this.ctx.now(),
+          })
           continue
         }
         if (graceMs === 0 || this.ctx.now() - mark.firstSeenAt < graceMs) continue
@@ -102,15 +127,33 @@ export class OrphanSweep {
           await rt.unit.executor.decommission(o.resource, {})
           await this.ctx.store.unmarkOrphan(uniq, o.id)
           this.ctx.log.warn('orphan sweep: deleted an orphaned resource', {runner: uniq, resource: o.id, name: o.name})
-          this.ctx.emit({type: 'orphan', runner: uniq, resourceId: o.id, name: o.name, action: 'deleted', at: this.ctx.now()})
+          this.ctx.emit({
+            type: 'orphan',
+            runner: uniq,
+            resourceId: o.id,
+            name: o.name,
+            action: 'deleted',
+            at: this.ctx.now(),
+          })
         } catch (error) {
-          this.ctx.log.warn('orphan sweep: could not delete an orphaned resource; will retry', {runner: uniq, resource: o.id, error: this.ctx.errText(error)})
+          this.ctx.log.warn('orphan sweep: could not delete an orphaned resource; will retry', {
+            runner: uniq,
+            resource: o.id,
+            error: this.ctx.errText(error),
+          })
         }
       }
       for (const m of [...this.ctx.store.orphans.values()]) {
         if (m.runner === uniq && !present.has(m.resourceId)) {
           await this.ctx.store.unmarkOrphan(uniq, m.resourceId)
-          this.ctx.emit({type: 'orphan', runner: uniq, resourceId: m.resourceId, name: m.name, action: 'cleared', at: this.ctx.now()})
+          this.ctx.emit({
+            type: 'orphan',
+            runner: uniq,
+            resourceId: m.resourceId,
+            name: m.name,
+            action: 'cleared',
+            at: this.ctx.now(),
+          })
         }
       }
     }
@@ -124,7 +167,10 @@ export class OrphanSweep {
     for (const u of found) {
       now.set(u.id, {runner: uniq, resourceId: u.id, name: u.name})
       if (before.has(u.id)) continue
-      this.ctx.log.warn('orphan sweep: a resource is named like this runner\'s but carries no ownership marker (made by the original heptapod-paas-runner, or by someone else); it is never deleted automatically: delete it by hand once you know it is unused', {runner: uniq, resource: u.id, name: u.name})
+      this.ctx.log.warn(
+        "orphan sweep: a resource is named like this runner's but carries no ownership marker (made by the original heptapod-paas-runner, or by someone else); it is never deleted automatically: delete it by hand once you know it is unused",
+        {runner: uniq, resource: u.id, name: u.name},
+      )
       this.ctx.emit({type: 'unmarked-resource', runner: uniq, resourceId: u.id, name: u.name, at: this.ctx.now()})
     }
     this.unmarked.set(uniq, now)

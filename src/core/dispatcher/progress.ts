@@ -25,10 +25,16 @@ export class Progress {
     while (!this.ctx.stopping) {
       // Read at each turn: a reload may change it.
       const interval = this.ctx.config.jobProgressPollInterval * 1000
-      const polled = [...this.ctx.store.records.values()].filter((r) => POLLED_PHASES.has(r.phase) && this.ctx.byUnique.has(r.runner))
+      const polled = [...this.ctx.store.records.values()].filter(
+        (r) => POLLED_PHASES.has(r.phase) && this.ctx.byUnique.has(r.runner),
+      )
       const busy = new Map<string, number>()
       for (const url of inFlight.values()) busy.set(url, (busy.get(url) ?? 0) + 1)
-      const eligible = polled.filter((r) => !inFlight.has(recordKey(r.runner, r.jobId)) && (busy.get(this.ctx.byUnique.get(r.runner)!.endpoint.url) ?? 0) < perInstance)
+      const eligible = polled.filter(
+        (r) =>
+          !inFlight.has(recordKey(r.runner, r.jobId)) &&
+          (busy.get(this.ctx.byUnique.get(r.runner)!.endpoint.url) ?? 0) < perInstance,
+      )
       if (eligible.length === 0 || inFlight.size >= bound) {
         await waitNotified(this.ctx.progressWake, this.ctx.deps.clock, interval, this.ctx.stopSignal)
         continue
@@ -59,20 +65,40 @@ export class Progress {
     const rt = this.ctx.byUnique.get(rec.runner)!
     let finished: {finished: boolean; status?: string}
     try {
-      finished = await this.ctx.deps.coordinator.jobStatus(rt.endpoint, {id: rec.jobId, token: rec.jobToken}, {signal: this.ctx.stopSignal})
+      finished = await this.ctx.deps.coordinator.jobStatus(
+        rt.endpoint,
+        {id: rec.jobId, token: rec.jobToken},
+        {signal: this.ctx.stopSignal},
+      )
     } catch (error) {
-      if (!this.ctx.stopping) this.ctx.log.warn('cannot check job progress; will retry', {runner: rec.runner, job: rec.jobId, error: this.ctx.errText(error)})
+      if (!this.ctx.stopping)
+        this.ctx.log.warn('cannot check job progress; will retry', {
+          runner: rec.runner,
+          job: rec.jobId,
+          error: this.ctx.errText(error),
+        })
       return
     }
     if (!finished.finished) return
     const now = this.ctx.current(key)
     if (!now) return
-    this.ctx.emit({type: 'job-finished', runner: now.runner, jobId: now.jobId, ...(finished.status ? {status: finished.status} : {}), at: this.ctx.now()})
+    this.ctx.emit({
+      type: 'job-finished',
+      runner: now.runner,
+      jobId: now.jobId,
+      ...(finished.status ? {status: finished.status} : {}),
+      at: this.ctx.now(),
+    })
     try {
       await this.pipeline.over(now, finished.status)
     } catch (error) {
       // Shutdown cut it, or the state refused it: the next check (or the job's holder) goes on.
-      if (!this.ctx.stopping) this.ctx.log.warn('cannot record that the job is over; will retry', {runner: now.runner, job: now.jobId, error: this.ctx.errText(error)})
+      if (!this.ctx.stopping)
+        this.ctx.log.warn('cannot record that the job is over; will retry', {
+          runner: now.runner,
+          job: now.jobId,
+          error: this.ctx.errText(error),
+        })
     }
   }
 }

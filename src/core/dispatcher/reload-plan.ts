@@ -71,11 +71,15 @@ export function planReload(current: Config, next: Config): ReloadPlan {
   }
   const removed = current.runners.filter((r) => !after.has(r.uniqueName)).map((r) => r.uniqueName)
   const diff = (keys: ReadonlyArray<readonly [string, keyof Config]>): LimitChange[] =>
-    keys.filter(([, k]) => !isDeepStrictEqual(current[k], next[k])).map(([key, k]) => ({key, from: current[k], to: next[k]}))
+    keys
+      .filter(([, k]) => !isDeepStrictEqual(current[k], next[k]))
+      .map(([key, k]) => ({key, from: current[k], to: next[k]}))
   const limits = diff(LIVE_LIMITS)
   const refName = next.quotaComputation.referenceRunner
-  const refChanged = [...added, ...changed].some((r) => r.name === refName) ||
-    current.runners.find((r) => r.name === refName)?.uniqueName !== next.runners.find((r) => r.name === refName)?.uniqueName
+  const refChanged =
+    [...added, ...changed].some((r) => r.name === refName) ||
+    current.runners.find((r) => r.name === refName)?.uniqueName !==
+      next.runners.find((r) => r.name === refName)?.uniqueName
   return {
     added,
     removed,

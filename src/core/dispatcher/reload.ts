@@ -34,7 +34,8 @@ export class Reload {
       if (!fresh.has(r.uniqueName)) throw new Error(`reload: no executor given for runner ${r.uniqueName}`)
     }
     const quota = plan.quotaChanged ? await this.candidateQuota(config, fresh) : ctx.quota
-    const unitOf = (r: Config['runners'][number]): RunnerUnit => fresh.get(r.uniqueName) ?? {config: r, executor: ctx.byUnique.get(r.uniqueName)!.unit.executor}
+    const unitOf = (r: Config['runners'][number]): RunnerUnit =>
+      fresh.get(r.uniqueName) ?? {config: r, executor: ctx.byUnique.get(r.uniqueName)!.unit.executor}
     await this.capacity.refuseIdle(quota, config.runners.map(unitOf), config)
     if (ctx.stopping) return plan
 
@@ -45,7 +46,11 @@ export class Reload {
       rt.retired = true
       rt.stop.abort(new AbortedError('removed from the configuration'))
       const jobs = [...ctx.store.records.values()].filter((r) => r.runner === uniq).length
-      rt.intake = {state: 'stopped', reason: `removed from the configuration${jobs ? `; finishing its ${jobs} job(s)` : ''}`, code: 'removed'}
+      rt.intake = {
+        state: 'stopped',
+        reason: `removed from the configuration${jobs ? `; finishing its ${jobs} job(s)` : ''}`,
+        code: 'removed',
+      }
       ctx.emit({type: 'intake', runner: uniq, intake: rt.intake, at: ctx.now()})
       ctx.dropIfRetiredAndIdle(uniq)
     }
@@ -72,7 +77,9 @@ export class Reload {
     }
     // Table order: the file's, then the runners that are finishing their jobs.
     const order = new Map(config.runners.map((r, i) => [r.uniqueName, i]))
-    ctx.runners.sort((a, b) => (order.get(a.unit.config.uniqueName) ?? Infinity) - (order.get(b.unit.config.uniqueName) ?? Infinity))
+    ctx.runners.sort(
+      (a, b) => (order.get(a.unit.config.uniqueName) ?? Infinity) - (order.get(b.unit.config.uniqueName) ?? Infinity),
+    )
     if (quota && quota !== ctx.quota) {
       ctx.quota = quota
       ctx.log.warn(`weighted quota set to ${formatWeight(quota.total)} (${quota.explanation})`)
@@ -87,24 +94,38 @@ export class Reload {
    * The quota of a reloaded configuration. Flavors unavailable: the quota in force is kept (a
    * reload never leaves the daemon without one). A reference flavor that does not exist: ConfigError.
    */
-  private async candidateQuota(config: Config, fresh: ReadonlyMap<string, RunnerUnit>): Promise<DispatcherContext['quota']> {
+  private async candidateQuota(
+    config: Config,
+    fresh: ReadonlyMap<string, RunnerUnit>,
+  ): Promise<DispatcherContext['quota']> {
     const {ctx} = this
     const qc = config.quotaComputation
     const ref = config.runners.find((r) => r.name === qc.referenceRunner)
-    if (!ref) throw new ConfigError(config.file, [{path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`}])
+    if (!ref)
+      throw new ConfigError(config.file, [
+        {path: 'quota_computation.reference_runner', message: `no runner named '${qc.referenceRunner}'`},
+      ])
     const executor = fresh.get(ref.uniqueName)?.executor ?? ctx.byUnique.get(ref.uniqueName)!.unit.executor
     let flavors
     try {
       flavors = await executor.flavors(ctx.stopSignal)
     } catch (error) {
-      ctx.log.warn('reload: the flavors of the reference runner are unavailable; the quota in force is kept until the next reload', {error: ctx.errText(error)})
+      ctx.log.warn(
+        'reload: the flavors of the reference runner are unavailable; the quota in force is kept until the next reload',
+        {error: ctx.errText(error)},
+      )
       return ctx.quota
     }
     try {
       return computeWeightedQuota(qc, flavors)
     } catch (error) {
       if (error instanceof UnknownFlavorError) {
-        throw new ConfigError(config.file, [{path: 'quota_computation.reference_flavor', message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`}])
+        throw new ConfigError(config.file, [
+          {
+            path: 'quota_computation.reference_flavor',
+            message: `runner '${qc.referenceRunner}' has no flavor '${qc.referenceFlavor}'; its flavors: ${error.available.join(', ')}`,
+          },
+        ])
       }
       throw error
     }

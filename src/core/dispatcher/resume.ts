@@ -18,7 +18,11 @@ export class Resume {
     const moved: JobRecord = {...rec, runner}
     await this.ctx.store.put(moved)
     await this.ctx.store.delete(rec.runner, rec.jobId)
-    this.ctx.log.info('a job of the original state file is now keyed by its runner\'s short token', {job: rec.jobId, from: rec.runner, runner})
+    this.ctx.log.info("a job of the original state file is now keyed by its runner's short token", {
+      job: rec.jobId,
+      from: rec.runner,
+      runner,
+    })
     return moved
   }
 
@@ -32,13 +36,24 @@ export class Resume {
     try {
       weight = await rt.unit.executor.minRequestableWeight(this.ctx.stopSignal)
     } catch (error) {
-      this.ctx.log.warn('an imported job has no weight and the flavors are unavailable: it counts as weight 1 for now', {runner: rec.runner, job: rec.jobId, error: this.ctx.errText(error)})
+      this.ctx.log.warn(
+        'an imported job has no weight and the flavors are unavailable: it counts as weight 1 for now',
+        {runner: rec.runner, job: rec.jobId, error: this.ctx.errText(error)},
+      )
       return rec
     }
-    const next: JobRecord = {...rec, weight: Math.max(rec.weight, weight), expectedWeight: Math.max(rec.expectedWeight, weight)}
+    const next: JobRecord = {
+      ...rec,
+      weight: Math.max(rec.weight, weight),
+      expectedWeight: Math.max(rec.expectedWeight, weight),
+    }
     delete next.weightUnknown
     await this.ctx.store.put(next)
-    this.ctx.log.info('an imported job had no weight: it counts as the heaviest flavor of its runner', {runner: rec.runner, job: rec.jobId, weight})
+    this.ctx.log.info('an imported job had no weight: it counts as the heaviest flavor of its runner', {
+      runner: rec.runner,
+      job: rec.jobId,
+      weight,
+    })
     return next
   }
 }

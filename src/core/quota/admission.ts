@@ -53,11 +53,15 @@ export function admissionBlocker(a: AdmissionInput): IntakeBlocker | undefined {
   if (a.quota === undefined) return {kind: 'quota_unknown'}
   if (a.jobs >= a.concurrent) return {kind: 'concurrent', jobs: a.jobs, limit: a.concurrent}
   if (a.provisioning >= a.maxProvisioning) return {kind: 'provisioning', jobs: a.provisioning, limit: a.maxProvisioning}
-  if (a.quota - a.weightInUse + EPSILON < a.minRequestableWeight) return {kind: 'quota', used: a.weightInUse, total: a.quota, needs: a.minRequestableWeight}
+  if (a.quota - a.weightInUse + EPSILON < a.minRequestableWeight)
+    return {kind: 'quota', used: a.weightInUse, total: a.quota, needs: a.minRequestableWeight}
   const ahead = a.ahead
   if (ahead && ahead.names.length > 0) {
     const n = ahead.names.length
-    const fits = a.jobs + n < a.concurrent && a.provisioning + n < a.maxProvisioning && a.quota - a.weightInUse - ahead.weight + EPSILON >= a.minRequestableWeight
+    const fits =
+      a.jobs + n < a.concurrent &&
+      a.provisioning + n < a.maxProvisioning &&
+      a.quota - a.weightInUse - ahead.weight + EPSILON >= a.minRequestableWeight
     if (!fits) return {kind: 'turn', after: ahead.names}
   }
   return undefined

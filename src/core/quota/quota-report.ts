@@ -39,7 +39,13 @@ export function buildQuotaReport(config: Config, inputs: readonly RunnerQuotaInp
     const input = inputs[i]!
     const flavors = [...input.flavors.values()]
       .sort((a, b) => a.weight - b.weight)
-      .map((f) => ({name: f.name, ramMiB: f.ramMiB, cpus: f.cpus ?? null, weight: f.weight, jobsFitting: jobsFitting(quota, f)}))
+      .map((f) => ({
+        name: f.name,
+        ramMiB: f.ramMiB,
+        cpus: f.cpus ?? null,
+        weight: f.weight,
+        jobsFitting: jobsFitting(quota, f),
+      }))
     const label = r.name ? `'${r.name}'` : `runners[${r.index}]`
     if (quota < input.minRequestableWeight) {
       warnings.push(
@@ -54,7 +60,13 @@ export function buildQuotaReport(config: Config, inputs: readonly RunnerQuotaInp
           `(${smallest.jobsFitting} jobs of flavor ${smallest.name}): concurrent will be the limit for small jobs`,
       )
     }
-    return {index: r.index, name: r.name ?? null, executor: r.executor, minRequestableWeight: input.minRequestableWeight, flavors}
+    return {
+      index: r.index,
+      name: r.name ?? null,
+      executor: r.executor,
+      minRequestableWeight: input.minRequestableWeight,
+      flavors,
+    }
   })
 
   const refFlavor = ref.flavors.get(qc.referenceFlavor)!
@@ -65,7 +77,16 @@ export function buildQuotaReport(config: Config, inputs: readonly RunnerQuotaInp
     )
   }
   if (config.maxConcurrentProvisioning > config.concurrent) {
-    warnings.push(`paas_max_concurrent_provisioning = ${config.maxConcurrentProvisioning} is above concurrent = ${config.concurrent}: it can never be reached`)
+    warnings.push(
+      `paas_max_concurrent_provisioning = ${config.maxConcurrentProvisioning} is above concurrent = ${config.concurrent}: it can never be reached`,
+    )
   }
-  return {quota, explanation, concurrent: config.concurrent, maxConcurrentProvisioning: config.maxConcurrentProvisioning, runners, warnings}
+  return {
+    quota,
+    explanation,
+    concurrent: config.concurrent,
+    maxConcurrentProvisioning: config.maxConcurrentProvisioning,
+    runners,
+    warnings,
+  }
 }

@@ -4,7 +4,12 @@ import {UnknownFlavorError} from '@heptapod-paas-runner/plugin-api'
 import {formatWeight} from './flavor-weight.js'
 
 /** The flavor checks executors use too live in the SDK. */
-export {FlavorConfigError, UnknownFlavorError, isFlavorConfigError, minRequestableWeight} from '@heptapod-paas-runner/plugin-api'
+export {
+  FlavorConfigError,
+  UnknownFlavorError,
+  isFlavorConfigError,
+  minRequestableWeight,
+} from '@heptapod-paas-runner/plugin-api'
 
 /** The `[quota_computation]` section: the quota is the weight of N jobs of one flavor of one runner. */
 export interface QuotaComputation {

@@ -30,7 +30,8 @@ export type JobPhase = keyof typeof PHASES
 /** Every phase, in the order of a job's life. */
 export const JOB_PHASES = Object.keys(PHASES) as [JobPhase, ...JobPhase[]]
 
-const phasesWhere = (trait: keyof (typeof PHASES)[JobPhase]): ReadonlySet<JobPhase> => new Set(JOB_PHASES.filter((p) => PHASES[p][trait]))
+const phasesWhere = (trait: keyof (typeof PHASES)[JobPhase]): ReadonlySet<JobPhase> =>
+  new Set(JOB_PHASES.filter((p) => PHASES[p][trait]))
 
 /** Phases in which a job counts against `paas_max_concurrent_provisioning`. */
 export const PROVISIONING_PHASES = phasesWhere('provisioning')

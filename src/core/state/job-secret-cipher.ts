@@ -29,7 +29,10 @@ export class JobSecretCipher {
    * @param runnerTokens runner unique name → runner token, from the configuration.
    * @param salt per-store random bytes (stored next to the data: it is not a secret).
    */
-  constructor(private readonly runnerTokens: ReadonlyMap<string, string>, private readonly salt: Buffer) {}
+  constructor(
+    private readonly runnerTokens: ReadonlyMap<string, string>,
+    private readonly salt: Buffer,
+  ) {}
 
   /** Whether this runner's records can be sealed and opened here. */
   has(runner: string): boolean {
@@ -48,7 +51,8 @@ export class JobSecretCipher {
 
   /** The plain text of `seal`. Throws SecretUnsealError (wrong token, altered value, unknown scheme). */
   open(runner: string, aad: string, sealed: Buffer): string {
-    if (sealed.length < 1 + IV_BYTES + TAG_BYTES || sealed[0] !== SCHEME_V1) throw new SecretUnsealError('not a sealed value of a known scheme')
+    if (sealed.length < 1 + IV_BYTES + TAG_BYTES || sealed[0] !== SCHEME_V1)
+      throw new SecretUnsealError('not a sealed value of a known scheme')
     const key = this.key(runner)
     const iv = sealed.subarray(1, 1 + IV_BYTES)
     const tag = sealed.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES)
@@ -58,7 +62,9 @@ export class JobSecretCipher {
     try {
       return Buffer.concat([d.update(sealed.subarray(1 + IV_BYTES + TAG_BYTES)), d.final()]).toString('utf8')
     } catch {
-      throw new SecretUnsealError('cannot decrypt: sealed with another runner token (was the runner re-registered?) or altered')
+      throw new SecretUnsealError(
+        'cannot decrypt: sealed with another runner token (was the runner re-registered?) or altered',
+      )
     }
   }
 
@@ -77,7 +83,8 @@ export class JobSecretCipher {
     let k = this.keys.get(runner)
     if (k) return k
     const token = this.token(runner)
-    if (token === undefined) throw new SecretUnsealError(`no runner '${runner}' in the configuration: its token is the key of this record`)
+    if (token === undefined)
+      throw new SecretUnsealError(`no runner '${runner}' in the configuration: its token is the key of this record`)
     k = Buffer.from(hkdfSync('sha256', token, this.salt, HKDF_INFO, 32))
     this.keys.set(runner, k)
     return k

@@ -2,13 +2,15 @@ import {z} from 'zod'
 
 import type {Json} from '../executor.js'
 import {jobPayloadSchema} from '../job-payload.js'
-import {JOB_PHASES, type JobPhase} from './job-record.js'
+import {JOB_PHASES} from './job-record.js'
 
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 /** A weight: finite and non-negative, or the quota arithmetic breaks (NaN switches it off). */
 const weight = z.number().nonnegative().max(1e9)
 const time = z.number().nonnegative().max(8.64e15)
-const json: z.ZodType<Json> = z.lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(json), z.record(z.string(), json)]))
+const json: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(json), z.record(z.string(), json)]),
+)
 
 /**
  * A job record as the state file holds it. Unknown fields pass through (a newer field must
@@ -42,8 +44,22 @@ export const jobRecordSchema = z.looseObject({
   lastDeleteError: z.string().optional(),
 })
 
-export const orphanMarkSchema = z.looseObject({runner: z.string().min(1), resourceId: z.string().min(1), name: z.string(), jobId: count.optional(), firstSeenAt: time, resource: json})
-export const keptResourceSchema = z.looseObject({runner: z.string().min(1), resourceId: z.string().min(1), name: z.string(), jobId: count, reason: z.string(), at: time})
+export const orphanMarkSchema = z.looseObject({
+  runner: z.string().min(1),
+  resourceId: z.string().min(1),
+  name: z.string(),
+  jobId: count.optional(),
+  firstSeenAt: time,
+  resource: json,
+})
+export const keptResourceSchema = z.looseObject({
+  runner: z.string().min(1),
+  resourceId: z.string().min(1),
+  name: z.string(),
+  jobId: count,
+  reason: z.string(),
+  at: time,
+})
 
 export const headerSchema = z.object({t: z.literal('header'), format: z.string(), version: z.number().int().min(1)})
 
@@ -63,6 +79,12 @@ export type StateEntry = z.infer<typeof entrySchema>
 
 /** `r.phase: Invalid option…; r.weight: …`, one line, at most three issues. */
 export function describeEntryIssues(error: z.ZodError): string {
-  const path = (p: readonly PropertyKey[]): string => p.reduce<string>((out, k) => (typeof k === 'number' ? `${out}[${k}]` : out ? `${out}.${String(k)}` : String(k)), '')
-  return error.issues.slice(0, 3).map((i) => `${path(i.path) || 'entry'}: ${i.message.split('\n')[0]}`).join('; ') + (error.issues.length > 3 ? `; and ${error.issues.length - 3} more` : '')
+  const path = (p: readonly PropertyKey[]): string =>
+    p.reduce<string>((out, k) => (typeof k === 'number' ? `${out}[${k}]` : out ? `${out}.${String(k)}` : String(k)), '')
+  return (
+    error.issues
+      .slice(0, 3)
+      .map((i) => `${path(i.path) || 'entry'}: ${i.message.split('\n')[0]}`)
+      .join('; ') + (error.issues.length > 3 ? `; and ${error.issues.length - 3} more` : '')
+  )
 }

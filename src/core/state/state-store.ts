@@ -13,8 +13,11 @@ export const STATE_VERSION = 1
 /** The state file cannot be read: start-up stops, and the file is left untouched. */
 export class StateCorruptError extends PaasRunnerError {
   constructor(file: string, line: number | undefined, why: string) {
-    super('state_corrupt', `${file}${line === undefined ? '' : `:${line}`}: corrupt state file: ${why}. ` +
-      'The daemon will not start and will not overwrite it: inspect it, move it aside to start afresh (resources it tracked are then found by the orphan sweep)')
+    super(
+      'state_corrupt',
+      `${file}${line === undefined ? '' : `:${line}`}: corrupt state file: ${why}. ` +
+        'The daemon will not start and will not overwrite it: inspect it, move it aside to start afresh (resources it tracked are then found by the orphan sweep)',
+    )
   }
 }
 
@@ -99,7 +102,12 @@ export class StateStore implements JobStatePort {
 
   /** Fills the store from the file's text: our journal, or the original's JSON state. */
   private parse(text: string | undefined): LoadReport & {legacy?: boolean} {
-    const report: LoadReport & {legacy?: boolean} = {fresh: text === undefined, tornTail: false, warnings: [], errors: []}
+    const report: LoadReport & {legacy?: boolean} = {
+      fresh: text === undefined,
+      tornTail: false,
+      warnings: [],
+      errors: [],
+    }
     if (text === undefined || text.trim() === '') return report
     if (text.trimStart().startsWith('{"t":"header"')) {
       this.loadJournal(text, report)
@@ -109,9 +117,18 @@ export class StateStore implements JobStatePort {
     try {
       legacy = JSON.parse(text)
     } catch {
-      throw new StateCorruptError(this.file.path, undefined, 'neither a heptapod-paas-runner state journal nor a JSON state file of the original')
+      throw new StateCorruptError(
+        this.file.path,
+        undefined,
+        'neither a heptapod-paas-runner state journal nor a JSON state file of the original',
+      )
     }
-    if (!isLegacyState(legacy)) throw new StateCorruptError(this.file.path, undefined, 'a JSON object without the launched / pending / to_decommission lists of the original')
+    if (!isLegacyState(legacy))
+      throw new StateCorruptError(
+        this.file.path,
+        undefined,
+        'a JSON object without the launched / pending / to_decommission lists of the original',
+      )
     this.importLegacy(legacy, report)
     report.legacy = true
     return report
@@ -255,19 +272,27 @@ export class StateStore implements JobStatePort {
         values = [{raw: line, value: JSON.parse(line) as unknown}]
       } catch {
         const salvaged = headerSeen ? salvageTorn(line) : undefined
-        if (!salvaged) throw new StateCorruptError(this.file.path, at, headerSeen ? 'a line is not JSON' : 'missing header')
+        if (!salvaged)
+          throw new StateCorruptError(this.file.path, at, headerSeen ? 'a line is not JSON' : 'missing header')
         if (salvaged.torn) {
           report.tornTail = true
-          report.warnings.push(`${this.file.path}:${at}: cut ${salvaged.torn.length} bytes of a change that was never confirmed (a write torn by a crash or a full disk)${salvaged.rest ? '; the change written after it is kept' : ''}`)
+          report.warnings.push(
+            `${this.file.path}:${at}: cut ${salvaged.torn.length} bytes of a change that was never confirmed (a write torn by a crash or a full disk)${salvaged.rest ? '; the change written after it is kept' : ''}`,
+          )
         }
-        values = [salvaged.whole, salvaged.rest].filter((t): t is string => t !== undefined).map((raw) => ({raw, value: JSON.parse(raw) as unknown}))
+        values = [salvaged.whole, salvaged.rest]
+          .filter((t): t is string => t !== undefined)
+          .map((raw) => ({raw, value: JSON.parse(raw) as unknown}))
       }
       for (const {raw, value} of values) {
         if (!headerSeen) {
           const h = headerSchema.safeParse(value)
-          if ((value as {t?: unknown} | null)?.t === 'header' && !h.success) throw new StateCorruptError(this.file.path, at, `invalid header (${describeEntryIssues(h.error)})`)
-          if (!h.success || h.data.format !== STATE_FORMAT) throw new StateCorruptError(this.file.path, at, 'missing header')
-          if (h.data.version > STATE_VERSION) throw new StateCorruptError(this.file.path, at, `written by a newer version (format ${h.data.version})`)
+          if ((value as {t?: unknown} | null)?.t === 'header' && !h.success)
+            throw new StateCorruptError(this.file.path, at, `invalid header (${describeEntryIssues(h.error)})`)
+          if (!h.success || h.data.format !== STATE_FORMAT)
+            throw new StateCorruptError(this.file.path, at, 'missing header')
+          if (h.data.version > STATE_VERSION)
+            throw new StateCorruptError(this.file.path, at, `written by a newer version (format ${h.data.version})`)
           headerSeen = true
           continue
         }
@@ -292,7 +317,10 @@ export class StateStore implements JobStatePort {
         const record = rest as JobRecord
         // Inline (older journals) or stored once in a `payload` entry.
         const p = payload ?? (hasPayload ? this.payloads.get(k) : undefined)
-        if (hasPayload && !p) report.warnings.push(`${this.file.path}:${at}: job ${rest.jobId}: its payload is missing; if it still needs it, it will be failed`)
+        if (hasPayload && !p)
+          report.warnings.push(
+            `${this.file.path}:${at}: job ${rest.jobId}: its payload is missing; if it still needs it, it will be failed`,
+          )
         if (p) {
           record.payload = p as JobPayload
           this.payloads.set(k, record.payload)
@@ -330,16 +358,21 @@ export class StateStore implements JobStatePort {
   private noteInvalid(line: number, raw: string, value: unknown, problem: string): void {
     const o = value as {t?: unknown; r?: {runner?: unknown; jobId?: unknown}} | null
     const r = o && typeof o === 'object' && o.t === 'put' && o.r && typeof o.r === 'object' ? o.r : undefined
-    const key = r && typeof r.runner === 'string' && typeof r.jobId === 'number' ? recordKey(r.runner, r.jobId) : undefined
+    const key =
+      r && typeof r.runner === 'string' && typeof r.jobId === 'number' ? recordKey(r.runner, r.jobId) : undefined
     if (key) this.dropInvalid(key)
     this.invalid.push({line, raw, ...(key ? {key} : {}), problem})
   }
 
   /** What an invalid entry means for the operator, in one line. */
   private describeInvalid(e: InvalidEntry): string {
-    const what = e.key ? `the record of job ${e.key.slice(e.key.lastIndexOf('/') + 1)} (runner ${e.key.slice(0, e.key.lastIndexOf('/'))})` : 'an entry'
-    return `${this.file.path}:${e.line}: ${what} is not valid (${e.problem}); it is kept in the file as it is and ignored: fix or remove it` +
+    const what = e.key
+      ? `the record of job ${e.key.slice(e.key.lastIndexOf('/') + 1)} (runner ${e.key.slice(0, e.key.lastIndexOf('/'))})`
+      : 'an entry'
+    return (
+      `${this.file.path}:${e.line}: ${what} is not valid (${e.problem}); it is kept in the file as it is and ignored: fix or remove it` +
       (e.key ? '; meanwhile the job is not driven, and its resource, if any, is treated as an orphan' : '')
+    )
   }
 
   /** A newer change of the same record supersedes its invalid version. */
@@ -352,12 +385,18 @@ export class StateStore implements JobStatePort {
     const now = this.now()
     const add = (h: LegacyHandle, phase: JobPhase, payload?: JobPayload): void => {
       const res = h.paas_resource
-      const resourceWeight = res && typeof res === 'object' && !Array.isArray(res) && typeof res.weight === 'number' ? res.weight : undefined
+      const resourceWeight =
+        res && typeof res === 'object' && !Array.isArray(res) && typeof res.weight === 'number' ? res.weight : undefined
       const expected = typeof h.expected_weight === 'number' ? h.expected_weight : undefined
       const launchedFlag = res && typeof res === 'object' && !Array.isArray(res) && res.launched === true
       let p = phase
       if (phase === 'acquired' && res !== undefined) p = launchedFlag ? 'launched' : 'provisioned'
-      const resourceId = typeof res === 'string' ? res : res && typeof res === 'object' && !Array.isArray(res) && typeof res.id === 'string' ? res.id : undefined
+      const resourceId =
+        typeof res === 'string'
+          ? res
+          : res && typeof res === 'object' && !Array.isArray(res) && typeof res.id === 'string'
+            ? res.id
+            : undefined
       const record: JobRecord = {
         runner: h.runner_name,
         jobId: h.job_id,
@@ -401,7 +440,13 @@ interface LegacyState {
 
 function isLegacyHandle(h: unknown): h is LegacyHandle {
   const o = h as LegacyHandle
-  return !!o && typeof o === 'object' && typeof o.runner_name === 'string' && typeof o.job_id === 'number' && typeof o.token === 'string'
+  return (
+    !!o &&
+    typeof o === 'object' &&
+    typeof o.runner_name === 'string' &&
+    typeof o.job_id === 'number' &&
+    typeof o.token === 'string'
+  )
 }
 
 function isLegacyState(v: unknown): v is LegacyState {
@@ -409,7 +454,10 @@ function isLegacyState(v: unknown): v is LegacyState {
   const o = v as Record<string, unknown>
   if (!('launched' in o) && !('pending' in o) && !('to_decommission' in o)) return false
   const list = (x: unknown): boolean => x === undefined || (Array.isArray(x) && x.every(isLegacyHandle))
-  const pending = o.pending === undefined || (Array.isArray(o.pending) && o.pending.every((p) => Array.isArray(p) && isLegacyHandle(p[0]) && typeof p[1] === 'object'))
+  const pending =
+    o.pending === undefined ||
+    (Array.isArray(o.pending) &&
+      o.pending.every((p) => Array.isArray(p) && isLegacyHandle(p[0]) && typeof p[1] === 'object'))
   return list(o.launched) && list(o.to_decommission) && pending
 }
 

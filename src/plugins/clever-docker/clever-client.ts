@@ -1,11 +1,29 @@
 import type {z} from 'zod'
 
 import {
-  DEFAULT_RETRY_POLICY, PaasRunnerError, RateLimitGate,
-  isHttpTransportError, isRetryableStatus, retryDelayMs, serverRequestedDelayMs,
-  type HttpClient, type HttpResponse, type HttpTransportError, type RateLimitEpisode,
+  DEFAULT_RETRY_POLICY,
+  PaasRunnerError,
+  RateLimitGate,
+  isHttpTransportError,
+  isRetryableStatus,
+  retryDelayMs,
+  serverRequestedDelayMs,
+  type HttpClient,
+  type HttpResponse,
+  type HttpTransportError,
+  type RateLimitEpisode,
 } from '@heptapod-paas-runner/plugin-api'
-import {appAnswer, appsAnswer, createdAppAnswer, describeAnswerIssues, flavorsAnswer, instancesAnswer, type CleverAppWire, type CleverFlavorWire, type CleverRuntimeWire} from './clever-answers.js'
+import {
+  appAnswer,
+  appsAnswer,
+  createdAppAnswer,
+  describeAnswerIssues,
+  flavorsAnswer,
+  instancesAnswer,
+  type CleverAppWire,
+  type CleverFlavorWire,
+  type CleverRuntimeWire,
+} from './clever-answers.js'
 
 const MIB = 1024 * 1024
 /** Deadline of one attempt, headers and body together. */
@@ -36,10 +54,14 @@ export class CleverApiError extends PaasRunnerError {
     opts: {resourceId?: string; cause?: unknown; malformed?: boolean} = {},
   ) {
     const {malformed, ...rest} = opts
-    super(`clever_${action}`, `Clever Cloud API, ${action}: ${status === undefined ? '' : `HTTP ${status}, `}${cleverCode === undefined ? '' : `error ${cleverCode}, `}${detail}`, {
-      retryable: !malformed && (status === undefined || isRetryableStatus(status)),
-      ...rest,
-    })
+    super(
+      `clever_${action}`,
+      `Clever Cloud API, ${action}: ${status === undefined ? '' : `HTTP ${status}, `}${cleverCode === undefined ? '' : `error ${cleverCode}, `}${detail}`,
+      {
+        retryable: !malformed && (status === undefined || isRetryableStatus(status)),
+        ...rest,
+      },
+    )
     this.malformed = malformed ?? false
   }
 }
@@ -72,33 +94,85 @@ export class CleverClient {
   private readonly gate: RateLimitGate
 
   async flavors(context: string, signal?: AbortSignal): Promise<CleverFlavorWire[]> {
-    return checked('get-available-flavors', flavorsAnswer, await this.json('get-available-flavors', 'GET', `/products/flavors?context=${encodeURIComponent(context)}`, undefined, undefined, signal))
+    return checked(
+      'get-available-flavors',
+      flavorsAnswer,
+      await this.json(
+        'get-available-flavors',
+        'GET',
+        `/products/flavors?context=${encodeURIComponent(context)}`,
+        undefined,
+        undefined,
+        signal,
+      ),
+    )
   }
 
   async instances(signal?: AbortSignal): Promise<CleverRuntimeWire[]> {
-    return checked('get-instance-type', instancesAnswer, await this.json('get-instance-type', 'GET', '/products/instances', undefined, undefined, signal))
+    return checked(
+      'get-instance-type',
+      instancesAnswer,
+      await this.json('get-instance-type', 'GET', '/products/instances', undefined, undefined, signal),
+    )
   }
 
-  async createApp(orga: string, auth: CleverAuth, body: Record<string, unknown>, signal?: AbortSignal): Promise<CleverAppWire> {
-    return checked('create-app', createdAppAnswer, await this.json('create-app', 'POST', `/organisations/${enc(orga)}/applications`, auth, body, signal, false))
+  async createApp(
+    orga: string,
+    auth: CleverAuth,
+    body: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<CleverAppWire> {
+    return checked(
+      'create-app',
+      createdAppAnswer,
+      await this.json('create-app', 'POST', `/organisations/${enc(orga)}/applications`, auth, body, signal, false),
+    )
   }
 
   async listApps(orga: string, auth: CleverAuth, signal?: AbortSignal): Promise<CleverAppWire[]> {
-    return checked('list-apps', appsAnswer, await this.json('list-apps', 'GET', `/organisations/${enc(orga)}/applications`, auth, undefined, signal))
+    return checked(
+      'list-apps',
+      appsAnswer,
+      await this.json('list-apps', 'GET', `/organisations/${enc(orga)}/applications`, auth, undefined, signal),
+    )
   }
 
   async getApp(orga: string, auth: CleverAuth, appId: string, signal?: AbortSignal): Promise<CleverAppWire> {
-    return checked('get-app', appAnswer, await this.json('get-app', 'GET', `/organisations/${enc(orga)}/applications/${enc(appId)}`, auth, undefined, signal))
+    return checked(
+      'get-app',
+      appAnswer,
+      await this.json(
+        'get-app',
+        'GET',
+        `/organisations/${enc(orga)}/applications/${enc(appId)}`,
+        auth,
+        undefined,
+        signal,
+      ),
+    )
   }
 
-  async putEnv(orga: string, auth: CleverAuth, appId: string, env: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+  async putEnv(
+    orga: string,
+    auth: CleverAuth,
+    appId: string,
+    env: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.json('put-env', 'PUT', `/organisations/${enc(orga)}/applications/${enc(appId)}/env`, auth, env, signal)
   }
 
   /** `absent` for 404 / error 4004: already gone counts as done. */
   async deleteApp(orga: string, auth: CleverAuth, appId: string, signal?: AbortSignal): Promise<'deleted' | 'absent'> {
     try {
-      await this.json('delete-app', 'DELETE', `/organisations/${enc(orga)}/applications/${enc(appId)}`, auth, undefined, signal)
+      await this.json(
+        'delete-app',
+        'DELETE',
+        `/organisations/${enc(orga)}/applications/${enc(appId)}`,
+        auth,
+        undefined,
+        signal,
+      )
       return 'deleted'
     } catch (error) {
       if (error instanceof CleverApiError && (error.status === 404 || error.cleverCode === 4004)) return 'absent'
@@ -106,7 +180,15 @@ export class CleverClient {
     }
   }
 
-  private async json(action: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, auth: CleverAuth | undefined, body: unknown, signal: AbortSignal | undefined, retry = true): Promise<unknown> {
+  private async json(
+    action: string,
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    auth: CleverAuth | undefined,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    retry = true,
+  ): Promise<unknown> {
     const url = `${this.o.baseUrl.replace(/\/+$/, '')}${path}`
     const endpoint = `${method} ${path.replace(/orga_[^/]+|app_[^/?]+/g, (m) => (m.startsWith('orga_') ? ':orga' : ':app')).split('?')[0]}`
     const headers: Record<string, string> = {accept: 'application/json'}
@@ -122,8 +204,14 @@ export class CleverClient {
       let transport: HttpTransportError | undefined
       try {
         res = await this.o.http.request({
-          method, url, headers, ...(body === undefined ? {} : {body: JSON.stringify(body)}), ...(signal ? {signal} : {}),
-          headersTimeoutMs: 30_000, bodyTimeoutMs: 30_000, deadlineMs: CALL_DEADLINE_MS,
+          method,
+          url,
+          headers,
+          ...(body === undefined ? {} : {body: JSON.stringify(body)}),
+          ...(signal ? {signal} : {}),
+          headersTimeoutMs: 30_000,
+          bodyTimeoutMs: 30_000,
+          deadlineMs: CALL_DEADLINE_MS,
           // An organisation may hold many applications; every other answer is small.
           maxBodyBytes: action === 'list-apps' ? 32 * MIB : 4 * MIB,
         })
@@ -143,8 +231,13 @@ export class CleverClient {
         }
       }
       const again = transport !== undefined ? transport.retryable : isRetryableStatus(res!.status)
-      const delay = again ? retryDelayMs(attempt, {...DEFAULT_RETRY_POLICY, baseDelayMs: 500}, this.o.random, res, this.o.now()) : 0
-      if (res && (res.status === 429 || (res.status === 503 && serverRequestedDelayMs(res.headers, this.o.now()) !== undefined))) {
+      const delay = again
+        ? retryDelayMs(attempt, {...DEFAULT_RETRY_POLICY, baseDelayMs: 500}, this.o.random, res, this.o.now())
+        : 0
+      if (
+        res &&
+        (res.status === 429 || (res.status === 503 && serverRequestedDelayMs(res.headers, this.o.now()) !== undefined))
+      ) {
         // Clever Cloud blocks clients that ignore its limits: hold back every call of this kind.
         const episode = this.gate.close(gateKey, delay)
         if (episode) this.o.onRateLimited?.(episode)
@@ -163,7 +256,12 @@ export class CleverClient {
 export function parseCleverError(res: HttpResponse): {code?: number; message: string} {
   try {
     const j = JSON.parse(res.body) as {id?: unknown; message?: unknown; error?: unknown; type?: unknown}
-    const message = typeof j.message === 'string' ? j.message : typeof j.error === 'string' ? j.error : JSON.stringify(j).slice(0, 200)
+    const message =
+      typeof j.message === 'string'
+        ? j.message
+        : typeof j.error === 'string'
+          ? j.error
+          : JSON.stringify(j).slice(0, 200)
     return {...(typeof j.id === 'number' ? {code: j.id} : {}), message}
   } catch {
     return {message: res.body ? `${res.body.slice(0, 120).replace(/\s+/g, ' ')}` : 'empty body'}
@@ -177,7 +275,8 @@ export function authorizationHeader(a: CleverAuth): string {
     case 'bearer':
       return `Bearer ${a.token}`
     case 'oauth1': {
-      const pct = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+      const pct = (s: string): string =>
+        encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
       // The signature is `pct(consumer secret)&pct(token secret)`, and like every value it is encoded again in the header.
       return `OAuth oauth_consumer_key="${pct(a.consumerKey)}", oauth_token="${pct(a.token)}", oauth_signature_method="PLAINTEXT", oauth_signature="${pct(`${pct(a.consumerSecret)}&${pct(a.tokenSecret)}`)}"`
     }
@@ -188,7 +287,9 @@ export function authorizationHeader(a: CleverAuth): string {
 function checked<T>(action: string, schema: z.ZodType<T>, answer: unknown): T {
   const r = schema.safeParse(answer)
   if (r.success) return r.data
-  throw new CleverApiError(action, 200, undefined, `unexpected answer: ${describeAnswerIssues(r.error)}`, {malformed: true})
+  throw new CleverApiError(action, 200, undefined, `unexpected answer: ${describeAnswerIssues(r.error)}`, {
+    malformed: true,
+  })
 }
 
 function enc(s: string): string {

@@ -16,7 +16,10 @@ const envValue = z.union([z.string(), z.number(), z.boolean()])
 export const cleverConfigSchema = z
   .object({
     /** Clever Cloud API base URL. */
-    cc_api_url: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL').default(DEFAULT_CC_API_URL),
+    cc_api_url: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')
+      .default(DEFAULT_CC_API_URL),
     /** Zone of created applications. */
     cc_zone: z.string().min(1).default('par'),
     /** Flavor of jobs without CI_CLEVER_CLOUD_FLAVOR. */
@@ -57,18 +60,21 @@ export const cleverConfigSchema = z
   .superRefine((c, ctx) => {
     if (!c.cc_multi_tenant) {
       for (const key of ['cc_orga_id', 'cc_token'] as const) {
-        if (c[key] === undefined) ctx.addIssue({code: 'custom', path: [key], message: 'required unless cc_multi_tenant = true'})
+        if (c[key] === undefined)
+          ctx.addIssue({code: 'custom', path: [key], message: 'required unless cc_multi_tenant = true'})
       }
     } else if (c.cc_gitlab_namespace_attributes_token === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['cc_gitlab_namespace_attributes_token'],
-        message: 'required when cc_multi_tenant = true: a GitLab token that can read the custom attributes of top-level groups',
+        message:
+          'required when cc_multi_tenant = true: a GitLab token that can read the custom attributes of top-level groups',
       })
     }
     if (c.cc_auth_scheme === 'oauth1') {
       for (const key of ['cc_oauth_consumer_key', 'cc_oauth_consumer_secret', 'cc_oauth_token_secret'] as const) {
-        if (c[key] === undefined) ctx.addIssue({code: 'custom', path: [key], message: 'required when cc_auth_scheme = "oauth1"'})
+        if (c[key] === undefined)
+          ctx.addIssue({code: 'custom', path: [key], message: 'required when cc_auth_scheme = "oauth1"'})
       }
     }
   })
@@ -76,4 +82,9 @@ export const cleverConfigSchema = z
 export type CleverConfig = z.infer<typeof cleverConfigSchema>
 
 /** Keys of the clever-docker section whose values are secrets. */
-export const CLEVER_SECRET_KEYS = ['cc_token', 'cc_gitlab_namespace_attributes_token', 'cc_oauth_consumer_secret', 'cc_oauth_token_secret'] as const
+export const CLEVER_SECRET_KEYS = [
+  'cc_token',
+  'cc_gitlab_namespace_attributes_token',
+  'cc_oauth_consumer_secret',
+  'cc_oauth_token_secret',
+] as const

@@ -3,10 +3,29 @@ import {Buffer} from 'node:buffer'
 import {z} from 'zod'
 
 import {
-  FlavorConfigError, JobRejectedError, PaasRunnerError,
-  formatOwnerMarker, isCodedError, jobIdFromResourceName, jobVariable, makeFlavor, minRequestableWeight, parseOwnerMarker,
-  requireOwner, resourceName, resourceNamePrefix, sameOwner, BuildContextRenderer,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type Flavor, type JobPayload, type Json, type OwnedListing, type Resource, type RunnerConfig,
+  FlavorConfigError,
+  JobRejectedError,
+  PaasRunnerError,
+  formatOwnerMarker,
+  jobIdFromResourceName,
+  jobVariable,
+  makeFlavor,
+  minRequestableWeight,
+  parseOwnerMarker,
+  requireOwner,
+  resourceName,
+  resourceNamePrefix,
+  sameOwner,
+  BuildContextRenderer,
+  type DecommissionOutcome,
+  type Executor,
+  type ExecutorDeps,
+  type Flavor,
+  type JobPayload,
+  type Json,
+  type OwnedListing,
+  type Resource,
+  type RunnerConfig,
 } from '@heptapod-paas-runner/plugin-api'
 import {describeAnswerIssues} from './clever-answers.js'
 import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from './clever-client.js'
@@ -74,10 +93,17 @@ export class CleverDockerExecutor implements Executor {
     if (!this.apiClient) {
       const http = this.deps.http ?? new (await import('@heptapod-paas-runner/plugin-api/undici')).UndiciHttpClient()
       this.apiClient = new CleverClient({
-        http, baseUrl: this.cfg.cc_api_url, sleep: this.deps.sleep, now: this.deps.now, random: Math.random,
+        http,
+        baseUrl: this.cfg.cc_api_url,
+        sleep: this.deps.sleep,
+        now: this.deps.now,
+        random: Math.random,
         ...(this.deps.onApiExchange ? {onExchange: this.deps.onApiExchange} : {}),
         onRateLimited: (e) => {
-          this.deps.log.warn(`Clever Cloud API rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the API asked`, {remote: e.key})
+          this.deps.log.warn(
+            `Clever Cloud API rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the API asked`,
+            {remote: e.key},
+          )
           this.deps.onRateLimited?.(e)
         },
       })
@@ -93,7 +119,8 @@ export class CleverDockerExecutor implements Executor {
 
   /** Flavors of the `cc_flavor_context`, cached 1 h; a stale cache is used (with a warning) when the API fails. */
   private async flavorMap(signal?: AbortSignal, refresh = false): Promise<Map<string, Flavor & {apiName: string}>> {
-    if (!refresh && this.flavorCache && this.deps.now() - this.flavorCache.at < FLAVORS_TTL_MS) return this.flavorCache.map
+    if (!refresh && this.flavorCache && this.deps.now() - this.flavorCache.at < FLAVORS_TTL_MS)
+      return this.flavorCache.map
     const prefix = this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`
     try {
       const list = await (await this.client()).flavors(this.cfg.cc_flavor_context, signal)
@@ -107,7 +134,9 @@ export class CleverDockerExecutor implements Executor {
       return map
     } catch (error) {
       if (this.flavorCache) {
-        this.deps.log.warn('cannot refresh the Clever Cloud flavors; using the cached list', {error: (error as Error).message})
+        this.deps.log.warn('cannot refresh the Clever Cloud flavors; using the cached list', {
+          error: (error as Error).message,
+        })
         return this.flavorCache.map
       }
       throw error
@@ -117,7 +146,10 @@ export class CleverDockerExecutor implements Executor {
   /** Also checks `cc_default_flavor`: a runner whose default flavor does not exist can run no job without the variable. */
   async minRequestableWeight(signal?: AbortSignal): Promise<number> {
     const flavors = await this.flavorMap(signal)
-    if (!flavors.has(this.cfg.cc_default_flavor)) throw new FlavorConfigError(`runners[${this.runner.index}].cc_default_flavor`, this.cfg.cc_default_flavor, [...flavors.keys()])
+    if (!flavors.has(this.cfg.cc_default_flavor))
+      throw new FlavorConfigError(`runners[${this.runner.index}].cc_default_flavor`, this.cfg.cc_default_flavor, [
+        ...flavors.keys(),
+      ])
     return minRequestableWeight(flavors, this.cfg.cc_max_flavor, `runners[${this.runner.index}].cc_max_flavor`)
   }
 
@@ -126,11 +158,19 @@ export class CleverDockerExecutor implements Executor {
     const wanted = jobVariable(job, FLAVOR_VARIABLE) ?? this.cfg.cc_default_flavor
     const f = flavors.get(wanted)
     if (!f) {
-      throw new JobRejectedError('unknown_flavor', `Selected flavor '${wanted}' is not available, possible choices are ${[...flavors.keys()].join(', ')}`, {jobId: job.id})
+      throw new JobRejectedError(
+        'unknown_flavor',
+        `Selected flavor '${wanted}' is not available, possible choices are ${[...flavors.keys()].join(', ')}`,
+        {jobId: job.id},
+      )
     }
     const max = this.cfg.cc_max_flavor ? flavors.get(this.cfg.cc_max_flavor) : undefined
     if (max && f.weight > max.weight + 1e-9) {
-      throw new JobRejectedError('flavor_above_max', `Selected flavor '${wanted}' is above the maximum flavor '${max.name}' of this runner; set ${FLAVOR_VARIABLE} to a smaller flavor or use another runner`, {jobId: job.id})
+      throw new JobRejectedError(
+        'flavor_above_max',
+        `Selected flavor '${wanted}' is above the maximum flavor '${max.name}' of this runner; set ${FLAVOR_VARIABLE} to a smaller flavor or use another runner`,
+        {jobId: job.id},
+      )
     }
     return f
   }
@@ -140,12 +180,16 @@ export class CleverDockerExecutor implements Executor {
   }
 
   private async instanceVersion(signal?: AbortSignal, refresh = false): Promise<string> {
-    if (!refresh && this.instanceCache && this.deps.now() - this.instanceCache.at < FLAVORS_TTL_MS) return this.instanceCache.version
+    if (!refresh && this.instanceCache && this.deps.now() - this.instanceCache.at < FLAVORS_TTL_MS)
+      return this.instanceCache.version
     const list = await (await this.client()).instances(signal)
     const docker = list
       .filter((r) => r.enabled !== false && (r.name === 'Docker' || r.variant?.slug === 'docker'))
       .sort((a, b) => (a.version < b.version ? 1 : -1))[0]
-    if (!docker) throw new PaasRunnerError('clever_no_docker', 'the Clever Cloud catalogue has no Docker instance type', {retryable: true})
+    if (!docker)
+      throw new PaasRunnerError('clever_no_docker', 'the Clever Cloud catalogue has no Docker instance type', {
+        retryable: true,
+      })
     this.instanceCache = {at: this.deps.now(), version: docker.version}
     return docker.version
   }
@@ -155,7 +199,14 @@ export class CleverDockerExecutor implements Executor {
   private authFor(token: string): CleverAuth {
     const c = this.cfg
     if (c.cc_auth_scheme === 'bearer') return {scheme: 'bearer', token}
-    if (c.cc_auth_scheme === 'oauth1') return {scheme: 'oauth1', consumerKey: c.cc_oauth_consumer_key!, consumerSecret: c.cc_oauth_consumer_secret!, token, tokenSecret: c.cc_oauth_token_secret!}
+    if (c.cc_auth_scheme === 'oauth1')
+      return {
+        scheme: 'oauth1',
+        consumerKey: c.cc_oauth_consumer_key!,
+        consumerSecret: c.cc_oauth_consumer_secret!,
+        token,
+        tokenSecret: c.cc_oauth_token_secret!,
+      }
     return {scheme: 'token', token}
   }
 
@@ -165,37 +216,75 @@ export class CleverDockerExecutor implements Executor {
     if (!c.cc_multi_tenant) {
       const auth = this.authFor(c.cc_token!)
       // OAuth: the git password is the token secret; otherwise the organisation token, with cc_auth_user.
-      return {orgaId: c.cc_orga_id!, auth, namespace: null, gitUser: c.cc_auth_scheme === 'oauth1' ? c.cc_token! : c.cc_auth_user, gitPassword: c.cc_auth_scheme === 'oauth1' ? c.cc_oauth_token_secret! : c.cc_token!}
+      return {
+        orgaId: c.cc_orga_id!,
+        auth,
+        namespace: null,
+        gitUser: c.cc_auth_scheme === 'oauth1' ? c.cc_token! : c.cc_auth_user,
+        gitPassword: c.cc_auth_scheme === 'oauth1' ? c.cc_oauth_token_secret! : c.cc_token!,
+      }
     }
-    if (!namespace) throw new JobRejectedError('find_orga', `the job has no ${NAMESPACE_VARIABLE} variable: cannot find its Clever Cloud organisation`, jobId === undefined ? {} : {jobId})
+    if (!namespace)
+      throw new JobRejectedError(
+        'find_orga',
+        `the job has no ${NAMESPACE_VARIABLE} variable: cannot find its Clever Cloud organisation`,
+        jobId === undefined ? {} : {jobId},
+      )
     const attrs = await this.attributes(namespace, jobId, signal)
     const orgaId = attrs[c.cc_orga_id_attribute]
     const token = attrs[c.cc_orga_token_attribute]
-    const missing = [orgaId ? undefined : c.cc_orga_id_attribute, token ? undefined : c.cc_orga_token_attribute].filter(Boolean)
+    const missing = [orgaId ? undefined : c.cc_orga_id_attribute, token ? undefined : c.cc_orga_token_attribute].filter(
+      Boolean,
+    )
     if (missing.length > 0) {
-      throw new JobRejectedError('find_orga', `namespace=${namespace}: missing custom attribute ${missing.join(' and ')} on the top-level group: cannot find its Clever Cloud organisation`, jobId === undefined ? {} : {jobId})
+      throw new JobRejectedError(
+        'find_orga',
+        `namespace=${namespace}: missing custom attribute ${missing.join(' and ')} on the top-level group: cannot find its Clever Cloud organisation`,
+        jobId === undefined ? {} : {jobId},
+      )
     }
     this.deps.addSecret(token!)
     this.namespaces.add(namespace)
-    return {orgaId: orgaId!, auth: {scheme: 'token', token: token!}, namespace, gitUser: c.cc_auth_user, gitPassword: token!}
+    return {
+      orgaId: orgaId!,
+      auth: {scheme: 'token', token: token!},
+      namespace,
+      gitUser: c.cc_auth_user,
+      gitPassword: token!,
+    }
   }
 
-  private async attributes(namespace: string, jobId: number | undefined, signal?: AbortSignal): Promise<Record<string, string>> {
+  private async attributes(
+    namespace: string,
+    jobId: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<Record<string, string>> {
     const cached = this.attributeCache.get(namespace)
     if (cached && this.deps.now() - cached.at < ATTRIBUTES_TTL_MS) return cached.attrs
-    if (!this.deps.groupAttributes) throw new PaasRunnerError('find_orga', 'multi-tenant mode needs access to group custom attributes, which this host does not provide')
+    if (!this.deps.groupAttributes)
+      throw new PaasRunnerError(
+        'find_orga',
+        'multi-tenant mode needs access to group custom attributes, which this host does not provide',
+      )
     try {
       const attrs = await this.deps.groupAttributes(namespace, this.cfg.cc_gitlab_namespace_attributes_token!, signal)
       this.attributeCache.set(namespace, {at: this.deps.now(), attrs})
       return attrs
     } catch (error) {
-      throw new JobRejectedError('find_orga', `namespace=${namespace}: cannot read the group's custom attributes: ${(error as Error).message}`, {...(jobId === undefined ? {} : {jobId}), cause: error})
+      throw new JobRejectedError(
+        'find_orga',
+        `namespace=${namespace}: cannot read the group's custom attributes: ${(error as Error).message}`,
+        {...(jobId === undefined ? {} : {jobId}), cause: error},
+      )
     }
   }
 
   // ---- provision, launch, decommission ----------------------------------------------------
 
-  async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
+  async provision(
+    job: JobPayload,
+    opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>},
+  ): Promise<Resource> {
     const {signal} = opts
     const owner = requireOwner(this.deps.owner)
     const flavor = await this.selectFlavor(job, signal)
@@ -204,7 +293,11 @@ export class CleverDockerExecutor implements Executor {
     // Idempotent per job: after a crash the app may exist already. Only an app with our marker is ours.
     const found = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
     if (found && !sameOwner(parseOwnerMarker(found.description), owner)) {
-      throw new JobRejectedError('name_taken', `an application named ${name} exists in the organisation but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: found.id})
+      throw new JobRejectedError(
+        'name_taken',
+        `an application named ${name} exists in the organisation but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`,
+        {jobId: job.id, resourceId: found.id},
+      )
     }
     const app = found ?? (await this.create(org, name, flavor.apiName, signal))
     const resource = this.toResource(app, org, flavor.name, flavor.weight)
@@ -217,7 +310,9 @@ export class CleverDockerExecutor implements Executor {
 
   /** The application environment every job needs (clever-api.md §3.1: `env` at create, or PUT …/env). */
   private environment(): Record<string, string> {
-    return Object.fromEntries(Object.entries({CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}).map(([k, v]) => [k, String(v)]))
+    return Object.fromEntries(
+      Object.entries({CC_MOUNT_DOCKER_SOCKET: 'true', ...this.cfg.cc_extra_env}).map(([k, v]) => [k, String(v)]),
+    )
   }
 
   private async applyEnv(org: Orga, appId: string, signal?: AbortSignal): Promise<void> {
@@ -256,13 +351,17 @@ export class CleverDockerExecutor implements Executor {
         }
         // A create answered 2xx without the fields we need did create something: find it by name.
         if (error.malformed) {
-          const created = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)))
+          const created = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find(
+            (a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)),
+          )
           if (created) return created
           throw error
         }
         if (!error.retryable || attempt >= 3) throw error
         // A create is never retried blindly: it may have succeeded on the other side.
-        const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)))
+        const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find(
+          (a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)),
+        )
         if (ghost) return ghost
         await this.deps.sleep(1000 * attempt, signal)
       }
@@ -284,11 +383,22 @@ export class CleverDockerExecutor implements Executor {
     if (!this.createdWithEnv.has(resource.id)) await this.applyEnv(org, resource.id, signal)
     await this.waitRepoCreated(org, resource.id, signal)
     // Checked here, right before git and the credentials use it: it came from an API answer and went through the state file.
-    const deployUrl = checkDeployUrl(resource.data.deployUrl, this.cfg.cc_api_url, {jobId: job.id, resourceId: resource.id})
+    const deployUrl = checkDeployUrl(resource.data.deployUrl, this.cfg.cc_api_url, {
+      jobId: job.id,
+      resourceId: resource.id,
+    })
     const basicAuth = Buffer.from(`${org.gitUser}:${org.gitPassword}`).toString('base64')
     this.deps.addSecret(basicAuth)
-    const pushed = await pushBuildContext(this.contexts.files(job), {url: deployUrl, basicAuth, ...(signal ? {signal} : {})})
-    if (!pushed) this.deps.log.warn('the deployment branch already exists: the job was launched before (probably before a restart)', {resource: resource.id, job: job.id})
+    const pushed = await pushBuildContext(this.contexts.files(job), {
+      url: deployUrl,
+      basicAuth,
+      ...(signal ? {signal} : {}),
+    })
+    if (!pushed)
+      this.deps.log.warn(
+        'the deployment branch already exists: the job was launched before (probably before a restart)',
+        {resource: resource.id, job: job.id},
+      )
     return {...resource, launched: true}
   }
 
@@ -297,10 +407,19 @@ export class CleverDockerExecutor implements Executor {
     for (;;) {
       const app = await (await this.client()).getApp(org.orgaId, org.auth, appId, signal)
       const state = app.deployment?.repoState
-      if (state === undefined) throw new PaasRunnerError('clever_wait_deployability', `application ${appId}: no deployment.repoState in the answer`, {resourceId: appId})
+      if (state === undefined)
+        throw new PaasRunnerError(
+          'clever_wait_deployability',
+          `application ${appId}: no deployment.repoState in the answer`,
+          {resourceId: appId},
+        )
       if (state === 'CREATED') return
       if (this.deps.now() >= deadline) {
-        throw new PaasRunnerError('clever_repo_not_ready', `application ${appId}: deployment repository still ${state} after ${this.cfg.cc_deployment_repo_timeout} s`, {resourceId: appId, retryable: true})
+        throw new PaasRunnerError(
+          'clever_repo_not_ready',
+          `application ${appId}: deployment repository still ${state} after ${this.cfg.cc_deployment_repo_timeout} s`,
+          {resourceId: appId, retryable: true},
+        )
       }
       await this.deps.sleep(this.cfg.cc_deployment_repo_wait_step * 1000, signal)
     }
@@ -325,7 +444,11 @@ export class CleverDockerExecutor implements Executor {
         const jobId = jobIdFromResourceName(this.uniqueName, app.name)
         const ids = {id: app.id, name: app.name, ...(jobId === undefined ? {} : {jobId})}
         if (sameOwner(marker, owner)) {
-          const flavorName = app.instance?.maxFlavor?.name?.replace(this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`, '') ?? ''
+          const flavorName =
+            app.instance?.maxFlavor?.name?.replace(
+              this.cfg.cc_flavor_name_prefix ?? `${this.cfg.cc_flavor_context}-`,
+              '',
+            ) ?? ''
           listing.owned.push({...ids, resource: this.toResource(app, org, flavorName)})
         } else if (named && marker === undefined) listing.unmarked.push(ids)
       }
@@ -334,12 +457,24 @@ export class CleverDockerExecutor implements Executor {
   }
 
   serialise(r: Resource): Json {
-    return {id: r.id, name: r.name, weight: r.weight, flavor: r.flavor ?? null, launched: r.launched, namespace: (r.data.namespace as string | null) ?? null, deployUrl: String(r.data.deployUrl ?? '')}
+    return {
+      id: r.id,
+      name: r.name,
+      weight: r.weight,
+      flavor: r.flavor ?? null,
+      launched: r.launched,
+      namespace: (r.data.namespace as string | null) ?? null,
+      deployUrl: String(r.data.deployUrl ?? ''),
+    }
   }
 
   restore(dump: Json): Resource {
     const parsed = dumpSchema.safeParse(dump)
-    if (!parsed.success) throw new PaasRunnerError('clever_dump', `the recorded resource cannot be read: ${describeAnswerIssues(parsed.error)}`)
+    if (!parsed.success)
+      throw new PaasRunnerError(
+        'clever_dump',
+        `the recorded resource cannot be read: ${describeAnswerIssues(parsed.error)}`,
+      )
     const d = parsed.data
     const namespace = d.namespace ?? d.gitlab_namespace ?? null
     if (namespace) this.namespaces.add(namespace)

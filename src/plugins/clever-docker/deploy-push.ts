@@ -33,7 +33,9 @@ export function fastImportStream(files: BuildContextFiles, message: string, when
   const data = (text: string): string => `data ${Buffer.byteLength(text)}\n${text}\n`
   const names = Object.keys(files) as Array<keyof BuildContextFiles>
   names.forEach((name, i) => parts.push(`blob\nmark :${i + 1}\n${data(files[name])}`))
-  parts.push(`commit refs/heads/master\nauthor ${AUTHOR} ${whenS} +0000\ncommitter ${AUTHOR} ${whenS} +0000\n${data(message)}`)
+  parts.push(
+    `commit refs/heads/master\nauthor ${AUTHOR} ${whenS} +0000\ncommitter ${AUTHOR} ${whenS} +0000\n${data(message)}`,
+  )
   names.forEach((name, i) => parts.push(`M 100644 :${i + 1} ${name}\n`))
   parts.push('\ndone\n')
   return Buffer.from(parts.join(''))
@@ -74,10 +76,18 @@ export async function pushBuildContext(files: BuildContextFiles, target: PushTar
     await mkdir(join(gitDir, 'objects'), {recursive: true})
     await mkdir(join(gitDir, 'refs', 'heads'), {recursive: true})
     await writeFile(join(gitDir, 'HEAD'), 'ref: refs/heads/master\n')
-    await fastImport(gitDir, env, fastImportStream(files, 'Job definition', Math.floor(Date.now() / 1000)), target.signal)
+    await fastImport(
+      gitDir,
+      env,
+      fastImportStream(files, 'Job definition', Math.floor(Date.now() / 1000)),
+      target.signal,
+    )
     const text = await gitPush(gitDir, env, url, target)
     const outcome = pushOutcome(text)
-    if (outcome === undefined) throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {retryable: false})
+    if (outcome === undefined)
+      throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {
+        retryable: false,
+      })
     return outcome === 'pushed'
   } finally {
     await rm(home, {recursive: true, force: true})
@@ -88,15 +98,30 @@ function fastImport(gitDir: string, env: Record<string, string>, stream: Buffer,
   return new Promise((resolve, reject) => {
     // unpackLimit 0: keep the pack as written (the default would run `git unpack-objects` for so few objects).
     const child = spawn('git', ['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet', '--done'], {
-      cwd: gitDir, env: {...env, GIT_DIR: gitDir}, stdio: ['pipe', 'ignore', 'pipe'], ...(signal ? {signal} : {}),
+      cwd: gitDir,
+      env: {...env, GIT_DIR: gitDir},
+      stdio: ['pipe', 'ignore', 'pipe'],
+      ...(signal ? {signal} : {}),
     })
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
     child.stdin.on('error', () => {}) // a failing fast-import may exit before reading it all; its exit code says why
-    child.on('error', (error) => reject(new PaasRunnerError('git_push', `git fast-import could not run: ${error.message}`, {retryable: false, cause: error})))
+    child.on('error', (error) =>
+      reject(
+        new PaasRunnerError('git_push', `git fast-import could not run: ${error.message}`, {
+          retryable: false,
+          cause: error,
+        }),
+      ),
+    )
     child.on('close', (code) => {
       if (code === 0) resolve()
-      else reject(new PaasRunnerError('git_push', `git fast-import failed (exit ${code}): ${lastLines(stderr)}`, {retryable: false}))
+      else
+        reject(
+          new PaasRunnerError('git_push', `git fast-import failed (exit ${code}): ${lastLines(stderr)}`, {
+            retryable: false,
+          }),
+        )
     })
     child.stdin.end(stream)
   })
@@ -121,5 +146,9 @@ async function gitPush(gitDir: string, env: Record<string, string>, url: string,
 }
 
 function lastLines(text: string): string {
-  return text.split('\n').filter((l) => l.trim() && !/^\s*at /.test(l)).slice(-3).join(' / ')
+  return text
+    .split('\n')
+    .filter((l) => l.trim() && !/^\s*at /.test(l))
+    .slice(-3)
+    .join(' / ')
 }

@@ -13,10 +13,19 @@ const CLEVER_DOMAIN = '.clever-cloud.com'
  * credentials in the URL; `http://` only on the API's own origin when the configured API URL is
  * itself a loopback `http` URL (the simulators). Throws a JobRejectedError otherwise.
  */
-export function checkDeployUrl(value: unknown, apiUrl: string, ctx: {jobId?: number; resourceId?: string} = {}): string {
+export function checkDeployUrl(
+  value: unknown,
+  apiUrl: string,
+  ctx: {jobId?: number; resourceId?: string} = {},
+): string {
   const refuse = (why: string): never => {
-    const shown = typeof value === 'string' ? JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value) : typeof value
-    throw new JobRejectedError('clever_deploy_url', `the Clever Cloud API gave a deployment URL that is refused (${why}): ${shown}`, ctx)
+    const shown =
+      typeof value === 'string' ? JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value) : typeof value
+    throw new JobRejectedError(
+      'clever_deploy_url',
+      `the Clever Cloud API gave a deployment URL that is refused (${why}): ${shown}`,
+      ctx,
+    )
   }
   if (typeof value !== 'string' || value === '') return refuse('missing')
   // Never an option for git, whatever the parser below thinks of it.
@@ -53,6 +62,10 @@ export function isLoopback(hostname: string): boolean {
 
 /** Defence in depth: a value that git would read as an option never reaches its command line. */
 export function assertNotGitOption(arg: string): string {
-  if (arg.startsWith('-')) throw new JobRejectedError('git_argument', `refused to pass a value starting with "-" to git: ${JSON.stringify(arg.slice(0, 60))}`)
+  if (arg.startsWith('-'))
+    throw new JobRejectedError(
+      'git_argument',
+      `refused to pass a value starting with "-" to git: ${JSON.stringify(arg.slice(0, 60))}`,
+    )
   return arg
 }

@@ -16,7 +16,10 @@ export const MIN_API_VERSION = '1.40'
 /** `GET /version`: only what negotiation reads. Extra fields are ignored. */
 export const versionAnswerSchema = z.object({
   ApiVersion: z.string().regex(/^\d+\.\d+$/),
-  MinAPIVersion: z.string().regex(/^\d+\.\d+$/).optional(),
+  MinAPIVersion: z
+    .string()
+    .regex(/^\d+\.\d+$/)
+    .optional(),
   Version: z.string().optional(),
 })
 export type VersionAnswer = z.infer<typeof versionAnswerSchema>
@@ -36,10 +39,16 @@ export function compareApiVersions(a: string, b: string): number {
 export function negotiateApiVersion(engine: VersionAnswer, socket: string): string {
   const named = `the Docker engine at ${socket}${engine.Version ? ` (Engine ${engine.Version})` : ''}`
   if (compareApiVersions(engine.ApiVersion, MIN_API_VERSION) < 0) {
-    throw new PaasRunnerError('docker_api_version', `${named} speaks API ${engine.ApiVersion}, older than ${MIN_API_VERSION}, the oldest local-docker supports: upgrade Docker (Engine 19.03 or later)`)
+    throw new PaasRunnerError(
+      'docker_api_version',
+      `${named} speaks API ${engine.ApiVersion}, older than ${MIN_API_VERSION}, the oldest local-docker supports: upgrade Docker (Engine 19.03 or later)`,
+    )
   }
   if (engine.MinAPIVersion && compareApiVersions(engine.MinAPIVersion, CLIENT_API_VERSION) > 0) {
-    throw new PaasRunnerError('docker_api_version', `${named} accepts API ${engine.MinAPIVersion} or newer only; local-docker speaks up to ${CLIENT_API_VERSION}: upgrade heptapod-paas-runner`)
+    throw new PaasRunnerError(
+      'docker_api_version',
+      `${named} accepts API ${engine.MinAPIVersion} or newer only; local-docker speaks up to ${CLIENT_API_VERSION}: upgrade heptapod-paas-runner`,
+    )
   }
   return compareApiVersions(engine.ApiVersion, CLIENT_API_VERSION) < 0 ? engine.ApiVersion : CLIENT_API_VERSION
 }

@@ -1,11 +1,19 @@
 import {z} from 'zod'
 
-import {PaasRunnerError, isHttpTransportError, type HttpClient, type HttpResponse} from '@heptapod-paas-runner/plugin-api'
+import {
+  PaasRunnerError,
+  isHttpTransportError,
+  type HttpClient,
+  type HttpResponse,
+} from '@heptapod-paas-runner/plugin-api'
 
 import {negotiateApiVersion, versionAnswerSchema} from './docker-api-version.js'
 
 /** Labels as the engine returns them (`null` when there are none). */
-const labelsSchema = z.record(z.string(), z.string()).nullish().transform((l) => l ?? {})
+const labelsSchema = z
+  .record(z.string(), z.string())
+  .nullish()
+  .transform((l) => l ?? {})
 const imageInspectSchema = z.object({Id: z.string(), Config: z.object({Labels: labelsSchema}).nullish()})
 const containerInspectSchema = z.object({
   Id: z.string(),
@@ -13,7 +21,12 @@ const containerInspectSchema = z.object({
   State: z.object({Status: z.string(), Running: z.boolean(), ExitCode: z.number().optional()}),
 })
 const imageSummarySchema = z.object({Id: z.string(), RepoTags: z.array(z.string()).nullish(), Labels: labelsSchema})
-const containerSummarySchema = z.object({Id: z.string(), Names: z.array(z.string()).nullish(), Labels: labelsSchema, State: z.string().optional()})
+const containerSummarySchema = z.object({
+  Id: z.string(),
+  Names: z.array(z.string()).nullish(),
+  Labels: labelsSchema,
+  State: z.string().optional(),
+})
 const errorAnswerSchema = z.object({message: z.string()})
 const buildLineSchema = z.object({
   stream: z.string().optional(),
@@ -25,7 +38,13 @@ const buildLineSchema = z.object({
 export type Labels = Record<string, string>
 export type ImageSummary = z.infer<typeof imageSummarySchema>
 export type ContainerSummary = z.infer<typeof containerSummarySchema>
-export interface ContainerState {id: string; labels: Labels; status: string; running: boolean; exitCode?: number}
+export interface ContainerState {
+  id: string
+  labels: Labels
+  status: string
+  running: boolean
+  exitCode?: number
+}
 
 /** Docker's list filters: `{"label": ["k=v", …], "reference": […], …}`. */
 export type Filters = Record<string, string[]>
@@ -66,8 +85,15 @@ export class DockerEngineClient {
   /** The negotiated API version. Asked once; a failure is not kept, so a later call asks again. */
   apiVersion(signal?: AbortSignal): Promise<string> {
     this.version ??= (async () => {
-      const res = await this.send({what: 'ask the engine its version', endpoint: 'GET /version', method: 'GET', path: '/version', signal}, '')
-      const answer = parse(ok(res, [200], 'docker_version', `cannot ask the Docker engine at ${this.socket} its version`), versionAnswerSchema, `the version answer of the Docker engine at ${this.socket}`)
+      const res = await this.send(
+        {what: 'ask the engine its version', endpoint: 'GET /version', method: 'GET', path: '/version', signal},
+        '',
+      )
+      const answer = parse(
+        ok(res, [200], 'docker_version', `cannot ask the Docker engine at ${this.socket} its version`),
+        versionAnswerSchema,
+        `the version answer of the Docker engine at ${this.socket}`,
+      )
       return negotiateApiVersion(answer, this.socket)
     })()
     this.version.catch(() => (this.version = undefined))
@@ -97,8 +123,19 @@ export class DockerEngineClient {
     } catch (error) {
       if (isHttpTransportError(error)) {
         this.onApiExchange?.(c.endpoint, 'network')
-        const why = error.code === 'ENOENT' ? 'no such socket' : error.code === 'EACCES' ? 'permission denied' : error.code === 'ECONNREFUSED' ? 'connection refused' : error.message
-        throw new PaasRunnerError('docker_unreachable', `${c.what}: cannot reach the Docker engine at ${this.socket}: ${why}`, {retryable: true, cause: error})
+        const why =
+          error.code === 'ENOENT'
+            ? 'no such socket'
+            : error.code === 'EACCES'
+              ? 'permission denied'
+              : error.code === 'ECONNREFUSED'
+                ? 'connection refused'
+                : error.message
+        throw new PaasRunnerError(
+          'docker_unreachable',
+          `${c.what}: cannot reach the Docker engine at ${this.socket}: ${why}`,
+          {retryable: true, cause: error},
+        )
       }
       throw error
     }
@@ -106,9 +143,19 @@ export class DockerEngineClient {
 
   /** Image labels, or undefined when there is no such image. */
   async inspectImage(name: string, signal?: AbortSignal): Promise<{id: string; labels: Labels} | undefined> {
-    const res = await this.call({what: `inspect image ${name}`, endpoint: 'GET /images/:name/json', method: 'GET', path: `/images/${encodeURIComponent(name)}/json`, signal})
+    const res = await this.call({
+      what: `inspect image ${name}`,
+      endpoint: 'GET /images/:name/json',
+      method: 'GET',
+      path: `/images/${encodeURIComponent(name)}/json`,
+      signal,
+    })
     if (res.status === 404) return undefined
-    const i = parse(ok(res, [200], 'docker_inspect', `cannot inspect the image ${name}`), imageInspectSchema, `the inspection of image ${name}`)
+    const i = parse(
+      ok(res, [200], 'docker_inspect', `cannot inspect the image ${name}`),
+      imageInspectSchema,
+      `the inspection of image ${name}`,
+    )
     return {id: i.Id, labels: i.Config?.Labels ?? {}}
   }
 
@@ -119,7 +166,16 @@ export class DockerEngineClient {
    */
   async build(tag: string, context: Uint8Array, labels: Labels, signal?: AbortSignal): Promise<string> {
     const q = new URLSearchParams({t: tag, rm: '1', forcerm: '1', version: '1', labels: JSON.stringify(labels)})
-    const res = await this.call({what: `build ${tag}`, endpoint: 'POST /build', method: 'POST', path: `/build?${q}`, body: context, contentType: 'application/x-tar', signal, timeoutMs: BUILD_TIMEOUT_MS})
+    const res = await this.call({
+      what: `build ${tag}`,
+      endpoint: 'POST /build',
+      method: 'POST',
+      path: `/build?${q}`,
+      body: context,
+      contentType: 'application/x-tar',
+      signal,
+      timeoutMs: BUILD_TIMEOUT_MS,
+    })
     ok(res, [200], 'docker_build', `docker build of ${tag} failed`)
     let id: string | undefined
     for (const line of res.body.split('\n')) {
@@ -132,18 +188,39 @@ export class DockerEngineClient {
       }
       if (!parsed.success) continue
       const l = parsed.data
-      if (l.error !== undefined || l.errorDetail !== undefined) throw new PaasRunnerError('docker_build', `docker build of ${tag} failed: ${l.errorDetail?.message ?? l.error}`, {resourceId: tag})
+      if (l.error !== undefined || l.errorDetail !== undefined)
+        throw new PaasRunnerError(
+          'docker_build',
+          `docker build of ${tag} failed: ${l.errorDetail?.message ?? l.error}`,
+          {resourceId: tag},
+        )
       if (l.aux?.ID) id = l.aux.ID
       const built = /^Successfully built ([0-9a-f]+)/.exec(l.stream ?? '')
       if (built && !id) id = built[1]
     }
-    if (!id) throw new PaasRunnerError('docker_build', `docker build of ${tag} failed: the build output ended without an image`, {resourceId: tag, retryable: true})
+    if (!id)
+      throw new PaasRunnerError(
+        'docker_build',
+        `docker build of ${tag} failed: the build output ended without an image`,
+        {resourceId: tag, retryable: true},
+      )
     return id
   }
 
   /** Creates a container. `created` false: one of that name exists already (409). */
-  async createContainer(name: string, spec: Record<string, unknown>, signal?: AbortSignal): Promise<{created: boolean}> {
-    const res = await this.call({what: `create container ${name}`, endpoint: 'POST /containers/create', method: 'POST', path: `/containers/create?name=${encodeURIComponent(name)}`, body: JSON.stringify(spec), signal})
+  async createContainer(
+    name: string,
+    spec: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<{created: boolean}> {
+    const res = await this.call({
+      what: `create container ${name}`,
+      endpoint: 'POST /containers/create',
+      method: 'POST',
+      path: `/containers/create?name=${encodeURIComponent(name)}`,
+      body: JSON.stringify(spec),
+      signal,
+    })
     if (res.status === 409) return {created: false}
     ok(res, [201], 'docker_create', `cannot create the container ${name}`)
     return {created: true}
@@ -151,21 +228,49 @@ export class DockerEngineClient {
 
   /** Starts a container; one already running counts as started (304). */
   async startContainer(name: string, signal?: AbortSignal): Promise<void> {
-    const res = await this.call({what: `start container ${name}`, endpoint: 'POST /containers/:name/start', method: 'POST', path: `/containers/${encodeURIComponent(name)}/start`, signal})
+    const res = await this.call({
+      what: `start container ${name}`,
+      endpoint: 'POST /containers/:name/start',
+      method: 'POST',
+      path: `/containers/${encodeURIComponent(name)}/start`,
+      signal,
+    })
     ok(res, [204, 304], 'docker_start', `cannot start the container ${name}`)
   }
 
   /** A container's labels and state, or undefined when there is no such container. */
   async inspectContainer(name: string, signal?: AbortSignal): Promise<ContainerState | undefined> {
-    const res = await this.call({what: `inspect container ${name}`, endpoint: 'GET /containers/:name/json', method: 'GET', path: `/containers/${encodeURIComponent(name)}/json`, signal})
+    const res = await this.call({
+      what: `inspect container ${name}`,
+      endpoint: 'GET /containers/:name/json',
+      method: 'GET',
+      path: `/containers/${encodeURIComponent(name)}/json`,
+      signal,
+    })
     if (res.status === 404) return undefined
-    const c = parse(ok(res, [200], 'docker_inspect', `cannot inspect the container ${name}`), containerInspectSchema, `the inspection of container ${name}`)
-    return {id: c.Id, labels: c.Config?.Labels ?? {}, status: c.State.Status, running: c.State.Running, ...(c.State.ExitCode === undefined ? {} : {exitCode: c.State.ExitCode})}
+    const c = parse(
+      ok(res, [200], 'docker_inspect', `cannot inspect the container ${name}`),
+      containerInspectSchema,
+      `the inspection of container ${name}`,
+    )
+    return {
+      id: c.Id,
+      labels: c.Config?.Labels ?? {},
+      status: c.State.Status,
+      running: c.State.Running,
+      ...(c.State.ExitCode === undefined ? {} : {exitCode: c.State.ExitCode}),
+    }
   }
 
   /** Force-removes a container (a running one is killed at once) and its anonymous volumes. False when absent. */
   async removeContainer(name: string, signal?: AbortSignal): Promise<boolean> {
-    const res = await this.call({what: `remove container ${name}`, endpoint: 'DELETE /containers/:name', method: 'DELETE', path: `/containers/${encodeURIComponent(name)}?force=true&v=true`, signal})
+    const res = await this.call({
+      what: `remove container ${name}`,
+      endpoint: 'DELETE /containers/:name',
+      method: 'DELETE',
+      path: `/containers/${encodeURIComponent(name)}?force=true&v=true`,
+      signal,
+    })
     if (res.status === 404) return false
     ok(res, [204], 'docker_rm', `cannot remove the container ${name}`, true)
     return true
@@ -173,7 +278,13 @@ export class DockerEngineClient {
 
   /** Removes an image and its untagged parents (the classic builder's cache of it). False when absent. */
   async removeImage(name: string, signal?: AbortSignal): Promise<boolean> {
-    const res = await this.call({what: `remove image ${name}`, endpoint: 'DELETE /images/:name', method: 'DELETE', path: `/images/${encodeURIComponent(name)}?force=true`, signal})
+    const res = await this.call({
+      what: `remove image ${name}`,
+      endpoint: 'DELETE /images/:name',
+      method: 'DELETE',
+      path: `/images/${encodeURIComponent(name)}?force=true`,
+      signal,
+    })
     if (res.status === 404) return false
     ok(res, [200], 'docker_rmi', `cannot remove the image ${name}`, true)
     return true
@@ -182,19 +293,49 @@ export class DockerEngineClient {
   /** Removes dangling images that carry all these labels (left by an interrupted or repeated build). */
   async pruneDanglingImages(labels: Labels, signal?: AbortSignal): Promise<number> {
     const filters = JSON.stringify({dangling: ['true'], label: labelFilter(labels)})
-    const res = await this.call({what: 'prune dangling images', endpoint: 'POST /images/prune', method: 'POST', path: `/images/prune?filters=${encodeURIComponent(filters)}`, signal})
-    const answer = parse(ok(res, [200], 'docker_prune', 'cannot prune dangling images', true), z.object({ImagesDeleted: z.array(z.unknown()).nullish()}), 'the image prune answer')
+    const res = await this.call({
+      what: 'prune dangling images',
+      endpoint: 'POST /images/prune',
+      method: 'POST',
+      path: `/images/prune?filters=${encodeURIComponent(filters)}`,
+      signal,
+    })
+    const answer = parse(
+      ok(res, [200], 'docker_prune', 'cannot prune dangling images', true),
+      z.object({ImagesDeleted: z.array(z.unknown()).nullish()}),
+      'the image prune answer',
+    )
     return answer.ImagesDeleted?.length ?? 0
   }
 
   async listImages(filters: Filters, signal?: AbortSignal): Promise<ImageSummary[]> {
-    const res = await this.call({what: 'list images', endpoint: 'GET /images/json', method: 'GET', path: `/images/json?filters=${encodeURIComponent(JSON.stringify(filters))}`, signal})
-    return parse(ok(res, [200], 'docker_list', 'cannot list images', true), z.array(imageSummarySchema), 'the image list')
+    const res = await this.call({
+      what: 'list images',
+      endpoint: 'GET /images/json',
+      method: 'GET',
+      path: `/images/json?filters=${encodeURIComponent(JSON.stringify(filters))}`,
+      signal,
+    })
+    return parse(
+      ok(res, [200], 'docker_list', 'cannot list images', true),
+      z.array(imageSummarySchema),
+      'the image list',
+    )
   }
 
   async listContainers(filters: Filters, signal?: AbortSignal): Promise<ContainerSummary[]> {
-    const res = await this.call({what: 'list containers', endpoint: 'GET /containers/json', method: 'GET', path: `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify(filters))}`, signal})
-    return parse(ok(res, [200], 'docker_list', 'cannot list containers', true), z.array(containerSummarySchema), 'the container list')
+    const res = await this.call({
+      what: 'list containers',
+      endpoint: 'GET /containers/json',
+      method: 'GET',
+      path: `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify(filters))}`,
+      signal,
+    })
+    return parse(
+      ok(res, [200], 'docker_list', 'cannot list containers', true),
+      z.array(containerSummarySchema),
+      'the container list',
+    )
   }
 }
 
@@ -204,7 +345,13 @@ export function labelFilter(labels: Labels): string[] {
 }
 
 /** The response when its status is expected; else an error with the engine's message. */
-function ok(res: HttpResponse, statuses: readonly number[], code: string, what: string, retryable = false): HttpResponse {
+function ok(
+  res: HttpResponse,
+  statuses: readonly number[],
+  code: string,
+  what: string,
+  retryable = false,
+): HttpResponse {
   if (statuses.includes(res.status)) return res
   throw new PaasRunnerError(code, `${what}: ${engineMessage(res)}`, {retryable: retryable || res.status >= 500})
 }
@@ -228,6 +375,11 @@ function parse<T>(res: HttpResponse, schema: z.ZodType<T>, what: string): T {
     throw new PaasRunnerError('docker_answer', `${what} is not JSON (HTTP ${res.status})`, {retryable: true})
   }
   const r = schema.safeParse(value)
-  if (!r.success) throw new PaasRunnerError('docker_answer', `${what} is not what the Docker Engine API documents: ${r.error.issues[0]?.path.join('.') || '(root)'}: ${r.error.issues[0]?.message}`, {retryable: true})
+  if (!r.success)
+    throw new PaasRunnerError(
+      'docker_answer',
+      `${what} is not what the Docker Engine API documents: ${r.error.issues[0]?.path.join('.') || '(root)'}: ${r.error.issues[0]?.message}`,
+      {retryable: true},
+    )
   return r.data
 }

@@ -1,10 +1,28 @@
 import {gzipSync} from 'node:zlib'
 
 import {
-  JobRejectedError, PaasRunnerError,
-  buildContextFiles, dockerfile, jobIdFromResourceName, ownerFromLabels, ownerLabels, requireOwner, resourceName, resourceNamePrefix, sameOwner,
-  type DecommissionOutcome, type Executor, type ExecutorDeps, type Flavor, type HttpClient, type JobPayload, type Json,
-  type OwnedListing, type OwnerMarker, type Resource, type RunnerConfig,
+  JobRejectedError,
+  PaasRunnerError,
+  buildContextFiles,
+  dockerfile,
+  jobIdFromResourceName,
+  ownerFromLabels,
+  ownerLabels,
+  requireOwner,
+  resourceName,
+  resourceNamePrefix,
+  sameOwner,
+  type DecommissionOutcome,
+  type Executor,
+  type ExecutorDeps,
+  type Flavor,
+  type HttpClient,
+  type JobPayload,
+  type Json,
+  type OwnedListing,
+  type OwnerMarker,
+  type Resource,
+  type RunnerConfig,
 } from '@heptapod-paas-runner/plugin-api'
 import {z} from 'zod'
 
@@ -21,8 +39,16 @@ export const JOB_LABEL = 'heptapod-paas-runner.job'
 /** The socket path for a runner, and where it came from. */
 export function dockerSocket(runner: RunnerConfig<LocalDockerConfig>, env: NodeJS.ProcessEnv = process.env): string {
   const docker = runner.forwarded.docker as {host?: unknown} | undefined
-  const host = runner.executorConfig.host ?? (typeof docker?.host === 'string' ? docker.host : undefined) ?? env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'
-  if (!host.startsWith('unix://')) throw new PaasRunnerError('docker_host', `only Unix domain sockets are supported for the Docker engine, got ${host}`)
+  const host =
+    runner.executorConfig.host ??
+    (typeof docker?.host === 'string' ? docker.host : undefined) ??
+    env.DOCKER_HOST ??
+    'unix:///var/run/docker.sock'
+  if (!host.startsWith('unix://'))
+    throw new PaasRunnerError(
+      'docker_host',
+      `only Unix domain sockets are supported for the Docker engine, got ${host}`,
+    )
   return host.slice('unix://'.length)
 }
 
@@ -59,7 +85,9 @@ export class LocalDockerExecutor implements Executor {
   }
 
   private async http(): Promise<HttpClient> {
-    this.httpClient ??= this.deps.http ?? new (await import('@heptapod-paas-runner/plugin-api/undici')).UndiciHttpClient({socketPath: this.socket})
+    this.httpClient ??=
+      this.deps.http ??
+      new (await import('@heptapod-paas-runner/plugin-api/undici')).UndiciHttpClient({socketPath: this.socket})
     return this.httpClient
   }
 
@@ -100,13 +128,20 @@ export class LocalDockerExecutor implements Executor {
   }
 
   /** Builds the job's image. Idempotent: an image of that name with our marker is reused. */
-  async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
+  async provision(
+    job: JobPayload,
+    opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>},
+  ): Promise<Resource> {
     opts.signal?.throwIfAborted()
     const owner = this.owner()
     const name = resourceName(this.uniqueName, job.id)
     const existing = await this.engine.inspectImage(name, opts.signal)
     if (existing && !sameOwner(ownerFromLabels(existing.labels), owner)) {
-      throw new JobRejectedError('name_taken', `an image named ${name} exists but is not ours (no ownership label of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: name})
+      throw new JobRejectedError(
+        'name_taken',
+        `an image named ${name} exists but is not ours (no ownership label of this runner): it is left alone and this job cannot run`,
+        {jobId: job.id, resourceId: name},
+      )
     }
     if (!existing) {
       const labels = this.labels(job.id)
@@ -125,11 +160,19 @@ export class LocalDockerExecutor implements Executor {
    * returned as usual (the host deletes it: the job is canceled); one still running after the
    * grace is cut off, and what it leaves is pruned by the decommission or the orphan sweep.
    */
-  private async buildLettingStepsFinish(name: string, context: Uint8Array, labels: Labels, signal: AbortSignal | undefined): Promise<void> {
+  private async buildLettingStepsFinish(
+    name: string,
+    context: Uint8Array,
+    labels: Labels,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const cut = new AbortController()
     const done = new AbortController()
     const onAbort = (): void => {
-      this.deps.sleep(ABORTED_BUILD_GRACE_MS, done.signal).then(() => cut.abort(signal?.reason), () => {})
+      this.deps.sleep(ABORTED_BUILD_GRACE_MS, done.signal).then(
+        () => cut.abort(signal?.reason),
+        () => {},
+      )
     }
     signal?.addEventListener('abort', onAbort, {once: true})
     try {
@@ -147,20 +190,33 @@ export class LocalDockerExecutor implements Executor {
   async launch(resource: Resource, job: JobPayload, opts: {signal?: AbortSignal}): Promise<Resource> {
     if (resource.launched) return resource
     const name = resource.name
-    const {created} = await this.engine.createContainer(name, {
-      Image: name,
-      Labels: this.labels(job.id),
-      HostConfig: {
-        NetworkMode: this.runner.executorConfig.network_mode ?? DEFAULT_NETWORK_MODE,
-        // The inner runner starts the job's containers next to its own.
-        Binds: [`${this.socket}:/var/run/docker.sock`],
+    const {created} = await this.engine.createContainer(
+      name,
+      {
+        Image: name,
+        Labels: this.labels(job.id),
+        HostConfig: {
+          NetworkMode: this.runner.executorConfig.network_mode ?? DEFAULT_NETWORK_MODE,
+          // The inner runner starts the job's containers next to its own.
+          Binds: [`${this.socket}:/var/run/docker.sock`],
+        },
       },
-    }, opts.signal)
+      opts.signal,
+    )
     if (!created) {
       const c = await this.engine.inspectContainer(name, opts.signal)
-      if (!c) throw new PaasRunnerError('docker_create', `the container ${name} was in the way, then gone: will try again`, {jobId: job.id, resourceId: name, retryable: true})
+      if (!c)
+        throw new PaasRunnerError('docker_create', `the container ${name} was in the way, then gone: will try again`, {
+          jobId: job.id,
+          resourceId: name,
+          retryable: true,
+        })
       if (!sameOwner(ownerFromLabels(c.labels), this.owner())) {
-        throw new JobRejectedError('name_taken', `a container named ${name} exists but is not ours (no ownership label of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: name})
+        throw new JobRejectedError(
+          'name_taken',
+          `a container named ${name} exists but is not ours (no ownership label of this runner): it is left alone and this job cannot run`,
+          {jobId: job.id, resourceId: name},
+        )
       }
       if (c.status !== 'created') return {...resource, launched: true}
     }
@@ -178,18 +234,19 @@ export class LocalDockerExecutor implements Executor {
     let removed = false
     const container = await this.engine.inspectContainer(name, opts.signal)
     if (container && this.foreign(container.labels)) {
-      this.deps.log.warn('a container of that name carries another owner\'s marker: left alone', {resource: name})
+      this.deps.log.warn("a container of that name carries another owner's marker: left alone", {resource: name})
     } else if (container) {
       removed = (await this.engine.removeContainer(name, opts.signal)) || removed
     }
     const image = await this.engine.inspectImage(name, opts.signal)
     if (image && this.foreign(image.labels)) {
-      this.deps.log.warn('an image of that name carries another owner\'s marker: left alone', {resource: name})
+      this.deps.log.warn("an image of that name carries another owner's marker: left alone", {resource: name})
     } else if (image) {
       removed = (await this.engine.removeImage(name, opts.signal)) || removed
     }
     const jobId = jobIdFromResourceName(this.uniqueName, name)
-    if (jobId !== undefined) removed = (await this.engine.pruneDanglingImages(this.labels(jobId), opts.signal)) > 0 || removed
+    if (jobId !== undefined)
+      removed = (await this.engine.pruneDanglingImages(this.labels(jobId), opts.signal)) > 0 || removed
     return removed ? 'deleted' : 'absent'
   }
 
@@ -207,7 +264,8 @@ export class LocalDockerExecutor implements Executor {
       if (tags.length === 0 && Number.isSafeInteger(job)) owned.add(resourceName(this.uniqueName, job))
       for (const t of tags) owned.add(t)
     }
-    for (const c of await this.engine.listContainers(ours, opts.signal)) for (const n of c.Names ?? []) owned.add(n.replace(/^\//, ''))
+    for (const c of await this.engine.listContainers(ours, opts.signal))
+      for (const n of c.Names ?? []) owned.add(n.replace(/^\//, ''))
     const unmarked = new Set<string>()
     for (const img of await this.engine.listImages({reference: [`${prefix}*`]}, opts.signal)) {
       if (ownerFromLabels(img.Labels)) continue
@@ -215,7 +273,8 @@ export class LocalDockerExecutor implements Executor {
     }
     for (const c of await this.engine.listContainers({name: [`^/${prefix}`]}, opts.signal)) {
       if (ownerFromLabels(c.Labels)) continue
-      for (const n of (c.Names ?? []).map((x) => x.replace(/^\//, ''))) if (n.startsWith(prefix) && !owned.has(n)) unmarked.add(n)
+      for (const n of (c.Names ?? []).map((x) => x.replace(/^\//, '')))
+        if (n.startsWith(prefix) && !owned.has(n)) unmarked.add(n)
     }
     const ids = (n: string) => {
       const jobId = jobIdFromResourceName(this.uniqueName, n)

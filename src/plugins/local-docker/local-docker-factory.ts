@@ -10,5 +10,10 @@ export const localDockerExecutorFactory = defineExecutor({
   staticFlavors: LOCAL_FLAVORS,
   registration: {referenceFlavor: 'M', questions: []},
   // The implementation (HTTP over the socket, tar, build context) is loaded on first use.
-  create: (runner, deps) => new LazyExecutor('local-docker', runner.uniqueName.toLowerCase(), async () => new (await import('./local-docker-executor.js')).LocalDockerExecutor(runner, deps)),
+  create: (runner, deps) =>
+    new LazyExecutor(
+      'local-docker',
+      runner.uniqueName.toLowerCase(),
+      async () => new (await import('./local-docker-executor.js')).LocalDockerExecutor(runner, deps),
+    ),
 })

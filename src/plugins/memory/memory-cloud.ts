@@ -54,7 +54,15 @@ export class MemoryCloud implements CloudBackend {
   }
 
   create(name: string, flavor: string, weight: number, jobId: number, owner?: OwnerMarker): MemoryResource {
-    const r: MemoryResource = {id: `mem_${this.nextId++}`, name, flavor, weight, launched: false, jobId, ...(owner ? {owner} : {})}
+    const r: MemoryResource = {
+      id: `mem_${this.nextId++}`,
+      name,
+      flavor,
+      weight,
+      launched: false,
+      jobId,
+      ...(owner ? {owner} : {}),
+    }
     this.resources.set(r.id, r)
     this.createdCount++
     this.timeline.push({op: 'create', id: r.id, liveWeight: this.liveWeight()})

@@ -76,7 +76,11 @@ export class MemoryExecutor implements Executor {
   }
 
   async minRequestableWeight(): Promise<number> {
-    return minRequestableWeight(this.flavorMap, this.runner.executorConfig.memory_max_flavor, `runners[${this.runner.index}].memory_max_flavor`)
+    return minRequestableWeight(
+      this.flavorMap,
+      this.runner.executorConfig.memory_max_flavor,
+      `runners[${this.runner.index}].memory_max_flavor`,
+    )
   }
 
   /** The job's flavor, checked against the known flavors and the max flavor. */
@@ -84,11 +88,19 @@ export class MemoryExecutor implements Executor {
     const wanted = jobVariable(job, FLAVOR_VARIABLE) ?? this.runner.executorConfig.memory_default_flavor
     const f = this.flavorMap.get(wanted)
     if (!f) {
-      throw new JobRejectedError('unknown_flavor', `Selected flavor '${wanted}' is not available, possible choices are ${[...this.flavorMap.keys()].join(', ')}`, {jobId: job.id})
+      throw new JobRejectedError(
+        'unknown_flavor',
+        `Selected flavor '${wanted}' is not available, possible choices are ${[...this.flavorMap.keys()].join(', ')}`,
+        {jobId: job.id},
+      )
     }
     const max = this.runner.executorConfig.memory_max_flavor
     if (max && f.weight > this.flavorMap.get(max)!.weight) {
-      throw new JobRejectedError('flavor_above_max', `Selected flavor '${wanted}' is above the maximum flavor '${max}' of this runner; set ${FLAVOR_VARIABLE} to a smaller flavor or use another runner`, {jobId: job.id})
+      throw new JobRejectedError(
+        'flavor_above_max',
+        `Selected flavor '${wanted}' is above the maximum flavor '${max}' of this runner; set ${FLAVOR_VARIABLE} to a smaller flavor or use another runner`,
+        {jobId: job.id},
+      )
     }
     return f
   }
@@ -97,14 +109,21 @@ export class MemoryExecutor implements Executor {
     return this.selectFlavor(job).weight
   }
 
-  async provision(job: JobPayload, opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>}): Promise<Resource> {
+  async provision(
+    job: JobPayload,
+    opts: {signal?: AbortSignal; onCreated?: (r: Resource) => Promise<void>},
+  ): Promise<Resource> {
     opts.signal?.throwIfAborted()
     const flavor = this.selectFlavor(job)
     const owner = requireOwner(this.deps.owner)
     const name = resourceName(this.uniqueName, job.id)
     const existing = this.cloud.findByName(name)
     if (existing && !sameOwner(existing.owner, owner)) {
-      throw new JobRejectedError('name_taken', `a resource named ${name} exists but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`, {jobId: job.id, resourceId: existing.id})
+      throw new JobRejectedError(
+        'name_taken',
+        `a resource named ${name} exists but is not ours (no ownership marker of this runner): it is left alone and this job cannot run`,
+        {jobId: job.id, resourceId: existing.id},
+      )
     }
     if (existing) return toResource(existing)
     this.cloud.checkFault('provision')
@@ -116,7 +135,11 @@ export class MemoryExecutor implements Executor {
   async launch(resource: Resource, job: JobPayload, opts: {signal?: AbortSignal}): Promise<Resource> {
     opts.signal?.throwIfAborted()
     const r = this.cloud.get(resource.id)
-    if (!r) throw new JobRejectedError('resource_gone', `resource ${resource.id} does not exist any more`, {jobId: job.id, resourceId: resource.id})
+    if (!r)
+      throw new JobRejectedError('resource_gone', `resource ${resource.id} does not exist any more`, {
+        jobId: job.id,
+        resourceId: resource.id,
+      })
     if (r.launched) {
       this.deps.log.warn('resource already launched; counting the job as launched', {resource: r.id, job: job.id})
       return {...resource, launched: true}
@@ -148,12 +171,25 @@ export class MemoryExecutor implements Executor {
   }
 
   serialise(resource: Resource): Json {
-    return {id: resource.id, name: resource.name, weight: resource.weight, flavor: resource.flavor ?? null, launched: resource.launched}
+    return {
+      id: resource.id,
+      name: resource.name,
+      weight: resource.weight,
+      flavor: resource.flavor ?? null,
+      launched: resource.launched,
+    }
   }
 
   restore(dump: Json): Resource {
     const d = dumpSchema.parse(dump)
-    return {id: d.id, name: d.name, weight: d.weight, launched: d.launched, data: {}, ...(d.flavor ? {flavor: d.flavor} : {})}
+    return {
+      id: d.id,
+      name: d.name,
+      weight: d.weight,
+      launched: d.launched,
+      data: {},
+      ...(d.flavor ? {flavor: d.flavor} : {}),
+    }
   }
 }
 

@@ -45,7 +45,13 @@ const OAUTH_WINDOW_S = 600
  * HMAC-SHA1 or HMAC-SHA512 signatures (base string over method, URL and query/OAuth parameters;
  * JSON bodies are not part of it). A nonce is accepted once per timestamp.
  */
-export function authenticate(req: IncomingMessage, url: URL, members: readonly SimMember[], nowMs: number, seenNonces: Map<string, number>): AuthOutcome {
+export function authenticate(
+  req: IncomingMessage,
+  url: URL,
+  members: readonly SimMember[],
+  nowMs: number,
+  seenNonces: Map<string, number>,
+): AuthOutcome {
   const h = req.headers.authorization ?? ''
   if (!h) return {ok: false, reason: 'missing'}
   const find = (pred: (c: CleverOrgCredentials) => boolean): AuthOutcome => {
@@ -64,13 +70,18 @@ export function authenticate(req: IncomingMessage, url: URL, members: readonly S
     }
   }
   const method = p.oauth_signature_method ?? 'PLAINTEXT'
-  if (p.oauth_version !== undefined && p.oauth_version !== '1.0') return {ok: false, reason: 'unsupported oauth_version'}
-  if (!p.oauth_consumer_key || !p.oauth_token || !p.oauth_signature) return {ok: false, reason: 'incomplete OAuth header'}
-  const member = members.find((m) => m.creds.oauth?.consumerKey === p.oauth_consumer_key && m.creds.oauth?.token === p.oauth_token)
+  if (p.oauth_version !== undefined && p.oauth_version !== '1.0')
+    return {ok: false, reason: 'unsupported oauth_version'}
+  if (!p.oauth_consumer_key || !p.oauth_token || !p.oauth_signature)
+    return {ok: false, reason: 'incomplete OAuth header'}
+  const member = members.find(
+    (m) => m.creds.oauth?.consumerKey === p.oauth_consumer_key && m.creds.oauth?.token === p.oauth_token,
+  )
   if (!member) return {ok: false, reason: 'unknown consumer or token'}
   const o = member.creds.oauth!
   const key = `${pct(o.consumerSecret)}&${pct(o.tokenSecret)}`
-  if (method === 'PLAINTEXT') return same(p.oauth_signature, key) ? {ok: true, member} : {ok: false, reason: 'bad signature'}
+  if (method === 'PLAINTEXT')
+    return same(p.oauth_signature, key) ? {ok: true, member} : {ok: false, reason: 'bad signature'}
   const algo = method === 'HMAC-SHA512' ? 'sha512' : method === 'HMAC-SHA1' ? 'sha1' : undefined
   if (!algo) return {ok: false, reason: `unsupported signature method ${method}`}
   const ts = Number(p.oauth_timestamp)
@@ -80,10 +91,15 @@ export function authenticate(req: IncomingMessage, url: URL, members: readonly S
   const nonceKey = `${p.oauth_consumer_key}:${p.oauth_token}:${ts}:${p.oauth_nonce}`
   if (seenNonces.has(nonceKey)) return {ok: false, reason: 'nonce already used'}
   const params: Array<[string, string]> = []
-  for (const [k, v] of Object.entries(p)) if (k.startsWith('oauth_') && k !== 'oauth_signature') params.push([pct(k), pct(v)])
+  for (const [k, v] of Object.entries(p))
+    if (k.startsWith('oauth_') && k !== 'oauth_signature') params.push([pct(k), pct(v)])
   for (const [k, v] of url.searchParams) params.push([pct(k), pct(v)])
   params.sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : x > y ? 1 : 0) : a < b ? -1 : 1))
-  const base = [req.method ?? 'GET', pct(`http://${(req.headers.host ?? '').toLowerCase()}${url.pathname}`), pct(params.map(([k, v]) => `${k}=${v}`).join('&'))].join('&')
+  const base = [
+    req.method ?? 'GET',
+    pct(`http://${(req.headers.host ?? '').toLowerCase()}${url.pathname}`),
+    pct(params.map(([k, v]) => `${k}=${v}`).join('&')),
+  ].join('&')
   const expected = createHmac(algo, key).update(base).digest('base64')
   if (!same(p.oauth_signature, expected)) return {ok: false, reason: 'bad signature'}
   seenNonces.set(nonceKey, ts)

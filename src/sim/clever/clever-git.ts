@@ -32,7 +32,10 @@ export class CleverGitServer {
     const dir = join(this.host.root, `${appId}.git`)
     await run('git', ['init', '-q', '--bare', '--initial-branch=master', dir])
     const hook = join(dir, 'hooks', 'pre-receive')
-    await writeFile(hook, '#!/bin/sh\nwhile read old new ref; do\n  if [ "$ref" != "refs/heads/master" ]; then\n    echo "You tried to push to a custom branch."\n    echo "This is not allowed."\n    exit 1\n  fi\ndone\n')
+    await writeFile(
+      hook,
+      '#!/bin/sh\nwhile read old new ref; do\n  if [ "$ref" != "refs/heads/master" ]; then\n    echo "You tried to push to a custom branch."\n    echo "This is not allowed."\n    exit 1\n  fi\ndone\n',
+    )
     await chmod(hook, 0o755)
   }
 
@@ -42,7 +45,12 @@ export class CleverGitServer {
     const m = /^\/git\/(app_[^/]+)\.git(\/.*)$/.exec(url.pathname)
     const app = m ? apps.get(m[1]!) : undefined
     const isPush = url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack'
-    const endpoint = req.method === 'POST' && url.pathname.endsWith('/git-receive-pack') ? 'GIT push' : isPush ? 'GIT push-refs' : 'GIT fetch'
+    const endpoint =
+      req.method === 'POST' && url.pathname.endsWith('/git-receive-pack')
+        ? 'GIT push'
+        : isPush
+          ? 'GIT push-refs'
+          : 'GIT fetch'
     // No repository exists before `repoState` is CREATED: a push (or fetch) then finds nothing.
     if (!m || !app || app.repoState !== 'CREATED') {
       counters.inc(endpoint, 404)
@@ -73,7 +81,8 @@ export class CleverGitServer {
     const after = await master(repo)
     if (after && after !== before) {
       const files: Record<string, string> = {}
-      for (const f of ['Dockerfile', 'runner.toml', 'job.json']) files[f] = (await run('git', ['--git-dir', repo, 'show', `master:${f}`])).stdout
+      for (const f of ['Dockerfile', 'runner.toml', 'job.json'])
+        files[f] = (await run('git', ['--git-dir', repo, 'show', `master:${f}`])).stdout
       this.host.pushed(app, after, files)
     }
   }

@@ -69,17 +69,52 @@ export function appWire(a: SimApp, gitBase: string): Record<string, unknown> {
   const sshUrl = `git+ssh://git@${PUSH_HOST}/${a.id}.git`
   const last = a.deployments.at(-1)
   return {
-    id: a.id, ownerId: a.ownerId, name: a.name, description: a.description, zone: a.zone, zoneId: a.zone,
+    id: a.id,
+    ownerId: a.ownerId,
+    name: a.name,
+    description: a.description,
+    zone: a.zone,
+    zoneId: a.zone,
     instance: {
-      type: 'docker', version: a.instanceVersion, variant: a.rule.variant, minInstances: a.minInstances, maxInstances: a.maxInstances, maxAllowedInstances: 40,
-      minFlavor: min, maxFlavor: max, flavors: [min, max], defaultEnv: {}, lifetime: a.lifetime, instanceAndVersion: `docker-${a.instanceVersion}`,
+      type: 'docker',
+      version: a.instanceVersion,
+      variant: a.rule.variant,
+      minInstances: a.minInstances,
+      maxInstances: a.maxInstances,
+      maxAllowedInstances: 40,
+      minFlavor: min,
+      maxFlavor: max,
+      flavors: [min, max],
+      defaultEnv: {},
+      lifetime: a.lifetime,
+      instanceAndVersion: `docker-${a.instanceVersion}`,
     },
-    deployment: {type: 'GIT', repoState: a.repoState, url: sshUrl, httpUrl: `${gitBase}/${a.id}.git`, shutdownable: false},
+    deployment: {
+      type: 'GIT',
+      repoState: a.repoState,
+      url: sshUrl,
+      httpUrl: `${gitBase}/${a.id}.git`,
+      shutdownable: false,
+    },
     deployUrl: sshUrl,
-    vhosts: [{fqdn: `${a.id.replace(/_/g, '-')}.cleverapps.io/`}], creationDate: a.createdAt, last_deploy: a.deployments.length,
-    state: a.state, commitId: last?.commit ?? null, branch: 'master', env: Object.entries(a.env).map(([name, value]) => ({name, value})),
-    buildFlavor: max, separateBuild: false, cancelOnPush: false, archived: false, stickySessions: false, homogeneous: false, favourite: false, forceHttps: 'DISABLED',
-    webhookUrl: null, webhookSecret: null, appliance: null,
+    vhosts: [{fqdn: `${a.id.replace(/_/g, '-')}.cleverapps.io/`}],
+    creationDate: a.createdAt,
+    last_deploy: a.deployments.length,
+    state: a.state,
+    commitId: last?.commit ?? null,
+    branch: 'master',
+    env: Object.entries(a.env).map(([name, value]) => ({name, value})),
+    buildFlavor: max,
+    separateBuild: false,
+    cancelOnPush: false,
+    archived: false,
+    stickySessions: false,
+    homogeneous: false,
+    favourite: false,
+    forceHttps: 'DISABLED',
+    webhookUrl: null,
+    webhookSecret: null,
+    appliance: null,
   }
 }
 
@@ -89,15 +124,35 @@ export function deploymentWire(d: SimDeployment): Record<string, unknown> {
 
 export function instanceWire(a: SimApp, i: SimInstance, index: number): Record<string, unknown> {
   return {
-    id: i.id, appId: a.id, ip: '10.2.0.1', appPort: 8080, state: i.state, flavor: {name: i.flavor.name, mem: i.flavor.mem, cpus: i.flavor.cpus, price: 0.1},
-    commit: i.commit, deployNumber: i.deployNumber, deployId: i.deployId, instanceNumber: index, displayName: `Docker ${index}`, creationDate: i.creationDate,
+    id: i.id,
+    appId: a.id,
+    ip: '10.2.0.1',
+    appPort: 8080,
+    state: i.state,
+    flavor: {name: i.flavor.name, mem: i.flavor.mem, cpus: i.flavor.cpus, price: 0.1},
+    commit: i.commit,
+    deployNumber: i.deployNumber,
+    deployId: i.deployId,
+    instanceNumber: index,
+    displayName: `Docker ${index}`,
+    creationDate: i.creationDate,
   }
 }
 
 /** An application in `GET /summary` (clever-api.md §6.1). */
 export function appSummary(a: SimApp): Record<string, unknown> {
   return {
-    id: a.id, name: a.name, instanceType: 'docker', instanceVariant: a.rule.variant.id, variantSlug: a.rule.variant.slug, archived: false, homogeneous: false,
-    variantLogoUrl: '', state: a.state, commit: a.deployments.at(-1)?.commit ?? null, systemTags: [], customerTags: [...a.tags],
+    id: a.id,
+    name: a.name,
+    instanceType: 'docker',
+    instanceVariant: a.rule.variant.id,
+    variantSlug: a.rule.variant.slug,
+    archived: false,
+    homogeneous: false,
+    variantLogoUrl: '',
+    state: a.state,
+    commit: a.deployments.at(-1)?.commit ?? null,
+    systemTags: [],
+    customerTags: [...a.tags],
   }
 }

@@ -10,7 +10,14 @@ import {Counters, FaultInjector, type Fault} from '../common/faults.js'
 import {listen, playFault, readBody, sendJson} from '../common/http-util.js'
 import {runFetchedJob} from '../common/inner-runner.js'
 import {authenticate, type CleverOrgCredentials, type SimMember} from './clever-auth.js'
-import {runtimeWire, flavorWire, SIM_FLAVORS, SIM_VARIANTS, type CleverFlavor, type VariantRule} from './clever-catalogue.js'
+import {
+  runtimeWire,
+  flavorWire,
+  SIM_FLAVORS,
+  SIM_VARIANTS,
+  type CleverFlavor,
+  type VariantRule,
+} from './clever-catalogue.js'
 import {ENV_NAME, TAG, validateCreate} from './clever-create.js'
 import {CleverGitServer} from './clever-git.js'
 import {appSummary, appWire, deploymentWire, instanceWire, type SimApp, type SimDeployment} from './clever-model.js'
@@ -49,7 +56,14 @@ interface Ctx {
 
 type Handler = (c: Ctx) => Promise<void> | void
 
-interface Route {method: string; pattern: RegExp; names: string[]; endpoint: string; auth: boolean; handler: Handler}
+interface Route {
+  method: string
+  pattern: RegExp
+  names: string[]
+  endpoint: string
+  auth: boolean
+  handler: Handler
+}
 
 /** Deployment states during which a task may still run. */
 const LIVE: ReadonlySet<string> = new Set(['WIP', 'TASK_RUNNING'])
@@ -114,12 +128,15 @@ export class CleverSimulator extends EventEmitter {
     this.repoReadyDelayMs = opts.repoReadyDelayMs ?? 100
     this.requiredEnv = opts.requiredEnv ?? {CC_MOUNT_DOCKER_SOCKET: 'true'}
     this.server = createServer((req, res) => void this.dispatch(req, res))
-    const sim = this
+    // A getter: the root is created later, at start().
+    const root = (): string => this.root
     this.git = new CleverGitServer({
       get root() {
-        return sim.root
+        return root()
       },
-      apps: this.apps, members: this.members, counters: this.counters,
+      apps: this.apps,
+      members: this.members,
+      counters: this.counters,
       takeRefusedPush: () => this.refusePushes > 0 && this.refusePushes-- > 0,
       pushed: (app, sha, files) => this.pushed(app, sha, files),
     })
@@ -182,7 +199,13 @@ export class CleverSimulator extends EventEmitter {
 
   /** Fault switch: the next `times` calls of `endpoint` (`*`: any) answer 429 with `Retry-After`. */
   rateLimit(o: {times: number; retryAfterSec?: number; endpoint?: string}): void {
-    this.faults.add(o.endpoint ?? '*', {status: 429, times: o.times, headers: {'retry-after': String(o.retryAfterSec ?? 1)}, contentType: 'application/json', body: JSON.stringify({id: 429, message: 'Too many requests', type: 'error'})})
+    this.faults.add(o.endpoint ?? '*', {
+      status: 429,
+      times: o.times,
+      headers: {'retry-after': String(o.retryAfterSec ?? 1)},
+      contentType: 'application/json',
+      body: JSON.stringify({id: 429, message: 'Too many requests', type: 'error'}),
+    })
   }
 
   liveWeight(): number {
@@ -215,16 +238,40 @@ export class CleverSimulator extends EventEmitter {
   private defineRoutes(): void {
     const r = this.route.bind(this)
     const app = '/organisations/:orga/applications/:app'
-    r('GET', '/products/instances', (c) => this.ok(c, 200, this.instanceVersions.flatMap((v) => this.variants.filter((x) => x.public).map((x) => runtimeWire(v, x, this.flavors)))), false)
+    r(
+      'GET',
+      '/products/instances',
+      (c) =>
+        this.ok(
+          c,
+          200,
+          this.instanceVersions.flatMap((v) =>
+            this.variants.filter((x) => x.public).map((x) => runtimeWire(v, x, this.flavors)),
+          ),
+        ),
+      false,
+    )
     r('GET', '/products/flavors', (c) => this.flavorsList(c), false)
     r('GET', '/self', (c) => this.ok(c, 200, this.selfWire(c.member!)))
     r('GET', '/self/tokens/current', (c) => {
       const o = c.member!.creds.oauth
       if (!o) return this.error(c, 404, 4004, 'Not an OAuth token')
-      this.ok(c, 200, {token: o.token, consumer: {key: o.consumerKey, name: 'simulated consumer'}, creationDate: 0, expirationDate: 4102444800000, lastUtilisation: this.now(), rights: {}})
+      this.ok(c, 200, {
+        token: o.token,
+        consumer: {key: o.consumerKey, name: 'simulated consumer'},
+        creationDate: 0,
+        expirationDate: 4102444800000,
+        lastUtilisation: this.now(),
+        rights: {},
+      })
     })
     r('GET', '/summary', (c) => this.summary(c))
-    r('GET', '/organisations', (c) => this.ok(c, 200, [{...this.orgWire(c.member!.userId), name: c.member!.email}, ...[...c.member!.orgs].map((o) => this.orgWire(o))]))
+    r('GET', '/organisations', (c) =>
+      this.ok(c, 200, [
+        {...this.orgWire(c.member!.userId), name: c.member!.email},
+        ...[...c.member!.orgs].map((o) => this.orgWire(o)),
+      ]),
+    )
     r('GET', '/organisations/:orga', (c) => {
       if (this.orgOf(c)) this.ok(c, 200, this.orgWire(c.params.orga!))
     })
@@ -235,58 +282,83 @@ export class CleverSimulator extends EventEmitter {
     r('GET', `${app}/env`, (c) => this.withApp(c, (a) => this.ok(c, 200, envList(a))))
     r('PUT', `${app}/env`, (c) => this.withApp(c, (a) => this.putEnv(c, a)))
     r('PUT', `${app}/env/:name`, (c) => this.withApp(c, (a) => this.putEnvVar(c, a)))
-    r('DELETE', `${app}/env/:name`, (c) => this.withApp(c, (a) => {
-      delete a.env[c.params.name!]
-      this.ok(c, 200, this.wire(a))
-    }))
+    r('DELETE', `${app}/env/:name`, (c) =>
+      this.withApp(c, (a) => {
+        delete a.env[c.params.name!]
+        this.ok(c, 200, this.wire(a))
+      }),
+    )
     // Linked add-ons and dependencies are not modelled: none, as for a fresh app.
     r('GET', `${app}/addons/env`, (c) => this.withApp(c, () => this.ok(c, 200, [])))
     r('GET', `${app}/dependencies/env`, (c) => this.withApp(c, () => this.ok(c, 200, [])))
     r('GET', `${app}/tags`, (c) => this.withApp(c, (a) => this.ok(c, 200, a.tags)))
     r('PUT', `${app}/tags`, (c) => this.withApp(c, (a) => this.putTags(c, a)))
-    r('PUT', `${app}/tags/:tag`, (c) => this.withApp(c, (a) => {
-      if (!TAG.test(c.params.tag!)) return this.error(c, 400, 4001, 'Invalid tag', {tag: 'letters, digits and -_.: only'})
-      if (!a.tags.includes(c.params.tag!)) a.tags.push(c.params.tag!)
-      this.ok(c, 200, a.tags)
-    }))
-    r('DELETE', `${app}/tags/:tag`, (c) => this.withApp(c, (a) => {
-      a.tags = a.tags.filter((t) => t !== c.params.tag)
-      this.ok(c, 200, a.tags)
-    }))
-    r('GET', `${app}/instances`, (c) => this.withApp(c, (a) => {
-      const withDeleted = c.url.searchParams.get('withDeleted') === 'true'
-      const dep = c.url.searchParams.get('deploymentId')
-      this.ok(c, 200, a.instances.map((i, n) => instanceWire(a, i, n)).filter((i) => (withDeleted || i.state !== 'DELETED') && (!dep || i.deployId === dep)))
-    }))
-    r('GET', `${app}/instances/:instance`, (c) => this.withApp(c, (a) => {
-      const n = a.instances.findIndex((i) => i.id === c.params.instance)
-      if (n < 0) return this.error(c, 404, 4004, 'Instance not found')
-      this.ok(c, 200, instanceWire(a, a.instances[n]!, n))
-    }))
+    r('PUT', `${app}/tags/:tag`, (c) =>
+      this.withApp(c, (a) => {
+        if (!TAG.test(c.params.tag!))
+          return this.error(c, 400, 4001, 'Invalid tag', {tag: 'letters, digits and -_.: only'})
+        if (!a.tags.includes(c.params.tag!)) a.tags.push(c.params.tag!)
+        this.ok(c, 200, a.tags)
+      }),
+    )
+    r('DELETE', `${app}/tags/:tag`, (c) =>
+      this.withApp(c, (a) => {
+        a.tags = a.tags.filter((t) => t !== c.params.tag)
+        this.ok(c, 200, a.tags)
+      }),
+    )
+    r('GET', `${app}/instances`, (c) =>
+      this.withApp(c, (a) => {
+        const withDeleted = c.url.searchParams.get('withDeleted') === 'true'
+        const dep = c.url.searchParams.get('deploymentId')
+        this.ok(
+          c,
+          200,
+          a.instances
+            .map((i, n) => instanceWire(a, i, n))
+            .filter((i) => (withDeleted || i.state !== 'DELETED') && (!dep || i.deployId === dep)),
+        )
+      }),
+    )
+    r('GET', `${app}/instances/:instance`, (c) =>
+      this.withApp(c, (a) => {
+        const n = a.instances.findIndex((i) => i.id === c.params.instance)
+        if (n < 0) return this.error(c, 404, 4004, 'Instance not found')
+        this.ok(c, 200, instanceWire(a, a.instances[n]!, n))
+      }),
+    )
     r('POST', `${app}/instances`, (c) => this.withApp(c, (a) => this.restart(c, a)))
-    r('DELETE', `${app}/instances`, (c) => this.withApp(c, (a) => {
-      this.stopTask(a, 'CANCELLED')
-      a.state = 'SHOULD_BE_DOWN'
-      this.ok(c, 200, {id: 200, message: 'The application has been stopped', type: 'success'})
-    }))
-    r('GET', `${app}/deployments`, (c) => this.withApp(c, (a) => {
-      const limit = Number(c.url.searchParams.get('limit') ?? 1000)
-      const offset = Number(c.url.searchParams.get('offset') ?? 0)
-      const action = c.url.searchParams.get('action')
-      const list = [...a.deployments].reverse().filter((d) => !action || d.action === action)
-      this.ok(c, 200, list.slice(offset, offset + limit).map(deploymentWire))
-    }))
-    r('GET', `${app}/deployments/:deployment`, (c) => this.withApp(c, (a) => {
-      const d = a.deployments.find((x) => x.uuid === c.params.deployment || String(x.id) === c.params.deployment)
-      if (!d) return this.error(c, 404, 4004, 'Deployment not found')
-      this.ok(c, 200, deploymentWire(d))
-    }))
-    r('DELETE', `${app}/deployments/:deployment/instances`, (c) => this.withApp(c, (a) => {
-      const d = a.deployments.find((x) => x.uuid === c.params.deployment)
-      if (!d) return this.error(c, 404, 4004, 'Deployment not found')
-      if (LIVE.has(d.state)) this.stopTask(a, 'CANCELLED')
-      this.ok(c, 200, {id: 200, message: 'The deployment has been cancelled', type: 'success'})
-    }))
+    r('DELETE', `${app}/instances`, (c) =>
+      this.withApp(c, (a) => {
+        this.stopTask(a, 'CANCELLED')
+        a.state = 'SHOULD_BE_DOWN'
+        this.ok(c, 200, {id: 200, message: 'The application has been stopped', type: 'success'})
+      }),
+    )
+    r('GET', `${app}/deployments`, (c) =>
+      this.withApp(c, (a) => {
+        const limit = Number(c.url.searchParams.get('limit') ?? 1000)
+        const offset = Number(c.url.searchParams.get('offset') ?? 0)
+        const action = c.url.searchParams.get('action')
+        const list = [...a.deployments].reverse().filter((d) => !action || d.action === action)
+        this.ok(c, 200, list.slice(offset, offset + limit).map(deploymentWire))
+      }),
+    )
+    r('GET', `${app}/deployments/:deployment`, (c) =>
+      this.withApp(c, (a) => {
+        const d = a.deployments.find((x) => x.uuid === c.params.deployment || String(x.id) === c.params.deployment)
+        if (!d) return this.error(c, 404, 4004, 'Deployment not found')
+        this.ok(c, 200, deploymentWire(d))
+      }),
+    )
+    r('DELETE', `${app}/deployments/:deployment/instances`, (c) =>
+      this.withApp(c, (a) => {
+        const d = a.deployments.find((x) => x.uuid === c.params.deployment)
+        if (!d) return this.error(c, 404, 4004, 'Deployment not found')
+        if (LIVE.has(d.state)) this.stopTask(a, 'CANCELLED')
+        this.ok(c, 200, {id: 200, message: 'The deployment has been cancelled', type: 'success'})
+      }),
+    )
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -303,7 +375,11 @@ export class CleverSimulator extends EventEmitter {
     if (!route) {
       const known = this.routes.some((r) => r.pattern.test(url.pathname))
       this.counters.inc(`unknown ${req.method} ${url.pathname}`, known ? 405 : 404)
-      return sendJson(res, known ? 405 : 404, {id: known ? 4005 : 4000, message: known ? 'Method Not Allowed' : 'Not Found', type: 'error'})
+      return sendJson(res, known ? 405 : 404, {
+        id: known ? 4005 : 4000,
+        message: known ? 'Method Not Allowed' : 'Not Found',
+        type: 'error',
+      })
     }
     const m = route.pattern.exec(url.pathname)!
     // Every API request as it arrives, for tests that check pacing (rate limits).
@@ -311,10 +387,24 @@ export class CleverSimulator extends EventEmitter {
     const params = Object.fromEntries(route.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]))
     const c: Ctx = {req, res, url, params, body, endpoint: route.endpoint}
     const fault = this.faults.take(route.endpoint)
-    if (fault && (await playFault(fault, req, res, route.endpoint, this.counters, (s) => ({id: s * 10 + 1, message: `simulated ${s}`, type: 'error'})))) return
+    if (
+      fault &&
+      (await playFault(fault, req, res, route.endpoint, this.counters, (s) => ({
+        id: s * 10 + 1,
+        message: `simulated ${s}`,
+        type: 'error',
+      })))
+    )
+      return
     if (route.auth) {
       const who = authenticate(req, url, this.members, this.now(), this.nonces)
-      if (!who.ok) return this.error(c, 401, 2001, who.reason === 'missing' ? 'You are not logged in' : `Invalid credentials (${who.reason})`)
+      if (!who.ok)
+        return this.error(
+          c,
+          401,
+          2001,
+          who.reason === 'missing' ? 'You are not logged in' : `Invalid credentials (${who.reason})`,
+        )
       c.member = who.member
     }
     try {
@@ -372,15 +462,49 @@ export class CleverSimulator extends EventEmitter {
 
   private orgWire(id: string): Record<string, unknown> {
     return {
-      id, name: this.orgNames.get(id) ?? id, description: '', billingEmail: 'billing@sim.example', address: '', city: '', zipcode: '', country: 'FRANCE', company: '',
-      VAT: '', avatar: null, vatState: 'VALID', customerFullName: '', canPay: true, cleverEnterprise: false, emergencyNumber: null, canSEPA: false, isTrusted: true,
+      id,
+      name: this.orgNames.get(id) ?? id,
+      description: '',
+      billingEmail: 'billing@sim.example',
+      address: '',
+      city: '',
+      zipcode: '',
+      country: 'FRANCE',
+      company: '',
+      VAT: '',
+      avatar: null,
+      vatState: 'VALID',
+      customerFullName: '',
+      canPay: true,
+      cleverEnterprise: false,
+      emergencyNumber: null,
+      canSEPA: false,
+      isTrusted: true,
     }
   }
 
   private selfWire(m: SimMember): Record<string, unknown> {
     return {
-      id: m.userId, email: m.email, name: 'Simulated User', phone: null, address: null, city: null, zipcode: null, country: null, avatar: null, creationDate: 0,
-      lang: 'EN', emailValidated: true, oauthApps: [], admin: false, canPay: true, preferredMFA: 'NONE', hasPassword: true, partnerId: null, partnerName: null, partnerConsoleUrl: null,
+      id: m.userId,
+      email: m.email,
+      name: 'Simulated User',
+      phone: null,
+      address: null,
+      city: null,
+      zipcode: null,
+      country: null,
+      avatar: null,
+      creationDate: 0,
+      lang: 'EN',
+      emailValidated: true,
+      oauthApps: [],
+      admin: false,
+      canPay: true,
+      preferredMFA: 'NONE',
+      hasPassword: true,
+      partnerId: null,
+      partnerName: null,
+      partnerConsoleUrl: null,
     }
   }
 
@@ -388,16 +512,41 @@ export class CleverSimulator extends EventEmitter {
   private listed(orga: string): SimApp[] {
     const now = this.now()
     for (const [id, l] of this.lingering) if (l.until <= now) this.lingering.delete(id)
-    return [...this.appsOf(orga).filter((a) => now - a.createdAt >= this.listLagMs), ...[...this.lingering.values()].map((l) => l.app).filter((a) => a.ownerId === orga)]
+    return [
+      ...this.appsOf(orga).filter((a) => now - a.createdAt >= this.listLagMs),
+      ...[...this.lingering.values()].map((l) => l.app).filter((a) => a.ownerId === orga),
+    ]
   }
 
   private summary(c: Ctx): void {
     const m = c.member!
     this.ok(c, 200, {
-      user: {id: m.userId, name: 'Simulated User', avatar: null, applications: [], addons: [], consumers: [], email: m.email, lang: 'EN', admin: false},
+      user: {
+        id: m.userId,
+        name: 'Simulated User',
+        avatar: null,
+        applications: [],
+        addons: [],
+        consumers: [],
+        email: m.email,
+        lang: 'EN',
+        admin: false,
+      },
       organisations: [...m.orgs].map((o) => ({
-        id: o, name: this.orgNames.get(o) ?? o, avatar: null, applications: this.listed(o).map(appSummary), addons: [], consumers: [], role: 'ADMIN', providers: [],
-        vatState: 'VALID', canPay: true, canSEPA: false, cleverEnterprise: false, emergencyNumber: null, isTrusted: true,
+        id: o,
+        name: this.orgNames.get(o) ?? o,
+        avatar: null,
+        applications: this.listed(o).map(appSummary),
+        addons: [],
+        consumers: [],
+        role: 'ADMIN',
+        providers: [],
+        vatState: 'VALID',
+        canPay: true,
+        canSEPA: false,
+        cleverEnterprise: false,
+        emergencyNumber: null,
+        isTrusted: true,
       })),
     })
   }
@@ -405,11 +554,20 @@ export class CleverSimulator extends EventEmitter {
   private flavorsList(c: Ctx): void {
     const ctx = c.url.searchParams.get('context')
     const list = this.flavors.filter((f) => (ctx ? f.name.startsWith(`${ctx}-`) : !f.name.includes('-')))
-    this.ok(c, 200, list.map((f) => flavorWire(f, ctx)))
+    this.ok(
+      c,
+      200,
+      list.map((f) => flavorWire(f, ctx)),
+    )
   }
 
   private listApps(c: Ctx): void {
-    if (this.orgOf(c)) this.ok(c, 200, this.listed(c.params.orga!).map((a) => this.wire(a)))
+    if (this.orgOf(c))
+      this.ok(
+        c,
+        200,
+        this.listed(c.params.orga!).map((a) => this.wire(a)),
+      )
   }
 
   private async createApp(c: Ctx): Promise<void> {
@@ -419,9 +577,25 @@ export class CleverSimulator extends EventEmitter {
     const spec = validateCreate(b, {versions: this.instanceVersions, variants: this.variants, flavors: this.flavors})
     if ('status' in spec) return this.error(c, spec.status, spec.id, spec.message, spec.fields)
     const app: SimApp = {
-      id: `app_${randomUUID()}`, ownerId: c.params.orga!, name: spec.name, description: spec.description, zone: spec.zone, rule: spec.rule,
-      flavor: spec.maxFlavor, minFlavor: spec.minFlavor, minInstances: spec.minInstances, maxInstances: spec.maxInstances, instanceVersion: spec.instanceVersion,
-      lifetime: spec.lifetime, repoState: 'CREATING', state: 'SHOULD_BE_DOWN', env: spec.env, tags: spec.tags, createdAt: this.now(), deployments: [], instances: [],
+      id: `app_${randomUUID()}`,
+      ownerId: c.params.orga!,
+      name: spec.name,
+      description: spec.description,
+      zone: spec.zone,
+      rule: spec.rule,
+      flavor: spec.maxFlavor,
+      minFlavor: spec.minFlavor,
+      minInstances: spec.minInstances,
+      maxInstances: spec.maxInstances,
+      instanceVersion: spec.instanceVersion,
+      lifetime: spec.lifetime,
+      repoState: 'CREATING',
+      state: 'SHOULD_BE_DOWN',
+      env: spec.env,
+      tags: spec.tags,
+      createdAt: this.now(),
+      deployments: [],
+      instances: [],
     }
     if (this.stuckRepos > 0) {
       this.stuckRepos--
@@ -439,7 +613,12 @@ export class CleverSimulator extends EventEmitter {
     if (this.ghostCreates > 0) {
       // Created on Clever's side, but the answer is lost: the caller sees a 5xx.
       this.ghostCreates--
-      return this.error(c, this.ghostCreateStatus, this.ghostCreateStatus * 10 + 1, 'simulated: the application was created but the answer was lost')
+      return this.error(
+        c,
+        this.ghostCreateStatus,
+        this.ghostCreateStatus * 10 + 1,
+        'simulated: the application was created but the answer was lost',
+      )
     }
     this.ok(c, 200, this.wire(app))
   }
@@ -458,7 +637,14 @@ export class CleverSimulator extends EventEmitter {
     const env = this.jsonBody(c)
     if (!env) return
     const bad = Object.keys(env).filter((k) => !ENV_NAME.test(k))
-    if (bad.length) return this.error(c, 400, 557, 'Application environment is invalid', Object.fromEntries(bad.map((k) => [k, 'invalid name'])))
+    if (bad.length)
+      return this.error(
+        c,
+        400,
+        557,
+        'Application environment is invalid',
+        Object.fromEntries(bad.map((k) => [k, 'invalid name'])),
+      )
     // The bulk PUT replaces the whole set.
     a.env = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]))
     this.emit('env-set', a)
@@ -467,7 +653,8 @@ export class CleverSimulator extends EventEmitter {
 
   private putEnvVar(c: Ctx, a: SimApp): void {
     const name = c.params.name!
-    if (!ENV_NAME.test(name)) return this.error(c, 400, 557, 'Application environment is invalid', {[name]: 'invalid name'})
+    if (!ENV_NAME.test(name))
+      return this.error(c, 400, 557, 'Application environment is invalid', {[name]: 'invalid name'})
     const b = this.jsonBody(c)
     if (!b) return
     if (typeof b.value !== 'string') return this.error(c, 400, 4001, 'Bad Request', {value: 'must be a string'})
@@ -478,15 +665,18 @@ export class CleverSimulator extends EventEmitter {
   private putTags(c: Ctx, a: SimApp): void {
     const tags = this.jsonBody<unknown[]>(c, 'array')
     if (!tags) return
-    if (tags.some((t) => typeof t !== 'string' || !TAG.test(t))) return this.error(c, 400, 4001, 'Invalid tag', {tags: 'letters, digits and -_.: only'})
+    if (tags.some((t) => typeof t !== 'string' || !TAG.test(t)))
+      return this.error(c, 400, 4001, 'Invalid tag', {tags: 'letters, digits and -_.: only'})
     a.tags = [...new Set(tags as string[])]
     this.ok(c, 200, a.tags)
   }
 
   /** `POST …/instances`: deploys the pushed commit again (a TASK app runs its task again). */
   private restart(c: Ctx, a: SimApp): void {
-    if (!a.pushed) return this.error(c, 400, 4010, 'The application has never been deployed: push to its git repository first')
-    if (a.deployments.some((d) => LIVE.has(d.state))) return this.error(c, 409, 4090, 'A deployment is already in progress')
+    if (!a.pushed)
+      return this.error(c, 400, 4010, 'The application has never been deployed: push to its git repository first')
+    if (a.deployments.some((d) => LIVE.has(d.state)))
+      return this.error(c, 409, 4090, 'A deployment is already in progress')
     const d = this.deploy(a, 'restart')
     this.ok(c, 200, {id: 200, message: 'The application is being deployed', type: 'success', deploymentId: d.uuid})
   }
@@ -496,9 +686,26 @@ export class CleverSimulator extends EventEmitter {
   /** A new deployment of master; the task plays the inner runner with the app's environment of now. */
   private deploy(a: SimApp, cause: string): SimDeployment {
     const pushed = a.pushed!
-    const d: SimDeployment = {id: a.deployments.length + 1, uuid: `deployment_${randomUUID()}`, date: this.now(), state: 'WIP', action: 'DEPLOY', commit: pushed.sha, cause, instances: 1}
+    const d: SimDeployment = {
+      id: a.deployments.length + 1,
+      uuid: `deployment_${randomUUID()}`,
+      date: this.now(),
+      state: 'WIP',
+      action: 'DEPLOY',
+      commit: pushed.sha,
+      cause,
+      instances: 1,
+    }
     a.deployments.push(d)
-    const instance = {id: `${a.id.replace(/^app_/, '')}-${d.id}`, state: 'DEPLOYING' as const, deployId: d.uuid, deployNumber: d.id, commit: pushed.sha, creationDate: this.now(), flavor: a.flavor}
+    const instance = {
+      id: `${a.id.replace(/^app_/, '')}-${d.id}`,
+      state: 'DEPLOYING' as const,
+      deployId: d.uuid,
+      deployNumber: d.id,
+      commit: pushed.sha,
+      creationDate: this.now(),
+      flavor: a.flavor,
+    }
     a.instances.push(instance)
     a.state = 'WANTS_TO_BE_UP'
     const env = {...a.env}
@@ -508,19 +715,25 @@ export class CleverSimulator extends EventEmitter {
     a.instances.at(-1)!.state = 'TASK_IN_PROGRESS'
     if (this.opts.innerRunner === false) return d
     const p = runFetchedJob(pushed.files['job.json'] ?? '', {
-      label: a.id, defaultDurationMs: this.opts.jobDurationMs ?? 200, signal: ac.signal, env, requiredEnv: {...this.requiredEnv, ...a.rule.requiredEnv},
+      label: a.id,
+      defaultDurationMs: this.opts.jobDurationMs ?? 200,
+      signal: ac.signal,
+      env,
+      requiredEnv: {...this.requiredEnv, ...a.rule.requiredEnv},
       onFinalReport: () => {
         if (a.abort === ac) a.finalReported = true
       },
-    }).then((ran) => {
-      a.ran = ran
-      if (ran.result === 'killed') return
-      d.state = ran.result === 'success' ? 'OK' : 'FAIL'
-      for (const i of a.instances) if (i.deployId === d.uuid) i.state = 'DELETED'
-      a.state = 'SHOULD_BE_DOWN'
-      if (a.abort === ac) delete a.abort
-      this.emit('task-ended', a)
-    }).finally(() => this.running.delete(p))
+    })
+      .then((ran) => {
+        a.ran = ran
+        if (ran.result === 'killed') return
+        d.state = ran.result === 'success' ? 'OK' : 'FAIL'
+        for (const i of a.instances) if (i.deployId === d.uuid) i.state = 'DELETED'
+        a.state = 'SHOULD_BE_DOWN'
+        if (a.abort === ac) delete a.abort
+        this.emit('task-ended', a)
+      })
+      .finally(() => this.running.delete(p))
     this.running.add(p)
     return d
   }

@@ -2,9 +2,17 @@ import {spawn} from 'node:child_process'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 /** Runs a command without blocking the event loop (never execFileSync in a process serving git). */
-export function run(cmd: string, args: string[], opts: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {}): Promise<{code: number; stdout: string; stderr: string}> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {},
+): Promise<{code: number; stdout: string; stderr: string}> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {cwd: opts.cwd, env: opts.env ?? {PATH: process.env.PATH}, stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? {PATH: process.env.PATH},
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -20,7 +28,13 @@ export function run(cmd: string, args: string[], opts: {cwd?: string; env?: Node
  * Serves one smart-HTTP git request with `git http-backend` (CGI). `pathInfo` is
  * `/<repo>.git/<rest>` relative to `projectRoot`. Resolves when the response is finished.
  */
-export function gitHttpBackend(req: IncomingMessage, res: ServerResponse, projectRoot: string, pathInfo: string, user: string): Promise<void> {
+export function gitHttpBackend(
+  req: IncomingMessage,
+  res: ServerResponse,
+  projectRoot: string,
+  pathInfo: string,
+  user: string,
+): Promise<void> {
   return new Promise((resolve) => {
     const url = new URL(req.url ?? '/', 'http://git')
     const env: NodeJS.ProcessEnv = {

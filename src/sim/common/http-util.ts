@@ -1,4 +1,4 @@
-import type {IncomingMessage, ServerResponse} from 'node:http'
+import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 
 import type {Counters, Fault} from './faults.js'
 
@@ -35,13 +35,24 @@ export function parseParams(req: IncomingMessage, body: Buffer): Record<string, 
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   const body = JSON.stringify(value)
   res.writeHead(status, {'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers})
   res.end(body)
 }
 
-export function sendText(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}, contentType = 'text/plain'): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+  contentType = 'text/plain',
+): void {
   res.writeHead(status, {'content-type': contentType, 'content-length': Buffer.byteLength(body), ...headers})
   res.end(body)
 }
@@ -64,7 +75,19 @@ export function delay(ms: number, req?: IncomingMessage): Promise<void> {
   })
 }
 
-const REASONS: Record<number, string> = {400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'}
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+}
 
 /**
  * Plays a fault. Returns true when the request was answered (or dropped) by the fault,
@@ -98,7 +121,13 @@ export async function playFault(
     sendText(res, status, fault.body, fault.headers, fault.contentType ?? 'text/plain')
   } else if (status >= 502 && status <= 504) {
     // Gateways answer HTML, not JSON: clients must not choke on it.
-    sendText(res, status, `<html><body><h1>${status} ${REASONS[status] ?? ''}</h1></body></html>\n`, fault.headers, 'text/html')
+    sendText(
+      res,
+      status,
+      `<html><body><h1>${status} ${REASONS[status] ?? ''}</h1></body></html>\n`,
+      fault.headers,
+      'text/html',
+    )
   } else {
     sendJson(res, status, jsonError(status), fault.headers)
   }
@@ -110,7 +139,7 @@ export function statusReason(status: number): string {
 }
 
 /** Listens on host:port; rejects (EADDRINUSE, EACCES…) instead of emitting an unhandled 'error'. */
-export function listen(server: import('node:http').Server, port: number, host: string): Promise<void> {
+export function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(error)
     server.once('error', onError)

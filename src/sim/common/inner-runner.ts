@@ -25,7 +25,8 @@ export interface InnerRunOptions {
 
 /** Why the docker executor cannot start when an environment entry is missing: what gitlab-runner would print. */
 function missingEnvMessage(key: string, want: string): string {
-  if (key === 'CC_MOUNT_DOCKER_SOCKET') return 'ERROR: Failed to create container: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running? (CC_MOUNT_DOCKER_SOCKET is not "true")'
+  if (key === 'CC_MOUNT_DOCKER_SOCKET')
+    return 'ERROR: Failed to create container: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running? (CC_MOUNT_DOCKER_SOCKET is not "true")'
   return `ERROR: Preparation failed: the environment needs ${key}=${want}`
 }
 
@@ -55,11 +56,26 @@ export async function runFetchedJob(jobJson: string, o: InnerRunOptions): Promis
   const result = missing ? 'failed' : vars.get('SIM_JOB_RESULT') === 'failed' ? 'failed' : 'success'
   const duration = missing ? 0 : Number(vars.get('SIM_JOB_DURATION_MS') ?? o.defaultDurationMs)
   const signal = o.signal
-  const put = (body: Record<string, unknown>) => fetch(`${api}/jobs/${job.id}`, {method: 'PUT', headers: {'content-type': 'application/json', 'job-token': job.token}, body: JSON.stringify({token: job.token, ...body}), ...(signal ? {signal} : {})})
+  const put = (body: Record<string, unknown>) =>
+    fetch(`${api}/jobs/${job.id}`, {
+      method: 'PUT',
+      headers: {'content-type': 'application/json', 'job-token': job.token},
+      body: JSON.stringify({token: job.token, ...body}),
+      ...(signal ? {signal} : {}),
+    })
   let offset = 0
   const trace = async (text: string): Promise<number> => {
     const bytes = Buffer.from(text)
-    const r = await fetch(`${api}/jobs/${job.id}/trace`, {method: 'PATCH', headers: {'content-type': 'text/plain', 'job-token': job.token, 'content-range': `${offset}-${offset + bytes.length - 1}`}, body: bytes, ...(signal ? {signal} : {})})
+    const r = await fetch(`${api}/jobs/${job.id}/trace`, {
+      method: 'PATCH',
+      headers: {
+        'content-type': 'text/plain',
+        'job-token': job.token,
+        'content-range': `${offset}-${offset + bytes.length - 1}`,
+      },
+      body: bytes,
+      ...(signal ? {signal} : {}),
+    })
     const range = r.headers.get('range')
     if (r.status === 416 && range) {
       offset = Number(range.split('-')[1])
@@ -68,30 +84,42 @@ export async function runFetchedJob(jobJson: string, o: InnerRunOptions): Promis
     if (r.status === 202 && range) offset = Number(range.split('-')[1])
     return r.status
   }
-  const sleep = (ms: number): Promise<void> => new Promise((resolve) => {
-    const t = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(t)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, {once: true})
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(done, ms)
+      function done(): void {
+        clearTimeout(t)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      signal?.addEventListener('abort', done, {once: true})
+    })
+  const killed = (): InnerRunResult => ({
+    jobId: job.id,
+    result: 'killed',
+    detail: 'the resource was deleted while the job ran',
   })
-  const killed = (): InnerRunResult => ({jobId: job.id, result: 'killed', detail: 'the resource was deleted while the job ran'})
   try {
     if (signal?.aborted) return killed()
     if ((await put({state: 'running'})).status === 403) return {jobId: job.id, result: 'canceled'}
-    if ((await trace(`Running with gitlab-runner (simulated) on ${o.label}\n`)) === 403) return {jobId: job.id, result: 'canceled'}
+    if ((await trace(`Running with gitlab-runner (simulated) on ${o.label}\n`)) === 403)
+      return {jobId: job.id, result: 'canceled'}
     await sleep(duration)
     if (signal?.aborted) return killed()
-    const last = missing ? `${missingEnvMessage(missing[0], missing[1])}\n` : result === 'success' ? 'Job succeeded\n' : 'ERROR: Job failed: exit code 1\n'
+    const last = missing
+      ? `${missingEnvMessage(missing[0], missing[1])}\n`
+      : result === 'success'
+        ? 'Job succeeded\n'
+        : 'ERROR: Job failed: exit code 1\n'
     if ((await trace(last)) === 403) return {jobId: job.id, result: 'canceled'}
     o.onFinalReport?.()
     if (missing) {
       await put({state: 'failed', failure_reason: 'runner_system_failure'})
       return {jobId: job.id, result: 'failed', detail: `missing environment ${missing[0]}=${missing[1]}`}
     }
-    await put(result === 'success' ? {state: 'success'} : {state: 'failed', failure_reason: 'script_failure', exit_code: 1})
+    await put(
+      result === 'success' ? {state: 'success'} : {state: 'failed', failure_reason: 'script_failure', exit_code: 1},
+    )
     return {jobId: job.id, result}
   } catch (error) {
     if (signal?.aborted) return killed()

@@ -12,20 +12,28 @@ export function compareVersions(a: string, b: string): number {
 
 /** The engine's 400 message for a client version outside its range, or undefined when accepted. */
 export function versionError(client: string, min: string, max: string): string | undefined {
-  if (compareVersions(client, max) > 0) return `client version ${client} is too new. Maximum supported API version is ${max}`
-  if (compareVersions(client, min) < 0) return `client version ${client} is too old. Minimum supported API version is ${min}, please upgrade your client to a newer version`
+  if (compareVersions(client, max) > 0)
+    return `client version ${client} is too new. Maximum supported API version is ${max}`
+  if (compareVersions(client, min) < 0)
+    return `client version ${client} is too old. Minimum supported API version is ${min}, please upgrade your client to a newer version`
   return undefined
 }
 
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
-const DOMAIN = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?'
+const DOMAIN =
+  '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?'
 const REFERENCE = new RegExp(`^${DOMAIN}${COMPONENT}(?:/${COMPONENT})*(?::[\\w][\\w.-]{0,127})?$`)
 
 /** A tag given to `build -t`, normalised to `name:tag`; or the engine's error. */
 export function parseTag(ref: string): {ref: string} | {error: string} {
   if (!REFERENCE.test(ref)) {
     const lower = ref.toLowerCase()
-    return {error: lower !== ref && REFERENCE.test(lower) ? 'invalid reference format: repository name must be lowercase' : 'invalid reference format'}
+    return {
+      error:
+        lower !== ref && REFERENCE.test(lower)
+          ? 'invalid reference format: repository name must be lowercase'
+          : 'invalid reference format',
+    }
   }
   return {ref: /:[^:/]+$/.test(ref) ? ref : `${ref}:latest`}
 }
@@ -33,7 +41,9 @@ export function parseTag(ref: string): {ref: string} | {error: string} {
 const CONTAINER_NAME = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/
 
 export function containerNameError(name: string): string | undefined {
-  return CONTAINER_NAME.test(name) ? undefined : `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`
+  return CONTAINER_NAME.test(name)
+    ? undefined
+    : `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`
 }
 
 /** `filters` of a list call: `{"key": ["v", …]}` (or the older `{"key": {"v": true}}`). Throws on bad JSON. */
@@ -61,7 +71,12 @@ export function labelsMatch(labels: Record<string, string>, wanted: readonly str
 /** Docker's `reference` filter: a glob (`*` stops at `/`) on `name`, or on `name:tag` when it names a tag. */
 export function referenceMatches(pattern: string, ref: string): boolean {
   const target = /:[^:/]*$/.test(pattern) ? ref : ref.replace(/:[^:/]+$/, '')
-  const re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`)
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^/]*')}$`,
+  )
   return re.test(target)
 }
 

@@ -8,9 +8,22 @@ import {untar} from '../../plugins/local-docker/tar.js'
 import {Counters, FaultInjector, type Fault} from '../common/faults.js'
 import {playFault, readBody, sendJson} from '../common/http-util.js'
 import {runFetchedJob, type InnerRunResult} from '../common/inner-runner.js'
-import {containerNameError, labelsMatch, logFrame, parseFilters, parseTag, referenceMatches, versionError} from './docker-sim-rules.js'
+import {
+  containerNameError,
+  labelsMatch,
+  logFrame,
+  parseFilters,
+  parseTag,
+  referenceMatches,
+  versionError,
+} from './docker-sim-rules.js'
 
-export interface SimImage {id: string; tags: string[]; files: Record<string, Buffer>; labels: Record<string, string>}
+export interface SimImage {
+  id: string
+  tags: string[]
+  files: Record<string, Buffer>
+  labels: Record<string, string>
+}
 export interface SimContainer {
   id: string
   name: string
@@ -60,7 +73,10 @@ export class DockerSimulator extends EventEmitter {
   readonly minApiVersion: string
   private readonly server: Server
 
-  constructor(readonly socketPath: string, private readonly opts: DockerSimulatorOptions = {}) {
+  constructor(
+    readonly socketPath: string,
+    private readonly opts: DockerSimulatorOptions = {},
+  ) {
     super()
     this.apiVersion = opts.apiVersion ?? '1.41'
     this.minApiVersion = opts.minApiVersion ?? '1.12'
@@ -80,7 +96,7 @@ export class DockerSimulator extends EventEmitter {
 
   async stop(): Promise<void> {
     for (const c of this.containers.values()) c.kill?.abort()
-    await Promise.allSettled([...this.containers.values()].map((c) => c.done))
+    await Promise.allSettled([...this.containers.values()].map(async (c) => await c.done))
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
     rmSync(this.socketPath, {force: true})
@@ -92,7 +108,13 @@ export class DockerSimulator extends EventEmitter {
 
   /** The image a reference (`name`, `name:tag`) or an id names. */
   image(ref: string): SimImage | undefined {
-    const byId = this.images.get(ref) ?? [...this.images.values()].find((i) => i.id.replace(/^sha256:/, '').startsWith(ref.replace(/^sha256:/, '')) && ref.replace(/^sha256:/, '').length >= 12)
+    const byId =
+      this.images.get(ref) ??
+      [...this.images.values()].find(
+        (i) =>
+          i.id.replace(/^sha256:/, '').startsWith(ref.replace(/^sha256:/, '')) &&
+          ref.replace(/^sha256:/, '').length >= 12,
+      )
     if (byId) return byId
     const full = /:[^:/]+$/.test(ref) ? ref : `${ref}:latest`
     return [...this.images.values()].find((i) => i.tags.includes(full))
@@ -100,7 +122,12 @@ export class DockerSimulator extends EventEmitter {
 
   container(idOrName: string): SimContainer | undefined {
     const name = idOrName.replace(/^\//, '')
-    return this.containers.get(name) ?? [...this.containers.values()].find((c) => c.id === idOrName || (idOrName.length >= 12 && c.id.startsWith(idOrName)))
+    return (
+      this.containers.get(name) ??
+      [...this.containers.values()].find(
+        (c) => c.id === idOrName || (idOrName.length >= 12 && c.id.startsWith(idOrName)),
+      )
+    )
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -115,10 +142,12 @@ export class DockerSimulator extends EventEmitter {
     }
     const method = req.method ?? 'GET'
     let endpoint = `${method} ${path.replace(/\/(images|containers)\/[^/]+/, '/$1/:name')}`
-    if (['/images/json', '/containers/json', '/containers/create', '/images/prune'].includes(path)) endpoint = `${method} ${path}`
+    if (['/images/json', '/containers/json', '/containers/create', '/images/prune'].includes(path))
+      endpoint = `${method} ${path}`
     this.emit('request', endpoint)
     const fault = this.faults.take(endpoint)
-    if (fault && (await playFault(fault, req, res, endpoint, this.counters, (s) => ({message: `simulated ${s}`})))) return
+    if (fault && (await playFault(fault, req, res, endpoint, this.counters, (s) => ({message: `simulated ${s}`}))))
+      return
     const reply: Reply = (status, value) => {
       this.counters.inc(endpoint, status)
       if (value === undefined) res.writeHead(status).end()
@@ -130,7 +159,14 @@ export class DockerSimulator extends EventEmitter {
       this.counters.inc(endpoint, 200)
       return void res.writeHead(200, {'content-type': 'text/plain', 'api-version': this.apiVersion}).end('OK')
     }
-    if (method === 'GET' && path === '/version') return reply(200, {Version: '20.10.24+sim', ApiVersion: this.apiVersion, MinAPIVersion: this.minApiVersion, Os: 'linux', Arch: 'amd64'})
+    if (method === 'GET' && path === '/version')
+      return reply(200, {
+        Version: '20.10.24+sim',
+        ApiVersion: this.apiVersion,
+        MinAPIVersion: this.minApiVersion,
+        Os: 'linux',
+        Arch: 'amd64',
+      })
     if (method === 'POST' && path === '/build') return this.build(url, body, res, reply, endpoint)
     if (path.startsWith('/images/')) return this.imageRoute(method, path, url, reply)
     if (path.startsWith('/containers/')) return this.containerRoute(method, path, url, body, res, reply, endpoint)
@@ -155,22 +191,36 @@ export class DockerSimulator extends EventEmitter {
     if (method === 'GET' && (r = /^\/images\/([^/]+)\/json$/.exec(path))) {
       const ref = decodeURIComponent(r[1]!)
       const img = this.image(ref)
-      return img ? reply(200, {Id: img.id, RepoTags: img.tags, Config: {Labels: img.labels}}) : reply(404, {message: `No such image: ${ref}`})
+      return img
+        ? reply(200, {Id: img.id, RepoTags: img.tags, Config: {Labels: img.labels}})
+        : reply(404, {message: `No such image: ${ref}`})
     }
     if (method === 'GET' && path === '/images/json') {
       const f = this.filters(url, reply)
       if (!f) return
-      const list = [...this.images.values()].filter((i) =>
-        labelsMatch(i.labels, f.label) &&
-        (!f.reference || f.reference.some((p) => i.tags.some((t) => referenceMatches(p, t)))) &&
-        (!f.dangling || f.dangling.includes(String(i.tags.length === 0))))
-      return reply(200, list.map((i) => ({Id: i.id, RepoTags: i.tags.length ? i.tags : ['<none>:<none>'], Labels: i.labels, Containers: -1})))
+      const list = [...this.images.values()].filter(
+        (i) =>
+          labelsMatch(i.labels, f.label) &&
+          (!f.reference || f.reference.some((p) => i.tags.some((t) => referenceMatches(p, t)))) &&
+          (!f.dangling || f.dangling.includes(String(i.tags.length === 0))),
+      )
+      return reply(
+        200,
+        list.map((i) => ({
+          Id: i.id,
+          RepoTags: i.tags.length ? i.tags : ['<none>:<none>'],
+          Labels: i.labels,
+          Containers: -1,
+        })),
+      )
     }
     if (method === 'POST' && path === '/images/prune') {
       const f = this.filters(url, reply)
       if (!f) return
       const danglingOnly = !f.dangling || f.dangling.includes('true')
-      const gone = [...this.images.values()].filter((i) => (!danglingOnly || i.tags.length === 0) && labelsMatch(i.labels, f.label) && this.usedBy(i).length === 0)
+      const gone = [...this.images.values()].filter(
+        (i) => (!danglingOnly || i.tags.length === 0) && labelsMatch(i.labels, f.label) && this.usedBy(i).length === 0,
+      )
       for (const i of gone) this.images.delete(i.id)
       return reply(200, {ImagesDeleted: gone.length ? gone.map((i) => ({Deleted: i.id})) : null, SpaceReclaimed: 0})
     }
@@ -180,9 +230,15 @@ export class DockerSimulator extends EventEmitter {
       if (!img) return reply(404, {message: `No such image: ${ref}`})
       const force = url.searchParams.get('force') === 'true' || url.searchParams.get('force') === '1'
       const running = this.usedBy(img).find((c) => c.state === 'running')
-      if (running) return reply(409, {message: `conflict: unable to delete ${ref} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`})
+      if (running)
+        return reply(409, {
+          message: `conflict: unable to delete ${ref} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`,
+        })
       const stopped = this.usedBy(img)[0]
-      if (stopped && !force) return reply(409, {message: `conflict: unable to delete ${ref} (must be forced) - image is being used by stopped container ${stopped.id.slice(0, 12)}`})
+      if (stopped && !force)
+        return reply(409, {
+          message: `conflict: unable to delete ${ref} (must be forced) - image is being used by stopped container ${stopped.id.slice(0, 12)}`,
+        })
       const full = /:[^:/]+$/.test(ref) ? ref : `${ref}:latest`
       if (img.tags.includes(full) && img.tags.length > 1) {
         img.tags = img.tags.filter((t) => t !== full)
@@ -194,7 +250,15 @@ export class DockerSimulator extends EventEmitter {
     reply(404, {message: 'page not found'})
   }
 
-  private async containerRoute(method: string, path: string, url: URL, body: Buffer, res: ServerResponse, reply: Reply, endpoint: string): Promise<void> {
+  private async containerRoute(
+    method: string,
+    path: string,
+    url: URL,
+    body: Buffer,
+    res: ServerResponse,
+    reply: Reply,
+    endpoint: string,
+  ): Promise<void> {
     if (method === 'POST' && path === '/containers/create') return this.create(url, body, reply)
     if (method === 'GET' && path === '/containers/json') {
       const f = this.filters(url, reply)
@@ -206,10 +270,24 @@ export class DockerSimulator extends EventEmitter {
       } catch {
         return reply(400, {message: 'invalid filter: name is not a regular expression'})
       }
-      const list = [...this.containers.values()].filter((c) =>
-        (all || c.state === 'running') && labelsMatch(c.labels, f.label) &&
-        names.every((n) => n.test(`/${c.name}`)) && (!f.status || f.status.includes(c.state)))
-      return reply(200, list.map((c) => ({Id: c.id, Names: [`/${c.name}`], Image: this.images.get(c.image)?.tags[0] ?? c.image, ImageID: c.image, State: c.state, Labels: c.labels})))
+      const list = [...this.containers.values()].filter(
+        (c) =>
+          (all || c.state === 'running') &&
+          labelsMatch(c.labels, f.label) &&
+          names.every((n) => n.test(`/${c.name}`)) &&
+          (!f.status || f.status.includes(c.state)),
+      )
+      return reply(
+        200,
+        list.map((c) => ({
+          Id: c.id,
+          Names: [`/${c.name}`],
+          Image: this.images.get(c.image)?.tags[0] ?? c.image,
+          ImageID: c.image,
+          State: c.state,
+          Labels: c.labels,
+        })),
+      )
     }
     const r = /^\/containers\/([^/]+)(?:\/(json|start|stop|wait|logs))?$/.exec(path)
     if (!r) return reply(404, {message: 'page not found'})
@@ -219,7 +297,9 @@ export class DockerSimulator extends EventEmitter {
     const action = r[2]
     if (method === 'GET' && action === 'json') {
       return reply(200, {
-        Id: c.id, Name: `/${c.name}`, Image: c.image,
+        Id: c.id,
+        Name: `/${c.name}`,
+        Image: c.image,
         Config: {Image: this.images.get(c.image)?.tags[0] ?? c.image, Labels: c.labels},
         State: {Status: c.state, Running: c.state === 'running', ExitCode: c.exitCode},
         HostConfig: {NetworkMode: c.networkMode, Binds: c.binds},
@@ -250,7 +330,10 @@ export class DockerSimulator extends EventEmitter {
     }
     if (method === 'DELETE' && !action) {
       const force = ['true', '1'].includes(url.searchParams.get('force') ?? '')
-      if (c.state === 'running' && !force) return reply(409, {message: `You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`})
+      if (c.state === 'running' && !force)
+        return reply(409, {
+          message: `You cannot remove a running container ${c.id}. Stop the container before attempting removal or force remove`,
+        })
       // Forced: killed at once, as the engine does.
       c.kill?.abort()
       await c.done
@@ -272,15 +355,32 @@ export class DockerSimulator extends EventEmitter {
     } catch (error) {
       return reply(400, {message: `invalid JSON: ${(error as Error).message}`})
     }
-    if (typeof spec.Image !== 'string' || !spec.Image) return reply(400, {message: 'config cannot be empty in order to create a container'})
+    if (typeof spec.Image !== 'string' || !spec.Image)
+      return reply(400, {message: 'config cannot be empty in order to create a container'})
     const img = this.image(spec.Image)
     if (!img) return reply(404, {message: `No such image: ${spec.Image}`})
     const existing = this.containers.get(name)
-    if (existing) return reply(409, {message: `Conflict. The container name "/${name}" is already in use by container "${existing.id}". You have to remove (or rename) that container to be able to reuse that name.`})
-    const labels = spec.Labels && typeof spec.Labels === 'object' ? Object.fromEntries(Object.entries(spec.Labels).map(([k, v]) => [k, String(v)])) : {}
+    if (existing)
+      return reply(409, {
+        message: `Conflict. The container name "/${name}" is already in use by container "${existing.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+      })
+    const labels =
+      spec.Labels && typeof spec.Labels === 'object'
+        ? Object.fromEntries(Object.entries(spec.Labels).map(([k, v]) => [k, String(v)]))
+        : {}
     const binds = Array.isArray(spec.HostConfig?.Binds) ? spec.HostConfig.Binds.map(String) : []
     const networkMode = typeof spec.HostConfig?.NetworkMode === 'string' ? spec.HostConfig.NetworkMode : 'default'
-    const c: SimContainer = {id: randomBytes(32).toString('hex'), name, image: img.id, state: 'created', exitCode: 0, binds, networkMode, labels: {...img.labels, ...labels}, output: []}
+    const c: SimContainer = {
+      id: randomBytes(32).toString('hex'),
+      name,
+      image: img.id,
+      state: 'created',
+      exitCode: 0,
+      binds,
+      networkMode,
+      labels: {...img.labels, ...labels},
+      output: [],
+    }
     this.containers.set(name, c)
     reply(201, {Id: c.id, Warnings: []})
   }
@@ -291,9 +391,14 @@ export class DockerSimulator extends EventEmitter {
     c.kill = new AbortController()
     this.emit('start', c)
     const img = this.images.get(c.image)
-    c.done = runFetchedJob(img?.files['job.json']?.toString() ?? '', {label: c.name, defaultDurationMs: this.opts.jobDurationMs ?? 200, signal: c.kill.signal}).then((played) => {
+    c.done = runFetchedJob(img?.files['job.json']?.toString() ?? '', {
+      label: c.name,
+      defaultDurationMs: this.opts.jobDurationMs ?? 200,
+      signal: c.kill.signal,
+    }).then((played) => {
       // A killed container's process ends with an error, whatever the job was doing.
-      const ran = played.result === 'killed' ? {jobId: played.jobId, result: 'error' as const, detail: 'killed'} : played
+      const ran =
+        played.result === 'killed' ? {jobId: played.jobId, result: 'error' as const, detail: 'killed'} : played
       c.ran = ran
       c.output.push(JSON.stringify(ran))
       c.exitCode = ran.result === 'success' ? 0 : ran.detail === 'killed' ? 137 : 1
@@ -338,6 +443,8 @@ export class DockerSimulator extends EventEmitter {
     const img = this.images.get(id) ?? {id, tags: [], files, labels}
     img.tags.push(tag.ref)
     this.images.set(id, img)
-    res.end(`${JSON.stringify({aux: {ID: id}})}\n${JSON.stringify({stream: `Successfully built ${id.slice(7, 19)}\n`})}\n${JSON.stringify({stream: `Successfully tagged ${tag.ref}\n`})}\n`)
+    res.end(
+      `${JSON.stringify({aux: {ID: id}})}\n${JSON.stringify({stream: `Successfully built ${id.slice(7, 19)}\n`})}\n${JSON.stringify({stream: `Successfully tagged ${tag.ref}\n`})}\n`,
+    )
   }
 }

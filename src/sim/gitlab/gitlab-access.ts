@@ -25,8 +25,15 @@ export interface PrivateTokenSpec {
 
 export function privateToken(o: PrivateTokenSpec = {}): SimPrivateToken {
   const projects = new Map<number, number>()
-  for (const [id, level] of Object.entries(o.projects ?? {})) projects.set(Number(id), typeof level === 'number' ? level : ACCESS_LEVELS[level])
-  return {admin: o.admin ?? false, projects, scopes: o.scopes ?? ['api'], ...(o.expiresAt === undefined ? {} : {expiresAt: o.expiresAt}), revoked: false}
+  for (const [id, level] of Object.entries(o.projects ?? {}))
+    projects.set(Number(id), typeof level === 'number' ? level : ACCESS_LEVELS[level])
+  return {
+    admin: o.admin ?? false,
+    projects,
+    scopes: o.scopes ?? ['api'],
+    ...(o.expiresAt === undefined ? {} : {expiresAt: o.expiresAt}),
+    revoked: false,
+  }
 }
 
 export type Denial = {status: number; body: unknown}
@@ -34,8 +41,13 @@ export type Denial = {status: number; body: unknown}
 /** 401 bodies of GitLab's token checks. */
 export function tokenDenial(t: SimPrivateToken | undefined, nowMs: number): Denial | undefined {
   if (!t) return {status: 401, body: {message: '401 Unauthorized'}}
-  if (t.revoked) return {status: 401, body: {error: 'invalid_token', error_description: 'Token was revoked. You have to re-authorize from the user.'}}
-  if (t.expiresAt !== undefined && nowMs >= t.expiresAt) return {status: 401, body: {error: 'invalid_token', error_description: 'Token has expired.'}}
+  if (t.revoked)
+    return {
+      status: 401,
+      body: {error: 'invalid_token', error_description: 'Token was revoked. You have to re-authorize from the user.'},
+    }
+  if (t.expiresAt !== undefined && nowMs >= t.expiresAt)
+    return {status: 401, body: {error: 'invalid_token', error_description: 'Token has expired.'}}
   return undefined
 }
 
@@ -47,7 +59,14 @@ export function tokenDenial(t: SimPrivateToken | undefined, nowMs: number): Deni
 export function projectDenial(t: SimPrivateToken, p: SimProject, need: 'read' | 'update'): Denial | undefined {
   const scopes = need === 'read' ? ['api', 'read_api'] : ['api']
   if (!t.scopes.some((s) => scopes.includes(s))) {
-    return {status: 403, body: {error: 'insufficient_scope', error_description: 'The request requires higher privileges than provided by the access token.', scope: scopes.join(' ')}}
+    return {
+      status: 403,
+      body: {
+        error: 'insufficient_scope',
+        error_description: 'The request requires higher privileges than provided by the access token.',
+        scope: scopes.join(' '),
+      },
+    }
   }
   if (t.admin) return undefined
   const level = t.projects.get(p.id)

@@ -24,4 +24,3 @@ export function reply(c: Ctx, status: number, body: unknown, headers: Record<str
   c.status(status)
   sendJson(c.res, status, body, headers)
 }
-

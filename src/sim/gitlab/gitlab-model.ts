@@ -103,13 +103,29 @@ export function iso(ms: number): string {
 }
 
 const FAILURE_REASONS = [
-  'unknown_failure', 'script_failure', 'api_failure', 'stuck_or_timeout_failure', 'runner_system_failure',
-  'missing_dependency_failure', 'runner_unsupported', 'stale_schedule', 'job_execution_timeout', 'archived_failure',
-  'unmet_prerequisites', 'scheduler_failure', 'data_integrity_failure',
+  'unknown_failure',
+  'script_failure',
+  'api_failure',
+  'stuck_or_timeout_failure',
+  'runner_system_failure',
+  'missing_dependency_failure',
+  'runner_unsupported',
+  'stale_schedule',
+  'job_execution_timeout',
+  'archived_failure',
+  'unmet_prerequisites',
+  'scheduler_failure',
+  'data_integrity_failure',
 ]
 
 /** The job payload GitLab sends with a 201, shaped like the reference's realistic example. */
-export function buildJobPayload(job: SimJob, project: SimProject, runner: SimRunner, baseUrl: string, timeInQueueSec: number): Record<string, unknown> {
+export function buildJobPayload(
+  job: SimJob,
+  project: SimProject,
+  runner: SimRunner,
+  baseUrl: string,
+  timeInQueueSec: number,
+): Record<string, unknown> {
   const host = new URL(baseUrl).host
   const ciVars: JobVariable[] = [
     v('CI', 'true'),
@@ -141,14 +157,23 @@ export function buildJobPayload(job: SimJob, project: SimProject, runner: SimRun
     token: job.token,
     allow_git_fetch: true,
     job_info: {
-      id: job.id, name: job.name, stage: job.stage,
-      project_id: project.id, project_name: project.name, project_full_path: project.fullPath,
-      namespace_id: 7, root_namespace_id: 3, organization_id: 1,
-      instance_id: '1', instance_uuid: '2b8e7c1e-0f3a-4d7b-9c61-5a0e2f3d4b11',
-      user_id: 12, scoped_user_id: null,
+      id: job.id,
+      name: job.name,
+      stage: job.stage,
+      project_id: project.id,
+      project_name: project.name,
+      project_full_path: project.fullPath,
+      namespace_id: 7,
+      root_namespace_id: 3,
+      organization_id: 1,
+      instance_id: '1',
+      instance_uuid: '2b8e7c1e-0f3a-4d7b-9c61-5a0e2f3d4b11',
+      user_id: 12,
+      scoped_user_id: null,
       time_in_queue_seconds: timeInQueueSec,
       project_jobs_running_on_instance_runners_count: '+Inf',
-      queue_size: 0, queue_depth: 0,
+      queue_size: 0,
+      queue_depth: 0,
     },
     git_info: {
       repo_url: `${baseUrl.replace('://', `://gitlab-ci-token:${job.token}@`)}/${project.fullPath}.git`,
@@ -157,7 +182,10 @@ export function buildJobPayload(job: SimJob, project: SimProject, runner: SimRun
       sha: '3f2a9c0d8e7b6a5f4e3d2c1b0a99887766554433',
       before_sha: '0000000000000000000000000000000000000000',
       ref_type: 'branch',
-      refspecs: [`+refs/pipelines/${job.pipelineId}:refs/pipelines/${job.pipelineId}`, '+refs/heads/main:refs/remotes/origin/main'],
+      refspecs: [
+        `+refs/pipelines/${job.pipelineId}:refs/pipelines/${job.pipelineId}`,
+        '+refs/heads/main:refs/remotes/origin/main',
+      ],
       depth: 20,
       protected: true,
     },
@@ -165,8 +193,18 @@ export function buildJobPayload(job: SimJob, project: SimProject, runner: SimRun
     variables: [...ciVars, ...job.variables],
     steps: [{name: 'script', script: job.script, timeout, when: 'on_success', allow_failure: false}],
     hooks: [],
-    image: job.image === null ? null : {name: job.image, entrypoint: null, ports: [], executor_opts: {}, pull_policy: null},
-    services: job.services.map((s) => ({name: s.name, entrypoint: null, ports: [], executor_opts: {}, pull_policy: null, ...(s.alias ? {alias: s.alias} : {}), command: null, variables: []})),
+    image:
+      job.image === null ? null : {name: job.image, entrypoint: null, ports: [], executor_opts: {}, pull_policy: null},
+    services: job.services.map((s) => ({
+      name: s.name,
+      entrypoint: null,
+      ports: [],
+      executor_opts: {},
+      pull_policy: null,
+      ...(s.alias ? {alias: s.alias} : {}),
+      command: null,
+      variables: [],
+    })),
     artifacts: null,
     cache: [],
     credentials: [{type: 'registry', url: `registry.${host}`, username: 'gitlab-ci-token', password: job.token}],
@@ -180,7 +218,12 @@ function v(key: string, value: string): JobVariable {
 }
 
 /** The REST job entity (`GET /job`, `GET /projects/:id/jobs/:job_id`). */
-export function jobEntity(job: SimJob, project: SimProject, runner: SimRunner | undefined, baseUrl: string): Record<string, unknown> {
+export function jobEntity(
+  job: SimJob,
+  project: SimProject,
+  runner: SimRunner | undefined,
+  baseUrl: string,
+): Record<string, unknown> {
   return {
     id: job.id,
     status: job.status,
@@ -197,12 +240,30 @@ export function jobEntity(job: SimJob, project: SimProject, runner: SimRunner | 
     duration: job.startedAt === undefined ? null : ((job.finishedAt ?? Date.now()) - job.startedAt) / 1000,
     queued_duration: ((job.startedAt ?? Date.now()) - job.createdAt) / 1000,
     user: {id: 12, username: 'jdoe', name: 'Jane Doe'},
-    pipeline: {id: job.pipelineId, project_id: project.id, ref: 'main', sha: '3f2a9c0d8e7b6a5f4e3d2c1b0a99887766554433', status: job.status},
+    pipeline: {
+      id: job.pipelineId,
+      project_id: project.id,
+      ref: 'main',
+      sha: '3f2a9c0d8e7b6a5f4e3d2c1b0a99887766554433',
+      status: job.status,
+    },
     ...(job.status === 'failed' ? {failure_reason: job.failureReason ?? 'unknown_failure'} : {}),
     web_url: `${baseUrl}/${project.fullPath}/-/jobs/${job.id}`,
     project: {ci_job_token_scope_enabled: false},
     artifacts: [],
-    runner: runner ? {id: runner.id, description: runner.description, active: !runner.paused, paused: runner.paused, is_shared: true, runner_type: 'instance_type', name: 'heptapod-paas-runner', online: true, status: 'online'} : null,
+    runner: runner
+      ? {
+          id: runner.id,
+          description: runner.description,
+          active: !runner.paused,
+          paused: runner.paused,
+          is_shared: true,
+          runner_type: 'instance_type',
+          name: 'heptapod-paas-runner',
+          online: true,
+          status: 'online',
+        }
+      : null,
     archived: false,
     tag_list: [...job.tags].sort(),
   }

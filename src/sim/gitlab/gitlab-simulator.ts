@@ -3,12 +3,29 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import type {AddressInfo} from 'node:net'
 
 import {Counters, FaultInjector, type Fault} from '../common/faults.js'
-import {delay, listen, parseParams, playFault, readBody, sendEmpty, sendJson, sendText, statusReason} from '../common/http-util.js'
+import {
+  delay,
+  listen,
+  parseParams,
+  playFault,
+  readBody,
+  sendEmpty,
+  sendJson,
+  sendText,
+  statusReason,
+} from '../common/http-util.js'
 import {privateToken, type PrivateTokenSpec, type SimPrivateToken} from './gitlab-access.js'
 import {header, reply, type Ctx} from './gitlab-http.js'
 import {
-  buildJobPayload, hex, jobEntity, randomToken,
-  type JobSpec, type SimJob, type SimJobStatus, type SimProject, type SimRunner,
+  buildJobPayload,
+  hex,
+  jobEntity,
+  randomToken,
+  type JobSpec,
+  type SimJob,
+  type SimJobStatus,
+  type SimProject,
+  type SimRunner,
 } from './gitlab-model.js'
 import {GitLabUsersApi} from './gitlab-users-api.js'
 
@@ -113,7 +130,16 @@ export class GitLabSimulator extends EventEmitter {
   // ---- model and control ------------------------------------------------------------------
 
   /** A runner created in GitLab's UI: its `glrt-` token works for verify and job requests. */
-  createRunner(o: {token?: string; description?: string; paused?: boolean; tags?: string[]; runUntagged?: boolean; tokenExpiresAt?: string} = {}): SimRunner {
+  createRunner(
+    o: {
+      token?: string
+      description?: string
+      paused?: boolean
+      tags?: string[]
+      runUntagged?: boolean
+      tokenExpiresAt?: string
+    } = {},
+  ): SimRunner {
     const r: SimRunner = {
       id: this.nextRunnerId++,
       token: o.token ?? randomToken('glrt-'),
@@ -146,7 +172,11 @@ export class GitLabSimulator extends EventEmitter {
 
   /** Fault switch: the next `times` calls of `endpoint` (`*`: any) answer 429 with `Retry-After`, as GitLab's rate limiter. */
   rateLimit(o: {times: number; retryAfterSec?: number; endpoint?: string}): void {
-    this.addFault(o.endpoint ?? '*', {status: 429, times: o.times, headers: {'retry-after': String(o.retryAfterSec ?? 60)}})
+    this.addFault(o.endpoint ?? '*', {
+      status: 429,
+      times: o.times,
+      headers: {'retry-after': String(o.retryAfterSec ?? 60)},
+    })
   }
 
   /** Fault switch: the next `times` job requests answer 409 Conflict (the candidate job was taken by another runner). */
@@ -163,12 +193,15 @@ export class GitLabSimulator extends EventEmitter {
   }
 
   private newTokenExpiry(): string | null {
-    return this.runnerTokenLifetimeMs === undefined ? null : new Date(this.now() + this.runnerTokenLifetimeMs).toISOString()
+    return this.runnerTokenLifetimeMs === undefined
+      ? null
+      : new Date(this.now() + this.runnerTokenLifetimeMs).toISOString()
   }
 
   addProject(p: SimProject): SimProject {
     this.projects.set(p.id, p)
-    if (!this.groups.has(p.rootNamespace)) this.groups.set(p.rootNamespace, {id: this.groups.size + 1, attributes: new Map()})
+    if (!this.groups.has(p.rootNamespace))
+      this.groups.set(p.rootNamespace, {id: this.groups.size + 1, attributes: new Map()})
     return p
   }
 
@@ -191,9 +224,12 @@ export class GitLabSimulator extends EventEmitter {
     const variables = Array.isArray(spec.variables)
       ? spec.variables
       : Object.entries(spec.variables ?? {}).map(([key, value]) => ({key, value, public: true, masked: false}))
-    if (spec.flavor !== undefined) variables.push({key: 'CI_CLEVER_CLOUD_FLAVOR', value: spec.flavor, public: true, masked: false})
-    if (spec.result !== undefined) variables.push({key: 'SIM_JOB_RESULT', value: spec.result, public: true, masked: false})
-    if (spec.durationMs !== undefined) variables.push({key: 'SIM_JOB_DURATION_MS', value: String(spec.durationMs), public: true, masked: false})
+    if (spec.flavor !== undefined)
+      variables.push({key: 'CI_CLEVER_CLOUD_FLAVOR', value: spec.flavor, public: true, masked: false})
+    if (spec.result !== undefined)
+      variables.push({key: 'SIM_JOB_RESULT', value: spec.result, public: true, masked: false})
+    if (spec.durationMs !== undefined)
+      variables.push({key: 'SIM_JOB_DURATION_MS', value: String(spec.durationMs), public: true, masked: false})
     const job: SimJob = {
       id: this.nextJobId++,
       projectId,
@@ -257,7 +293,11 @@ export class GitLabSimulator extends EventEmitter {
       }
       const timer = setTimeout(() => {
         cleanup()
-        reject(new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms (status ${this.jobs.get(id)?.status})`))
+        reject(
+          new Error(
+            `job ${id} did not reach the expected state in ${timeoutMs} ms (status ${this.jobs.get(id)?.status})`,
+          ),
+        )
       }, timeoutMs)
       const cleanup = (): void => {
         clearTimeout(timer)
@@ -338,7 +378,13 @@ export class GitLabSimulator extends EventEmitter {
       if (fault && (await playFault(fault, req, res, endpoint, this.counters, gitlabError))) return
     }
     const ctx: Ctx = {
-      req, res, url, params, body, json: parseParams(req, body), endpoint,
+      req,
+      res,
+      url,
+      params,
+      body,
+      json: parseParams(req, body),
+      endpoint,
       status: (code) => this.counters.inc(endpoint, code),
     }
     try {
@@ -356,11 +402,16 @@ export class GitLabSimulator extends EventEmitter {
     r('PUT', '/api/v4/jobs/:id', (c) => this.updateJob(c))
     r('PATCH', '/api/v4/jobs/:id/trace', (c) => this.appendTrace(c))
     r('GET', '/api/v4/job', (c) => this.whoAmI(c))
-    const sim = this
+    // A getter: the URL is known only once the server listens.
+    const url = (): string => this.url
     const users = new GitLabUsersApi({
-      privateTokens: this.privateTokens, projects: this.projects, jobs: this.jobs, runners: this.runners, groups: this.groups,
+      privateTokens: this.privateTokens,
+      projects: this.projects,
+      jobs: this.jobs,
+      runners: this.runners,
+      groups: this.groups,
       get url() {
-        return sim.url
+        return url()
       },
       now: () => this.now(),
       cancelJob: (id, o) => this.cancelJob(id, o),
@@ -369,14 +420,17 @@ export class GitLabSimulator extends EventEmitter {
     r('GET', '/api/v4/projects/:id/jobs/:job_id', (c) => users.projectJob(c, false))
     r('POST', '/api/v4/projects/:id/jobs/:job_id/cancel', (c) => users.cancelByUser(c))
     r('GET', '/api/v4/projects/:id/jobs/:job_id/trace', (c) => users.projectJob(c, true))
-    for (const m of ['GET', 'PUT', 'DELETE']) r(m, '/api/v4/groups/:id/custom_attributes/:key', (c) => users.attributes(c))
+    for (const m of ['GET', 'PUT', 'DELETE'])
+      r(m, '/api/v4/groups/:id/custom_attributes/:key', (c) => users.attributes(c))
     r('GET', '/api/v4/groups/:id/custom_attributes', (c) => users.attributes(c))
     r('POST', '/api/v4/runners', (c) => this.registerRunner(c))
     r('POST', '/api/v4/runners/verify', (c) => this.verifyRunner(c))
     r('DELETE', '/api/v4/runners', (c) => this.deleteRunner(c))
     r('DELETE', '/api/v4/runners/managers', (c) => this.deleteManager(c))
     r('POST', '/api/v4/runners/reset_authentication_token', (c) => this.resetToken(c))
-    r('GET', '/api/v4/runners/router/discovery', (c) => reply(c, 501, {message: 'Job Router is not available. Please contact your administrator.'}))
+    r('GET', '/api/v4/runners/router/discovery', (c) =>
+      reply(c, 501, {message: 'Job Router is not available. Please contact your administrator.'}),
+    )
     // Control API (simulator only).
     r('POST', '/_sim/jobs', (c) => sendJson(c.res, 201, this.jobView(this.enqueueJob(c.json as JobSpec))))
     r('GET', '/_sim/jobs/:id', (c) => {
@@ -384,8 +438,16 @@ export class GitLabSimulator extends EventEmitter {
       if (j) sendJson(c.res, 200, this.jobView(j))
       else sendJson(c.res, 404, {error: 'no such job'})
     })
-    r('POST', '/_sim/jobs/:id/cancel', (c) => sendJson(c.res, 200, this.jobView(this.cancelJob(Number(c.params.id), {graceful: c.json?.graceful === true}))))
-    r('POST', '/_sim/jobs/:id/finish', (c) => sendJson(c.res, 200, this.jobView(this.finishJob(Number(c.params.id), (c.json?.status as 'success') ?? 'success'))))
+    r('POST', '/_sim/jobs/:id/cancel', (c) =>
+      sendJson(c.res, 200, this.jobView(this.cancelJob(Number(c.params.id), {graceful: c.json?.graceful === true}))),
+    )
+    r('POST', '/_sim/jobs/:id/finish', (c) =>
+      sendJson(
+        c.res,
+        200,
+        this.jobView(this.finishJob(Number(c.params.id), (c.json?.status as 'success') ?? 'success')),
+      ),
+    )
     r('POST', '/_sim/runners', (c) => {
       const run = this.createRunner(c.json as {token?: string})
       sendJson(c.res, 201, {id: run.id, token: run.token})
@@ -417,8 +479,15 @@ export class GitLabSimulator extends EventEmitter {
   /** A job as the control API shows it (no token). */
   jobView(j: SimJob): Record<string, unknown> {
     return {
-      id: j.id, status: j.status, projectId: j.projectId, runnerId: j.runnerId ?? null, failureReason: j.failureReason ?? null,
-      exitCode: j.exitCode ?? null, failureReports: j.failureReports, log: j.log.toString('utf8'), history: j.history,
+      id: j.id,
+      status: j.status,
+      projectId: j.projectId,
+      runnerId: j.runnerId ?? null,
+      failureReason: j.failureReason ?? null,
+      exitCode: j.exitCode ?? null,
+      failureReports: j.failureReports,
+      log: j.log.toString('utf8'),
+      history: j.history,
     }
   }
 
@@ -449,14 +518,20 @@ export class GitLabSimulator extends EventEmitter {
     }
     if (!token) return reply(c, 400, {error: 'token is missing'})
     if (!runner) return reply(c, 403, {message: '403 Forbidden'}, polling)
-    runner.managers.set(String(p.system_id ?? '<legacy>'), {systemId: String(p.system_id ?? '<legacy>'), info: p.info, contactedAt: this.now()})
+    runner.managers.set(String(p.system_id ?? '<legacy>'), {
+      systemId: String(p.system_id ?? '<legacy>'),
+      info: p.info,
+      contactedAt: this.now(),
+    })
     const header = {...polling, 'x-gitlab-last-update': runner.queueVersion}
     if (runner.paused || (lastUpdate && lastUpdate === runner.queueVersion)) {
       c.status(204)
       return sendEmpty(c.res, 204, header)
     }
     const version = runner.queueVersion
-    const job = [...this.jobs.values()].find((j) => j.status === 'pending' && j.awaitingAckSince === undefined && this.canTake(runner, j))
+    const job = [...this.jobs.values()].find(
+      (j) => j.status === 'pending' && j.awaitingAckSince === undefined && this.canTake(runner, j),
+    )
     if (!job) {
       c.status(204)
       return sendEmpty(c.res, 204, {...polling, 'x-gitlab-last-update': version})
@@ -476,7 +551,13 @@ export class GitLabSimulator extends EventEmitter {
       this.setStatus(job, 'running', `runner ${runner.id}`)
     }
     const project = this.projects.get(job.projectId)!
-    const payload = buildJobPayload(job, project, runner, this.baseUrl, ((job.startedAt ?? this.now()) - job.createdAt) / 1000)
+    const payload = buildJobPayload(
+      job,
+      project,
+      runner,
+      this.baseUrl,
+      ((job.startedAt ?? this.now()) - job.createdAt) / 1000,
+    )
     c.status(201)
     sendJson(c.res, 201, payload, polling)
   }
@@ -567,16 +648,25 @@ export class GitLabSimulator extends EventEmitter {
     job.log = Buffer.concat([job.log, c.body])
     this.emit('job', job)
     c.status(202)
-    sendEmpty(c.res, 202, {range: `0-${job.log.length}`, 'job-status': job.status, 'x-gitlab-trace-update-interval': String(this.traceUpdateIntervalSec)})
+    sendEmpty(c.res, 202, {
+      range: `0-${job.log.length}`,
+      'job-status': job.status,
+      'x-gitlab-trace-update-interval': String(this.traceUpdateIntervalSec),
+    })
   }
 
   // GET /job (reference §5.7): 401 as soon as the job is not executing.
   private whoAmI(c: Ctx): void {
     const auth = header(c.req, 'authorization')
-    const token = header(c.req, 'job-token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined) ?? c.url.searchParams.get('job_token') ?? undefined
+    const token =
+      header(c.req, 'job-token') ??
+      (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined) ??
+      c.url.searchParams.get('job_token') ??
+      undefined
     if (!token && header(c.req, 'private-token')) return reply(c, 404, {message: '404 Job Not Found'})
     const job = token ? [...this.jobs.values()].find((j) => j.token === token) : undefined
-    if (!job || (job.status !== 'running' && job.status !== 'canceling')) return reply(c, 401, {message: '401 Unauthorized'})
+    if (!job || (job.status !== 'running' && job.status !== 'canceling'))
+      return reply(c, 401, {message: '401 Unauthorized'})
     const runner = [...this.runners.values()].find((r) => r.id === job.runnerId)
     c.status(200)
     sendJson(c.res, 200, jobEntity(job, this.projects.get(job.projectId)!, runner, this.baseUrl))
@@ -590,7 +680,11 @@ export class GitLabSimulator extends EventEmitter {
     if (!this.registrationTokens.has(token)) return reply(c, 403, {message: '403 Forbidden - invalid token supplied'})
     const paused = c.json!.paused === true || c.json!.active === false
     const tagList = c.json!.tag_list
-    const tags = Array.isArray(tagList) ? tagList.map(String) : typeof tagList === 'string' && tagList ? tagList.split(',').map((t) => t.trim()) : []
+    const tags = Array.isArray(tagList)
+      ? tagList.map(String)
+      : typeof tagList === 'string' && tagList
+        ? tagList.split(',').map((t) => t.trim())
+        : []
     const runner = this.createRunner({
       description: typeof c.json!.description === 'string' ? c.json!.description : 'runner',
       paused,
@@ -629,7 +723,8 @@ export class GitLabSimulator extends EventEmitter {
     if (!token) return reply(c, 400, {error: 'token is missing'})
     const runner = this.liveRunner(token)
     if (!runner) return reply(c, 403, {message: '403 Forbidden'})
-    if (!runner.managers.delete(String(c.json!.system_id ?? ''))) return reply(c, 404, {message: '404 Runner manager not found Not Found'})
+    if (!runner.managers.delete(String(c.json!.system_id ?? '')))
+      return reply(c, 404, {message: '404 Runner manager not found Not Found'})
     c.status(204)
     sendEmpty(c.res, 204)
   }

@@ -40,7 +40,9 @@ export class GitLabUsersApi {
   project(c: Ctx, need: 'read' | 'update'): SimProject | undefined {
     const t = this.caller(c)
     if (!t) return undefined
-    const project = this.sim.projects.get(Number(c.params.id)) ?? [...this.sim.projects.values()].find((p) => p.fullPath === c.params.id)
+    const project =
+      this.sim.projects.get(Number(c.params.id)) ??
+      [...this.sim.projects.values()].find((p) => p.fullPath === c.params.id)
     if (!project) {
       reply(c, 404, {message: '404 Project Not Found'})
       return undefined
@@ -61,7 +63,11 @@ export class GitLabUsersApi {
     if (!job || job.projectId !== project.id) return reply(c, 404, {message: '404 Not found'})
     c.status(200)
     if (trace) {
-      c.res.writeHead(200, {'content-type': 'text/plain', 'content-disposition': `infile; filename="${job.id}.log"`, 'content-length': job.log.length})
+      c.res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-disposition': `infile; filename="${job.id}.log"`,
+        'content-length': job.log.length,
+      })
       c.res.end(job.log)
       return
     }
@@ -73,7 +79,9 @@ export class GitLabUsersApi {
     const project = this.project(c, 'read')
     if (!project) return
     const scopes = [...c.url.searchParams.getAll('scope[]'), ...c.url.searchParams.getAll('scope')]
-    const all = [...this.sim.jobs.values()].filter((j) => j.projectId === project.id && (scopes.length === 0 || scopes.includes(j.status))).sort((a, b) => b.id - a.id)
+    const all = [...this.sim.jobs.values()]
+      .filter((j) => j.projectId === project.id && (scopes.length === 0 || scopes.includes(j.status)))
+      .sort((a, b) => b.id - a.id)
     const perPage = Math.min(100, Math.max(1, Number(c.url.searchParams.get('per_page') ?? 20) || 20))
     const page = Math.max(1, Number(c.url.searchParams.get('page') ?? 1) || 1)
     const totalPages = Math.max(1, Math.ceil(all.length / perPage))
@@ -83,12 +91,27 @@ export class GitLabUsersApi {
       u.searchParams.set('per_page', String(perPage))
       return `<${u.toString()}>; rel="${rel}"`
     }
-    const links = [...(page > 1 ? [link(page - 1, 'prev')] : []), ...(page < totalPages ? [link(page + 1, 'next')] : []), link(1, 'first'), link(totalPages, 'last')]
+    const links = [
+      ...(page > 1 ? [link(page - 1, 'prev')] : []),
+      ...(page < totalPages ? [link(page + 1, 'next')] : []),
+      link(1, 'first'),
+      link(totalPages, 'last'),
+    ]
     c.status(200)
-    sendJson(c.res, 200, all.slice((page - 1) * perPage, page * perPage).map((j) => this.entity(j, project)), {
-      'x-page': String(page), 'x-per-page': String(perPage), 'x-total': String(all.length), 'x-total-pages': String(totalPages),
-      'x-next-page': page < totalPages ? String(page + 1) : '', 'x-prev-page': page > 1 ? String(page - 1) : '', link: links.join(', '),
-    })
+    sendJson(
+      c.res,
+      200,
+      all.slice((page - 1) * perPage, page * perPage).map((j) => this.entity(j, project)),
+      {
+        'x-page': String(page),
+        'x-per-page': String(perPage),
+        'x-total': String(all.length),
+        'x-total-pages': String(totalPages),
+        'x-next-page': page < totalPages ? String(page + 1) : '',
+        'x-prev-page': page > 1 ? String(page - 1) : '',
+        link: links.join(', '),
+      },
+    )
   }
 
   // POST /projects/:id/jobs/:job_id/cancel (reference §6): Developer and `api`; 201 with the job.
@@ -112,12 +135,17 @@ export class GitLabUsersApi {
     const who = this.caller(c)
     if (!who) return
     if (!who.admin) return reply(c, 403, {message: '403 Forbidden'})
-    const g = this.sim.groups.get(c.params.id!) ?? [...this.sim.groups.values()].find((x) => String(x.id) === c.params.id)
+    const g =
+      this.sim.groups.get(c.params.id!) ?? [...this.sim.groups.values()].find((x) => String(x.id) === c.params.id)
     if (!g) return reply(c, 404, {message: '404 Group Not Found'})
     const key = c.params.key
     if (key === undefined) {
       c.status(200)
-      return sendJson(c.res, 200, [...g.attributes].map(([k, value]) => ({key: k, value})))
+      return sendJson(
+        c.res,
+        200,
+        [...g.attributes].map(([k, value]) => ({key: k, value})),
+      )
     }
     if (c.req.method === 'GET') {
       const value = g.attributes.get(key)

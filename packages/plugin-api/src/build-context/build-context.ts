@@ -17,7 +17,8 @@ export const DEFAULT_MAIN_IMAGE = 'registry.heptapod.net:443/heptapod/heptapod-r
 export function innerRunnerConfig(runner: RunnerConfig): {runners: Array<Record<string, unknown>>} {
   const r: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(runner.forwarded)) {
-    if (k.startsWith('cc_') || k.startsWith('paas_') || k === 'job_trace_watch' || k === 'heptapod_runner_main_image') continue
+    if (k.startsWith('cc_') || k.startsWith('paas_') || k === 'job_trace_watch' || k === 'heptapod_runner_main_image')
+      continue
     r[k] = v
   }
   r.executor = 'docker'
@@ -33,7 +34,9 @@ export function dockerfile(baseImage: string, labels: Readonly<Record<string, st
   const entries = Object.entries(labels)
   return [
     `FROM ${baseImage}`,
-    ...(entries.length ? [`LABEL ${entries.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`] : []),
+    ...(entries.length
+      ? [`LABEL ${entries.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`]
+      : []),
     'COPY runner.toml /etc/gitlab-runner/runner.toml',
     'COPY job.json /etc/gitlab-runner/job.json',
     'ENTRYPOINT ["/usr/bin/gitlab-runner", "exec-fetched-job", "--config", "/etc/gitlab-runner/runner.toml", "/etc/gitlab-runner/job.json"]',
@@ -52,7 +55,11 @@ export interface BuildContextFiles {
  * The build context of a job, in memory: the Dockerfile (on `heptapod_runner_main_image`), the
  * inner runner's `runner.toml` (no PAAS key) and `job.json` (dependency-proxy amended).
  */
-export function buildContextFiles(runner: RunnerConfig, job: JobPayload, opts: {labels?: Readonly<Record<string, string>>} = {}): BuildContextFiles {
+export function buildContextFiles(
+  runner: RunnerConfig,
+  job: JobPayload,
+  opts: {labels?: Readonly<Record<string, string>>} = {},
+): BuildContextFiles {
   return {
     Dockerfile: dockerfile(runner.mainImage ?? DEFAULT_MAIN_IMAGE, opts.labels),
     'runner.toml': `${stringify(innerRunnerConfig(runner))}\n`,
@@ -83,7 +90,14 @@ export class BuildContextRenderer {
 
   /** `Dockerfile`, `runner.toml` and `job.json` (dependency-proxy amended) of a job. */
   files(job: JobPayload): BuildContextFiles {
-    this.fixed ??= {dockerfile: dockerfile(this.runner.mainImage ?? DEFAULT_MAIN_IMAGE, this.opts.labels), runnerToml: `${stringify(innerRunnerConfig(this.runner))}\n`}
-    return {Dockerfile: this.fixed.dockerfile, 'runner.toml': this.fixed.runnerToml, 'job.json': JSON.stringify(amendForDependencyProxy(job))}
+    this.fixed ??= {
+      dockerfile: dockerfile(this.runner.mainImage ?? DEFAULT_MAIN_IMAGE, this.opts.labels),
+      runnerToml: `${stringify(innerRunnerConfig(this.runner))}\n`,
+    }
+    return {
+      Dockerfile: this.fixed.dockerfile,
+      'runner.toml': this.fixed.runnerToml,
+      'job.json': JSON.stringify(amendForDependencyProxy(job)),
+    }
   }
 }

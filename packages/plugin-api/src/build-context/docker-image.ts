@@ -10,7 +10,10 @@ export function splitDockerDomain(name: string): [string, string] {
   let domain: string
   let remainder: string
   const first = i < 0 ? '' : name.slice(0, i)
-  if (i < 0 || (!first.includes('.') && !first.includes(':') && first !== 'localhost' && first.toLowerCase() === first)) {
+  if (
+    i < 0 ||
+    (!first.includes('.') && !first.includes(':') && first !== 'localhost' && first.toLowerCase() === first)
+  ) {
     domain = 'docker.io'
     remainder = name
   } else {

@@ -64,5 +64,10 @@ export class HttpTransportError extends Error {
 
 /** `e` is a transport failure (no usable HTTP answer), from any copy of this package. */
 export function isHttpTransportError(e: unknown): e is HttpTransportError {
-  return typeof e === 'object' && e !== null && (e as {name?: unknown}).name === 'HttpTransportError' && typeof (e as {code?: unknown}).code === 'string'
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    (e as {name?: unknown}).name === 'HttpTransportError' &&
+    typeof (e as {code?: unknown}).code === 'string'
+  )
 }

@@ -41,7 +41,13 @@ export function serverRequestedDelayMs(headers: Record<string, string>, nowMs: n
  * Wait before attempt `attempt + 1` (attempt counts from 1): what the server asked for,
  * else exponential backoff with full jitter in [d/2, d], capped.
  */
-export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number, response?: HttpResponse, nowMs = 0): number {
+export function retryDelayMs(
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number,
+  response?: HttpResponse,
+  nowMs = 0,
+): number {
   const asked = response ? serverRequestedDelayMs(response.headers, nowMs) : undefined
   if (asked !== undefined) return Math.min(asked, policy.maxDelayMs * 10)
   return backoffDelayMs(attempt, {baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, factor: policy.factor}, random)
@@ -52,7 +58,11 @@ export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () =>
  * in [d/2, d]), so that many clients retrying at once spread out, and none waits less than half
  * the step. `attempt` counts from 1.
  */
-export function backoffDelayMs(attempt: number, o: {baseMs: number; maxMs: number; factor?: number}, random: () => number): number {
+export function backoffDelayMs(
+  attempt: number,
+  o: {baseMs: number; maxMs: number; factor?: number},
+  random: () => number,
+): number {
   const d = Math.min(o.maxMs, o.baseMs * (o.factor ?? 2) ** (attempt - 1))
   return d / 2 + random() * (d / 2)
 }

@@ -4,7 +4,13 @@ import {randomBytes} from 'node:crypto'
 import type pg from 'pg'
 
 import {StartupError} from '../../../core/errors.js'
-import type {ClusterKnown, ClusterLimits, ClusterPort, LeaseState, LedgerBlocker} from '../../../core/state/cluster-port.js'
+import type {
+  ClusterKnown,
+  ClusterLimits,
+  ClusterPort,
+  LeaseState,
+  LedgerBlocker,
+} from '../../../core/state/cluster-port.js'
 import {PROVISIONING_PHASES, type JobRecord} from '../../../core/state/job-record.js'
 import type {LoadReport} from '../../../core/state/state-port.js'
 import {connect} from './pg-connection.js'
@@ -25,8 +31,15 @@ export interface MemberOptions {
 
 /** A daemon whose settings differ from the live cluster's: refused at start (exit 2), with the differences. */
 export class ClusterSettingsError extends StartupError {
-  constructor(schema: string, readonly differences: string[]) {
-    super('cluster_settings_differ', `the daemons of schema ${schema} run other settings than this configuration; every daemon of a cluster must have the same runners, [quota_computation], concurrent and paas_max_concurrent_provisioning: ${differences.join('; ')}`, {path: 'state_url'})
+  constructor(
+    schema: string,
+    readonly differences: string[],
+  ) {
+    super(
+      'cluster_settings_differ',
+      `the daemons of schema ${schema} run other settings than this configuration; every daemon of a cluster must have the same runners, [quota_computation], concurrent and paas_max_concurrent_provisioning: ${differences.join('; ')}`,
+      {path: 'state_url'},
+    )
   }
 }
 
@@ -51,7 +64,13 @@ export class PgCluster implements ClusterPort {
   /** Held the sweeper's lease at the last call. */
   private sweeping = false
   /** Adoptions done, with the lease end of the daemon they came from (for the failover measure). */
-  readonly adoptedLog: Array<{runner: string; jobId: number; from: string | null; fromLeaseUntil: number | null; at: number}> = []
+  readonly adoptedLog: Array<{
+    runner: string
+    jobId: number
+    from: string | null
+    fromLeaseUntil: number | null
+    at: number
+  }> = []
 
   private constructor(
     private readonly url: string,
@@ -81,15 +100,29 @@ export class PgCluster implements ClusterPort {
     const sentAt = Date.now()
     try {
       await client.query('BEGIN')
-      const row = (await client.query<{settings: Record<string, unknown> | null}>(`SELECT settings FROM ${s}.cluster WHERE id = 1 FOR UPDATE`)).rows[0]!
-      const live = (await client.query<{n: string}>(`SELECT count(*) AS n FROM ${s}.daemons WHERE lease_until > clock_timestamp() AND left_at IS NULL`)).rows[0]!.n
+      const row = (
+        await client.query<{settings: Record<string, unknown> | null}>(
+          `SELECT settings FROM ${s}.cluster WHERE id = 1 FOR UPDATE`,
+        )
+      ).rows[0]!
+      const live = (
+        await client.query<{n: string}>(
+          `SELECT count(*) AS n FROM ${s}.daemons WHERE lease_until > clock_timestamp() AND left_at IS NULL`,
+        )
+      ).rows[0]!.n
       if (row.settings && Number(live) > 0) {
         const differences = diffSettings(opts.settings, row.settings)
         if (differences.length > 0) throw new ClusterSettingsError(schema, differences)
       } else {
-        await client.query(`UPDATE ${s}.cluster SET settings = $1::jsonb, recorded_by = $2, recorded_at = clock_timestamp() WHERE id = 1`, [JSON.stringify(opts.settings), id])
+        await client.query(
+          `UPDATE ${s}.cluster SET settings = $1::jsonb, recorded_by = $2, recorded_at = clock_timestamp() WHERE id = 1`,
+          [JSON.stringify(opts.settings), id],
+        )
       }
-      await client.query(`INSERT INTO ${s}.daemons (id, host, pid, lease_until) VALUES ($1, $2, $3, clock_timestamp() + $4 * interval '1 millisecond')`, [id, hostname(), process.pid, opts.leaseMs])
+      await client.query(
+        `INSERT INTO ${s}.daemons (id, host, pid, lease_until) VALUES ($1, $2, $3, clock_timestamp() + $4 * interval '1 millisecond')`,
+        [id, hostname(), process.pid, opts.leaseMs],
+      )
       await client.query('COMMIT')
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {})
@@ -107,8 +140,11 @@ export class PgCluster implements ClusterPort {
     const sentAt = Date.now()
     let r
     try {
-      r = await this.query(`UPDATE ${this.s}.daemons SET lease_until = clock_timestamp() + $2 * interval '1 millisecond', renewed_at = clock_timestamp()
-                            WHERE id = $1 AND lease_until > clock_timestamp() AND left_at IS NULL`, [this.daemonId, this.leaseMs])
+      r = await this.query(
+        `UPDATE ${this.s}.daemons SET lease_until = clock_timestamp() + $2 * interval '1 millisecond', renewed_at = clock_timestamp()
+                            WHERE id = $1 AND lease_until > clock_timestamp() AND left_at IS NULL`,
+        [this.daemonId, this.leaseMs],
+      )
     } catch {
       return this.leaseValid() ? 'unreachable' : 'lost'
     }
@@ -122,9 +158,19 @@ export class PgCluster implements ClusterPort {
   }
 
   async reserve(runner: string, weight: number, limits: ClusterLimits): Promise<LedgerBlocker | undefined> {
-    const r = await this.query<{r: Record<string, unknown> | null}>(`SELECT ${this.s}.reserve($1, $2, $3, $4, $5, $6, $7, $8) AS r`, [
-      this.daemonId, runner, weight, limits.quota, limits.concurrent, limits.maxProvisioning, Math.round(limits.deleteHoldMs), [...PROVISIONING_PHASES],
-    ])
+    const r = await this.query<{r: Record<string, unknown> | null}>(
+      `SELECT ${this.s}.reserve($1, $2, $3, $4, $5, $6, $7, $8) AS r`,
+      [
+        this.daemonId,
+        runner,
+        weight,
+        limits.quota,
+        limits.concurrent,
+        limits.maxProvisioning,
+        Math.round(limits.deleteHoldMs),
+        [...PROVISIONING_PHASES],
+      ],
+    )
     const b = r.rows[0]?.r
     if (!b) return undefined
     switch (b.kind) {
@@ -136,7 +182,7 @@ export class PgCluster implements ClusterPort {
       default:
         // 'fenced': this daemon's lease is gone; it must not take jobs.
         this.validUntil = 0
-        throw new Error('this daemon\'s lease has expired: it takes no job')
+        throw new Error("this daemon's lease has expired: it takes no job")
     }
   }
 
@@ -159,7 +205,8 @@ export class PgCluster implements ClusterPort {
   /** `adopt`, with the rows that cannot be opened reported as errors of their records. */
   async adoptInto(report: LoadReport): Promise<JobRecord[]> {
     const s = this.s
-    const r = await this.query<JobRow & {old_owner: string | null; old_lease: Date | null}>(`
+    const r = await this.query<JobRow & {old_owner: string | null; old_lease: Date | null}>(
+      `
       WITH me AS (SELECT 1 FROM ${s}.daemons WHERE id = $1 AND lease_until > clock_timestamp() AND left_at IS NULL),
       gone AS (SELECT id, lease_until FROM ${s}.daemons WHERE id <> $1 AND (lease_until <= clock_timestamp() OR left_at IS NOT NULL)),
       pick AS (
@@ -176,20 +223,35 @@ export class PgCluster implements ClusterPort {
         INSERT INTO ${s}.adoptions (runner, job_id, phase, from_daemon, to_daemon, from_lease_until)
         SELECT runner, job_id::bigint, phase, old_owner, $1, old_lease FROM taken
       )
-      SELECT * FROM taken ORDER BY runner, job_id`, [this.daemonId])
+      SELECT * FROM taken ORDER BY runner, job_id`,
+      [this.daemonId],
+    )
     if (r.rows.length > 0) {
       // The reservations of the daemons gone hold nothing any more.
-      await this.query(`DELETE FROM ${s}.reservations r USING ${s}.daemons d WHERE d.id = r.daemon AND (d.lease_until <= clock_timestamp() OR d.left_at IS NOT NULL)`, [])
+      await this.query(
+        `DELETE FROM ${s}.reservations r USING ${s}.daemons d WHERE d.id = r.daemon AND (d.lease_until <= clock_timestamp() OR d.left_at IS NOT NULL)`,
+        [],
+      )
     }
     const now = Date.now()
-    for (const row of r.rows) this.adoptedLog.push({runner: row.runner, jobId: Number(row.job_id), from: row.old_owner, fromLeaseUntil: row.old_lease ? row.old_lease.getTime() : null, at: now})
+    for (const row of r.rows)
+      this.adoptedLog.push({
+        runner: row.runner,
+        jobId: Number(row.job_id),
+        from: row.old_owner,
+        fromLeaseUntil: row.old_lease ? row.old_lease.getTime() : null,
+        at: now,
+      })
     return this.store.takeRows(r.rows, report)
   }
 
   async holdSweep(): Promise<boolean> {
-    const r = await this.query(`UPDATE ${this.s}.cluster SET sweeper = $1, sweeper_until = clock_timestamp() + $2 * interval '1 millisecond'
+    const r = await this.query(
+      `UPDATE ${this.s}.cluster SET sweeper = $1, sweeper_until = clock_timestamp() + $2 * interval '1 millisecond'
                                 WHERE id = 1 AND (sweeper IS NULL OR sweeper = $1 OR sweeper_until <= clock_timestamp())
-                                  AND EXISTS (SELECT 1 FROM ${this.s}.daemons WHERE id = $1 AND lease_until > clock_timestamp() AND left_at IS NULL)`, [this.daemonId, this.leaseMs])
+                                  AND EXISTS (SELECT 1 FROM ${this.s}.daemons WHERE id = $1 AND lease_until > clock_timestamp() AND left_at IS NULL)`,
+      [this.daemonId, this.leaseMs],
+    )
     const held = r.rowCount === 1
     if (held && !this.sweeping) {
       // Another daemon may have marked or cleared orphans since this one loaded them.
@@ -200,17 +262,28 @@ export class PgCluster implements ClusterPort {
   }
 
   async known(runner: string): Promise<ClusterKnown> {
-    const jobs = await this.query<{job_id: string; rid: string | null}>(`SELECT job_id::text AS job_id, record->>'resourceId' AS rid FROM ${this.s}.jobs WHERE runner = $1`, [runner])
-    const kept = await this.query<{resource_id: string}>(`SELECT resource_id FROM ${this.s}.kept WHERE runner = $1`, [runner])
+    const jobs = await this.query<{job_id: string; rid: string | null}>(
+      `SELECT job_id::text AS job_id, record->>'resourceId' AS rid FROM ${this.s}.jobs WHERE runner = $1`,
+      [runner],
+    )
+    const kept = await this.query<{resource_id: string}>(`SELECT resource_id FROM ${this.s}.kept WHERE runner = $1`, [
+      runner,
+    ])
     return {
       jobIds: new Set(jobs.rows.map((j) => Number(j.job_id))),
-      resourceIds: new Set([...jobs.rows.map((j) => j.rid).filter((x): x is string => x !== null), ...kept.rows.map((k) => k.resource_id)]),
+      resourceIds: new Set([
+        ...jobs.rows.map((j) => j.rid).filter((x): x is string => x !== null),
+        ...kept.rows.map((k) => k.resource_id),
+      ]),
     }
   }
 
   async leave(): Promise<void> {
     if (this.closed) return
-    await this.query(`UPDATE ${this.s}.daemons SET left_at = clock_timestamp(), lease_until = least(lease_until, clock_timestamp()) WHERE id = $1`, [this.daemonId])
+    await this.query(
+      `UPDATE ${this.s}.daemons SET left_at = clock_timestamp(), lease_until = least(lease_until, clock_timestamp()) WHERE id = $1`,
+      [this.daemonId],
+    )
     await this.query(`DELETE FROM ${this.s}.reservations WHERE daemon = $1`, [this.daemonId])
     await this.query(`UPDATE ${this.s}.cluster SET sweeper = NULL WHERE id = 1 AND sweeper = $1`, [this.daemonId])
     this.validUntil = 0
@@ -224,13 +297,23 @@ export class PgCluster implements ClusterPort {
   }
 
   /** One statement on the cluster's connection (reopened when lost), bounded by a third of the lease. */
-  private query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<T>> {
+  private query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<T>> {
     // One at a time on the connection (pg 9 will refuse overlapping queries on one client).
     const run = this.queue.then(async () => {
       const c = await this.conn()
-      return c.query<T>({text, values, query_timeout: Math.max(1000, Math.floor(this.leaseMs / OP_TIMEOUT_SHARE))} as pg.QueryConfig)
+      return c.query<T>({
+        text,
+        values,
+        query_timeout: Math.max(1000, Math.floor(this.leaseMs / OP_TIMEOUT_SHARE)),
+      } as pg.QueryConfig)
     })
-    this.queue = run.then(() => {}, () => {})
+    this.queue = run.then(
+      () => {},
+      () => {},
+    )
     return run
   }
 
@@ -272,8 +355,14 @@ export function diffSettings(mine: Record<string, unknown>, cluster: Record<stri
       const name = canonical
       const onlyMine = a.filter((r) => !b.some((o) => name(o) === name(r)))
       const onlyCluster = b.filter((r) => !a.some((o) => name(o) === name(r)))
-      if (onlyMine.length) out.push(`runners: this configuration has ${onlyMine.map(describeRunner).join(', ')}, which the cluster does not`)
-      if (onlyCluster.length) out.push(`runners: the cluster has ${onlyCluster.map(describeRunner).join(', ')}, which this configuration does not`)
+      if (onlyMine.length)
+        out.push(
+          `runners: this configuration has ${onlyMine.map(describeRunner).join(', ')}, which the cluster does not`,
+        )
+      if (onlyCluster.length)
+        out.push(
+          `runners: the cluster has ${onlyCluster.map(describeRunner).join(', ')}, which this configuration does not`,
+        )
       continue
     }
     out.push(`${key}: this configuration has ${canonical(a ?? null)}, the cluster ${canonical(b ?? null)}`)
@@ -283,7 +372,11 @@ export function diffSettings(mine: Record<string, unknown>, cluster: Record<stri
 
 /** JSON with the keys of every object sorted: the database (jsonb) does not keep their order. */
 function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => p.localeCompare(q))) : x))
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => p.localeCompare(q)))
+      : x,
+  )
 }
 
 function describeRunner(r: unknown): string {

@@ -119,8 +119,12 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version
 /** The database was migrated by a newer heptapod-paas-runner: this one must not touch it. */
 export class StateSchemaTooNewError extends StartupError {
   constructor(schema: string, found: number) {
-    super('state_schema_newer', `schema ${schema} of the database is at version ${found}, newer than this heptapod-paas-runner knows (${SCHEMA_VERSION}): ` +
-      'upgrade this daemon (every daemon of a cluster runs the same version), or give it another state_schema', {path: 'state_url'})
+    super(
+      'state_schema_newer',
+      `schema ${schema} of the database is at version ${found}, newer than this heptapod-paas-runner knows (${SCHEMA_VERSION}): ` +
+        'upgrade this daemon (every daemon of a cluster runs the same version), or give it another state_schema',
+      {path: 'state_url'},
+    )
   }
 }
 
@@ -132,7 +136,9 @@ export function ident(name: string): string {
 
 /** The version the schema is at: 0 when it has no migrations table (absent or empty schema). */
 export async function schemaVersion(client: pg.ClientBase, schema: string): Promise<number> {
-  const t = await client.query<{exists: boolean}>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [`${ident(schema)}.migrations`])
+  const t = await client.query<{exists: boolean}>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [
+    `${ident(schema)}.migrations`,
+  ])
   if (!t.rows[0]!.exists) return 0
   const v = await client.query<{v: number | null}>(`SELECT max(version) AS v FROM ${ident(schema)}.migrations`)
   return v.rows[0]!.v ?? 0
@@ -152,7 +158,9 @@ export async function migrate(client: pg.ClientBase, schema: string): Promise<nu
     const found = await schemaVersion(client, schema)
     if (found > SCHEMA_VERSION) throw new StateSchemaTooNewError(schema, found)
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
-    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    )
     await client.query(`SET LOCAL search_path TO ${s}`)
     for (const m of MIGRATIONS) {
       if (m.version <= found) continue

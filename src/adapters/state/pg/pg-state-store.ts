@@ -2,11 +2,22 @@ import {randomBytes} from 'node:crypto'
 
 import type pg from 'pg'
 
-import {PaasRunnerError, StartupError} from '../../../core/errors.js'
+import {PaasRunnerError} from '../../../core/errors.js'
 import type {JobPayload} from '../../../core/job-payload.js'
 import {JobSecretCipher, SecretUnsealError} from '../../../core/state/job-secret-cipher.js'
-import {recordKey, type JobPhase, type JobRecord, type KeptResource, type OrphanMark} from '../../../core/state/job-record.js'
-import {describeEntryIssues, jobRecordSchema, keptResourceSchema, orphanMarkSchema} from '../../../core/state/state-entry-schema.js'
+import {
+  recordKey,
+  type JobPhase,
+  type JobRecord,
+  type KeptResource,
+  type OrphanMark,
+} from '../../../core/state/job-record.js'
+import {
+  describeEntryIssues,
+  jobRecordSchema,
+  keptResourceSchema,
+  orphanMarkSchema,
+} from '../../../core/state/state-entry-schema.js'
 import type {JobStatePort, JobStateView, LoadReport} from '../../../core/state/state-port.js'
 import type {ClusterView} from '../../../core/status-schema.js'
 import {FencedError} from '../../../core/state/cluster-port.js'
@@ -131,12 +142,18 @@ export class PgStateStore implements JobStatePort {
    * Reads the schema without writing or locking anything (for `status` while a daemon runs).
    * Secrets are not opened. An absent schema reads as empty; a newer one throws StateSchemaTooNewError.
    */
-  static async inspect(opts: Pick<PgStateOptions, 'url' | 'schema' | 'now'>): Promise<JobStateView & {cluster?: ClusterView}> {
+  static async inspect(
+    opts: Pick<PgStateOptions, 'url' | 'schema' | 'now'>,
+  ): Promise<JobStateView & {cluster?: ClusterView}> {
     const client = await connect(opts.url)
     try {
       const found = await schemaVersion(client, opts.schema)
       if (found > SCHEMA_VERSION) throw new StateSchemaTooNewError(opts.schema, found)
-      const store = new PgStateStore({...opts, runnerTokens: new Map()}, new JobSecretCipher(new Map(), Buffer.alloc(0)), client)
+      const store = new PgStateStore(
+        {...opts, runnerTokens: new Map()},
+        new JobSecretCipher(new Map(), Buffer.alloc(0)),
+        client,
+      )
       if (found > 0) await store.load(client, {fresh: false, tornTail: false, warnings: [], errors: []}, 'view')
       store.closed = true
       const cluster = found >= 2 ? await readClusterView(client, opts.schema) : undefined
@@ -151,12 +168,23 @@ export class PgStateStore implements JobStatePort {
     this.records.set(k, record)
     const keepPayload = record.payload !== undefined && this.payloads.get(k) === record.payload
     let payload: Buffer | null = null
-    if (record.payload && !keepPayload) payload = this.cipher.seal(record.runner, `${k}/payload`, JSON.stringify(record.payload))
+    if (record.payload && !keepPayload)
+      payload = this.cipher.seal(record.runner, `${k}/payload`, JSON.stringify(record.payload))
     const {jobToken, payload: _p, ...rest} = record
     void _p
     const fresh = !this.written.has(k)
     try {
-      const r = await this.commit(this.sql.put, [record.runner, record.jobId, record.phase, JSON.stringify(rest), this.sealToken(k, record.runner, jobToken), payload, keepPayload, this.owner, fresh])
+      const r = await this.commit(this.sql.put, [
+        record.runner,
+        record.jobId,
+        record.phase,
+        JSON.stringify(rest),
+        this.sealToken(k, record.runner, jobToken),
+        payload,
+        keepPayload,
+        this.owner,
+        fresh,
+      ])
       if (r.rowCount === 0) throw this.fenced(`job ${record.jobId} (runner ${record.runner})`)
       this.written.add(k)
     } catch (error) {
@@ -186,7 +214,9 @@ export class PgStateStore implements JobStatePort {
   }
 
   private fenced(what: string): FencedError {
-    return new FencedError(`${what}: this daemon no longer holds it (its lease expired, or another daemon adopted the job): it does nothing more for it`)
+    return new FencedError(
+      `${what}: this daemon no longer holds it (its lease expired, or another daemon adopted the job): it does nothing more for it`,
+    )
   }
 
   /** Takes rows adopted by the cluster: opened and checked like loaded ones; returns the records taken. */
@@ -201,7 +231,11 @@ export class PgStateStore implements JobStatePort {
 
   async markOrphan(m: OrphanMark): Promise<void> {
     this.orphans.set(`${m.runner}/${m.resourceId}`, m)
-    await this.fencedCommit(this.sql.orphan, [m.runner, m.resourceId, JSON.stringify(m), this.owner], `orphan mark of ${m.resourceId}`)
+    await this.fencedCommit(
+      this.sql.orphan,
+      [m.runner, m.resourceId, JSON.stringify(m), this.owner],
+      `orphan mark of ${m.resourceId}`,
+    )
   }
 
   async unmarkOrphan(runner: string, id: string): Promise<void> {
@@ -211,7 +245,11 @@ export class PgStateStore implements JobStatePort {
 
   async keep(k: KeptResource): Promise<void> {
     this.kept.set(`${k.runner}/${k.resourceId}`, k)
-    await this.fencedCommit(this.sql.kept, [k.runner, k.resourceId, JSON.stringify(k), this.owner], `kept resource ${k.resourceId}`)
+    await this.fencedCommit(
+      this.sql.kept,
+      [k.runner, k.resourceId, JSON.stringify(k), this.owner],
+      `kept resource ${k.resourceId}`,
+    )
   }
 
   async setSystemId(systemId: string): Promise<void> {
@@ -269,7 +307,10 @@ export class PgStateStore implements JobStatePort {
         }
       }
     })
-    const tracked = p.then(() => {}, () => {})
+    const tracked = p.then(
+      () => {},
+      () => {},
+    )
     this.tail = tracked
     this.pending.add(tracked)
     void tracked.then(() => this.pending.delete(tracked))
@@ -287,7 +328,10 @@ export class PgStateStore implements JobStatePort {
       try {
         c = await connect(this.opts.url)
       } catch (error) {
-        throw new StateUnavailableError(`${this.path}: cannot reconnect to the database: ${(error as Error).message}`, error)
+        throw new StateUnavailableError(
+          `${this.path}: cannot reconnect to the database: ${(error as Error).message}`,
+          error,
+        )
       }
       this.useConnection(c)
       return c
@@ -318,7 +362,10 @@ export class PgStateStore implements JobStatePort {
   private async load(c: pg.ClientBase, report: LoadReport, mode: 'full' | 'view', owner?: string): Promise<void> {
     const meta = await c.query<{key: string; value: string}>(this.sql.selectMeta)
     this.systemId = meta.rows.find((r) => r.key === 'system_id')?.value
-    const jobs = owner === undefined ? await c.query<JobRow>(this.sql.selectJobs) : await c.query<JobRow>(this.sql.selectOwnedJobs, [owner])
+    const jobs =
+      owner === undefined
+        ? await c.query<JobRow>(this.sql.selectJobs)
+        : await c.query<JobRow>(this.sql.selectOwnedJobs, [owner])
     for (const row of jobs.rows) this.rowToRecord(row, report, mode)
     await this.loadMarks(c, report)
   }
@@ -350,14 +397,22 @@ export class PgStateStore implements JobStatePort {
         if (row.payload) payload = JSON.parse(this.cipher.open(row.runner, `${k}/payload`, row.payload)) as unknown
       } catch (error) {
         if (!(error instanceof SecretUnsealError)) throw error
-        report.errors.push(`${this.path}: ${what}: ${error.message}; it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`)
+        report.errors.push(
+          `${this.path}: ${what}: ${error.message}; it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`,
+        )
         return undefined
       }
     }
-    const parsed = jobRecordSchema.safeParse({...(row.record as object), jobToken, ...(payload === undefined ? {} : {payload})})
+    const parsed = jobRecordSchema.safeParse({
+      ...(row.record as object),
+      jobToken,
+      ...(payload === undefined ? {} : {payload}),
+    })
     if (!parsed.success || parsed.data.runner !== row.runner || String(parsed.data.jobId) !== row.job_id) {
       const why = parsed.success ? 'its runner or job id differ from its row' : describeEntryIssues(parsed.error)
-      report.errors.push(`${this.path}: ${what} is not valid (${why}); it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`)
+      report.errors.push(
+        `${this.path}: ${what} is not valid (${why}); it is kept in the database as it is and ignored; meanwhile the job is not driven, and its resource, if any, is treated as an orphan`,
+      )
       return undefined
     }
     const {hasPayload: _h, ...record} = parsed.data
@@ -377,7 +432,8 @@ export class PgStateStore implements JobStatePort {
 function statements(schema: string) {
   const s = ident(schema)
   // Live: no owner (a tool), or a daemon whose lease has not expired and that has not left.
-  const live = (p: string) => `(${p}::text IS NULL OR EXISTS (SELECT 1 FROM ${s}.daemons d WHERE d.id = ${p}::text AND d.lease_until > clock_timestamp() AND d.left_at IS NULL))`
+  const live = (p: string) =>
+    `(${p}::text IS NULL OR EXISTS (SELECT 1 FROM ${s}.daemons d WHERE d.id = ${p}::text AND d.lease_until > clock_timestamp() AND d.left_at IS NULL))`
   return {
     // $9: the record's first write: the reservation of its runner's request in flight becomes this record, in the same statement.
     put: `WITH res AS (DELETE FROM ${s}.reservations WHERE $9::boolean AND daemon = $8::text AND runner = $1 AND ${live('$8')})
@@ -410,18 +466,38 @@ function statements(schema: string) {
 /** The daemons, their leases and who holds which job (for `status`). */
 async function readClusterView(c: pg.ClientBase, schema: string): Promise<ClusterView> {
   const s = ident(schema)
-  const daemons = await c.query<{id: string; host: string; pid: number; started_at: Date; renewed_at: Date; lease_until: Date; left: boolean; live: boolean; jobs: string}>(`
+  const daemons = await c.query<{
+    id: string
+    host: string
+    pid: number
+    started_at: Date
+    renewed_at: Date
+    lease_until: Date
+    left: boolean
+    live: boolean
+    jobs: string
+  }>(`
     SELECT d.id, d.host, d.pid, d.started_at, d.renewed_at, d.lease_until, d.left_at IS NOT NULL AS left,
            d.lease_until > clock_timestamp() AND d.left_at IS NULL AS live, (SELECT count(*) FROM ${s}.jobs j WHERE j.owner = d.id) AS jobs
     FROM ${s}.daemons d
     WHERE d.left_at IS NULL OR d.left_at > clock_timestamp() - interval '1 day' OR EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.owner = d.id)
     ORDER BY d.started_at`)
-  const holders = await c.query<{runner: string; job_id: string; owner: string | null}>(`SELECT runner, job_id::text AS job_id, owner FROM ${s}.jobs`)
-  const sweeper = await c.query<{sweeper: string | null}>(`SELECT CASE WHEN sweeper_until > clock_timestamp() THEN sweeper END AS sweeper FROM ${s}.cluster WHERE id = 1`)
+  const holders = await c.query<{runner: string; job_id: string; owner: string | null}>(
+    `SELECT runner, job_id::text AS job_id, owner FROM ${s}.jobs`,
+  )
+  const sweeper = await c.query<{sweeper: string | null}>(
+    `SELECT CASE WHEN sweeper_until > clock_timestamp() THEN sweeper END AS sweeper FROM ${s}.cluster WHERE id = 1`,
+  )
   return {
     daemons: daemons.rows.map((d) => ({
-      id: d.id, host: d.host, pid: d.pid, startedAt: d.started_at.getTime(), renewedAt: d.renewed_at.getTime(), leaseUntil: d.lease_until.getTime(),
-      state: d.left ? 'left' : d.live ? 'live' : 'expired', jobs: Number(d.jobs),
+      id: d.id,
+      host: d.host,
+      pid: d.pid,
+      startedAt: d.started_at.getTime(),
+      renewedAt: d.renewed_at.getTime(),
+      leaseUntil: d.lease_until.getTime(),
+      state: d.left ? 'left' : d.live ? 'live' : 'expired',
+      jobs: Number(d.jobs),
     })),
     holders: Object.fromEntries(holders.rows.map((h) => [recordKey(h.runner, Number(h.job_id)), h.owner])),
     sweeper: sweeper.rows[0]?.sweeper ?? null,
@@ -441,7 +517,9 @@ export function isConnectionError(error: unknown): boolean {
 /** The HKDF salt of this schema: random, made once, stored (it is not a secret). */
 async function ensureSalt(c: pg.ClientBase, schema: string): Promise<Buffer> {
   const s = ident(schema)
-  await c.query(`INSERT INTO ${s}.meta (key, value) VALUES ('secret_salt', $1) ON CONFLICT (key) DO NOTHING`, [randomBytes(32).toString('hex')])
+  await c.query(`INSERT INTO ${s}.meta (key, value) VALUES ('secret_salt', $1) ON CONFLICT (key) DO NOTHING`, [
+    randomBytes(32).toString('hex'),
+  ])
   const r = await c.query<{value: string}>(`SELECT value FROM ${s}.meta WHERE key = 'secret_salt'`)
   return Buffer.from(r.rows[0]!.value, 'hex')
 }
