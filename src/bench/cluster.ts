@@ -25,7 +25,7 @@ import {StateStore} from '../core/state/state-store.js'
 import {dropMemoryCloud} from '../plugins/memory/memory-cloud.js'
 import {memoryExecutorFactory, type MemoryExecutor} from '../plugins/memory/memory-executor.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
-import {percentile} from './stats.js'
+import {fmtMs, percentile} from './stats.js'
 
 export interface ClusterRow {
   setup: string
@@ -205,4 +205,25 @@ export async function clusterBench(jobs: number): Promise<ClusterRow[] | string>
   rows.push(await run('postgresql', 1, jobs))
   rows.push(await run('postgresql', 3, jobs))
   return rows
+}
+
+/** The cluster's table: admission latency and launch throughput per setup (\`src/bench/cluster.ts\`). */
+export function clusterSection(rows: ClusterRow[] | string, failover: string): string {
+  const head = `## Cluster (several daemons, one PostgreSQL)
+
+Admission: the check a runner passes before each job request; on PostgreSQL, the shared ledger's
+transaction (\`reserve\`, under the ledger's row lock), in the file journal's case the in-memory check.
+Throughput: jobs from the simulator's queue to \`running\`, daemons in this process, memory executor.
+Failover: three real daemons (CLI \`run\`), two GitLab simulators, 100 jobs, one daemon killed with
+kill -9 mid-run (\`test/e2e-cluster.test.ts\`; bound: the lease plus one progress interval, plus a
+renewal period, since adoption runs at each renewal):
+
+- ${failover}
+
+`
+  if (typeof rows === 'string') return `${head}Not measured: ${rows}\n`
+  return `${head}| store | daemons | admission p50 | admission p99 | launch throughput |
+|---|---|---|---|---|
+${rows.map((r) => `| ${r.setup} | ${r.daemons} | ${fmtMs(r.admissionP50)} ms | ${fmtMs(r.admissionP99)} ms | ${r.throughput.toFixed(1)} jobs/s (${r.jobs} jobs) |`).join('\n')}
+`
 }

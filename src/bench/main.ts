@@ -21,7 +21,7 @@ import {StateStore} from '../core/state/state-store.js'
 import {type MemoryExecutor, memoryExecutorFactory} from '../plugins/memory/memory-executor.js'
 import {dropMemoryCloud} from '../plugins/memory/memory-cloud.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
-import {clusterBench, failoverFigure, type ClusterRow} from './cluster.js'
+import {clusterBench, clusterSection, failoverFigure} from './cluster.js'
 import {launchCost} from './launch-cost.js'
 import {scale} from './scale.js'
 import {fmtMs, percentile} from './stats.js'
@@ -423,27 +423,6 @@ async function statusColdStart(runs: number): Promise<{p50: number; min: number}
     times.push(performance.now() - t0)
   }
   return {p50: percentile(times, 50), min: Math.min(...times)}
-}
-
-/** The cluster's table: admission latency and launch throughput per setup (\`src/bench/cluster.ts\`). */
-function clusterSection(rows: ClusterRow[] | string, failover: string): string {
-  const head = `## Cluster (several daemons, one PostgreSQL)
-
-Admission: the check a runner passes before each job request; on PostgreSQL, the shared ledger's
-transaction (\`reserve\`, under the ledger's row lock), in the file journal's case the in-memory check.
-Throughput: jobs from the simulator's queue to \`running\`, daemons in this process, memory executor.
-Failover: three real daemons (CLI \`run\`), two GitLab simulators, 100 jobs, one daemon killed with
-kill -9 mid-run (\`test/e2e-cluster.test.ts\`; bound: the lease plus one progress interval, plus a
-renewal period, since adoption runs at each renewal):
-
-- ${failover}
-
-`
-  if (typeof rows === 'string') return `${head}Not measured: ${rows}\n`
-  return `${head}| store | daemons | admission p50 | admission p99 | launch throughput |
-|---|---|---|---|---|
-${rows.map((r) => `| ${r.setup} | ${r.daemons} | ${fmtMs(r.admissionP50)} ms | ${fmtMs(r.admissionP99)} ms | ${r.throughput.toFixed(1)} jobs/s (${r.jobs} jobs) |`).join('\n')}
-`
 }
 
 async function main(): Promise<void> {
