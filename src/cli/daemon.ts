@@ -4,6 +4,7 @@ import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
 import type {JobStatePort, LoadReport} from '../core/state/state-port.js'
 import type {ClusterPort} from '../core/state/cluster-port.js'
+import {clusterSettings, diffSettings} from '../core/state/cluster-settings.js'
 import {describeReload, planReload} from '../core/dispatcher/reload-plan.js'
 import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
@@ -136,26 +137,6 @@ async function startWithDatabase(
   }
 }
 
-/**
- * What every daemon of a cluster must share, as the cluster records it: the runners (short token
- * and URL, never the token), the quota computation and the limits.
- */
-export function clusterSettings(config: LoadedConfig['config']): Record<string, unknown> {
-  const qc = config.quotaComputation
-  return {
-    runners: config.runners
-      .map((r) => ({runner: r.uniqueName, url: r.url}))
-      .sort((a, b) => `${a.runner} ${a.url}`.localeCompare(`${b.runner} ${b.url}`)),
-    quota_computation: {
-      reference_runner: qc.referenceRunner,
-      reference_flavor: qc.referenceFlavor,
-      reference_jobs_count: qc.referenceJobsCount,
-    },
-    concurrent: config.concurrent,
-    paas_max_concurrent_provisioning: config.maxConcurrentProvisioning,
-  }
-}
-
 /** A database that cannot be reached at start is a problem of `state_url` (exit 2), said without its password. */
 function databaseStartupError(configFile: string, error: unknown): unknown {
   if (error instanceof PaasRunnerError) return error
@@ -257,6 +238,15 @@ async function startWithStore(
   const reload = async (load: () => Promise<LoadedConfig>): Promise<boolean> => {
     try {
       const next = await load()
+      if (cluster) {
+        // Every daemon of a cluster runs the same runners and limits: a reload of one alone would split them.
+        const differences = diffSettings(clusterSettings(next.config), clusterSettings(dispatcher.currentConfig))
+        if (differences.length > 0) {
+          throw new Error(
+            `in a cluster, the runners, [quota_computation], concurrent and paas_max_concurrent_provisioning change only by restarting every daemon with the new configuration: ${differences.join('; ')}`,
+          )
+        }
+      }
       const plan = planReload(dispatcher.currentConfig, next.config)
       const fresh = [...plan.added, ...plan.changed]
       const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) =>

@@ -1,7 +1,7 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {PgStateStore} from '../../src/adapters/state/pg/pg-state-store.js'
-import {diffSettings} from '../../src/adapters/state/pg/pg-cluster.js'
+import {diffSettings} from '../../src/core/state/cluster-settings.js'
 import type {ClusterLimits} from '../../src/core/state/cluster-port.js'
 import type {JobRecord} from '../../src/core/state/job-record.js'
 import {dropSchemas, NO_DATABASE, sql, TEST_DATABASE_URL, testSchema} from '../helpers/postgres.js'

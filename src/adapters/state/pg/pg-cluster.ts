@@ -13,6 +13,7 @@ import type {
 } from '../../../core/state/cluster-port.js'
 import {PROVISIONING_PHASES, type JobRecord} from '../../../core/state/job-record.js'
 import type {LoadReport} from '../../../core/state/state-port.js'
+import {diffSettings} from '../../../core/state/cluster-settings.js'
 import {connect} from './pg-connection.js'
 import {ident} from './pg-migrations.js'
 import type {JobRow, PgStateStore} from './pg-state-store.js'
@@ -342,44 +343,4 @@ export class PgCluster implements ClusterPort {
   toString(): string {
     return `${this.daemonId} on schema ${this.schema}`
   }
-}
-
-/** The settings of this daemon that differ from the cluster's, one phrase each. */
-export function diffSettings(mine: Record<string, unknown>, cluster: Record<string, unknown>): string[] {
-  const out: string[] = []
-  for (const key of new Set([...Object.keys(mine), ...Object.keys(cluster)])) {
-    const a = mine[key]
-    const b = cluster[key]
-    if (canonical(a) === canonical(b)) continue
-    if (key === 'runners' && Array.isArray(a) && Array.isArray(b)) {
-      const name = canonical
-      const onlyMine = a.filter((r) => !b.some((o) => name(o) === name(r)))
-      const onlyCluster = b.filter((r) => !a.some((o) => name(o) === name(r)))
-      if (onlyMine.length)
-        out.push(
-          `runners: this configuration has ${onlyMine.map(describeRunner).join(', ')}, which the cluster does not`,
-        )
-      if (onlyCluster.length)
-        out.push(
-          `runners: the cluster has ${onlyCluster.map(describeRunner).join(', ')}, which this configuration does not`,
-        )
-      continue
-    }
-    out.push(`${key}: this configuration has ${canonical(a ?? null)}, the cluster ${canonical(b ?? null)}`)
-  }
-  return out
-}
-
-/** JSON with the keys of every object sorted: the database (jsonb) does not keep their order. */
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => p.localeCompare(q)))
-      : x,
-  )
-}
-
-function describeRunner(r: unknown): string {
-  const o = r as {runner?: string; url?: string}
-  return `${o.runner ?? '?'} at ${o.url ?? '?'}`
 }
