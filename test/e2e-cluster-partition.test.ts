@@ -162,3 +162,100 @@ cluster_lease_seconds = 40
     }, 400_000)
   },
 )
+
+describe.skipIf(NO_DATABASE !== undefined)(
+  `a cluster daemon whose lease expired${NO_DATABASE ? ` (skipped: ${NO_DATABASE})` : ''}`,
+  () => {
+    const sim = new GitLabSimulator({ackTimeoutMs: 5000})
+    const dir = mkdtempSync(join(tmpdir(), 'hpr-lease-'))
+    const cloud = join(dir, 'cloud')
+    const schema = testSchema()
+    const daemons: ChildProcess[] = []
+    let client: pg.Client | undefined
+    afterAll(async () => {
+      for (const d of daemons) d.kill('SIGKILL')
+      await client?.end()
+      await sim.stop()
+      await dropSchemas([schema])
+    })
+
+    it('refuses a reload that changes the shared settings; exits 75 once its lease expired; restarted, it adopts its own jobs and finishes them', async () => {
+      const url = await sim.start()
+      const runner = sim.createRunner()
+      const config = join(dir, 'lease.toml')
+      const body = (concurrent: number) => `concurrent = ${concurrent}
+check_interval = 0.1
+job_progress_poll_interval = 0.5
+state_url = "${TEST_DATABASE_URL}"
+state_schema = "${schema}"
+cluster_lease_seconds = 6
+[quota_computation]
+  reference_runner = "p"
+  reference_flavor = "XS"
+  reference_jobs_count = 4
+[[runners]]
+  name = "p"
+  url = "${url}"
+  token = "${runner.token}"
+  executor = "memory"
+  memory_cloud_dir = "${cloud}"
+  memory_max_flavor = "XS"
+`
+      writeFileSync(config, body(4))
+      const env = {
+        ...process.env,
+        OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+        HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data'),
+      }
+      const log = join(dir, 'lease.log')
+      const first = spawnDaemon(config, env, log)
+      daemons.push(first)
+      for (let i = 0; i < 3; i++) sim.enqueueJob({flavor: 'XS'})
+      // Jobs stay running (no inner runner yet): the daemon holds them.
+      await waitUntil(
+        () => [...sim.jobs.values()].filter((j) => j.status === 'running').length === 3,
+        120_000,
+        'three jobs running',
+      )
+      writeFileSync(config, body(5))
+      first.kill('SIGHUP')
+      await waitUntil(
+        () =>
+          logTimes(
+            log,
+            'configuration reload refused, the running configuration is kept: in a cluster, the runners, [quota_computation], concurrent and paas_max_concurrent_provisioning change only by restarting every daemon with the new configuration: concurrent: this configuration has 5, the cluster 4',
+          ).length === 1,
+        60_000,
+        'the reload refused',
+      )
+      writeFileSync(config, body(4))
+      // Its lease ends (as if it had not renewed it in time): it must stop acting, and exit 75.
+      client = await testClient()
+      await client.query(`UPDATE "${schema}".daemons SET lease_until = clock_timestamp() - interval '1 second'`)
+      expect(await exited(first)).toBe(75)
+      expect(readFileSync(log, 'utf8')).toMatch(/this daemon's lease of the cluster expired/)
+      expect(readdirSync(cloud).filter((f) => f.endsWith('.json'))).toHaveLength(3)
+      // Restarted, it joins as a new member and adopts its former jobs; they finish and their resources go.
+      const stopInner = innerRunner(cloud, new Map([[runner.token, sim]]))
+      try {
+        const second = spawnDaemon(config, env, log)
+        daemons.push(second)
+        await waitUntil(
+          async () =>
+            [...sim.jobs.values()].every((j) => j.status === 'success') &&
+            readdirSync(cloud).filter((f) => f.endsWith('.json')).length === 0 &&
+            (await client!.query(`SELECT 1 FROM "${schema}".jobs`)).rowCount === 0,
+          120_000,
+          'the jobs finished by the restarted daemon',
+        )
+        expect((await client.query(`SELECT * FROM "${schema}".adoptions`)).rowCount).toBe(3)
+        const creations = readFileSync(join(cloud, '.creations'), 'utf8').trim().split('\n')
+        expect(creations).toHaveLength(3)
+        second.kill('SIGTERM')
+        expect(await exited(second)).toBe(0)
+      } finally {
+        stopInner()
+      }
+    }, 300_000)
+  },
+)
