@@ -9,6 +9,7 @@ import {formatWeight} from '../quota/flavor-weight.js'
 import {isFlavorConfigError} from '../quota/quota.js'
 import {recordKey, type JobRecord} from '../state/job-record.js'
 import type {Capacity} from './capacity.js'
+import {clusterAdmission, clusterRelease} from './cluster-admission.js'
 import {oneLine, type DispatcherContext, type RunnerRuntime} from './dispatcher-context.js'
 import type {JobPipeline} from './job-pipeline.js'
 
@@ -118,7 +119,7 @@ export class Intake {
             })
       if (!local) rt.reserved = minWeight // reserve before asking (in this tick): concurrent runners can never overshoot
       // In a cluster, the shared ledger must grant it too: the limits hold across every daemon.
-      const blocker = local ?? (await this.clusterAdmission(rt, minWeight))
+      const blocker = local ?? (this.ctx.deps.cluster ? await clusterAdmission(this.ctx, rt, minWeight) : undefined)
       if (blocker) {
         rt.reserved = undefined
         this.setIntake(rt, {state: 'paused', reason: describeBlocker(blocker), blocker})
@@ -146,7 +147,7 @@ export class Intake {
         })
       } catch (error) {
         rt.reserved = undefined
-        await this.clusterRelease(rt)
+        await clusterRelease(this.ctx, rt)
         rt.waitingSince = this.ctx.now()
         this.ctx.capacity.notify()
         rt.cycles++
@@ -173,7 +174,7 @@ export class Intake {
       rt.cycles++
       if (result.kind === 'none') {
         rt.reserved = undefined
-        await this.clusterRelease(rt)
+        await clusterRelease(this.ctx, rt)
         this.ctx.capacity.notify()
         if (result.lastUpdate) rt.lastUpdate = result.lastUpdate
         rt.longPolling = result.longPolling
@@ -211,46 +212,6 @@ export class Intake {
         this.ctx.capacity.notify()
       }
       // Got a job: ask again at once.
-    }
-  }
-
-  /**
-   * In a cluster: reserves the request's weight in the shared ledger (one transaction under its
-   * lock). Undefined when granted (or without a cluster); the reservation becomes the job's record
-   * when one comes, or is released.
-   */
-  private async clusterAdmission(rt: RunnerRuntime, minWeight: number): Promise<IntakeBlocker | undefined> {
-    const cluster = this.ctx.deps.cluster
-    if (!cluster) return undefined
-    if (!cluster.leaseValid()) return {kind: 'state_unavailable'}
-    try {
-      const b = await cluster.reserve(rt.unit.config.uniqueName, minWeight, {
-        quota: this.ctx.quota!.total,
-        concurrent: this.ctx.config.concurrent,
-        maxProvisioning: this.ctx.config.maxConcurrentProvisioning,
-        deleteHoldMs: this.ctx.opts.deleteHoldMs,
-      })
-      if (!b) return this.ctx.clusterDown || this.ctx.stopping ? {kind: 'state_unavailable'} : undefined
-      return b.kind === 'quota'
-        ? {kind: 'cluster', limit: 'quota', used: b.used, total: b.total}
-        : {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
-    } catch (error) {
-      if (!this.ctx.stopping)
-        this.ctx.log.warn("the cluster's admission ledger cannot be asked now", {
-          runner: rt.unit.config.uniqueName,
-          error: this.ctx.errText(error),
-        })
-      this.ctx.stateUnreachable()
-      return {kind: 'state_unavailable'}
-    }
-  }
-
-  /** Drops the ledger's reservation of a request that brought no job (never throws: a reservation left is replaced at the next request). */
-  private async clusterRelease(rt: RunnerRuntime): Promise<void> {
-    try {
-      await this.ctx.deps.cluster?.release(rt.unit.config.uniqueName)
-    } catch {
-      // The database is away: the reservation goes with this daemon's next request or its lease.
     }
   }
 
@@ -333,7 +294,7 @@ export class Intake {
         job: job.id,
         error: this.ctx.errText(error),
       })
-      await this.clusterRelease(rt)
+      await clusterRelease(this.ctx, rt)
       return
     }
     this.ctx.progressWake.notify()
