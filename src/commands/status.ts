@@ -63,7 +63,7 @@ Exit codes, as systemctl status: 0 when a daemon answered, 3 when none runs.`
         source: 'database',
         from: store.path,
         snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs'),
-        ...(store.cluster ? {cluster: store.cluster} : {}),
+        ...(store.clusterView ? {cluster: store.clusterView} : {}),
       }
     }
     if (!report) {

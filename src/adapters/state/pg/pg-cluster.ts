@@ -227,6 +227,11 @@ export class PgCluster implements ClusterPort {
       SELECT * FROM taken ORDER BY runner, job_id`,
       [this.daemonId],
     )
+    // Daemons gone for a day, holding nothing, are forgotten (status shows the recent ones).
+    await this.query(
+      `DELETE FROM ${s}.daemons d WHERE d.lease_until < clock_timestamp() - interval '1 day' AND NOT EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.owner = d.id)`,
+      [],
+    )
     if (r.rows.length > 0) {
       // The reservations of the daemons gone hold nothing any more.
       await this.query(

@@ -144,7 +144,7 @@ export class PgStateStore implements JobStatePort {
    */
   static async inspect(
     opts: Pick<PgStateOptions, 'url' | 'schema' | 'now'>,
-  ): Promise<JobStateView & {cluster?: ClusterView}> {
+  ): Promise<JobStateView & {clusterView?: ClusterView}> {
     const client = await connect(opts.url)
     try {
       const found = await schemaVersion(client, opts.schema)
@@ -157,7 +157,7 @@ export class PgStateStore implements JobStatePort {
       if (found > 0) await store.load(client, {fresh: false, tornTail: false, warnings: [], errors: []}, 'view')
       store.closed = true
       const cluster = found >= 2 ? await readClusterView(client, opts.schema) : undefined
-      return Object.assign(store, cluster ? {cluster} : {})
+      return Object.assign(store, cluster ? {clusterView: cluster} : {})
     } finally {
       await client.end().catch(() => {})
     }
