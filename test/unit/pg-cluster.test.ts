@@ -1,3 +1,6 @@
+import {spawnSync} from 'node:child_process'
+import {hostname} from 'node:os'
+
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {PgStateStore} from '../../src/adapters/state/pg/pg-state-store.js'
@@ -182,6 +185,24 @@ describe.skipIf(NO_DATABASE !== undefined)(
       a.cluster!['validUntil'] = Date.now() + 60_000
       await expect(a.put(rec(1, 'decommissioning'))).rejects.toMatchObject({code: 'state_fenced'})
       expect(await sql(`SELECT phase FROM "${schema}".jobs WHERE job_id = 1`)).toEqual([{phase: 'finished'}])
+    })
+
+    it('a daemon of this host whose process is gone is not waited for: its jobs are adopted at join', async () => {
+      const schema = newSchema()
+      const a = await member(schema)
+      await a.put(rec(7))
+      // As if a had been killed: its row names a process that no longer exists, on this host.
+      const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!
+      await sql(`UPDATE "${schema}".daemons SET pid = $1 WHERE id = $2`, [deadPid, a.cluster!.daemonId])
+      const b = await member(schema)
+      expect(b.records.has(`${RUNNER}/7`)).toBe(true)
+      // A live neighbour keeps its lease (and its jobs).
+      await b.put(rec(8))
+      const c = await member(schema)
+      expect(c.records.size).toBe(0)
+      expect(await sql(`SELECT host FROM "${schema}".daemons WHERE id = $1`, [c.cluster!.daemonId])).toEqual([
+        {host: hostname()},
+      ])
     })
 
     it('a daemon that left hands its jobs over at once; one daemon sweeps orphans at a time', async () => {
