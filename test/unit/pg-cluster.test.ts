@@ -219,6 +219,12 @@ describe.skipIf(NO_DATABASE !== undefined)(
       // The sweeper knows every daemon's jobs and resources.
       await b.put({...rec(9), resourceId: 'app-9'})
       expect(await b.cluster!.known(RUNNER)).toEqual({jobIds: new Set([1, 9]), resourceIds: new Set(['app-9'])})
+      // The sweeper keeps the role as long as its lease lives, however long a sweep lasts; then another takes it.
+      const c = await member(schema)
+      await sql(`UPDATE "${schema}".cluster SET sweeper_until = clock_timestamp() + interval '1 day'`)
+      expect(await c.cluster!.holdSweep()).toBe(false)
+      await expire(schema, b)
+      expect(await c.cluster!.holdSweep()).toBe(true)
     })
   },
 )

@@ -281,10 +281,14 @@ export class PgCluster implements ClusterPort {
 
   async holdSweep(): Promise<boolean> {
     const r = await this.query(
-      `UPDATE ${this.s}.cluster SET sweeper = $1, sweeper_until = clock_timestamp() + $2 * interval '1 millisecond'
-                                WHERE id = 1 AND (sweeper IS NULL OR sweeper = $1 OR sweeper_until <= clock_timestamp())
-                                  AND EXISTS (SELECT 1 FROM ${this.s}.daemons WHERE id = $1 AND lease_until > clock_timestamp() AND left_at IS NULL)`,
-      [this.daemonId, this.leaseMs],
+      // The sweeper keeps the role while its own lease lives (a sweep may last longer than a lease),
+      // and for a day at most without sweeping again; when its lease ends, another takes over.
+      `UPDATE ${this.s}.cluster SET sweeper = $1, sweeper_until = clock_timestamp() + interval '1 day'
+       WHERE id = 1
+         AND (sweeper IS NULL OR sweeper = $1 OR sweeper_until <= clock_timestamp()
+              OR NOT EXISTS (SELECT 1 FROM ${this.s}.daemons d WHERE d.id = sweeper AND d.lease_until > clock_timestamp() AND d.left_at IS NULL))
+         AND EXISTS (SELECT 1 FROM ${this.s}.daemons WHERE id = $1 AND lease_until > clock_timestamp() AND left_at IS NULL)`,
+      [this.daemonId],
     )
     const held = r.rowCount === 1
     if (held && !this.sweeping) {

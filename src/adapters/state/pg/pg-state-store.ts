@@ -486,7 +486,7 @@ async function readClusterView(c: pg.ClientBase, schema: string): Promise<Cluste
     `SELECT runner, job_id::text AS job_id, owner FROM ${s}.jobs`,
   )
   const sweeper = await c.query<{sweeper: string | null}>(
-    `SELECT CASE WHEN sweeper_until > clock_timestamp() THEN sweeper END AS sweeper FROM ${s}.cluster WHERE id = 1`,
+    `SELECT c.sweeper FROM ${s}.cluster c JOIN ${s}.daemons d ON d.id = c.sweeper WHERE c.id = 1 AND c.sweeper_until > clock_timestamp() AND d.lease_until > clock_timestamp() AND d.left_at IS NULL`,
   )
   return {
     daemons: daemons.rows.map((d) => ({
