@@ -89,12 +89,16 @@ export const MIGRATIONS: ReadonlyArray<{version: number; name: string; sql: stri
         IF NOT EXISTS (SELECT 1 FROM daemons WHERE id = p_daemon AND lease_until > clock_timestamp() AND left_at IS NULL) THEN
           RETURN jsonb_build_object('kind', 'fenced');
         END IF;
-        SELECT coalesce(sum((record->>'weight')::double precision), 0), count(*), count(*) FILTER (WHERE phase = ANY (p_provisioning))
-          INTO w, n, prov FROM jobs
-          WHERE NOT (phase = 'decommissioning' AND coalesce((record->>'deleteAttempts')::integer, 0) > 0
-                     AND (record->>'phaseSince')::double precision < extract(epoch FROM clock_timestamp()) * 1000 - p_delete_hold_ms);
-        SELECT coalesce(sum(r.weight), 0), count(*) INTO rw, rn FROM reservations r JOIN daemons d ON d.id = r.daemon
-          WHERE d.lease_until > clock_timestamp() AND d.left_at IS NULL AND NOT (r.daemon = p_daemon AND r.runner = p_runner);
+        -- Jobs and reservations in ONE statement (one snapshot): a job's record replaces its
+        -- reservation in one commit, so a snapshot sees one or the other, never neither.
+        SELECT j.w, j.n, j.prov, r.w, r.n INTO w, n, prov, rw, rn FROM
+          (SELECT coalesce(sum((record->>'weight')::double precision), 0) AS w, count(*) AS n,
+                  count(*) FILTER (WHERE phase = ANY (p_provisioning)) AS prov
+             FROM jobs
+            WHERE NOT (phase = 'decommissioning' AND coalesce((record->>'deleteAttempts')::integer, 0) > 0
+                       AND (record->>'phaseSince')::double precision < extract(epoch FROM clock_timestamp()) * 1000 - p_delete_hold_ms)) j,
+          (SELECT coalesce(sum(r.weight), 0) AS w, count(*) AS n FROM reservations r JOIN daemons d ON d.id = r.daemon
+            WHERE d.lease_until > clock_timestamp() AND d.left_at IS NULL AND NOT (r.daemon = p_daemon AND r.runner = p_runner)) r;
         w := w + rw; n := n + rn; prov := prov + rn;
         IF n >= p_concurrent THEN
           RETURN jsonb_build_object('kind', 'concurrent', 'jobs', n, 'limit', p_concurrent);
