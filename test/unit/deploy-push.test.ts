@@ -1,11 +1,12 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {fastImportStream, pushOutcome} from '../../src/plugins/clever-docker/deploy-push.js'
+import {contextObjects, pushBuildContext, pushOutcome} from '../../src/plugins/clever-docker/deploy-push.js'
+import {writeLooseObjects} from '../../src/plugins/clever-docker/loose-objects.js'
 
 describe('deploy push', () => {
   it('reads git push --porcelain: a new master is pushed; an existing one (rejected or equal) is "exists"; anything else unknown', () => {
@@ -27,18 +28,18 @@ describe('deploy push', () => {
     expect(pushOutcome('*\trefs/heads/master:refs/heads/other\t[new branch]\n')).toBeUndefined()
   })
 
-  it('the fast-import stream makes one root commit with the three files, byte for byte', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hpr-fi-'))
+  it('the loose objects make one root commit with the three files, byte for byte, that git fsck accepts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpr-lo-'))
     try {
       const files = {Dockerfile: 'FROM x\n', 'runner.toml': 'name = "é"\n', 'job.json': '{"id":1,"s":"data 3\\n"}'}
       const env = {PATH: process.env.PATH!, HOME: dir, GIT_CONFIG_NOSYSTEM: '1'}
-      execFileSync('git', ['init', '-q', '--bare', join(dir, 'r.git')], {env})
-      execFileSync('git', ['fast-import', '--quiet', '--done'], {
-        env: {...env, GIT_DIR: join(dir, 'r.git')},
-        input: fastImportStream(files, 'Job definition', 1_700_000_000),
-      })
-      const git = (...a: string[]): string =>
-        execFileSync('git', ['--git-dir', join(dir, 'r.git'), ...a], {env}).toString()
+      const gitDir = join(dir, 'r.git')
+      execFileSync('git', ['init', '-q', '--bare', gitDir], {env})
+      const {commit, objects} = contextObjects(files, 1_700_000_000)
+      await writeLooseObjects(gitDir, objects)
+      const git = (...a: string[]): string => execFileSync('git', ['--git-dir', gitDir, ...a], {env}).toString()
+      git('update-ref', 'refs/heads/master', commit)
+      git('fsck', '--strict', '--no-dangling')
       expect(git('ls-tree', '--name-only', 'master').split('\n').filter(Boolean)).toEqual([
         'Dockerfile',
         'job.json',
@@ -46,7 +47,39 @@ describe('deploy push', () => {
       ])
       for (const [name, text] of Object.entries(files)) expect(git('show', `master:${name}`)).toBe(text)
       expect(git('rev-list', '--count', 'master').trim()).toBe('1')
+      // The same commit as git's own: same tree, author and date give the same id.
+      const tree = git('write-tree', '--missing-ok').trim()
+      expect(git('cat-file', '-p', 'master').split('\n')[0]).toBe(`tree ${git('rev-parse', 'master^{tree}').trim()}`)
+      expect(tree).toMatch(/^[0-9a-f]{40}$/)
     } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('runs one git process, with the credentials in its environment, never on its command line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpr-fakegit-'))
+    const path = process.env.PATH
+    try {
+      // A stand-in for git that records how it was called (and pushes nothing).
+      writeFileSync(
+        join(dir, 'git'),
+        `#!/bin/sh\necho "$@" >> ${dir}/calls\nenv | grep '^GIT_CONFIG' >> ${dir}/env\necho "*\trefs/heads/master:refs/heads/master\t[new branch]"\n`,
+        {mode: 0o755},
+      )
+      process.env.PATH = `${dir}:${path}`
+      const files = {Dockerfile: 'FROM x\n', 'runner.toml': 'a = 1\n', 'job.json': '{}'}
+      const pushed = await pushBuildContext(files, {
+        url: 'https://git.example/app_1.git',
+        basicAuth: 'c2VjcmV0OnMzY3IzdA==',
+      })
+      expect(pushed).toBe(true)
+      const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+      expect(calls).toHaveLength(1)
+      expect(calls[0]).toContain('push --porcelain --end-of-options https://git.example/app_1.git')
+      expect(calls[0]).not.toContain('c2VjcmV0OnMzY3IzdA==')
+      expect(readFileSync(join(dir, 'env'), 'utf8')).toContain('Authorization: Basic c2VjcmV0OnMzY3IzdA==')
+    } finally {
+      process.env.PATH = path
       rmSync(dir, {recursive: true, force: true})
     }
   })

@@ -1,4 +1,3 @@
-import {spawn} from 'node:child_process'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -6,6 +5,7 @@ import {join} from 'node:path'
 import {PaasRunnerError, type BuildContextFiles} from '@heptapod-paas-runner/plugin-api'
 
 import {assertNotGitOption} from './deploy-url.js'
+import {BlobCache, commitObject, looseObject, treeObject, writeLooseObjects, type LooseObject} from './loose-objects.js'
 
 const AUTHOR = 'Heptapod Paas Runner <paasrunner@heptapod.test>'
 
@@ -25,23 +25,6 @@ function isolatedEnv(home: string): Record<string, string> {
 }
 
 /**
- * The `git fast-import` stream of one root commit holding `files` on `refs/heads/master`. The
- * stream ends with `done`: a truncated stream (killed writer) imports nothing.
- */
-export function fastImportStream(files: BuildContextFiles, message: string, whenS: number): Buffer {
-  const parts: string[] = []
-  const data = (text: string): string => `data ${Buffer.byteLength(text)}\n${text}\n`
-  const names = Object.keys(files) as Array<keyof BuildContextFiles>
-  names.forEach((name, i) => parts.push(`blob\nmark :${i + 1}\n${data(files[name])}`))
-  parts.push(
-    `commit refs/heads/master\nauthor ${AUTHOR} ${whenS} +0000\ncommitter ${AUTHOR} ${whenS} +0000\n${data(message)}`,
-  )
-  names.forEach((name, i) => parts.push(`M 100644 :${i + 1} ${name}\n`))
-  parts.push('\ndone\n')
-  return Buffer.from(parts.join(''))
-}
-
-/**
  * What `git push --porcelain` says of `refs/heads/master`: `pushed` (a new branch), `exists`
  * (the branch was there already: this push did not move it), or undefined when it does not say.
  */
@@ -58,31 +41,44 @@ export function pushOutcome(text: string): 'pushed' | 'exists' | undefined {
   return undefined
 }
 
+/** The per-runner files, hashed and deflated once (they are the same for every job of a runner). */
+const sharedBlobs = new BlobCache()
+
 /**
- * Pushes `files` as one root commit to `master` of the deployment repository, with two git
- * processes: `git fast-import` (blobs, tree and commit in one process, no work tree) and
- * `git push`. Credentials go in an HTTP header, never in the URL or in a file. Returns false when
- * `master` exists already (launched before, e.g. before a crash): a push without force never
- * replaces it, so the check and the push are one atomic step on the server's side.
+ * The loose objects of one root commit holding `files`. The Dockerfile and runner.toml come from
+ * the cache; job.json, which holds the job's token, is never cached.
+ */
+export function contextObjects(files: BuildContextFiles, whenS: number): {commit: string; objects: LooseObject[]} {
+  const blobs = (Object.keys(files) as Array<keyof BuildContextFiles>).map((name) => ({
+    name,
+    blob: name === 'job.json' ? looseObject('blob', Buffer.from(files[name])) : sharedBlobs.get(files[name]),
+  }))
+  const tree = treeObject(blobs.map((b) => ({name: b.name, sha: b.blob.sha})))
+  const commit = commitObject(tree.sha, AUTHOR, whenS, 'Job definition')
+  return {commit: commit.sha, objects: [...blobs.map((b) => b.blob), tree, commit]}
+}
+
+/**
+ * Pushes `files` as one root commit to `master` of the deployment repository, with one git
+ * process (`git push`, through simple-git): the commit's objects are written here, as loose
+ * objects in a fresh git directory. Credentials go in an HTTP header set through git's
+ * environment (`GIT_CONFIG_*`): never in the URL, a file, or the command line (which `ps` shows).
+ * Returns false when `master` exists already (launched before, e.g. before a crash): a push
+ * without force never replaces it, so the check and the push are one atomic step on the server's side.
  */
 export async function pushBuildContext(files: BuildContextFiles, target: PushTarget): Promise<boolean> {
   const url = assertNotGitOption(target.url)
   const home = await mkdtemp(join(tmpdir(), 'hpr-push-'))
   try {
-    const env = isolatedEnv(home)
     // A git directory needs HEAD, objects/ and refs/ (gitrepository-layout(5)); laid out here,
     // it spares a `git init` process and its template copy per launch.
     const gitDir = join(home, 'repo.git')
-    await mkdir(join(gitDir, 'objects'), {recursive: true})
+    const {commit, objects} = contextObjects(files, Math.floor(Date.now() / 1000))
     await mkdir(join(gitDir, 'refs', 'heads'), {recursive: true})
+    await writeLooseObjects(gitDir, objects)
     await writeFile(join(gitDir, 'HEAD'), 'ref: refs/heads/master\n')
-    await fastImport(
-      gitDir,
-      env,
-      fastImportStream(files, 'Job definition', Math.floor(Date.now() / 1000)),
-      target.signal,
-    )
-    const text = await gitPush(gitDir, env, url, target)
+    await writeFile(join(gitDir, 'refs', 'heads', 'master'), `${commit}\n`)
+    const text = await gitPush(gitDir, home, url, target)
     const outcome = pushOutcome(text)
     if (outcome === undefined)
       throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {
@@ -94,46 +90,26 @@ export async function pushBuildContext(files: BuildContextFiles, target: PushTar
   }
 }
 
-function fastImport(gitDir: string, env: Record<string, string>, stream: Buffer, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // unpackLimit 0: keep the pack as written (the default would run `git unpack-objects` for so few objects).
-    const child = spawn('git', ['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet', '--done'], {
-      cwd: gitDir,
-      env: {...env, GIT_DIR: gitDir},
-      stdio: ['pipe', 'ignore', 'pipe'],
-      ...(signal ? {signal} : {}),
-    })
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.stdin.on('error', () => {}) // a failing fast-import may exit before reading it all; its exit code says why
-    child.on('error', (error) =>
-      reject(
-        new PaasRunnerError('git_push', `git fast-import could not run: ${error.message}`, {
-          retryable: false,
-          cause: error,
-        }),
-      ),
-    )
-    child.on('close', (code) => {
-      if (code === 0) resolve()
-      else
-        reject(
-          new PaasRunnerError('git_push', `git fast-import failed (exit ${code}): ${lastLines(stderr)}`, {
-            retryable: false,
-          }),
-        )
-    })
-    child.stdin.end(stream)
-  })
-}
-
 /** `git push --porcelain` through simple-git; its output (or its error's, which holds stdout too). */
-async function gitPush(gitDir: string, env: Record<string, string>, url: string, target: PushTarget): Promise<string> {
+async function gitPush(gitDir: string, home: string, url: string, target: PushTarget): Promise<string> {
   const {simpleGit} = await import('simple-git')
+  const env = {
+    ...isolatedEnv(home),
+    GIT_DIR: gitDir,
+    // Configuration through the environment (git >= 2.31), not `-c`: it stays out of the command line.
+    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${target.basicAuth}`,
+    // Five objects: pack-objects needs no thread pool for them.
+    GIT_CONFIG_KEY_1: 'pack.threads',
+    GIT_CONFIG_VALUE_1: '1',
+  }
   const git = simpleGit({
-    baseDir: gitDir,
-    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM'],
-    config: [`http.extraHeader=Authorization: Basic ${target.basicAuth}`],
+    baseDir: home,
+    allowEnvironment: Object.keys(env).filter((k) => k.startsWith('GIT_')),
+    // simple-git guards GIT_CONFIG_COUNT because a caller's environment could set any key with
+    // it; here the keys are ours and fixed, only the header's value varies (base64: no newline).
+    unsafe: {allowUnsafeConfigEnvCount: true},
     ...(target.signal ? {abort: target.signal} : {}),
   }).env(env)
   try {
