@@ -21,6 +21,8 @@ export default defineConfig({
     testTimeout: 30000,
     hookTimeout: 30000,
     setupFiles: ['test/helpers/child-coverage.ts'],
+    // Where no PostgreSQL answers, a private one from the machine's binaries (initdb + pg_ctl).
+    globalSetup: ['test/helpers/private-postgres.ts'],
     // `npm run coverage` (scripts/coverage.mjs) adds the CLI child processes to these figures.
     coverage: {
       provider: 'v8',

@@ -63,7 +63,7 @@ describe.skipIf(NO_DATABASE !== undefined)(
         : []
     }
 
-    it('loses no job, runs none twice, leaves no resource; a second daemon on the schema is refused; status reads the database', async () => {
+    it('loses no job, runs none twice, leaves no resource; a daemon with other settings is refused; status reads the database', async () => {
       const url = await sim.start()
       const runner = sim.createRunner()
       writeFileSync(
@@ -125,11 +125,15 @@ state_schema = "${schema}"
         readdirSync(cloud).filter((f) => f.endsWith('.json')).length === 0 &&
         (await tracked()).length === 0
       await waitUntil(allDone, 180_000, 'every job finished, every resource deleted, nothing tracked')
-      // While the last daemon runs, a second daemon on the same schema is refused (exit 2), and `status` reads the database.
+      // While the last daemon runs, a second daemon on the same schema with other limits is refused (exit 2, the difference named).
       // Spawned, not spawnSync: the simulator lives in this process and must keep answering the daemon.
-      const second = await runCli(['run', config], {dataDir: join(dir, 'data')})
+      const otherConfig = join(dir, 'other.toml')
+      writeFileSync(otherConfig, readFileSync(config, 'utf8').replace('concurrent = 12', 'concurrent = 13'))
+      const second = await runCli(['run', otherConfig], {dataDir: join(dir, 'data')})
       expect(second.code).toBe(2)
-      expect(second.stderr).toMatch(/state_url: schema hpr_test_\w+ is in use by another daemon/)
+      expect(second.stderr).toMatch(
+        /state_url: the daemons of schema hpr_test_\w+ run other settings than this configuration.*concurrent: this configuration has 13, the cluster 12/,
+      )
       // While it runs, `status` asks the daemon (its control socket); once it is stopped, the database.
       const live = await runCli(['status', config, '--json'], {dataDir: join(dir, 'data')})
       expect(live.code).toBe(0)

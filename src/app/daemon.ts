@@ -5,6 +5,8 @@ import type {Logger} from '../core/logger.js'
 import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../core/dispatcher/dispatcher-options.js'
 import type {JobStatePort, LoadReport} from '../core/state/state-port.js'
+import type {ClusterPort} from '../core/state/cluster-port.js'
+import {clusterSettings, diffSettings} from '../core/state/cluster-settings.js'
 import {describeReload, planReload} from '../core/dispatcher/reload-plan.js'
 import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
@@ -88,6 +90,8 @@ async function startWithDatabase(
 ): Promise<Daemon> {
   const {config} = loaded
   let opened
+  // Intake stops the moment the store's connection drops, not at the next lease renewal.
+  const hooks = {unreachable: () => {}}
   try {
     // Loaded only with state_url: the PostgreSQL client costs a quarter of a second at start.
     const {PgStateStore} = await import('../adapters/state/pg/pg-state-store.js')
@@ -96,10 +100,13 @@ async function startWithDatabase(
       schema: config.stateSchema,
       runnerTokens: new Map(config.runners.map((r) => [r.uniqueName, r.token])),
       now: Date.now,
-      onConnectionError: (e) =>
+      onConnectionError: (e) => {
         logger.warn('lost the connection to the state database; the next change reconnects', {
           error: loaded.redactor.redact(e.message),
-        }),
+        })
+        hooks.unreachable()
+      },
+      member: {leaseMs: config.clusterLeaseSeconds * 1000, settings: clusterSettings(config)},
     })
   } catch (error) {
     throw databaseStartupError(config.file, error)
@@ -109,9 +116,24 @@ async function startWithDatabase(
       state: opened.store.path,
       schema: config.stateSchema,
     })
+  const cluster = opened.store.cluster!
+  logger.info(
+    `joined the cluster of schema ${config.stateSchema} as ${cluster.daemonId} (lease ${config.clusterLeaseSeconds} s)`,
+    {state: opened.store.path, adopted: opened.store.records.size},
+  )
+  // Leaving ends the lease at once: the jobs this daemon still holds are adopted by the others.
+  const leave = async (): Promise<void> => {
+    await cluster.leave().catch((error: unknown) =>
+      logger.warn('could not leave the cluster; its lease expires by itself', {
+        error: loaded.redactor.redact(String(error)),
+      }),
+    )
+    await cluster.close()
+  }
   try {
-    return await startWithStore(loaded, logger, options, opened, async () => {})
+    return await startWithStore(loaded, logger, options, opened, leave, cluster, hooks)
   } catch (error) {
+    await leave()
     await opened.store.close()
     throw error
   }
@@ -133,6 +155,8 @@ async function startWithStore(
   options: Partial<DispatcherOptions>,
   opened: {store: JobStatePort; report: LoadReport},
   release: () => Promise<void>,
+  cluster?: ClusterPort,
+  hooks?: {unreachable: () => void},
 ): Promise<Daemon> {
   const {config, redactor} = loaded
   const {store, report} = opened
@@ -182,6 +206,7 @@ async function startWithStore(
     runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
     coordinator,
     store,
+    ...(cluster ? {cluster} : {}),
     clock: {now: Date.now, sleep: abortableSleep},
     random: Math.random,
     logger,
@@ -190,6 +215,7 @@ async function startWithStore(
     retireSecret: (s) => redactor.retire(s),
     options,
   })
+  if (hooks) hooks.unreachable = () => dispatcher.stateUnreachable()
   metrics = new Metrics(dispatcher, dispatcher.events)
   // The quota is kept beside the state file, so `status` shows the last one when no daemon runs.
   dispatcher.events.on((e) => {
@@ -226,6 +252,15 @@ async function startWithStore(
   const reload = async (load: () => Promise<LoadedConfig>): Promise<boolean> => {
     try {
       const next = await load()
+      if (cluster) {
+        // Every daemon of a cluster runs the same runners and limits: a reload of one alone would split them.
+        const differences = diffSettings(clusterSettings(next.config), clusterSettings(dispatcher.currentConfig))
+        if (differences.length > 0) {
+          throw new Error(
+            `in a cluster, the runners, [quota_computation], concurrent and paas_max_concurrent_provisioning change only by restarting every daemon with the new configuration: ${differences.join('; ')}`,
+          )
+        }
+      }
       const plan = planReload(dispatcher.currentConfig, next.config)
       const fresh = [...plan.added, ...plan.changed]
       const made = await createExecutors({...next, config: {...next.config, runners: fresh}}, (i) =>
@@ -260,6 +295,7 @@ async function startWithStore(
       await dispatcher.shutdown(reason)
       await server?.close()
       await socket?.close()
+      // Every change is committed before the cluster is left: the others adopt from there.
       await store.close()
       await release()
     },

@@ -34,12 +34,13 @@ export interface RunDaemonOptions {
  * The `run` command's daemon, from start to stop: logger (or TUI), SIGHUP reloads, stop signals,
  * then a graceful stop. Resolves once stopped; a second stop signal exits the process at once.
  */
-export async function runDaemon(o: RunDaemonOptions): Promise<void> {
+export async function runDaemon(o: RunDaemonOptions): Promise<{leaseLost: boolean}> {
   const {config} = o.loaded
   const override = (c: Config): void => {
     Object.assign(c, o.overrides ?? {})
   }
   override(config)
+  let leaseLost = false
   await withTui(
     {
       wanted: o.tui,
@@ -78,8 +79,13 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
       })
       if (o.debugSignal)
         process.on('SIGUSR1', () => logger.warn('state dump (SIGUSR1)', {snapshot: started.dispatcher.snapshot()}))
+      const lost = started.dispatcher.leaseLost.then((why) => {
+        leaseLost = true
+        return why
+      })
       const stopped = Promise.race([
         signals.stopRequested,
+        lost,
         started.dispatcher.intakeDone().then(() => `all runners did ${o.pollCycles} polling cycles`),
       ])
       await ui.runUntilStopped(started, {onForce: force, stopped})
@@ -87,4 +93,5 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
       logger.warn('stopped')
     },
   )
+  return {leaseLost}
 }

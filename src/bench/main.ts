@@ -21,6 +21,7 @@ import {StateStore} from '../core/state/state-store.js'
 import {type MemoryExecutor, memoryExecutorFactory} from '../test-doubles/memory/memory-executor.js'
 import {dropMemoryCloud} from '../test-doubles/memory/memory-cloud.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
+import {clusterBench, clusterSection, failoverFigure} from './cluster.js'
 import {commitLatency} from './commit-latency.js'
 import {launchCost} from './launch-cost.js'
 import {scale} from './scale.js'
@@ -433,6 +434,21 @@ async function main(): Promise<void> {
   const tui5k = await tuiCost(5000, quick ? 5_000 : 20_000)
   log(`  ${tui5k.toFixed(1)} % of one core`)
 
+  const clusterJobs = quick ? 100 : 400
+  log(
+    `cluster: admission latency and launch throughput of ${clusterJobs} jobs, file journal, 1 and 3 daemons on PostgreSQL…`,
+  )
+  const cluster = await clusterBench(clusterJobs)
+  if (typeof cluster === 'string') log(`  ${cluster}`)
+  else
+    for (const r of cluster)
+      log(
+        `  ${r.setup} × ${r.daemons}: admission p50 ${fmtMs(r.admissionP50)} ms, p99 ${fmtMs(r.admissionP99)} ms; ${r.throughput.toFixed(1)} jobs/s`,
+      )
+  log('cluster failover: three real daemons, 100 jobs, one killed with kill -9 (test/e2e-cluster.test.ts)…')
+  const failover = failoverFigure()
+  log(`  ${failover}`)
+
   const ok = (v: boolean): string => (v ? 'met' : '**missed**')
   const md = `# Benchmarks
 
@@ -518,7 +534,8 @@ Notes:
 - Without long polling, pickup waits for the next poll: up to \`check_interval\`.
 - The state file holds ${commit.fileKiB.toFixed(0)} KiB at the end of the commit measurement.
 - Footprint: the real CLI daemon, sampled from /proc over ${quick ? 10 : 60} s after every job was running.
-`
+
+${clusterSection(cluster, failover)}`
   writeFileSync(join(REPO, 'BENCHMARKS.md'), md)
   log('wrote BENCHMARKS.md')
 }

@@ -63,6 +63,7 @@ async function gatherStatus(config: Config): Promise<{report: StatusReport; why:
         source: 'database',
         from: store.path,
         snapshot: snapshotFromState(config, store, Date.now(), 'no daemon runs'),
+        ...(store.clusterView ? {cluster: store.clusterView} : {}),
       },
       why,
     }
@@ -91,6 +92,25 @@ function age(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
 }
 
+/** The daemons of the cluster, their leases and the jobs each holds. */
+function renderCluster(c: NonNullable<StatusReport['cluster']>, now: number): string[] {
+  const live = c.daemons.filter((d) => d.state === 'live').length
+  const lines = [
+    `Cluster: ${live} live daemon(s) of ${c.daemons.length} known${c.sweeper ? `; orphan sweeper ${c.sweeper}` : ''}`,
+  ]
+  lines.push(`  ${'DAEMON'.padEnd(36)}${'STATE'.padEnd(9)}${'LEASE'.padEnd(16)}JOBS`)
+  for (const d of c.daemons) {
+    const lease = d.state === 'live' ? `${age(d.leaseUntil - now)} left` : `ended ${age(now - d.leaseUntil)} ago`
+    lines.push(`  ${d.id.slice(0, 35).padEnd(36)}${d.state.padEnd(9)}${lease.padEnd(16)}${d.jobs}`)
+  }
+  const unheld = Object.entries(c.holders)
+    .filter(([, h]) => h === null)
+    .map(([k]) => k)
+  if (unheld.length)
+    lines.push(`  held by no daemon yet (the first live daemon adopts them): ${unheld.slice(0, 20).join(', ')}`)
+  return lines
+}
+
 /** The human report: one block per runner, its jobs as a table, then deletions and failures. */
 export function renderStatus(r: StatusReport, why: string): string {
   const s = r.snapshot
@@ -116,12 +136,15 @@ export function renderStatus(r: StatusReport, why: string): string {
       lines.push('  no job')
       continue
     }
+    // From the database of a cluster: which daemon holds each job.
+    const holders = r.cluster?.holders
     lines.push(
-      `  ${'JOB'.padEnd(10)}${'PROJECT'.padEnd(16)}${'PHASE'.padEnd(16)}${'FLAVOR'.padEnd(8)}${'WEIGHT'.padStart(7)}  ${'AGE'.padEnd(8)}RESOURCE`,
+      `  ${'JOB'.padEnd(10)}${'PROJECT'.padEnd(16)}${'PHASE'.padEnd(16)}${'FLAVOR'.padEnd(8)}${'WEIGHT'.padStart(7)}  ${'AGE'.padEnd(8)}${'RESOURCE'.padEnd(holders ? 24 : 0)}${holders ? 'DAEMON' : ''}`.trimEnd(),
     )
     for (const j of jobs) {
+      const holder = holders ? (holders[`${j.runner}/${j.jobId}`] ?? 'none yet') : undefined
       lines.push(
-        `  ${String(j.jobId).padEnd(10)}${(j.projectName ?? String(j.projectId ?? '-')).slice(0, 15).padEnd(16)}${j.phase.padEnd(16)}${(j.flavor ?? '-').padEnd(8)}${formatWeight(j.weight).padStart(7)}  ${age(s.at - j.acquiredAt).padEnd(8)}${j.resourceId ?? '-'}`,
+        `  ${String(j.jobId).padEnd(10)}${(j.projectName ?? String(j.projectId ?? '-')).slice(0, 15).padEnd(16)}${j.phase.padEnd(16)}${(j.flavor ?? '-').padEnd(8)}${formatWeight(j.weight).padStart(7)}  ${age(s.at - j.acquiredAt).padEnd(8)}${(j.resourceId ?? '-').padEnd(holders ? 24 : 0)}${holder ?? ''}`.trimEnd(),
       )
     }
   }
@@ -135,6 +158,7 @@ export function renderStatus(r: StatusReport, why: string): string {
     )
     for (const u of s.unmarkedResources.slice(0, 20)) lines.push(`  ${u.name} (${u.resourceId}, runner ${u.runner})`)
   }
+  if (r.cluster) lines.push('', ...renderCluster(r.cluster, s.at))
   if (s.recentFailures.length) {
     lines.push('Recent failures:')
     for (const f of s.recentFailures.slice(-10)) lines.push(`  job ${f.jobId} (${f.runner}): ${f.reason}`)

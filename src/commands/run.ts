@@ -3,11 +3,14 @@ import {Flags} from '@oclif/core'
 import {runDaemon} from '../app/run-daemon.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {configArg, configFlag, logLevelFlag, resolveConfigPath} from '../cli/common-flags.js'
+import {EXIT_LEASE_LOST} from '../cli/exit-codes.js'
 
 export default class Run extends BaseCommand {
   static override description = `Run the daemon: take jobs from the coordinators, run each on a fresh PAAS resource, delete it afterwards.
 
 SIGTERM, SIGINT or SIGQUIT stops gracefully: intake stops at once, operations that must not be cut finish, then it exits 0 (allow 120 s, as systemd's TimeoutStopSec=120). A second signal exits at once; the state file is always up to date.
+
+With state_url, daemons on the same database and state_schema form a cluster (shared quota and limits, failover); a daemon that cannot renew its lease stops taking jobs, and exits 75 once the lease expired (restart it: it joins again).
 
 SIGHUP reloads the configuration: added runners start polling, removed ones stop taking jobs and finish theirs, changed limits apply; a configuration that does not load is refused with a log line and the running one is kept.
 
@@ -62,7 +65,7 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
       this.logToStderr(
         'warning: --job-progress-poll-interval is deprecated: set job_progress_poll_interval in the configuration',
       )
-    await runDaemon({
+    const outcome = await runDaemon({
       oclif: this.config,
       path,
       loaded,
@@ -81,5 +84,7 @@ The original's form \`heptapod-paas-runner CONFIG -l INFO\` runs this command to
       print: (line) => this.log(line),
       warn: (line) => this.logToStderr(line),
     })
+    // In a cluster, a daemon whose lease expired stops: its supervisor starts it again, and it joins as a new member.
+    if (outcome.leaseLost) this.exit(EXIT_LEASE_LOST)
   }
 }

@@ -81,12 +81,36 @@ export const snapshotSchema = z.object({
 })
 export type DispatcherSnapshot = z.infer<typeof snapshotSchema>
 
+/** The daemons of a PostgreSQL cluster and which holds which job, as the database says. */
+export const clusterViewSchema = z.object({
+  daemons: z.array(
+    z.object({
+      id: z.string(),
+      host: z.string(),
+      pid: z.number(),
+      startedAt: z.number(),
+      renewedAt: z.number(),
+      leaseUntil: z.number(),
+      /** live: the lease runs; expired: not renewed in time (its jobs are adopted); left: stopped gracefully. */
+      state: z.enum(['live', 'expired', 'left']),
+      jobs: z.number(),
+    }),
+  ),
+  /** `runner/jobId` → the daemon holding it (null: nobody yet; the first live daemon adopts it). */
+  holders: z.record(z.string(), z.string().nullable()),
+  sweeper: z.string().nullable(),
+})
+
 /** What `status` shows: the snapshot and where it came from. */
 export const statusReportSchema = z.object({
   source: z.enum(['daemon', 'state-file', 'database']),
   /** `http://host:port/status`, or the state file path. */
   from: z.string(),
   snapshot: snapshotSchema,
+  /** With state_url, read from the database when no daemon answers. */
+  cluster: clusterViewSchema.optional(),
 })
+
+export type ClusterView = z.infer<typeof clusterViewSchema>
 
 export type StatusReport = z.infer<typeof statusReportSchema>

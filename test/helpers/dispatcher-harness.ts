@@ -3,6 +3,7 @@ import {Dispatcher} from '../../src/core/dispatcher/dispatcher.js'
 import type {DispatcherOptions} from '../../src/core/dispatcher/dispatcher-options.js'
 import type {DispatcherEvent} from '../../src/core/events.js'
 import type {Logger} from '../../src/core/logger.js'
+import type {ClusterPort} from '../../src/core/state/cluster-port.js'
 import {StateStore} from '../../src/core/state/state-store.js'
 import {dropMemoryCloud, memoryCloud, type MemoryCloud} from '../../src/test-doubles/memory/memory-cloud.js'
 import {type MemoryExecutor, memoryExecutorFactory} from '../../src/test-doubles/memory/memory-executor.js'
@@ -45,6 +46,8 @@ export interface HarnessOptions {
   options?: Partial<DispatcherOptions>
   /** GitLab as the dispatcher sees it (a FakeCoordinator subclass can change one answer). */
   coordinator?: FakeCoordinator
+  /** A cluster (shared ledger, lease, adoption), as a fake. */
+  cluster?: ClusterPort
 }
 
 let cloudSeq = 0
@@ -174,6 +177,7 @@ ${runners}`
       })),
       coordinator: this.gitlab,
       store,
+      ...(this.o.cluster ? {cluster: this.o.cluster} : {}),
       clock: this.clock,
       random: () => 0.5,
       logger: captureLogger(this.logs),

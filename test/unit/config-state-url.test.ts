@@ -31,6 +31,16 @@ describe('state_url and state_schema', () => {
     expect(parse(BASE).stateUrl).toBeUndefined()
   })
 
+  it('cluster_lease_seconds: 30 by default, a whole number of seconds from 3 to 3600, said on its line', () => {
+    expect(parse(`state_url = "postgresql://db/x"\n${BASE}`).clusterLeaseSeconds).toBe(30)
+    expect(parse(`state_url = "postgresql://db/x"\ncluster_lease_seconds = 5\n${BASE}`).clusterLeaseSeconds).toBe(5)
+    for (const bad of ['2', '3601', '4.5', '"30"']) {
+      const found = issues(`state_url = "postgresql://db/x"\ncluster_lease_seconds = ${bad}\n${BASE}`)
+      expect(found, bad).toHaveLength(1)
+      expect(found[0], bad).toMatch(/^2: cluster_lease_seconds: /)
+    }
+  })
+
   it('state_file and state_url together are a configuration error, on the line of state_url', () => {
     expect(issues(`state_url = "postgresql://db/x"\n${WITH_FILE}`)).toEqual([
       '1: state_url: state_file and state_url are mutually exclusive: the file journal (one daemon) or PostgreSQL (state_url), not both',

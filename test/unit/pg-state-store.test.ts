@@ -131,13 +131,9 @@ describe.skipIf(NO_DATABASE !== undefined)(
       await again.close()
     })
 
-    it('one daemon per schema: a second is refused until the first is gone', async () => {
+    it('status reads without joining, and opens no secret; a store reopened sees what was committed', async () => {
       const o = options()
       const {store} = await PgStateStore.open(o)
-      const err = await PgStateStore.open(o).catch((e: unknown) => e)
-      expect(err).toMatchObject({code: 'state_locked', key: 'state_url'})
-      expect((err as Error).message).toMatch(/in use by another daemon/)
-      // `status` reads without the lock, and opens no secret.
       await store.put(rec(5))
       const view = await PgStateStore.inspect(o)
       expect(view.records.get(`${RUNNER}/5`)).toMatchObject({phase: 'running', jobToken: '<sealed>'})
@@ -147,7 +143,7 @@ describe.skipIf(NO_DATABASE !== undefined)(
       await second.close()
     })
 
-    it('a lost connection is reopened at the next change, which holds the schema again', async () => {
+    it('a lost connection is reopened at the next change', async () => {
       const o = options()
       const lost: Error[] = []
       const {store} = await PgStateStore.open({...o, onConnectionError: (e) => lost.push(e)})
@@ -158,7 +154,6 @@ describe.skipIf(NO_DATABASE !== undefined)(
       await vi.waitFor(() => expect(lost).toHaveLength(1))
       await store.put(rec(2))
       await store.put(rec(3))
-      await expect(PgStateStore.open(o)).rejects.toMatchObject({code: 'state_locked'})
       await store.close()
       const {store: again} = await PgStateStore.open(o)
       expect([...again.records.keys()].sort()).toEqual([`${RUNNER}/1`, `${RUNNER}/2`, `${RUNNER}/3`])

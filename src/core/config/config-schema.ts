@@ -111,6 +111,13 @@ export const GLOBAL_KEYS = {
       'the PostgreSQL schema of those records, created and migrated by the daemon (a lower-case SQL identifier)',
     ),
   ),
+  cluster_lease_seconds: configKey(
+    'clusterLeaseSeconds',
+    documented(
+      bounded({min: 3, max: 3600, unit: 'seconds', int: true}).default(30),
+      'with `state_url`: the lease of each daemon of a [cluster](#a-cluster-several-daemons-one-database), renewed every third of it; its jobs are adopted once it expired',
+    ),
+  ),
   quota_computation: configKey(
     'quotaComputation',
     tableSchema(QUOTA_COMPUTATION_KEYS, {

@@ -167,7 +167,8 @@ export class Capacity {
   private isWaiting(o: RunnerRuntime): boolean {
     if (o.reserved !== undefined || o.intake.state !== 'paused') return false
     const kind = o.intake.blocker.kind
-    const capacity = kind === 'quota' || kind === 'concurrent' || kind === 'provisioning' || kind === 'turn'
+    const capacity =
+      kind === 'quota' || kind === 'concurrent' || kind === 'provisioning' || kind === 'turn' || kind === 'cluster'
     return capacity && !this.neverFits(o.minWeight ?? 0)
   }
 }

@@ -7,6 +7,7 @@ import {EventBus, type DispatcherEvent, type DispatcherSnapshot, type IntakeStat
 import type {Executor} from '../executor.js'
 import type {Logger} from '../logger.js'
 import {recordKey, type JobRecord} from '../state/job-record.js'
+import type {ClusterPort} from '../state/cluster-port.js'
 import type {JobStatePort} from '../state/state-port.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
 
@@ -20,6 +21,8 @@ export interface DispatcherDeps {
   runners: RunnerUnit[]
   coordinator: Coordinator
   store: JobStatePort
+  /** Several daemons on one database: the shared ledger, the leases, adoption (absent with the file journal). */
+  cluster?: ClusterPort
   clock: Clock
   random(): number
   logger: Logger
@@ -93,6 +96,12 @@ export class DispatcherContext {
   stopping = false
   /** Intake paused by the operator (TUI `p`). */
   operatorPaused = false
+  /** In a cluster: the state database does not answer (intake stops until it does). */
+  clusterDown = false
+  /** In a cluster: this daemon's lease expired; it acts on no job any more and stops. */
+  leaseLost = false
+  /** In a cluster: called when a part finds the state database away (set by the cluster membership). */
+  stateUnreachable: () => void = () => {}
   /** Aborts the job requests in flight when the operator pauses intake. */
   intakeController = new AbortController()
   readonly redact: (s: string) => string

@@ -25,6 +25,8 @@ export interface DispatcherOptions {
   progressConcurrency: number
   /** Upper bound of a graceful shutdown: systemd kills us at 120 s. */
   shutdownTimeoutMs: number
+  /** In a cluster, a runner refused by the shared ledger asks it again after this long (other daemons release capacity without telling us). */
+  clusterRetryMs: number
 }
 
 export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
@@ -40,4 +42,5 @@ export const DEFAULT_DISPATCHER_OPTIONS: DispatcherOptions = {
   quotaRetryMs: 10_000,
   shutdownTimeoutMs: 100_000,
   progressConcurrency: 8,
+  clusterRetryMs: 1_000,
 }

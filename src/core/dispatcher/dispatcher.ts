@@ -1,7 +1,9 @@
 import type {Config} from '../config/config-types.js'
 import {AbortedError} from '../coordinator/coordinator-errors.js'
 import type {DispatcherSnapshot, EventBus, JobSnapshot} from '../events.js'
+import type {JobRecord} from '../state/job-record.js'
 import {Capacity} from './capacity.js'
+import {ClusterMembership} from './cluster-membership.js'
 import {DispatcherContext, type DispatcherDeps, type RunnerRuntime, type RunnerUnit} from './dispatcher-context.js'
 import {Intake} from './intake.js'
 import {ExecutorReports} from './executor-reports.js'
@@ -27,6 +29,8 @@ export type {DispatcherDeps, RunnerUnit} from './dispatcher-context.js'
  * - resume.ts: records of an earlier run or of the original's state file, before they resume;
  * - reload.ts: a new configuration while jobs run (SIGHUP);
  * - executor-reports.ts: a line for a job's log, or its resource failed, from its executor.
+ * - cluster-membership.ts: with several daemons on one database, the lease and the adoption of
+ *   the jobs of daemons gone (the shared admission ledger is asked by intake).
  * This class starts and stops them, and builds the snapshot the views read.
  */
 export class Dispatcher {
@@ -40,6 +44,7 @@ export class Dispatcher {
   private readonly progress: Progress
   private readonly sweep: OrphanSweep
   private readonly reload: Reload
+  private readonly membership: ClusterMembership | undefined
   private readonly loops: Array<Promise<void>> = []
   private readonly intakeLoops: Array<Promise<void>> = []
   private stopped: Promise<void> | undefined
@@ -54,6 +59,24 @@ export class Dispatcher {
     this.progress = new Progress(this.ctx, this.pipeline)
     this.sweep = new OrphanSweep(this.ctx)
     this.reload = new Reload(this.ctx, this.capacity, (rt) => this.startIntake(rt))
+    this.sweep.cluster = deps.cluster
+    if (deps.cluster)
+      this.membership = new ClusterMembership(this.ctx, deps.cluster, (records) => this.resumeRecords(records))
+  }
+
+  /** In a cluster: resolves with the reason once this daemon's lease is lost (it must then stop); never otherwise. */
+  get leaseLost(): Promise<string> {
+    return this.membership?.lost ?? new Promise(() => {})
+  }
+
+  /** In a cluster: the state database's connection dropped; intake stops now (the lease renewal resumes it). */
+  stateUnreachable(): void {
+    this.ctx.stateUnreachable()
+  }
+
+  /** One lease renewal and the adoptions it allows (tests; the membership loop does it every third of the lease). */
+  async clusterTick(): Promise<void> {
+    await this.membership?.tick()
   }
 
   private startIntake(rt: RunnerRuntime): void {
@@ -85,8 +108,19 @@ export class Dispatcher {
     const {ctx} = this
     await this.capacity.computeQuota(true)
     await this.capacity.refuseIdleRunners()
+    await this.resumeRecords([...ctx.store.records.values()])
+    if (!ctx.quota) this.loops.push(this.capacity.quotaLoop())
+    for (const rt of ctx.runners) this.startIntake(rt)
+    this.loops.push(this.progress.loop())
+    this.loops.push(this.sweep.loop())
+    if (this.membership) this.loops.push(this.membership.loop())
+  }
+
+  /** Resumes records from their recorded step: those of an earlier run at start, and in a cluster those adopted from a daemon gone. */
+  private async resumeRecords(records: readonly JobRecord[]): Promise<void> {
+    const {ctx} = this
     const resume = new Resume(ctx)
-    for (const stored of [...ctx.store.records.values()]) {
+    for (const stored of records) {
       ctx.deps.addSecret?.(stored.jobToken)
       const rec = await resume.adoptLegacyRunnerName(stored)
       if (!ctx.byUnique.has(rec.runner)) {
@@ -104,10 +138,7 @@ export class Dispatcher {
       })
       this.pipeline.drive(rec.weightUnknown ? await resume.assumeHeaviest(rec) : rec)
     }
-    if (!ctx.quota) this.loops.push(this.capacity.quotaLoop())
-    for (const rt of ctx.runners) this.startIntake(rt)
-    this.loops.push(this.progress.loop())
-    this.loops.push(this.sweep.loop())
+    ctx.progressWake.notify()
   }
 
   /** Resolves when every intake loop has ended (after `maxPollCycles`, or at shutdown). */

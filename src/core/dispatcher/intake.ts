@@ -9,6 +9,7 @@ import {formatWeight} from '../quota/flavor-weight.js'
 import {isFlavorConfigError} from '../quota/quota.js'
 import {recordKey, type JobRecord} from '../state/job-record.js'
 import type {Capacity} from './capacity.js'
+import {clusterAdmission, clusterRelease} from './cluster-admission.js'
 import {oneLine, type DispatcherContext, type RunnerRuntime} from './dispatcher-context.js'
 import type {JobPipeline} from './job-pipeline.js'
 
@@ -102,31 +103,36 @@ export class Intake {
         continue
       }
       const u = this.limits.usage()
-      const blocker: IntakeBlocker | undefined = this.ctx.operatorPaused
+      const local: IntakeBlocker | undefined = this.ctx.operatorPaused
         ? {kind: 'operator'}
-        : admissionBlocker({
-            quota: this.ctx.quota?.total,
-            weightInUse: u.weight,
-            jobs: u.jobs,
-            concurrent: this.ctx.config.concurrent,
-            provisioning: u.provisioning,
-            maxProvisioning: this.ctx.config.maxConcurrentProvisioning,
-            minRequestableWeight: minWeight,
-            ahead: this.limits.waitingAhead(rt),
-          })
+        : this.ctx.clusterDown
+          ? {kind: 'state_unavailable'}
+          : admissionBlocker({
+              quota: this.ctx.quota?.total,
+              weightInUse: u.weight,
+              jobs: u.jobs,
+              concurrent: this.ctx.config.concurrent,
+              provisioning: u.provisioning,
+              maxProvisioning: this.ctx.config.maxConcurrentProvisioning,
+              minRequestableWeight: minWeight,
+              ahead: this.limits.waitingAhead(rt),
+            })
+      if (!local) rt.reserved = minWeight // reserve before asking (in this tick): concurrent runners can never overshoot
+      // In a cluster, the shared ledger must grant it too: the limits hold across every daemon.
+      const blocker = local ?? (this.ctx.deps.cluster ? await clusterAdmission(this.ctx, rt, minWeight) : undefined)
       if (blocker) {
+        rt.reserved = undefined
         this.setIntake(rt, {state: 'paused', reason: describeBlocker(blocker), blocker})
-        // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves (held deletes).
-        await waitNotified(
-          this.ctx.capacity,
-          this.ctx.deps.clock,
-          this.ctx.config.checkInterval * 1000,
-          this.ctx.stopSignal,
-        )
+        // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves
+        // (held deletes; in a cluster, what the other daemons release).
+        const recheck =
+          blocker.kind === 'cluster' || blocker.kind === 'state_unavailable'
+            ? Math.min(this.ctx.opts.clusterRetryMs, this.ctx.config.checkInterval * 1000)
+            : this.ctx.config.checkInterval * 1000
+        await waitNotified(this.ctx.capacity, this.ctx.deps.clock, recheck, this.ctx.stopSignal)
         rt.cycles++
         continue
       }
-      rt.reserved = minWeight // reserve before asking: concurrent runners can never overshoot
       // While another runner waits for capacity, ask without holding a long poll: the reservation
       // is then held for one round trip, not ~50 s, and the runners take turns.
       const scarce = this.limits.someoneWaiting(rt)
@@ -141,6 +147,7 @@ export class Intake {
         })
       } catch (error) {
         rt.reserved = undefined
+        await clusterRelease(this.ctx, rt)
         rt.waitingSince = this.ctx.now()
         this.ctx.capacity.notify()
         rt.cycles++
@@ -167,6 +174,7 @@ export class Intake {
       rt.cycles++
       if (result.kind === 'none') {
         rt.reserved = undefined
+        await clusterRelease(this.ctx, rt)
         this.ctx.capacity.notify()
         if (result.lastUpdate) rt.lastUpdate = result.lastUpdate
         rt.longPolling = result.longPolling
@@ -286,6 +294,7 @@ export class Intake {
         job: job.id,
         error: this.ctx.errText(error),
       })
+      await clusterRelease(this.ctx, rt)
       return
     }
     this.ctx.progressWake.notify()

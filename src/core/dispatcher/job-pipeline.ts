@@ -2,6 +2,7 @@ import {AbortedError} from '../coordinator/coordinator-errors.js'
 import {isJobRejected, JobRejectedError, PaasRunnerError} from '../errors.js'
 import type {Executor, Resource} from '../executor.js'
 import {formatWeight} from '../quota/flavor-weight.js'
+import {isFenced} from '../state/cluster-port.js'
 import {PRE_RUNNING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
 import {decommission} from './decommission.js'
 import {oneLine, type DispatcherContext, type JobControl, type RunnerRuntime} from './dispatcher-context.js'
@@ -47,11 +48,25 @@ export class JobPipeline implements PhaseOps {
     const key = recordKey(rec.runner, rec.jobId)
     if (rec.phase === 'running') {
       ctx.log.info('job finished', {runner: rec.runner, job: rec.jobId, status})
-      this.drive(await this.safeTransition(rec, 'finished'))
+      let next
+      try {
+        next = await this.safeTransition(rec, 'finished')
+      } catch (error) {
+        if (!isFenced(error)) throw error
+        this.abandon(key, error)
+        return
+      }
+      this.drive(next)
       return
     }
     const ctl = ctx.control(key)
-    await this.safeTransition(rec, rec.phase, {canceled: true})
+    try {
+      await this.safeTransition(rec, rec.phase, {canceled: true})
+    } catch (error) {
+      if (!isFenced(error)) throw error
+      this.abandon(key, error)
+      return
+    }
     ctl.cancel.abort(new Error('job canceled in GitLab'))
     if (!ctl.driving) this.drive(rec)
   }
@@ -88,6 +103,10 @@ export class JobPipeline implements PhaseOps {
           await ctx.sleep(ctx.opts.deleteRetryBaseMs)
         }
       } catch (error) {
+        if (isFenced(error)) {
+          this.abandon(key, error)
+          return
+        }
         if (ctx.stopping && (error instanceof AbortedError || ctx.stopSignal.aborted)) return
         const now = ctx.current(key)
         if (!now) return
@@ -273,11 +292,39 @@ export class JobPipeline implements PhaseOps {
       try {
         return await this.to(rec, phase, changes)
       } catch (error) {
+        if (isFenced(error)) throw error // another daemon holds the job now: nothing to retry
         ctx.log.error('cannot write the state file; retrying', {job: rec.jobId, error: ctx.errText(error)})
         await ctx.sleep(1000)
         if (ctx.stopping) return rec
       }
     }
+  }
+
+  /**
+   * The state refused a change of this job: this daemon no longer holds it (its lease expired, or
+   * another daemon adopted it). It is forgotten here, without any change: its holder drives it.
+   */
+  private abandon(key: string, error: unknown): void {
+    const {ctx} = this
+    const rec = ctx.current(key)
+    ctx.store.records.delete(key)
+    if (!rec) return
+    ctx.log.warn('this daemon no longer holds the job: it does nothing more for it', {
+      runner: rec.runner,
+      job: rec.jobId,
+      phase: rec.phase,
+      error: ctx.errText(error),
+    })
+    ctx.emit({
+      type: 'job-phase',
+      runner: rec.runner,
+      jobId: rec.jobId,
+      phase: 'gone',
+      weight: 0,
+      at: ctx.now(),
+      ...(rec.resourceId ? {resourceId: rec.resourceId} : {}),
+    })
+    ctx.capacity.notify()
   }
 
   async forget(rec: JobRecord, why: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type {UnmarkedResource} from '../executor.js'
+import type {ClusterPort} from '../state/cluster-port.js'
 import type {DispatcherContext, RunnerRuntime} from './dispatcher-context.js'
 
 /** A resource named like ours without an ownership marker, as last listed. */
@@ -15,6 +16,8 @@ export interface UnmarkedEntry {
 export class OrphanSweep {
   /** Per runner: resources named like ours without a marker, as last listed (reported, never deleted). */
   readonly unmarked = new Map<string, Map<string, UnmarkedEntry>>()
+  /** In a cluster, one daemon sweeps at a time, and a resource is an orphan only if no daemon knows it. */
+  cluster: ClusterPort | undefined
 
   constructor(private readonly ctx: DispatcherContext) {}
 
@@ -40,6 +43,16 @@ export class OrphanSweep {
    */
   async sweepOnce(): Promise<void> {
     const graceMs = this.ctx.config.orphanGracePeriod * 1000
+    const cluster = this.cluster
+    if (cluster) {
+      try {
+        if (!(await cluster.holdSweep())) return // another daemon sweeps
+      } catch (error) {
+        if (!this.ctx.stopping)
+          this.ctx.log.warn('orphan sweep: cannot tell which daemon sweeps; skipped', {error: this.ctx.errText(error)})
+        return
+      }
+    }
     for (const rt of [...this.ctx.runners]) {
       if (rt.retired) continue // no longer configured: its own jobs end, nothing else is touched
       if (this.ctx.stopping) return
@@ -61,6 +74,21 @@ export class OrphanSweep {
         if (r.resourceId) knownIds.add(r.resourceId)
       }
       for (const k of this.ctx.store.kept.values()) if (k.runner === uniq) knownIds.add(k.resourceId)
+      if (cluster) {
+        // Read after the listing: every resource listed had its record committed before it was created.
+        try {
+          const all = await cluster.known(uniq)
+          for (const id of all.resourceIds) knownIds.add(id)
+          for (const j of all.jobIds) knownJobs.add(j)
+        } catch (error) {
+          if (!this.ctx.stopping)
+            this.ctx.log.warn('orphan sweep: cannot read what the other daemons track; skipped', {
+              runner: uniq,
+              error: this.ctx.errText(error),
+            })
+          continue
+        }
+      }
       const present = new Set<string>()
       for (const o of listing.owned) {
         present.add(o.id)

@@ -89,6 +89,16 @@ export class Progress {
       ...(finished.status ? {status: finished.status} : {}),
       at: this.ctx.now(),
     })
-    await this.pipeline.over(now, finished.status)
+    try {
+      await this.pipeline.over(now, finished.status)
+    } catch (error) {
+      // Shutdown cut it, or the state refused it: the next check (or the job's holder) goes on.
+      if (!this.ctx.stopping)
+        this.ctx.log.warn('cannot record that the job is over; will retry', {
+          runner: now.runner,
+          job: now.jobId,
+          error: this.ctx.errText(error),
+        })
+    }
   }
 }

@@ -15,6 +15,15 @@ export const intakeBlockerSchema = z.discriminatedUnion('kind', [
   z.object({kind: z.literal('quota'), used: z.number(), total: z.number(), needs: z.number()}),
   /** The capacity left is for runners that have waited longer (fair shares): this one goes after them. */
   z.object({kind: z.literal('turn'), after: z.array(z.string())}),
+  /** The cluster's shared ledger (PostgreSQL) refused: the limit is reached across every daemon. */
+  z.object({
+    kind: z.literal('cluster'),
+    limit: z.enum(['concurrent', 'provisioning', 'quota']),
+    used: z.number(),
+    total: z.number(),
+  }),
+  /** The state database does not answer (or this daemon's lease is in doubt): no job is taken. */
+  z.object({kind: z.literal('state_unavailable')}),
 ])
 
 export type IntakeBlocker = z.infer<typeof intakeBlockerSchema>
@@ -84,5 +93,9 @@ export function describeBlocker(b: IntakeBlocker): string {
       return `quota ${formatWeight(b.used)}/${formatWeight(b.total)} used; largest flavor needs ${formatWeight(b.needs)}`
     case 'turn':
       return `waiting for its turn: capacity is scarce and ${b.after.join(', ')} waited longer`
+    case 'cluster':
+      return `cluster-wide ${b.limit === 'quota' ? 'quota' : `${b.limit} limit`} reached across the daemons: ${b.limit === 'quota' ? formatWeight(b.used) : b.used}/${b.limit === 'quota' ? formatWeight(b.total) : b.total}`
+    case 'state_unavailable':
+      return 'the state database does not answer: no job is taken until it does'
   }
 }

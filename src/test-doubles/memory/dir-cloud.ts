@@ -32,6 +32,8 @@ export class DirCloud implements CloudBackend {
 
   create(name: string, flavor: string, weight: number, jobId: number, owner?: OwnerMarker): MemoryResource {
     const r: MemoryResource = {id: name, name, flavor, weight, launched: false, jobId, ...(owner ? {owner} : {})}
+    // Noted before it exists (and deletions after they are done): the timeline never shows less than there is.
+    this.note(`create ${name} ${weight}`)
     try {
       // O_EXCL: two creations for one job can never both succeed.
       writeFileSync(this.path(name), JSON.stringify(r), {flag: 'wx'})
@@ -50,11 +52,21 @@ export class DirCloud implements CloudBackend {
     const tmp = `${this.path(id)}.tmp`
     writeFileSync(tmp, JSON.stringify({...r, launched: true, projectId: job.job_info?.project_id ?? null}))
     renameSync(tmp, this.path(id))
+    if (!r.launched) this.note(`launch ${id}`)
+  }
+
+  /**
+   * The cloud's timeline, one line per creation, launch and deletion, appended (O_APPEND) in the
+   * order they happen whichever process does them: tests replay it to check the limits held at every moment.
+   */
+  private note(event: string): void {
+    appendFileSync(join(this.dir, '.timeline'), `${event}\n`)
   }
 
   delete(id: string): boolean {
     try {
       unlinkSync(this.path(id))
+      this.note(`delete ${id}`)
       return true
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false

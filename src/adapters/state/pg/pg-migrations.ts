@@ -28,6 +28,94 @@ export const MIGRATIONS: ReadonlyArray<{version: number; name: string; sql: stri
       CREATE TABLE kept (runner text NOT NULL, resource_id text NOT NULL, kept jsonb NOT NULL, PRIMARY KEY (runner, resource_id));
     `,
   },
+  {
+    version: 2,
+    name: 'cluster: daemons and leases, job owners, shared admission ledger',
+    sql: `
+      -- owner: the daemon driving the job; NULL (a migrated file journal) is adopted by the first live daemon.
+      ALTER TABLE jobs ADD COLUMN owner text;
+      CREATE INDEX jobs_owner ON jobs (owner);
+      CREATE TABLE daemons (
+        id text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        renewed_at timestamptz NOT NULL DEFAULT now(),
+        lease_until timestamptz NOT NULL,
+        left_at timestamptz
+      );
+      -- settings: what every daemon of the cluster must share (runners, quota, limits), recorded by the first.
+      -- sweeper: the one daemon that sweeps orphans, until sweeper_until.
+      -- The row is also the ledger's lock: every admission takes it FOR UPDATE.
+      CREATE TABLE cluster (
+        id integer PRIMARY KEY CHECK (id = 1),
+        settings jsonb,
+        recorded_by text,
+        recorded_at timestamptz,
+        sweeper text,
+        sweeper_until timestamptz
+      );
+      INSERT INTO cluster (id) VALUES (1);
+      CREATE TABLE ledger (id integer PRIMARY KEY CHECK (id = 1));
+      INSERT INTO ledger (id) VALUES (1);
+      -- A job request in flight holds the heaviest weight its runner may get, a job and a provisioning slot.
+      CREATE TABLE reservations (
+        daemon text NOT NULL,
+        runner text NOT NULL,
+        weight double precision NOT NULL,
+        made_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (daemon, runner)
+      );
+      -- Every takeover, for status and for the record of failovers.
+      CREATE TABLE adoptions (
+        runner text NOT NULL,
+        job_id bigint NOT NULL,
+        phase text NOT NULL,
+        from_daemon text,
+        to_daemon text NOT NULL,
+        from_lease_until timestamptz,
+        at timestamptz NOT NULL DEFAULT clock_timestamp()
+      );
+      -- One admission: under the ledger's lock, with a snapshot taken after it (READ COMMITTED, a
+      -- new snapshot per statement), counts what every live daemon tracks and reserves; grants
+      -- (inserts the reservation) or says which limit is reached. NULL: granted.
+      CREATE FUNCTION reserve(p_daemon text, p_runner text, p_weight double precision, p_quota double precision,
+                              p_concurrent integer, p_max_provisioning integer, p_delete_hold_ms bigint, p_provisioning text[])
+      RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $f$
+      DECLARE
+        w double precision; n bigint; prov bigint; rw double precision; rn bigint;
+      BEGIN
+        PERFORM 1 FROM ledger WHERE id = 1 FOR UPDATE;
+        IF NOT EXISTS (SELECT 1 FROM daemons WHERE id = p_daemon AND lease_until > clock_timestamp() AND left_at IS NULL) THEN
+          RETURN jsonb_build_object('kind', 'fenced');
+        END IF;
+        -- Jobs and reservations in ONE statement (one snapshot): a job's record replaces its
+        -- reservation in one commit, so a snapshot sees one or the other, never neither.
+        SELECT j.w, j.n, j.prov, r.w, r.n INTO w, n, prov, rw, rn FROM
+          (SELECT coalesce(sum((record->>'weight')::double precision), 0) AS w, count(*) AS n,
+                  count(*) FILTER (WHERE phase = ANY (p_provisioning)) AS prov
+             FROM jobs
+            WHERE NOT (phase = 'decommissioning' AND coalesce((record->>'deleteAttempts')::integer, 0) > 0
+                       AND (record->>'phaseSince')::double precision < extract(epoch FROM clock_timestamp()) * 1000 - p_delete_hold_ms)) j,
+          (SELECT coalesce(sum(r.weight), 0) AS w, count(*) AS n FROM reservations r JOIN daemons d ON d.id = r.daemon
+            WHERE d.lease_until > clock_timestamp() AND d.left_at IS NULL AND NOT (r.daemon = p_daemon AND r.runner = p_runner)) r;
+        w := w + rw; n := n + rn; prov := prov + rn;
+        IF n >= p_concurrent THEN
+          RETURN jsonb_build_object('kind', 'concurrent', 'jobs', n, 'limit', p_concurrent);
+        END IF;
+        IF prov >= p_max_provisioning THEN
+          RETURN jsonb_build_object('kind', 'provisioning', 'jobs', prov, 'limit', p_max_provisioning);
+        END IF;
+        IF p_quota - w + 1e-9 < p_weight THEN
+          RETURN jsonb_build_object('kind', 'quota', 'used', w, 'total', p_quota, 'needs', p_weight);
+        END IF;
+        INSERT INTO reservations (daemon, runner, weight) VALUES (p_daemon, p_runner, p_weight)
+          ON CONFLICT (daemon, runner) DO UPDATE SET weight = EXCLUDED.weight, made_at = now();
+        RETURN NULL;
+      END
+      $f$;
+    `,
+  },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version

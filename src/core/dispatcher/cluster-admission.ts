@@ -1,0 +1,46 @@
+import type {IntakeBlocker} from '../quota/admission.js'
+import type {DispatcherContext, RunnerRuntime} from './dispatcher-context.js'
+
+/**
+ * In a cluster: reserves the request's weight in the shared ledger (one transaction under its
+ * lock). Undefined when granted (or without a cluster); the reservation becomes the job's record
+ * when one comes, or is released.
+ */
+export async function clusterAdmission(
+  ctx: DispatcherContext,
+  rt: RunnerRuntime,
+  minWeight: number,
+): Promise<IntakeBlocker | undefined> {
+  const cluster = ctx.deps.cluster
+  if (!cluster) return undefined
+  if (!cluster.leaseValid()) return {kind: 'state_unavailable'}
+  try {
+    const b = await cluster.reserve(rt.unit.config.uniqueName, minWeight, {
+      quota: ctx.quota!.total,
+      concurrent: ctx.config.concurrent,
+      maxProvisioning: ctx.config.maxConcurrentProvisioning,
+      deleteHoldMs: ctx.opts.deleteHoldMs,
+    })
+    if (!b) return ctx.clusterDown || ctx.stopping ? {kind: 'state_unavailable'} : undefined
+    return b.kind === 'quota'
+      ? {kind: 'cluster', limit: 'quota', used: b.used, total: b.total}
+      : {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
+  } catch (error) {
+    if (!ctx.stopping)
+      ctx.log.warn("the cluster's admission ledger cannot be asked now", {
+        runner: rt.unit.config.uniqueName,
+        error: ctx.errText(error),
+      })
+    ctx.stateUnreachable()
+    return {kind: 'state_unavailable'}
+  }
+}
+
+/** Drops the ledger's reservation of a request that brought no job (never throws: a reservation left is replaced at the next request). */
+export async function clusterRelease(ctx: DispatcherContext, rt: RunnerRuntime): Promise<void> {
+  try {
+    await ctx.deps.cluster?.release(rt.unit.config.uniqueName)
+  } catch {
+    // The database is away: the reservation goes with this daemon's next request or its lease.
+  }
+}
