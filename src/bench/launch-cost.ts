@@ -1,8 +1,8 @@
 /**
  * Cost of one clever-docker launch: the CPU time of the real daemon (the CLI `run`, its own
- * process plus every child it reaped: git and its helpers) from acquisition to `running`, against
- * zero-delay simulators hosted in this process (their own CPU, `git http-backend` included, is
- * not counted). The floor is the bare `git init/add/commit/push` of the same three files to the
+ * process plus every child it reaped, if any) from acquisition to `running`, against zero-delay
+ * simulators hosted in this process (their own CPU, `git http-backend` included, is not counted
+ * in it: it is reported apart, as it shares the cores). The floor is the bare `git init/add/commit/push` of the same three files to the
  * same `git http-backend`, measured the same way (CPU of the git processes only).
  */
 import {spawn, type ChildProcess} from 'node:child_process'

@@ -38,6 +38,10 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'hpr-push-'))
   // The real `git http-backend`, behind Basic auth as Clever's git hosts are.
   server = createServer((req, res) => {
+    // `/moved/<repo>…` answers a redirect to `/<repo>…`; `/elsewhere/…` to a page that is no repository.
+    const moved = /^\/moved(\/.*)$/.exec(req.url!)
+    if (moved) return void res.writeHead(302, {location: moved[1]}).end()
+    if (req.url!.startsWith('/elsewhere/')) return void res.writeHead(302, {location: '/login'}).end()
     if (req.headers.authorization !== `Basic ${AUTH}`)
       return void res.writeHead(401, {'www-authenticate': 'Basic realm="git"'}).end()
     void gitHttpBackend(req, res, root, new URL(req.url!, 'http://x').pathname, 'Jenkins')
@@ -159,6 +163,31 @@ describe('push over smart HTTP, against the real git http-backend', () => {
     const err = await pushBuildContext(FILES, {url, basicAuth: AUTH, http: html}).catch((e: Error) => e)
     expect(String(err)).toContain('not a smart git HTTP server')
     expect(String(err)).not.toContain(AUTH)
+  })
+
+  it('follows a redirect of the first request only where the check lets it, and pushes there', async () => {
+    const target = bareRepo('moved.git')
+    const seen: string[] = []
+    const checkRedirect = (to: string): string => {
+      seen.push(to)
+      return to
+    }
+    const url = `${base}/moved/moved.git`
+    await expect(pushBuildContext(FILES, {url, basicAuth: AUTH, http})).rejects.toMatchObject({
+      message: expect.stringContaining(`redirected to ${base}/moved.git/info/refs, not followed`),
+    })
+    const refuse = (): string => {
+      throw new Error('refused: another host')
+    }
+    await expect(pushBuildContext(FILES, {url, basicAuth: AUTH, http, checkRedirect: refuse})).rejects.toThrow(
+      'refused: another host',
+    )
+    await expect(
+      pushBuildContext(FILES, {url: `${base}/elsewhere/x.git`, basicAuth: AUTH, http, checkRedirect}),
+    ).rejects.toMatchObject({message: expect.stringContaining('not a git repository')})
+    expect(await pushBuildContext(FILES, {url, basicAuth: AUTH, http, checkRedirect})).toBe(true)
+    expect(seen).toContain(`${target}/info/refs?service=git-receive-pack`)
+    expect(git('moved.git', 'show', 'master:job.json')).toBe(FILES['job.json'])
   })
 
   it('never hands git an option for a URL', async () => {

@@ -424,7 +424,14 @@ export class CleverDockerExecutor implements Executor {
     this.deps.addSecret(basicAuth)
     const pushed = await pushBuildContext(
       this.contexts.files(job),
-      {url: deployUrl, basicAuth, http: await this.http(), ...(signal ? {signal} : {})},
+      {
+        url: deployUrl,
+        basicAuth,
+        http: await this.http(),
+        // A redirect takes the credentials along: it must lead where the URL itself may.
+        checkRedirect: (to) => checkDeployUrl(to, this.cfg.cc_api_url, {jobId: job.id, resourceId: resource.id}),
+        ...(signal ? {signal} : {}),
+      },
       this.deps.now,
     )
     if (!pushed)

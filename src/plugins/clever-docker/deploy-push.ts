@@ -10,6 +10,8 @@ export interface PushTarget {
   basicAuth: string
   http: HttpClient
   signal?: AbortSignal
+  /** Checks where a redirect of the first request leads (see ReceivePackTarget). */
+  checkRedirect?(url: string): string
 }
 
 /**
@@ -24,9 +26,11 @@ export async function pushBuildContext(
   target: PushTarget,
   now: () => number = Date.now,
 ): Promise<boolean> {
-  const t: ReceivePackTarget = {...target, url: assertNotGitOption(target.url)}
-  const before = await advertisement(t)
+  const first: ReceivePackTarget = {...target, url: assertNotGitOption(target.url)}
+  const before = await advertisement(first)
   if (before.master !== undefined) return false
+  // As git does, the requests after a redirected first one go where it led.
+  const t: ReceivePackTarget = {...first, url: before.url}
   const {commit, pack} = rootCommitPack(files, 'Job definition', Math.floor(now() / 1000))
   const report = await createMaster(t, commit, pack, before.capabilities)
   if (report.unpack !== 'ok')

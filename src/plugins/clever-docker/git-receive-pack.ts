@@ -26,7 +26,17 @@ export interface ReceivePackTarget {
   basicAuth: string
   http: HttpClient
   signal?: AbortSignal
+  /**
+   * Where a redirect of the first request may go: returns the URL to follow, or throws. git
+   * follows redirects of that request (`http.followRedirects=initial`); credentials go along,
+   * so the target must pass the same check as the URL itself. Without it, none is followed.
+   */
+  checkRedirect?(url: string): string
 }
+
+const MAX_REDIRECTS = 3
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308])
+const ADVERTISEMENT_PATH = '/info/refs?service=git-receive-pack'
 
 /** What the server has: `master`'s commit when it exists, and the capabilities it offers. */
 export interface Advertisement {
@@ -138,20 +148,50 @@ export function parseReport(body: Buffer, sideBand: boolean): PushReport {
   return {unpack, ref, remote}
 }
 
-/** GET `info/refs?service=git-receive-pack`: where `master` is, and what the server can do. */
-export async function advertisement(target: ReceivePackTarget): Promise<Advertisement> {
-  const res = await exchange(
-    target,
-    'GET',
-    `${base(target.url)}/info/refs?service=git-receive-pack`,
-    {},
-    'application/x-git-receive-pack-advertisement',
-  )
-  try {
-    return parseAdvertisement(Buffer.from(res.body, 'utf8'))
-  } catch (error) {
-    throw pushError(`the ref advertisement cannot be read: ${(error as Error).message}`)
+/**
+ * GET `info/refs?service=git-receive-pack`: where `master` is, what the server can do, and the
+ * repository URL the push goes to (another one when this request was redirected, as git does).
+ */
+export async function advertisement(target: ReceivePackTarget): Promise<Advertisement & {url: string}> {
+  let url = base(target.url)
+  for (let hops = 0; ; hops++) {
+    const res = await exchange(
+      target,
+      'GET',
+      `${url}${ADVERTISEMENT_PATH}`,
+      {},
+      'application/x-git-receive-pack-advertisement',
+      true,
+    )
+    if (REDIRECTS.has(res.status)) {
+      url = redirected(target, `${url}${ADVERTISEMENT_PATH}`, res.headers.location, hops)
+      continue
+    }
+    try {
+      return {...parseAdvertisement(Buffer.from(res.body, 'utf8')), url}
+    } catch (error) {
+      throw pushError(`the ref advertisement cannot be read: ${(error as Error).message}`)
+    }
   }
+}
+
+/** The repository URL a redirect leads to, once checked; the answer's Location is not trusted. */
+function redirected(target: ReceivePackTarget, from: string, location: string | undefined, hops: number): string {
+  if (!location) throw pushError('ref advertisement: a redirect without a Location')
+  let to: URL
+  try {
+    to = new URL(location, from)
+  } catch {
+    throw pushError('ref advertisement: a redirect to something that is not a URL')
+  }
+  const shown = `${to.origin}${to.pathname}`
+  if (!target.checkRedirect) throw pushError(`ref advertisement: redirected to ${shown}, not followed`)
+  if (hops + 1 > MAX_REDIRECTS) throw pushError(`ref advertisement: more than ${MAX_REDIRECTS} redirects`)
+  const href = target.checkRedirect(to.href)
+  // As git: the new location must still be the advertisement of a repository.
+  if (!href.endsWith(ADVERTISEMENT_PATH))
+    throw pushError(`ref advertisement: redirected to ${shown}, not a git repository`)
+  return base(href.slice(0, -ADVERTISEMENT_PATH.length))
 }
 
 /**
@@ -175,6 +215,7 @@ export async function createMaster(
     `${base(target.url)}/git-receive-pack`,
     {'content-type': 'application/x-git-receive-pack-request'},
     'application/x-git-receive-pack-result',
+    false,
     body,
   )
   try {
@@ -195,6 +236,7 @@ async function exchange(
   url: string,
   headers: Record<string, string>,
   expectType: string,
+  redirects = false,
   body?: Buffer,
 ): Promise<HttpResponse> {
   const what = method === 'GET' ? 'ref advertisement' : 'push'
@@ -220,6 +262,7 @@ async function exchange(
   }
   if (res.status === 401)
     throw pushError(`${what}: authentication failed (HTTP 401): check the git credentials of the organisation`)
+  if (redirects && REDIRECTS.has(res.status)) return res
   if (res.status !== 200) {
     throw pushError(`${what}: HTTP ${res.status}${shortText(res.body)}`, {
       retryable: res.status >= 500 || res.status === 429,
