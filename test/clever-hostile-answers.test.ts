@@ -110,6 +110,22 @@ describe('hostile Clever Cloud answers', () => {
     await ex.decommission(r, {})
   })
 
+  it('a git server redirect to another host is not followed: the token stays home', async () => {
+    const inner = new UndiciHttpClient()
+    const redirecting: HttpClient = {
+      request: async (req) =>
+        req.url.includes('/info/refs?service=git-receive-pack')
+          ? {status: 302, headers: {location: `${evilUrl}/steal.git/info/refs?service=git-receive-pack`}, body: ''}
+          : inner.request(req),
+    }
+    const ex = executor(redirecting)
+    const r = await ex.provision(job(3), {})
+    const err = (await ex.launch(r, job(3), {}).catch((e: unknown) => e)) as Error & {code?: string}
+    expect(err.code).toBe('clever_deploy_url')
+    expect(evilRequests).toEqual([])
+    await ex.decommission(r, {})
+  })
+
   it('a create answer without the fields we need is an error of that call, in one line; the app created is found by name', async () => {
     const ex = executor(
       new Rewriting((app, req) => {
