@@ -19,6 +19,8 @@ export class KnownApps {
   private listed = false
   /** Apps named with our prefix, by name: from the first listing, then from our own creates. */
   private readonly byName = new Map<string, CleverAppWire>()
+  /** App id → name, so that a delete forgets its app without a scan. */
+  private readonly nameOf = new Map<string, string>()
   /** Creates sent, not answered yet. */
   private readonly pending = new Set<string>()
   /** Creates that failed without saying whether the app was made: look again before trusting the map. */
@@ -44,7 +46,7 @@ export class KnownApps {
   created(app: CleverAppWire): void {
     this.pending.delete(app.name)
     this.uncertain.delete(app.name)
-    this.byName.set(app.name, app)
+    this.remember(app)
   }
 
   /** The create failed: the app may have been made all the same (a lost answer). */
@@ -55,7 +57,23 @@ export class KnownApps {
 
   /** The app is deleted (or found absent): forget it. */
   deleted(appId: string): void {
-    for (const [name, app] of this.byName) if (app.id === appId) this.byName.delete(name)
+    const name = this.nameOf.get(appId)
+    if (name === undefined) return
+    this.nameOf.delete(appId)
+    if (this.byName.get(name)?.id === appId) this.byName.delete(name)
+  }
+
+  private remember(app: CleverAppWire): void {
+    const old = this.byName.get(app.name)
+    if (old && old.id !== app.id) this.nameOf.delete(old.id)
+    this.byName.set(app.name, app)
+    this.nameOf.set(app.id, app.name)
+  }
+
+  private forget(name: string): void {
+    const old = this.byName.get(name)
+    if (old) this.nameOf.delete(old.id)
+    this.byName.delete(name)
   }
 
   /**
@@ -71,10 +89,10 @@ export class KnownApps {
         for (const app of await this.list()) {
           if (!app.name.startsWith(this.prefix)) continue
           found.add(app.name)
-          if (!this.pending.has(app.name)) this.byName.set(app.name, app)
+          if (!this.pending.has(app.name)) this.remember(app)
         }
         for (const name of settling) {
-          if (!found.has(name)) this.byName.delete(name)
+          if (!found.has(name)) this.forget(name)
           this.uncertain.delete(name)
         }
         this.listed = true
