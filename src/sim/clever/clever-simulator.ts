@@ -176,7 +176,8 @@ export class CleverSimulator extends EventEmitter {
     await Promise.allSettled([...this.running])
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
-    await rm(this.root, {recursive: true, force: true})
+    // A push may still be writing (its git process outlives the closed connection): retry, as rm -r does.
+    await rm(this.root, {recursive: true, force: true, maxRetries: 10, retryDelay: 50})
   }
 
   /** Makes the holder of these credentials a member of the organisation (same credentials: same user). */
@@ -629,7 +630,8 @@ export class CleverSimulator extends EventEmitter {
     if (this.lingerMs > 0) this.lingering.set(a.id, {app: a, until: this.now() + this.lingerMs})
     this.timeline.push({at: this.now(), op: 'delete', appId: a.id, liveWeight: this.liveWeight()})
     this.emit('app-deleted', a)
-    void rm(join(this.root, `${a.id}.git`), {recursive: true, force: true})
+    // A push still under way may write into it meanwhile: retried, and never an unhandled rejection.
+    rm(join(this.root, `${a.id}.git`), {recursive: true, force: true, maxRetries: 10, retryDelay: 50}).catch(() => {})
     this.ok(c, 200, {id: 302, message: 'deleted', type: 'success'})
   }
 
