@@ -119,6 +119,8 @@ export class CleverSimulator extends EventEmitter {
   private root = ''
   private baseUrl = ''
   private readonly running = new Set<Promise<void>>()
+  /** Repositories of deleted apps being removed: stop() waits for them before removing the root. */
+  private readonly removals = new Set<Promise<void>>()
   private readonly git: CleverGitServer
 
   constructor(private readonly opts: CleverSimulatorOptions = {}) {
@@ -176,8 +178,10 @@ export class CleverSimulator extends EventEmitter {
     await Promise.allSettled([...this.running])
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
-    // A push may still be writing (its git process outlives the closed connection): retry, as rm -r does.
-    await rm(this.root, {recursive: true, force: true, maxRetries: 10, retryDelay: 50})
+    await Promise.allSettled([...this.removals])
+    // A git http-backend still writing a push (its client gone) can add a file while the tree is
+    // removed: rm retries on ENOTEMPTY.
+    await rm(this.root, {recursive: true, force: true, maxRetries: 10, retryDelay: 20})
   }
 
   /** Makes the holder of these credentials a member of the organisation (same credentials: same user). */
@@ -630,8 +634,10 @@ export class CleverSimulator extends EventEmitter {
     if (this.lingerMs > 0) this.lingering.set(a.id, {app: a, until: this.now() + this.lingerMs})
     this.timeline.push({at: this.now(), op: 'delete', appId: a.id, liveWeight: this.liveWeight()})
     this.emit('app-deleted', a)
-    // A push still under way may write into it meanwhile: retried, and never an unhandled rejection.
-    rm(join(this.root, `${a.id}.git`), {recursive: true, force: true, maxRetries: 10, retryDelay: 50}).catch(() => {})
+    const removal = rm(join(this.root, `${a.id}.git`), {recursive: true, force: true, maxRetries: 10, retryDelay: 20})
+      .catch(() => {}) // stop() removes the whole tree anyway
+      .finally(() => this.removals.delete(removal))
+    this.removals.add(removal)
     this.ok(c, 200, {id: 302, message: 'deleted', type: 'success'})
   }
 
