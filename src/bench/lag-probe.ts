@@ -1,7 +1,8 @@
 /**
  * Loaded into the daemon by the scale benchmark only (`node --import …/lag-probe.js`): measures
- * the event-loop delay of the real daemon. SIGUSR2 writes the p99 and max since the last signal
- * (ms) to HPR_LAG_PROBE_FILE and starts a new measurement.
+ * the event-loop delay of the real daemon. The first SIGUSR2 starts a measurement, the next one
+ * stops it and writes its p99 and max (ms) to HPR_LAG_PROBE_FILE; each writes that file. Off
+ * between the two: its sampling timer (5 ms) would otherwise be most of an idle daemon's CPU.
  */
 import {writeFileSync} from 'node:fs'
 import {monitorEventLoopDelay} from 'node:perf_hooks'
@@ -9,9 +10,16 @@ import {monitorEventLoopDelay} from 'node:perf_hooks'
 const file = process.env.HPR_LAG_PROBE_FILE
 if (file) {
   const h = monitorEventLoopDelay({resolution: 5})
-  h.enable()
+  let on = false
   process.on('SIGUSR2', () => {
-    writeFileSync(file, JSON.stringify({p99: h.percentile(99) / 1e6, max: h.max / 1e6, count: h.count}))
-    h.reset()
+    if (on) {
+      h.disable()
+      writeFileSync(file, JSON.stringify({p99: h.percentile(99) / 1e6, max: h.max / 1e6, count: h.count}))
+    } else {
+      h.reset()
+      h.enable()
+      writeFileSync(file, JSON.stringify({started: true}))
+    }
+    on = !on
   })
 }

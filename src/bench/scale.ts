@@ -26,6 +26,9 @@ export interface ScaleFigures {
   burstSeconds: number
   burstLagP99: number
   burstLagMax: number
+  /** The same probe in a bare node process (an empty event loop) during the same burst: what the machine alone imposes. */
+  floorLagP99: number
+  floorLagMax: number
   busyCpu: number
   rssMB: number
   statusMs: number
@@ -109,18 +112,29 @@ ${runners.join('')}`,
   const enqueue = (n: number): void => {
     for (let i = 0; i < n; i++) sims[i % sims.length]!.enqueueJob({flavor: 'XS'})
   }
-  const lag = async (): Promise<{p99: number; max: number}> => {
-    rmSync(lagFile, {force: true})
-    child.kill('SIGUSR2')
-    for (let i = 0; i < 200; i++) {
+  // The floor of the event-loop delay: the same probe in a node process that does nothing.
+  const floorLagFile = join(dir, 'lag-floor.json')
+  const bare: ChildProcess = spawn(
+    process.execPath,
+    ['--import', pathToFileURL(join(import.meta.dirname, 'lag-probe.js')).href, '-e', 'setInterval(() => {}, 1 << 30)'],
+    {
+      env: {...process.env, HPR_LAG_PROBE_FILE: floorLagFile},
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
+  const probe = async (p: ChildProcess, file: string): Promise<{p99: number; max: number}> => {
+    rmSync(file, {force: true})
+    p.kill('SIGUSR2')
+    for (let i = 0; i < 500; i++) {
       try {
-        return JSON.parse(readFileSync(lagFile, 'utf8')) as {p99: number; max: number}
+        return JSON.parse(readFileSync(file, 'utf8')) as {p99: number; max: number}
       } catch {
         await sleep(10)
       }
     }
     throw new Error('the lag probe did not answer')
   }
+  const lag = () => probe(child, lagFile)
   try {
     // Idle: every runner holds a long poll.
     while (sims.reduce((n, sim) => n + sim.counters.get('POST /jobs/request'), 0) < o.runners) await sleep(100)
@@ -132,11 +146,13 @@ ${runners.join('')}`,
 
     // A burst of acquisitions, the event loop watched from inside the daemon.
     await lag()
+    await probe(bare, floorLagFile)
     const b0 = performance.now()
     enqueue(o.burst)
     while (running() < o.burst) await sleep(20)
     const burstSeconds = (performance.now() - b0) / 1000
     const burstLag = await lag()
+    const floorLag = await probe(bare, floorLagFile)
 
     // Up to `tracked` jobs, then busy CPU and memory once acquisition is over.
     enqueue(o.tracked - o.burst)
@@ -168,6 +184,8 @@ ${runners.join('')}`,
       burstSeconds,
       burstLagP99: burstLag.p99,
       burstLagMax: burstLag.max,
+      floorLagP99: floorLag.p99,
+      floorLagMax: floorLag.max,
       busyCpu,
       rssMB: rss,
       statusMs: percentile(times, 50),
@@ -175,6 +193,7 @@ ${runners.join('')}`,
       statusKiB: bytes / 1024,
     }
   } finally {
+    bare.kill('SIGTERM')
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
     for (const sim of sims) await sim.stop()

@@ -2,11 +2,10 @@ import {Command} from '@oclif/core'
 
 import {ConfigError, formatIssue, PaasRunnerError, StartupError} from '../core/errors.js'
 import {Redactor} from '../core/redact.js'
+import {EXIT_CONFIG, EXIT_UNEXPECTED} from './exit-codes.js'
 import {loadConfigFile, type LoadedConfig} from './runtime.js'
 
-/** Exit codes, as in the original: 2 for configuration errors, 1 for anything unexpected. */
-export const EXIT_CONFIG = 2
-export const EXIT_UNEXPECTED = 1
+export {EXIT_CONFIG, EXIT_UNEXPECTED}
 
 /**
  * Base of our commands: maps errors to exit codes and prints them without secrets.

@@ -1,26 +1,9 @@
-import {homedir} from 'node:os'
-import {join} from 'node:path'
-
 import {Args, Errors, Flags} from '@oclif/core'
 
 import type {LogLevel} from '../core/config/config-types.js'
+import {defaultConfigPath} from './default-config-path.js'
 
-/**
- * The configuration file when none is named: `$HEPTAPOD_PAAS_RUNNER_CONFIG_DIR/config.toml` when
- * that is set, else `/etc/heptapod-paas-runner/config.toml` for root (a service), else
- * `~/.config/heptapod-paas-runner/config.toml`, as gitlab-runner picks `/etc/gitlab-runner` or
- * `~/.gitlab-runner`.
- */
-export function defaultConfigPath(
-  env: NodeJS.ProcessEnv = process.env,
-  uid = process.getuid?.() ?? -1,
-  home = homedir(),
-): string {
-  const dir = env.HEPTAPOD_PAAS_RUNNER_CONFIG_DIR
-  if (dir) return join(dir, 'config.toml')
-  if (uid === 0) return '/etc/heptapod-paas-runner/config.toml'
-  return join(env.XDG_CONFIG_HOME || join(home, '.config'), 'heptapod-paas-runner', 'config.toml')
-}
+export {defaultConfigPath}
 
 /** `CONFIG` as a positional argument (the original's form), optional since `-c` or the default may name it. */
 export const configArg = Args.string({description: 'configuration file (same as -c; default: see --config)'})

@@ -49,7 +49,15 @@ export async function loadConfigFile(
   path: string,
   redactor = new Redactor(),
 ): Promise<LoadedConfig> {
-  const discovery = await discoverExecutors(oclif)
+  return loadConfigWith(await discoverExecutors(oclif), path, redactor)
+}
+
+/** `loadConfigFile` with the executors already discovered (the fast path of `status` finds them without oclif). */
+export async function loadConfigWith(
+  discovery: ExecutorDiscovery,
+  path: string,
+  redactor = new Redactor(),
+): Promise<LoadedConfig> {
   let text: string
   try {
     text = await readFile(path, 'utf8')

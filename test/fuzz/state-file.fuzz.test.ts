@@ -103,8 +103,8 @@ class GluingFile implements StateFilePort {
     }
     this.content += text
   }
-  async replace(text: string): Promise<void> {
-    this.content = text
+  async replace(parts: readonly string[]): Promise<void> {
+    this.content = parts.join('')
   }
   async backup(): Promise<string> {
     return `${this.path}.torn`

@@ -39,8 +39,9 @@ export class MemoryStateFile implements StateFilePort {
     await this.sync(this.content)
   }
 
-  async replace(text: string): Promise<void> {
+  async replace(parts: readonly string[]): Promise<void> {
     this.failIfAsked()
+    const text = parts.join('')
     this.content = text
     this.replaces++
     await this.sync(text)

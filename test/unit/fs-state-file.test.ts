@@ -84,7 +84,7 @@ describe('FsStateFile: durability', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpr-fsync-'))
     const file = new FsStateFile(join(dir, 'state.json'))
     const ops = watchHandles()
-    await file.replace('{"t":"header"}\n')
+    await file.replace(['{"t":"header"}\n'])
     const kinds = ops.map((o) => o.op)
     // The temp file: write, sync; then (after the rename) the directory: sync.
     expect(kinds).toEqual(['write', expect.stringMatching(/^(data)?sync$/), expect.stringMatching(/^(data)?sync$/)])

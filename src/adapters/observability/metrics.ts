@@ -14,6 +14,9 @@ export function failureKind(reason: string): string {
   return 'launch'
 }
 
+/** Period (ms) of the event-loop lag sampling behind `hpr_nodejs_eventloop_lag_*`. */
+export const EVENT_LOOP_SAMPLE_MS = 100
+
 /**
  * Prometheus metrics (prom-client), built from the dispatcher's events and snapshots only.
  * No job id, token or resource id in any label.
@@ -27,7 +30,10 @@ export class Metrics {
 
   constructor(dispatcher: Dispatcher, events: EventBus) {
     const r = this.registry
-    collectDefaultMetrics({register: r, prefix: 'hpr_'})
+    // The event-loop lag histogram samples with a timer: prom-client's default (10 ms) wakes an
+    // idle daemon 100 times a second, three quarters of its idle CPU (BENCHMARKS.md). 100 ms
+    // still catches every stall longer than that; shorter ones are caught by chance.
+    collectDefaultMetrics({register: r, prefix: 'hpr_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS})
     new Gauge({
       name: 'hpr_jobs',
       help: 'Tracked jobs by phase and runner',

@@ -74,12 +74,23 @@ export class FsStateFile implements StateFilePort {
     this.goodSize += buf.length
   }
 
-  async replace(text: string): Promise<void> {
+  async replace(parts: readonly string[]): Promise<void> {
     const target = await followLinks(this.path)
     const tmp = `${target}.tmp`
     const h = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600)
     try {
-      await h.writeFile(text)
+      // Writes of ~256 KiB: never the whole file as one string (one long stall of the event loop).
+      let chunk: string[] = []
+      let size = 0
+      for (let i = 0; i < parts.length; i++) {
+        chunk.push(parts[i]!)
+        size += parts[i]!.length
+        if (size >= REPLACE_CHUNK_CHARS || i === parts.length - 1) {
+          await writeAll(h, Buffer.from(chunk.join(''), 'utf8'))
+          chunk = []
+          size = 0
+        }
+      }
       await h.sync()
     } finally {
       await h.close()
@@ -104,6 +115,18 @@ export class FsStateFile implements StateFilePort {
   async close(): Promise<void> {
     await this.fd?.close()
     this.fd = undefined
+  }
+}
+
+/** Characters per write of `replace`. */
+const REPLACE_CHUNK_CHARS = 256 * 1024
+
+async function writeAll(h: FileHandle, buf: Buffer): Promise<void> {
+  for (let off = 0; off < buf.length;) {
+    const {bytesWritten} = await h.write(buf, off, buf.length - off)
+    if (!(bytesWritten > 0))
+      throw Object.assign(new Error(`state file: wrote ${off} of ${buf.length} bytes, then nothing`), {code: 'EIO'})
+    off += bytesWritten
   }
 }
 

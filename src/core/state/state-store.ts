@@ -1,8 +1,8 @@
 import {PaasRunnerError} from '../errors.js'
-import type {Json} from '../executor.js'
 import type {JobPayload} from '../job-payload.js'
 import {recordKey, type JobPhase, type JobRecord, type KeptResource, type OrphanMark} from './job-record.js'
 import {describeEntryIssues, entrySchema, headerSchema, type StateEntry} from './state-entry-schema.js'
+import {importLegacyState, isLegacyState} from './legacy-state.js'
 import type {StateFilePort} from './state-file-port.js'
 import type {JobStatePort, LoadReport} from './state-port.js'
 import {salvageTorn} from './torn-write.js'
@@ -63,6 +63,8 @@ export class StateStore implements JobStatePort {
   readonly invalid: InvalidEntry[] = []
   /** Payload written in the journal for each record key: a payload is stored once, not with every change. */
   private readonly payloads = new Map<string, JobPayload>()
+  /** The lines the last commit of each record wrote, reused by compaction. */
+  private readonly lines = new Map<string, RecordLines>()
   systemId: string | undefined
   private queue: Array<{line: string; resolve: () => void; reject: (e: unknown) => void}> = []
   private flushing: Promise<void> | undefined
@@ -70,6 +72,8 @@ export class StateStore implements JobStatePort {
   private closed = false
   /** Latency of the last commits (ms), for the benchmark. */
   readonly commitLatencies: number[] = []
+  /** Compactions (rewrites of the whole file) since open, for the benchmark and tests. */
+  compactions = 0
 
   private constructor(
     private readonly file: StateFilePort,
@@ -129,7 +133,7 @@ export class StateStore implements JobStatePort {
         undefined,
         'a JSON object without the launched / pending / to_decommission lists of the original',
       )
-    this.importLegacy(legacy, report)
+    for (const [k, r] of importLegacyState(legacy, this.now(), report)) this.records.set(k, r)
     report.legacy = true
     return report
   }
@@ -143,16 +147,21 @@ export class StateStore implements JobStatePort {
     const k = recordKey(record.runner, record.jobId)
     this.records.set(k, record)
     this.dropInvalid(k)
-    const entries: Entry[] = []
     const newPayload = record.payload !== undefined && this.payloads.get(k) !== record.payload
-    if (newPayload) {
-      this.payloads.set(k, record.payload!)
-      entries.push({t: 'payload', k, p: record.payload!})
+    const previous = this.lines.get(k)
+    // The payload line is kept from the commit that wrote it: compaction writes it again.
+    const payloadLine =
+      record.payload &&
+      (newPayload || !previous?.payload ? line({t: 'payload', k, p: record.payload}) : previous.payload)
+    const lines: RecordLines = {
+      put: line({t: 'put', r: stored(record)}),
+      ...(payloadLine ? {payload: payloadLine} : {}),
     }
+    if (newPayload) this.payloads.set(k, record.payload!)
     if (!record.payload) this.payloads.delete(k)
-    entries.push({t: 'put', r: stored(record)})
+    this.lines.set(k, lines)
     try {
-      await this.commit(...entries)
+      await this.commitText(newPayload ? payloadLine! + lines.put : lines.put)
     } catch (error) {
       // Not written after all: the next change of this record writes its payload again.
       if (newPayload && this.payloads.get(k) === record.payload) this.payloads.delete(k)
@@ -171,6 +180,7 @@ export class StateStore implements JobStatePort {
     const k = recordKey(runner, jobId)
     this.records.delete(k)
     this.payloads.delete(k)
+    this.lines.delete(k)
     this.dropInvalid(k)
     await this.commit({t: 'del', k})
   }
@@ -204,10 +214,13 @@ export class StateStore implements JobStatePort {
 
   /** Entries of one change go in one append: a torn write never leaves half of a change. */
   private commit(...entries: Entry[]): Promise<void> {
+    return this.commitText(entries.map(line).join(''))
+  }
+
+  private commitText(text: string): Promise<void> {
     if (this.closed) return Promise.reject(new Error('state store is closed'))
-    const line = entries.map((e) => `${JSON.stringify(e)}\n`).join('')
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({line, resolve, reject})
+      this.queue.push({line: text, resolve, reject})
       if (!this.flushing) this.flushing = this.flush()
     })
   }
@@ -236,23 +249,38 @@ export class StateStore implements JobStatePort {
     this.flushing = undefined
   }
 
-  /** Rewrites the file as header + current content, atomically. */
+  /**
+   * Rewrites the file as header + current content, atomically. A record's lines are those its
+   * last commit wrote (kept by `put`), not serialised again: with thousands of jobs, serialising
+   * them all would stall the event loop for a tenth of a second at every compaction.
+   */
   private async snapshot(): Promise<void> {
-    const lines: Entry[] = [{t: 'header', format: STATE_FORMAT, version: STATE_VERSION}]
-    if (this.systemId) lines.push({t: 'meta', systemId: this.systemId})
+    const parts = [line({t: 'header', format: STATE_FORMAT, version: STATE_VERSION})]
+    if (this.systemId) parts.push(line({t: 'meta', systemId: this.systemId}))
     this.payloads.clear()
     for (const [k, r] of this.records) {
+      let lines = this.lines.get(k)
+      // Records read from the file (or imported) have no lines yet. Otherwise `put` keeps a
+      // payload line for as long as the record has its payload.
+      if (!lines) {
+        lines = {
+          put: line({t: 'put', r: stored(r)}),
+          ...(r.payload ? {payload: line({t: 'payload', k, p: r.payload})} : {}),
+        }
+        this.lines.set(k, lines)
+      }
       if (r.payload) {
         this.payloads.set(k, r.payload)
-        lines.push({t: 'payload', k, p: r.payload})
+        parts.push(lines.payload!)
       }
-      lines.push({t: 'put', r: stored(r)})
+      parts.push(lines.put)
     }
-    for (const m of this.orphans.values()) lines.push({t: 'orphan', m})
-    for (const k of this.kept.values()) lines.push({t: 'kept', k})
-    const text = lines.map((l) => `${JSON.stringify(l)}\n`).join('') + this.invalid.map((e) => `${e.raw}\n`).join('')
-    await this.file.replace(text)
+    for (const m of this.orphans.values()) parts.push(line({t: 'orphan', m}))
+    for (const k of this.kept.values()) parts.push(line({t: 'kept', k}))
+    for (const e of this.invalid) parts.push(`${e.raw}\n`)
+    await this.file.replace(parts)
     this.appendedSinceSnapshot = 0
+    this.compactions++
   }
 
   /**
@@ -379,86 +407,16 @@ export class StateStore implements JobStatePort {
   private dropInvalid(key: string): void {
     for (let i = this.invalid.length - 1; i >= 0; i--) if (this.invalid[i]!.key === key) this.invalid.splice(i, 1)
   }
-
-  /** The original's format (§2.13): `launched`, `pending` ([handle, payload] pairs), `to_decommission`. */
-  private importLegacy(legacy: LegacyState, report: LoadReport): void {
-    const now = this.now()
-    const add = (h: LegacyHandle, phase: JobPhase, payload?: JobPayload): void => {
-      const res = h.paas_resource
-      const resourceWeight =
-        res && typeof res === 'object' && !Array.isArray(res) && typeof res.weight === 'number' ? res.weight : undefined
-      const expected = typeof h.expected_weight === 'number' ? h.expected_weight : undefined
-      const launchedFlag = res && typeof res === 'object' && !Array.isArray(res) && res.launched === true
-      let p = phase
-      if (phase === 'acquired' && res !== undefined) p = launchedFlag ? 'launched' : 'provisioned'
-      const resourceId =
-        typeof res === 'string'
-          ? res
-          : res && typeof res === 'object' && !Array.isArray(res) && typeof res.id === 'string'
-            ? res.id
-            : undefined
-      const record: JobRecord = {
-        runner: h.runner_name,
-        jobId: h.job_id,
-        jobToken: h.token,
-        phase: p,
-        // Old dumps may give no weight at all (the original then assumed 1): weighed at start instead.
-        weight: resourceWeight ?? expected ?? 1,
-        expectedWeight: expected ?? resourceWeight ?? 1,
-        ...(resourceWeight === undefined && expected === undefined ? {weightUnknown: true} : {}),
-        traceOffset: typeof h.trace_offset === 'number' ? h.trace_offset : 0,
-        acquiredAt: now,
-        phaseSince: now,
-        ...(payload ? {payload, projectId: payload.job_info?.project_id} : {}),
-        ...(res === undefined ? {} : {resource: res as Json}),
-        ...(resourceId === undefined ? {} : {resourceId}),
-      }
-      if (p === 'acquired' && !payload) report.warnings.push(`job ${h.job_id}: imported as pending without its payload`)
-      this.records.set(recordKey(record.runner, record.jobId), record)
-    }
-    for (const h of legacy.launched ?? []) add(h, 'running')
-    for (const [h, payload] of legacy.pending ?? []) add(h, 'acquired', payload)
-    for (const h of legacy.to_decommission ?? []) add(h, 'finished')
-    report.warnings.push(`imported ${this.records.size} job(s) from a state file of the original heptapod-paas-runner`)
-  }
 }
 
-interface LegacyHandle {
-  runner_name: string
-  job_id: number
-  token: string
-  trace_offset?: number
-  expected_weight?: number
-  paas_resource?: Json
+/** A record's journal lines: its `put` entry, and its `payload` entry while it has a payload. */
+interface RecordLines {
+  put: string
+  payload?: string
 }
 
-interface LegacyState {
-  launched?: LegacyHandle[]
-  to_decommission?: LegacyHandle[]
-  pending?: Array<[LegacyHandle, JobPayload]>
-}
-
-function isLegacyHandle(h: unknown): h is LegacyHandle {
-  const o = h as LegacyHandle
-  return (
-    !!o &&
-    typeof o === 'object' &&
-    typeof o.runner_name === 'string' &&
-    typeof o.job_id === 'number' &&
-    typeof o.token === 'string'
-  )
-}
-
-function isLegacyState(v: unknown): v is LegacyState {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return false
-  const o = v as Record<string, unknown>
-  if (!('launched' in o) && !('pending' in o) && !('to_decommission' in o)) return false
-  const list = (x: unknown): boolean => x === undefined || (Array.isArray(x) && x.every(isLegacyHandle))
-  const pending =
-    o.pending === undefined ||
-    (Array.isArray(o.pending) &&
-      o.pending.every((p) => Array.isArray(p) && isLegacyHandle(p[0]) && typeof p[1] === 'object'))
-  return list(o.launched) && list(o.to_decommission) && pending
+function line(e: Entry): string {
+  return `${JSON.stringify(e)}\n`
 }
 
 /** A record as written: without its payload, which has its own entry. */
