@@ -3,9 +3,11 @@
 import {copyFileSync, existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-const src = 'src/plugins'
-for (const name of readdirSync(src)) {
-  const pjson = join(src, name, 'package.json')
-  if (!existsSync(pjson)) continue
-  copyFileSync(pjson, join('dist/plugins', name, 'package.json'))
+// The test doubles (src/test-doubles/<name>, e.g. memory) are plugins too, never bundled: tests link them.
+for (const dir of ['plugins', 'test-doubles']) {
+  for (const name of readdirSync(join('src', dir))) {
+    const pjson = join('src', dir, name, 'package.json')
+    if (!existsSync(pjson)) continue
+    copyFileSync(pjson, join('dist', dir, name, 'package.json'))
+  }
 }

@@ -24,11 +24,51 @@ describe('architecture', () => {
     expect(offenders).toEqual([])
   })
 
+  it('the core imports nothing above it: no adapter, wiring, command, view or simulator', () => {
+    const above = ['adapters', 'app', 'cli', 'commands', 'tui', 'sim', 'bench', 'hooks', 'plugins', 'plugin-api'].map(
+      (d) => join(REPO, 'src', d) + sep,
+    )
+    const offenders: string[] = []
+    for (const f of files(join(REPO, 'src/core'))) {
+      for (const spec of importsOf(readFileSync(f, 'utf8'))) {
+        if (
+          spec.startsWith('.') &&
+          above.some((d) => (resolve(dirname(f), spec) + sep).startsWith(d) || resolve(dirname(f), spec).startsWith(d))
+        )
+          offenders.push(`${relative(REPO, f)}: imports ${spec}`)
+      }
+    }
+    expect(offenders).toEqual([])
+  })
+
+  it('the daemon is built in one place, src/app: no command, view or plugin builds a Dispatcher or starts a daemon', () => {
+    const offenders: string[] = []
+    for (const dir of ['commands', 'cli', 'tui', 'plugins', 'hooks']) {
+      for (const f of files(join(REPO, 'src', dir))) {
+        const text = readFileSync(f, 'utf8')
+        if (/new Dispatcher\(|startDaemon\(/.test(text)) offenders.push(relative(REPO, f))
+      }
+    }
+    expect(offenders).toEqual([])
+  })
+
+  it('the wiring folder src/app holds the daemon builder, the signal helper and withTui', () => {
+    const app = join(REPO, 'src/app')
+    const text = files(app)
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n')
+    expect(text).toMatch(/export async function startDaemon\(/)
+    expect(text).toMatch(/export function stopSignals\(/)
+    expect(text).toMatch(/export async function withTui</)
+  })
+
   it('a bundled plugin imports only the SDK, its own files and npm packages: never the core, the host or another plugin', () => {
     const offenders: string[] = []
-    const pluginsDir = join(REPO, 'src/plugins')
-    for (const plugin of readdirSync(pluginsDir)) {
-      const root = join(pluginsDir, plugin)
+    // The test doubles (memory) are plugins too, linked by the tests: the same rule.
+    const roots = ['src/plugins', 'src/test-doubles'].flatMap((d) =>
+      readdirSync(join(REPO, d)).map((p) => join(REPO, d, p)),
+    )
+    for (const root of roots) {
       for (const f of files(root)) {
         for (const spec of importsOf(readFileSync(f, 'utf8'))) {
           const bad = spec.startsWith('.')

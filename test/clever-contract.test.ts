@@ -1,7 +1,7 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {UndiciHttpClient} from '../src/adapters/http/undici-http-client.js'
-import {abortableSleep} from '../src/cli/runtime.js'
+import {abortableSleep} from '../src/app/runtime.js'
 import type {RunnerConfig} from '../src/core/config/config-types.js'
 import {silentLogger} from '../src/core/logger.js'
 import {executorContract} from '../src/core/testing/executor-contract.js'

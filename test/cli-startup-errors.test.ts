@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {startupError} from '../src/cli/startup-errors.js'
+import {startupError} from '../src/app/startup-errors.js'
 import {ConfigError} from '../src/core/errors.js'
 import {runCli} from './helpers/cli.js'
 

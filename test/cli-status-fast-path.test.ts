@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
 import {fastStatus, parsePlainStatusArgs, userPluginsFile} from '../src/cli/status-fast-path.js'
-import {freshDataDir, REPO, runCli} from './helpers/cli.js'
+import {plainDataDir, REPO, runCli} from './helpers/cli.js'
 
 let dir: string
 beforeEach(() => {
@@ -42,7 +42,7 @@ describe('status without oclif (bin/run.js fast path)', () => {
   it('prints what the oclif command prints: report, warnings, exit code, as text and as JSON', async () => {
     const path = config('an_unknown_key = 1')
     for (const json of [[], ['--json']]) {
-      const dataDir = freshDataDir()
+      const dataDir = plainDataDir()
       const fast = await runCli(['status', path, ...json], {dataDir})
       const oclif = await runCli(['status', ...json], {dataDir, env: {CONFIG_FILE: path}})
       expect(fast.code).toBe(3)
@@ -53,7 +53,7 @@ describe('status without oclif (bin/run.js fast path)', () => {
 
   it('a configuration error: the same message and exit 2 on both paths', async () => {
     const path = config('concurrent = "many"')
-    const dataDir = freshDataDir()
+    const dataDir = plainDataDir()
     const fast = await runCli(['status', '-c', path], {dataDir})
     const oclif = await runCli(['status'], {dataDir, env: {CONFIG_FILE: path}})
     expect(fast.code).toBe(2)
@@ -63,7 +63,7 @@ describe('status without oclif (bin/run.js fast path)', () => {
 
   it('answers in-process the forms it knows, and leaves the rest to oclif', async () => {
     const path = config()
-    const env = {HEPTAPOD_PAAS_RUNNER_DATA_DIR: freshDataDir()}
+    const env = {HEPTAPOD_PAAS_RUNNER_DATA_DIR: plainDataDir()}
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
     expect(await fastStatus([path, '--json'], REPO, env)).toBe(3)
     expect(JSON.parse(out.mock.calls[0]![0] as string)).toMatchObject({

@@ -8,6 +8,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {GitLabSimulator} from '../src/sim/gitlab/gitlab-simulator.js'
 import {BIN, REPO} from './helpers/cli.js'
 import {waitUntil} from './helpers/wait.js'
+import {withMemoryExecutor} from '../src/test-doubles/memory/link.js'
 
 const JOBS = 100
 const KILLS = 12
@@ -69,7 +70,11 @@ describe('kill -9 in the middle of 100 jobs (at set-up, while running, at tear-d
   function spawnDaemon(): ChildProcess {
     const child = spawn(process.execPath, [BIN, 'run', join(dir, 'config.toml')], {
       cwd: REPO,
-      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
+      env: {
+        ...process.env,
+        OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+        HEPTAPOD_PAAS_RUNNER_DATA_DIR: withMemoryExecutor(join(dir, 'data')),
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     child.stderr!.on('data', () => {})

@@ -11,6 +11,7 @@ import type pg from 'pg'
 
 import {dropSchemas, NO_DATABASE, sql, TEST_DATABASE_URL, testClient, testSchema} from './helpers/postgres.js'
 import {waitUntil} from './helpers/wait.js'
+import {withMemoryExecutor} from '../src/test-doubles/memory/link.js'
 
 const JOBS = 40
 const KILLS = 6
@@ -39,7 +40,11 @@ describe.skipIf(NO_DATABASE !== undefined)(
       await dropSchemas([schema])
     })
 
-    const env = {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')}
+    const env = {
+      ...process.env,
+      OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+      HEPTAPOD_PAAS_RUNNER_DATA_DIR: withMemoryExecutor(join(dir, 'data')),
+    }
     function spawnDaemon(): ChildProcess {
       const child = spawn(process.execPath, [BIN, 'run', config], {cwd: REPO, env, stdio: ['ignore', 'ignore', 'pipe']})
       child.stderr!.on('data', () => {})

@@ -75,7 +75,8 @@ describe('examples/executor-template, an external executor plugin', () => {
     it('provisions its directory, hands the build context over, and deletes it when the job is done', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'hpr-template-'))
       const root = join(dir, 'paas')
-      const token = sim.createRunner().token
+      const simRunner = sim.createRunner()
+      const token = simRunner.token
       writeFileSync(
         join(dir, 'config.toml'),
         `check_interval = 0.1
@@ -121,6 +122,18 @@ state_file = "${join(dir, 'state.json')}"
       expect(JSON.parse(readFileSync(join(context, 'job.json'), 'utf8')).id).toBe(job.id)
       expect(readFileSync(join(context, 'runner.toml'), 'utf8')).not.toContain('example_dir_root')
       expect(readFileSync(join(root, name, 'owner'), 'utf8')).toMatch(/^heptapod-paas-runner system=\S+ runner=\S+\n/)
+      // GitLab is told what the executor declares (innerRunner: no services), not a hard-coded docker.
+      const infos = [...simRunner.managers.values()].map(
+        (m) => m.info as {executor?: string; features?: Record<string, boolean>},
+      )
+      expect(infos).toEqual([
+        expect.objectContaining({
+          executor: 'docker',
+          features: expect.objectContaining({services: false, two_phase_job_commit: true}),
+        }),
+      ])
+      // The executor's line for the job log (deps.jobLog) is in the daemon's log.
+      expect(stderr).toContain(`executor: example-dir: directory ${name} created (flavor S)`)
 
       sim.finishJob(job.id, 'success') // the inner runner's part
       await waitUntil(() => !existsSync(join(root, name)) || c.exitCode !== null, 20_000, 'the resource deleted')

@@ -29,16 +29,20 @@ describe('the paas:executors hook', () => {
     else process.env.HEPTAPOD_PAAS_RUNNER_DATA_DIR = saved
   })
 
-  it("returns the bundled core plugin's executor", async () => {
+  it("returns the bundled core plugins' executors: the production and development ones, never a test double", async () => {
     const d = await discoverExecutors(await Config.load({root: REPO}))
-    expect(d.executors.get('memory')).toMatchObject({plugin: '@heptapod-paas-runner/plugin-memory', pluginType: 'core'})
+    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'local-docker'])
+    expect(d.executors.get('clever-docker')).toMatchObject({
+      plugin: '@heptapod-paas-runner/plugin-clever-docker',
+      pluginType: 'core',
+    })
     expect(d.problems).toEqual([])
   })
 
   it("returns a linked plugin's executor beside the bundled one", async () => {
     writeUserPlugins(dataDir, [{name: '@heptapod-paas-runner-test/plugin-linked', root: LINKED}])
     const d = await discoverExecutors(await Config.load({root: REPO}))
-    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker', 'memory'])
+    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker'])
     expect(d.executors.get('linked-test')).toMatchObject({
       plugin: '@heptapod-paas-runner-test/plugin-linked',
       pluginType: 'link',
@@ -51,7 +55,7 @@ describe('the paas:executors hook', () => {
       {name: '@heptapod-paas-runner-test/plugin-linked', root: LINKED},
     ])
     const d = await discoverExecutors(await Config.load({root: REPO}))
-    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker', 'memory'])
+    expect([...d.executors.keys()].sort()).toEqual(['clever-docker', 'linked-test', 'local-docker'])
     expect(d.problems).toEqual([
       expect.stringMatching(
         /plugin @heptapod-paas-runner-test\/plugin-broken: executors hook failed: this plugin is broken on purpose/,
@@ -73,7 +77,7 @@ describe('executor plugins through the real CLI', () => {
       ['clever-docker', 'core'],
       ['linked-test', 'link'],
       ['local-docker', 'core'],
-      ['memory', 'core'],
+      ['memory', 'link'],
     ])
 
     const cfg = join(mkdtempSync(join(tmpdir(), 'hpr-cfg-')), 'config.toml')
@@ -86,7 +90,7 @@ describe('executor plugins through the real CLI', () => {
     expect(JSON.parse(quota.stdout).quota).toBeCloseTo(3 * 2 ** 1.25, 9)
   })
 
-  it('`executors` labels the test doubles: memory is for tests and the demo only', async () => {
+  it('`executors` labels a test double: memory, linked by the tests, is for tests only', async () => {
     const list = await runCli(['executors', '--json'])
     expect(list.code, list.stderr).toBe(0)
     const rows = JSON.parse(list.stdout).executors as Array<{name: string; audience: string}>

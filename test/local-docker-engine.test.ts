@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {abortableSleep} from '../src/cli/runtime.js'
+import {abortableSleep} from '../src/app/runtime.js'
 import type {RunnerConfig} from '../src/core/config/config-types.js'
 import {shortToken} from '../src/core/identity/short-token.js'
 import {OWNER_LABELS} from '../src/core/identity/owner-marker.js'

@@ -7,7 +7,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {abortableSleep} from '../src/cli/runtime.js'
+import {abortableSleep} from '../src/app/runtime.js'
 import type {RunnerConfig} from '../src/core/config/config-types.js'
 import {resourceName} from '../src/core/executor.js'
 import {silentLogger} from '../src/core/logger.js'

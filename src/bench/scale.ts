@@ -12,6 +12,7 @@ import {join, resolve} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
+import {withMemoryExecutor} from '../test-doubles/memory/link.js'
 import {processCpuMs} from './launch-cost.js'
 import {percentile} from './stats.js'
 
@@ -100,7 +101,7 @@ ${runners.join('')}`,
       env: {
         ...process.env,
         OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
-        HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data'),
+        HEPTAPOD_PAAS_RUNNER_DATA_DIR: withMemoryExecutor(join(dir, 'data')),
         HPR_LAG_PROBE_FILE: lagFile,
       },
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -3,7 +3,7 @@ import {Command} from '@oclif/core'
 import {ConfigError, formatIssue, PaasRunnerError, StartupError} from '../core/errors.js'
 import {Redactor} from '../core/redact.js'
 import {EXIT_CONFIG, EXIT_UNEXPECTED} from './exit-codes.js'
-import {loadConfigFile, type LoadedConfig} from './runtime.js'
+import {loadConfigFile, type LoadedConfig} from '../app/runtime.js'
 
 export {EXIT_CONFIG, EXIT_UNEXPECTED}
 

@@ -2,6 +2,8 @@ import {constants} from 'node:fs'
 import {access, appendFile, chmod, readFile, stat, writeFile} from 'node:fs/promises'
 import {dirname, resolve} from 'node:path'
 
+import {innerRunnerOf} from '@heptapod-paas-runner/plugin-api'
+
 import {parse as parseToml, stringify} from 'smol-toml'
 
 import type {RunnerConfig} from '../core/config/config-types.js'
@@ -14,7 +16,7 @@ import {shortToken} from '../core/identity/short-token.js'
 import {formatWeight, type Flavor} from '../core/quota/flavor-weight.js'
 import {computeWeightedQuota, jobsFitting} from '../core/quota/quota.js'
 import {RegisterUsageError, sortSettings, splitSetting, type SortedSettings} from './register-settings.js'
-import {defaultStateFile} from './runtime.js'
+import {defaultStateFile} from '../app/runtime.js'
 
 export {RegisterUsageError} from './register-settings.js'
 
@@ -218,6 +220,7 @@ export async function registerRunner(d: RegisterDeps): Promise<RegisterResult> {
             ...(g.locked === undefined ? {} : {locked: g.locked}),
             ...(g.runUntagged === undefined ? {} : {runUntagged: g.runUntagged}),
             ...(g.tagList === undefined ? {} : {tagList: g.tagList}),
+            ...(g.executor === undefined ? {} : {innerRunner: innerRunnerOf(d.executors.get(g.executor))}),
           }),
         'this registration token is not valid',
       )

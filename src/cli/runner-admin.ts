@@ -131,7 +131,7 @@ export async function daemonSystemId(configPath: string, text: string, fresh: ()
   const [{FsStateFile}, {StateStore}, {defaultStateFile}] = await Promise.all([
     import('../adapters/state/fs-state-file.js'),
     import('../core/state/state-store.js'),
-    import('./runtime.js'),
+    import('../app/runtime.js'),
   ])
   const doc = parseToml(text) as {state_file?: unknown}
   const stateFile = typeof doc.state_file === 'string' ? doc.state_file : defaultStateFile(configPath).path

@@ -5,8 +5,8 @@ import {PgStateStore} from '../adapters/state/pg/pg-state-store.js'
 import {lockStateFile} from '../adapters/state/state-file-lock.js'
 import {ConfigError, StartupError} from '../core/errors.js'
 import {StateStore} from '../core/state/state-store.js'
-import {startupError} from './startup-errors.js'
-import type {LoadedConfig} from './runtime.js'
+import {startupError} from '../app/startup-errors.js'
+import type {LoadedConfig} from '../app/runtime.js'
 
 export interface StateMigration {
   jobs: number

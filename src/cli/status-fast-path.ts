@@ -8,7 +8,7 @@ import {Redactor} from '../core/redact.js'
 import {EXECUTORS_HOOK, indexExecutors, type ExecutorDiscovery, type HookOutcome} from '../plugin-api/executors-hook.js'
 import {defaultConfigPath} from './default-config-path.js'
 import {EXIT_CONFIG, EXIT_UNEXPECTED} from './exit-codes.js'
-import {loadConfigWith} from './runtime.js'
+import {loadConfigWith} from '../app/runtime.js'
 import {runStatus} from './status-report.js'
 
 /**

@@ -3,9 +3,11 @@ import {join} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {createLogger} from '../adapters/logging/pino-logger.js'
 import {BaseCommand} from '../cli/base-command.js'
-import {runDemo} from '../cli/demo.js'
+import {runDemo} from '../app/demo.js'
+import {stopSignals} from '../app/signals.js'
+import {withTui} from '../app/with-tui.js'
+import type {LogLevel} from '../core/config/config-types.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'
 
 export default class Demo extends BaseCommand {
@@ -22,32 +24,33 @@ Stops after --jobs jobs are over, or on Ctrl-C.`
     const {flags} = await this.parse(Demo)
     const ac = new AbortController()
     const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY)
-    const tuiMod = tty ? await import('../tui/start-tui.js') : undefined
-    const model = tty ? new (await import('../tui/tui-model.js')).TuiModel() : undefined
     const logFile = join(tmpdir(), `heptapod-paas-runner-demo-${process.pid}.log`)
-    const destination = tuiMod && model ? tuiMod.tuiLogDestination(logFile, model) : undefined
-    const {logger, flush} = createLogger({
-      level: flags['log-level'] as 'info',
-      pretty: !destination && Boolean(process.stderr.isTTY),
-      redactor: this.redactor,
-      ...(destination ? {destination} : {}),
-    })
-    const stop = (): void => {
-      if (ac.signal.aborted) process.exit(0)
-      logger.warn('interrupted: stopping the demo (again to exit at once)')
-      ac.abort()
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-    logger.info(`demo: ${flags.jobs} sample jobs against a simulated GitLab and a simulated Clever Cloud`)
-    let ui: {unmount(): Promise<void>} | undefined
-    const r = await runDemo(this.config, logger, {jobs: flags.jobs, signal: ac.signal}, (daemon) => {
-      if (tuiMod && model)
-        ui = tuiMod.mountTui(daemon, model, {onQuit: () => ac.abort(), onForce: () => process.exit(0)})
-    })
-    await ui?.unmount()
-    flush()
-    if (destination) this.log(`the demo's log is in ${logFile}`)
+    const r = await withTui(
+      {
+        wanted: tty,
+        logFile,
+        level: flags['log-level'] as LogLevel,
+        redactor: this.redactor,
+        warn: (l) => this.logToStderr(l),
+      },
+      async (ui) => {
+        const signals = stopSignals({
+          signals: ['SIGINT', 'SIGTERM'],
+          onFirst: () => ui.logger.warn('interrupted: stopping the demo (again to exit at once)'),
+          onForce: () => process.exit(0),
+        })
+        void signals.stopRequested.then(() => ac.abort())
+        ui.logger.info(`demo: ${flags.jobs} sample jobs against a simulated GitLab and a simulated Clever Cloud`)
+        let shown: {unmount(): Promise<void>} | undefined
+        const result = await runDemo(this.config, ui.logger, {jobs: flags.jobs, signal: ac.signal}, (daemon) => {
+          shown = ui.mount(daemon, {onQuit: () => ac.abort(), onForce: () => process.exit(0)})
+        })
+        await shown?.unmount()
+        signals.dispose()
+        if (ui.logFile) this.log(`the demo's log is in ${ui.logFile}`)
+        return result
+      },
+    )
     const count = (s: string) => r.jobs.filter((j) => j.status === s).length
     this.log(
       `demo ${ac.signal.aborted ? 'interrupted' : 'finished'}: ${count('success')} succeeded, ${count('failed')} failed, ${count('canceled')} canceled, ${r.jobs.length - count('success') - count('failed') - count('canceled')} not over; ` +

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {configArg, configFlag, resolveConfigPath} from '../cli/common-flags.js'
-import {createExecutors, defaultExecutorDeps} from '../cli/runtime.js'
+import {createExecutors, defaultExecutorDeps} from '../app/runtime.js'
 import {ConfigError} from '../core/errors.js'
 import {silentLogger} from '../core/logger.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'

@@ -1,17 +1,12 @@
-import {chmod} from 'node:fs/promises'
-import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
 
-import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
+import {registerWithServices} from '../app/register.js'
 import {BaseCommand, EXIT_CONFIG} from '../cli/base-command.js'
-import {configFlag, defaultConfigPath, logLevelFlag, resolveConfigPath} from '../cli/common-flags.js'
-import {registerRunner, RegisterError, RegisterUsageError, type RegisterResult} from '../cli/register.js'
-import {defaultExecutorDeps} from '../cli/runtime.js'
-import {silentLogger} from '../core/logger.js'
+import {configFlag, logLevelFlag, resolveConfigPath} from '../cli/common-flags.js'
+import {RegisterError, RegisterUsageError, type RegisterResult} from '../cli/register.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'
-import {discoverExecutors, factoriesByName} from '../plugin-api/executors-hook.js'
 
 export default class Register extends BaseCommand {
   static override description = `Register a runner with GitLab / Heptapod and write its [[runners]] section, as \`gitlab-runner register\` does (same flags, same environment variables).
@@ -103,18 +98,13 @@ An existing file gets a [[runners]] section appended (its text is kept byte for 
     for (const kv of flags.set ?? []) this.redactor.add(kv.slice(kv.indexOf('=') + 1))
     this.redactor.add(flags.token)
     this.redactor.add(flags['registration-token'])
-    const {default: Conf} = await import('conf')
-    const memory = new Conf<{url?: string; configPath?: string}>({
-      cwd: this.config.configDir,
-      configName: 'register',
-      configFileMode: 0o600,
-    })
-    await chmod(memory.path, 0o600).catch(() => {}) // a file remembered by an earlier version, 0644
-    const discovery = await discoverExecutors(this.config)
-    const prompter = interactive ? await (await import('../cli/inquirer-prompter.js')).inquirerPrompter() : undefined
     const explicit = args.config ?? flags.config
     try {
-      const r = await registerRunner({
+      const r = await registerWithServices({
+        oclif: this.config,
+        interactive,
+        redactor: this.redactor,
+        progress: (line) => this.log(line),
         given: {
           ...(explicit === undefined ? {} : {configPath: resolveConfigPath(args.config, flags.config)}),
           ...(flags.url === undefined ? {} : {url: flags.url}),
@@ -139,19 +129,7 @@ An existing file gets a [[runners]] section appended (its text is kept byte for 
           ...(flags['max-concurrency'] === undefined ? {} : {concurrent: flags['max-concurrency']}),
           ...(flags['state-file-path'] === undefined ? {} : {stateFile: flags['state-file-path']}),
         },
-        ...(prompter ? {prompter} : {}),
-        executors: factoriesByName(discovery),
-        coordinator: makeGitLabClient({systemId: newSystemId()}),
-        remembered: {url: memory.get('url'), configPath: memory.get('configPath')},
-        defaultConfigPath: defaultConfigPath(),
-        defaultName: hostname(),
-        executorDeps: () => defaultExecutorDeps(silentLogger, this.redactor),
-        now: Date.now,
-        progress: (line) => this.log(line),
       })
-      this.redactor.add(r.registration.token)
-      memory.set('url', r.url)
-      memory.set('configPath', r.configPath)
       for (const w of r.warnings) this.logToStderr(this.redactor.redact(`\nwarning: ${w}`))
       this.log(closing(r, this.config.bin))
     } catch (error) {

@@ -1,15 +1,8 @@
-import type {IntakeBlocker} from './quota/admission.js'
 import type {JobPhase} from './state/job-record.js'
+import type {IntakeState} from './status-schema.js'
 
-/** What a runner's intake is doing right now. */
-export type IntakeState =
-  | {state: 'starting'}
-  | {state: 'polling'}
-  | {state: 'long-polling'}
-  | {state: 'paused'; reason: string; blocker: IntakeBlocker}
-  | {state: 'backoff'; reason: string; until: number}
-  /** `code`: why, as data (`poll_cycles`, `flavor_config`, `quota_too_small`). */
-  | {state: 'stopped'; reason: string; code?: string}
+/** The snapshot types are derived from their zod schemas (status-schema.ts), their one definition. */
+export type {DispatcherSnapshot, IntakeState, JobSnapshot, RunnerSnapshot} from './status-schema.js'
 
 /** Everything the core tells the outside world. Logs, TUI, metrics and status are built from these. */
 export type DispatcherEvent =
@@ -79,52 +72,4 @@ export class EventBus {
       }
     }
   }
-}
-
-/** One job, as status, metrics and the TUI show it. No token. */
-export interface JobSnapshot {
-  runner: string
-  runnerName: string | null
-  jobId: number
-  projectId: number | null
-  projectName: string | null
-  phase: JobPhase
-  flavor: string | null
-  weight: number
-  acquiredAt: number
-  phaseSince: number
-  resourceId: string | null
-  deleteAttempts: number
-  failure: string | null
-}
-
-export interface RunnerSnapshot {
-  runner: string
-  name: string | null
-  url: string
-  executor: string
-  intake: IntakeState
-  minRequestableWeight: number | null
-}
-
-/** The whole picture at one moment. `status --json`, `/status`, metrics and the TUI use this type. */
-export interface DispatcherSnapshot {
-  at: number
-  startedAt: number
-  quota: {total: number | null; explanation: string | null; used: number; reserved: number}
-  concurrent: {limit: number; used: number}
-  provisioning: {limit: number; used: number}
-  runners: RunnerSnapshot[]
-  jobs: JobSnapshot[]
-  pendingDeletions: number
-  orphansMarked: number
-  /**
-   * Resources named like ours without an ownership marker (the original's apps, a person's):
-   * reported, never deleted. Null when unknown (read from the state file, no daemon running).
-   */
-  unmarkedResources: Array<{runner: string; resourceId: string; name: string}> | null
-  keptResources: number
-  totals: {acquired: number; launched: number; finished: number; launchFailed: number; decommissioned: number}
-  recentFailures: Array<{runner: string; jobId: number; reason: string; at: number}>
-  stopping: boolean
 }

@@ -3,7 +3,7 @@ import {Writable} from 'node:stream'
 
 import {render} from 'ink'
 
-import type {Daemon} from '../cli/daemon.js'
+import type {Daemon} from '../app/daemon.js'
 import {App} from './App.js'
 import {type TuiModel} from './tui-model.js'
 

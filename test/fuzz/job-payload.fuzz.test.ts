@@ -8,7 +8,7 @@ import {GitLabClient} from '../../src/core/coordinator/gitlab-client.js'
 import type {HttpClient, HttpResponse} from '../../src/core/coordinator/http-port.js'
 import {jobVariable, parseJobPayload} from '../../src/core/job-payload.js'
 import {amendForDependencyProxy} from '@heptapod-paas-runner/plugin-api'
-import {MEMORY_FLAVORS} from '../../src/plugins/memory/memory-executor.js'
+import {MEMORY_FLAVORS} from '../../src/test-doubles/memory/memory-executor.js'
 import {fuzz, FUZZ_TIMEOUT_MS} from './fuzz-params.js'
 
 /** Issue 12: the job-payload parser, fed anything GitLab (or a proxy) could send, never throws; what it accepts is safe to use. */

@@ -3,6 +3,8 @@ import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
+import {withMemoryExecutor} from '../../src/test-doubles/memory/link.js'
+
 export const REPO = resolve(import.meta.dirname, '../..')
 export const BIN = join(REPO, 'bin/run.js')
 
@@ -12,8 +14,16 @@ export interface CliResult {
   stderr: string
 }
 
-/** A fresh oclif data dir, so user-installed plugins of the machine never leak into a test. */
+/**
+ * A fresh oclif data dir, so user-installed plugins of the machine never leak into a test. The
+ * `memory` executor (a test double, never bundled) is linked in it, as `plugins link` would.
+ */
 export function freshDataDir(): string {
+  return withMemoryExecutor(plainDataDir())
+}
+
+/** A fresh oclif data dir with no user plugin at all (not even the memory test double). */
+export function plainDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'hpr-data-'))
 }
 

@@ -1,5 +1,5 @@
 import type {ExecutorFactory} from '../../src/core/executor.js'
-import {memoryExecutorFactory} from '../../src/plugins/memory/memory-executor.js'
+import {memoryExecutorFactory} from '../../src/test-doubles/memory/memory-executor.js'
 import {cleverDockerExecutorFactory} from '../../src/plugins/clever-docker/clever-factory.js'
 
 /** The bundled executors, as the config parser sees them. */

@@ -265,3 +265,59 @@ describe('GitLabClient against scripted answers', () => {
     expect(http.requests[6]!.url).toBe('https://gitlab.example.com/api/v4/groups/acme%2Fsub/custom_attributes')
   })
 })
+
+describe("the runner's info comes from its executor", () => {
+  const info = {name: 'heptapod-paas-runner', version: '0.1.0', revision: 'x', platform: 'linux', architecture: 'amd64'}
+  const kube = {executor: 'kubernetes', shell: 'sh', features: {services: false, two_phase_job_commit: true}}
+
+  it("job request, start and failure carry the executor and features the runner's executor declares; docker when it declares none", async () => {
+    const clock = new FakeClock()
+    const http = new ScriptedHttp([r(204), r(200, '', {'job-status': 'running'}), r(200), r(204)])
+    const c = new GitLabClient({
+      http,
+      sleep: clock.sleep,
+      now: clock.now,
+      random: () => 0.5,
+      systemId: 'r_0123456789ab',
+      info,
+      innerRunner: (runner) => (runner.uniqueName === RUNNER.uniqueName ? kube : undefined),
+    })
+    await c.requestJob(RUNNER, {})
+    await c.confirmJob(RUNNER, JOB)
+    await c.reportFailed(RUNNER, JOB, {reason: 'runner_system_failure'})
+    await c.requestJob({...RUNNER, uniqueName: 'other'}, {})
+    const infos = http.requests.map(
+      (q) =>
+        (JSON.parse(q.body as string) as {info: {executor: string; shell: string; features: Record<string, boolean>}})
+          .info,
+    )
+    for (const i of infos.slice(0, 3))
+      expect(i).toMatchObject({executor: 'kubernetes', shell: 'sh', features: {services: false}})
+    expect(infos[3]).toMatchObject({
+      executor: 'docker',
+      shell: 'bash',
+      features: {services: true, two_phase_job_commit: true},
+    })
+  })
+
+  it('registration declares the chosen executor', async () => {
+    const http = new ScriptedHttp([json(201, {id: 3, token: 'glrt-NeWtOkEn123456'})])
+    const clock = new FakeClock()
+    const c = new GitLabClient({
+      http,
+      sleep: clock.sleep,
+      now: clock.now,
+      random: () => 0.5,
+      systemId: 'r_0123456789ab',
+      info,
+    })
+    await c.register('https://gitlab.example.com', {
+      registrationToken: 'GR1348941aaaa',
+      description: 'd',
+      innerRunner: kube,
+    })
+    expect(JSON.parse(http.requests[0]!.body as string)).toMatchObject({
+      info: {executor: 'kubernetes', features: {services: false}},
+    })
+  })
+})

@@ -12,7 +12,7 @@ import {
   buildContextFiles,
   type RunnerConfig,
 } from '@heptapod-paas-runner/plugin-api'
-import {MemoryExecutor} from '../../src/plugins/memory/memory-executor.js'
+import {MemoryExecutor} from '../../src/test-doubles/memory/memory-executor.js'
 import {Harness} from '../helpers/dispatcher-harness.js'
 
 /** A rejection as a plugin that bundles its own copy of the SDK throws it: another class, same fields. */

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parseConfig} from '../../src/core/config/parse-config.js'
 import {buildQuotaReport} from '../../src/core/quota/quota-report.js'
-import {MEMORY_FLAVORS} from '../../src/plugins/memory/memory-executor.js'
+import {MEMORY_FLAVORS} from '../../src/test-doubles/memory/memory-executor.js'
 import {testExecutors} from '../helpers/executors.js'
 
 const flavors = new Map(MEMORY_FLAVORS.map((f) => [f.name, f]))

@@ -4,7 +4,7 @@ import {parseConfig} from '../../src/core/config/parse-config.js'
 import type {RunnerUnit} from '../../src/core/dispatcher/dispatcher.js'
 import {describeReload, planReload} from '../../src/core/dispatcher/reload-plan.js'
 import {ConfigError} from '../../src/core/errors.js'
-import {memoryExecutorFactory} from '../../src/plugins/memory/memory-executor.js'
+import {memoryExecutorFactory} from '../../src/test-doubles/memory/memory-executor.js'
 import {captureLogger, Harness, HARNESS_SYSTEM_ID} from '../helpers/dispatcher-harness.js'
 import {testExecutors} from '../helpers/executors.js'
 

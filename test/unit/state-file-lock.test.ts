@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {lockStateFile} from '../../src/adapters/state/state-file-lock.js'
-import {defaultStateFile} from '../../src/cli/runtime.js'
+import {defaultStateFile} from '../../src/app/runtime.js'
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'hpr-lock-'))
 

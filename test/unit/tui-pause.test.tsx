@@ -2,7 +2,7 @@ import {EventEmitter} from 'node:events'
 
 import {afterEach, describe, expect, it, vi} from 'vitest'
 
-import type {Daemon} from '../../src/cli/daemon.js'
+import type {Daemon} from '../../src/app/daemon.js'
 import {mountTui} from '../../src/tui/start-tui.js'
 import {TuiModel} from '../../src/tui/tui-model.js'
 import {Harness} from '../helpers/dispatcher-harness.js'

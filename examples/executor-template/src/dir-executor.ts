@@ -113,7 +113,11 @@ export class DirExecutor implements Executor {
       data: {},
     }
     // Awaited before anything else happens: the host records the resource so that it is never orphaned.
-    if (marker === 'absent') await opts.onCreated?.(r)
+    if (marker === 'absent') {
+      await opts.onCreated?.(r)
+      // A line for the job's log in GitLab (shown if the host fails the job; always in the daemon's log).
+      this.deps.jobLog?.(job.id, `example-dir: directory ${name} created (flavor ${flavor.name})`)
+    }
     return r
   }
 

@@ -1,4 +1,4 @@
-import {defineExecutor} from '@heptapod-paas-runner/plugin-api'
+import {defineExecutor, DOCKER_RUNNER_FEATURES} from '@heptapod-paas-runner/plugin-api'
 
 import {DIR_FLAVORS, dirConfigSchema} from './dir-config.js'
 import {DirExecutor} from './dir-executor.js'
@@ -17,6 +17,9 @@ export const dirExecutorFactory = defineExecutor({
   audience: 'testing',
   configSchema: dirConfigSchema,
   staticFlavors: DIR_FLAVORS,
+  // What GitLab is told of this executor's jobs (`info.executor`, `info.features`). Default: GitLab
+  // Runner's docker executor. This toy PAAS runs no service containers: say so, GitLab then knows.
+  innerRunner: {executor: 'docker', features: {...DOCKER_RUNNER_FEATURES, services: false}},
   registration: {
     referenceFlavor: 'M',
     questions: [

@@ -1,6 +1,7 @@
 import type {z} from 'zod'
 
 import type {Flavor} from './flavor.js'
+import type {InnerRunnerInfo} from './inner-runner.js'
 import type {HttpClient} from './http/http-port.js'
 import type {RateLimitEpisode} from './http/rate-limit-gate.js'
 import type {JobPayload} from './job-payload.js'
@@ -84,6 +85,23 @@ export interface ExecutorDeps {
    * (`quota`, `status`); `provision` and `listOwned` then fail with `no_owner`.
    */
   owner?: OwnerMarker
+  /**
+   * Adds a line to the job's log in GitLab, for the person who reads it (what was created, what
+   * went wrong). The host never hands the job token out for it: it redacts the line, keeps the
+   * last 20 lines of a job (each at most 1000 characters) and writes them to the job log, before
+   * the failure reason, when it fails the job. While the job runs on its resource, the log belongs
+   * to the inner runner: GitLab appends only at the exact end of the log, so a line written then
+   * would shift the inner runner's own output. Every line also goes to the daemon's log at once.
+   * Absent in commands that run no job.
+   */
+  jobLog?(jobId: number, line: string): void
+  /**
+   * Reports that the resource of a job failed or was lost (deleted behind our back, crashed,
+   * its node gone): the host fails the job in GitLab with `reason` (written in its log) and
+   * deletes the resource (or keeps it for inspection when `paas_decommission_launch_failures =
+   * false`). Idempotent; ignored for a job that is not in progress here, or already ending.
+   */
+  resourceFailed?(jobId: number, reason: string): void
 }
 
 export type ExecutorLogger = Logger
@@ -163,6 +181,12 @@ export interface ExecutorFactory<C extends Record<string, unknown> = Record<stri
    * Its shape's keys are the keys the executor owns: they are never forwarded to the inner runner.
    */
   configSchema: z.ZodObject<z.ZodRawShape>
+  /**
+   * What GitLab is told of this executor's jobs (`info.executor`, `info.features`): declare it when
+   * the inner runner is not GitLab Runner's docker executor, or does not support all of its
+   * features (say, no services). Default: `DOCKER_INNER_RUNNER`.
+   */
+  innerRunner?: InnerRunnerInfo
   /** Config keys (of this executor) whose values are secrets, for redaction. */
   secretKeys?: readonly string[]
   /** Flavors known without I/O, used to check `[quota_computation]` at load time. */

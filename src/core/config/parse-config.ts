@@ -4,13 +4,17 @@ import type {z} from 'zod'
 import {ConfigError, type ConfigIssue} from '../errors.js'
 import type {ExecutorFactory} from '../executor.js'
 import {Redactor} from '../redact.js'
-import type {Config, LogLevel, RunnerConfig} from './config-types.js'
+import {renameKeys} from '@heptapod-paas-runner/plugin-api'
+
+import type {Config, RunnerConfig} from './config-types.js'
 import {
   commonRunnerSchema,
+  GLOBAL_KEYS,
   globalSchema,
   NOT_FORWARDED_RUNNER_KEYS,
   OWN_GLOBAL_KEYS,
   OWN_RUNNER_KEYS,
+  RUNNER_KEYS,
 } from './config-schema.js'
 import {DEPRECATED_GLOBAL_KEYS, DEPRECATED_RUNNER_KEYS, DEPRECATED_TRACE_WATCH_KEYS} from './deprecated-keys.js'
 import {didYouMean} from './did-you-mean.js'
@@ -108,23 +112,23 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
 
   if (g.success) {
     const qc = g.data.quota_computation
-    const ref = runners.find((r) => r.name === qc.reference_runner)
+    const ref = runners.find((r) => r.name === qc.referenceRunner)
     const names = runners.map((r) => r.name).filter((n): n is string => n !== undefined)
     if (runners.length === rawRunners.length && !ref) {
-      const hint = didYouMean(qc.reference_runner, names)
+      const hint = didYouMean(qc.referenceRunner, names)
       errors.push({
         path: 'quota_computation.reference_runner',
         message:
-          `no [[runners]] section is named '${qc.reference_runner}'` +
+          `no [[runners]] section is named '${qc.referenceRunner}'` +
           (hint ? `; did you mean '${hint}'?` : '') +
           `; runner names: ${names.length ? names.map((n) => `'${n}'`).join(', ') : '(none has a name)'}`,
       })
     }
     const staticFlavors = ref ? opts.executors.get(ref.executor)?.staticFlavors : undefined
-    if (staticFlavors && !staticFlavors.some((f) => f.name === qc.reference_flavor)) {
+    if (staticFlavors && !staticFlavors.some((f) => f.name === qc.referenceFlavor)) {
       errors.push({
         path: 'quota_computation.reference_flavor',
-        message: `runner '${qc.reference_runner}' (executor ${ref!.executor}) has no flavor '${qc.reference_flavor}'; its flavors: ${staticFlavors.map((f) => f.name).join(', ')}`,
+        message: `runner '${qc.referenceRunner}' (executor ${ref!.executor}) has no flavor '${qc.referenceFlavor}'; its flavors: ${staticFlavors.map((f) => f.name).join(', ')}`,
       })
     }
   }
@@ -142,26 +146,10 @@ export function parseConfig(text: string, opts: ParseConfigOptions): Config {
       opts.file,
       finish(errors.length > 0 ? errors : [{path: '', message: 'invalid configuration'}]),
     )
-  const data = g.data
   return {
+    ...renameKeys(GLOBAL_KEYS, g.data),
     file: opts.file,
-    concurrent: data.concurrent,
-    checkInterval: data.check_interval,
-    jobProgressPollInterval: data.job_progress_poll_interval,
-    maxConcurrentProvisioning: data.paas_max_concurrent_provisioning,
-    finishedJobsKeepResources: data.paas_finished_jobs_keep_resources,
-    decommissionLaunchFailures: data.paas_decommission_launch_failures,
-    orphanGracePeriod: data.paas_orphan_grace_period,
-    stateFile: data.state_file ?? opts.defaultStateFile,
-    ...(data.state_url === undefined ? {} : {stateUrl: data.state_url}),
-    stateSchema: data.state_schema,
-    quotaComputation: {
-      referenceRunner: data.quota_computation.reference_runner,
-      referenceFlavor: data.quota_computation.reference_flavor,
-      referenceJobsCount: data.quota_computation.reference_jobs_count,
-    },
-    ...(data.listen_address === undefined ? {} : {listenAddress: data.listen_address}),
-    logLevel: data.log_level as LogLevel,
+    stateFile: g.data.state_file ?? opts.defaultStateFile,
     runners,
     warnings: finish(warnings),
   }
@@ -224,31 +212,14 @@ function parseRunner(
   }
 
   if (errors.length > before || !common.success) return undefined
-  const c = common.data
   const notForwarded = new Set([...NOT_FORWARDED_RUNNER_KEYS, ...executorKeys])
   const forwarded = Object.fromEntries(
     Object.entries(source).filter(([k]) => !notForwarded.has(k) && !k.startsWith('paas_')),
   )
   return {
+    ...renameKeys(RUNNER_KEYS, common.data),
     index,
-    ...(c.name === undefined ? {} : {name: c.name}),
-    url: c.url,
-    token: c.token,
-    executor: c.executor,
-    ...(c.id === undefined ? {} : {id: c.id}),
-    ...(c.token_obtained_at === undefined ? {} : {tokenObtainedAt: c.token_obtained_at}),
-    ...(c.token_expires_at === undefined ? {} : {tokenExpiresAt: c.token_expires_at}),
-    ...(c.paas_job_trace_watch === undefined
-      ? {}
-      : {
-          traceWatch: {
-            ...(c.paas_job_trace_watch.token === undefined ? {} : {token: c.paas_job_trace_watch.token}),
-            timeoutSeconds: c.paas_job_trace_watch.timeout_seconds,
-            pollStep: c.paas_job_trace_watch.poll_step,
-          },
-        }),
-    ...(c.heptapod_runner_main_image === undefined ? {} : {mainImage: c.heptapod_runner_main_image}),
-    uniqueName: shortToken(c.token),
+    uniqueName: shortToken(common.data.token),
     executorConfig,
     forwarded,
   }

@@ -1,3 +1,5 @@
+import type {InnerRunnerInfo} from '@heptapod-paas-runner/plugin-api'
+
 import type {JobPayload} from '../job-payload.js'
 
 /** Which coordinator, with which runner token. */
@@ -52,6 +54,8 @@ export interface RegisterOptions {
   runUntagged?: boolean
   tagList?: string[]
   maximumTimeout?: number
+  /** How the new runner's jobs run, as its executor declares it; docker by default. */
+  innerRunner?: InnerRunnerInfo
 }
 
 /**

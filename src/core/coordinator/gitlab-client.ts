@@ -19,6 +19,7 @@ import {
 } from './retry.js'
 import {RateLimitGate, type RateLimitEpisode} from './rate-limit-gate.js'
 import {runnerInfoBody, type RunnerInfo} from './runner-info.js'
+import type {InnerRunnerInfo} from '@heptapod-paas-runner/plugin-api'
 
 export interface GitLabClientOptions {
   http: HttpClient
@@ -38,6 +39,8 @@ export interface GitLabClientOptions {
   onExchange?(endpoint: string, outcome: number | 'network'): void
   /** Called once per rate-limit episode of a GitLab instance and endpoint (log line, metric). */
   onRateLimited?(e: RateLimitEpisode): void
+  /** How a runner's jobs run, as its executor declares it (`info.executor`, `info.features`); docker by default. */
+  innerRunner?(runner: RunnerEndpoint): InnerRunnerInfo | undefined
 }
 
 const JSON_HEADERS = {'content-type': 'application/json', accept: 'application/json'}
@@ -69,6 +72,11 @@ export class GitLabClient implements Coordinator {
     this.gate = new RateLimitGate({now: opts.now, sleep: opts.sleep})
   }
 
+  /** The `info` object of a runner's calls, with what its executor declares. */
+  private infoFor(runner: RunnerEndpoint): Record<string, unknown> {
+    return runnerInfoBody(this.opts.info, this.opts.innerRunner?.(runner))
+  }
+
   /** Until when calls of this endpoint to this GitLab are held back by a rate limit, if they are. */
   rateLimitedUntil(url: string, endpoint: string): number | undefined {
     return this.gate.heldUntil(gateKey(url, endpoint))
@@ -79,7 +87,7 @@ export class GitLabClient implements Coordinator {
     const body = {
       token: runner.token,
       system_id: this.opts.systemId,
-      info: runnerInfoBody(this.opts.info),
+      info: this.infoFor(runner),
       ...(o.lastUpdate ? {last_update: o.lastUpdate} : {}),
     }
     const res = await this.call(
@@ -149,7 +157,7 @@ export class GitLabClient implements Coordinator {
         method: 'PUT',
         url: api(runner.url, `/jobs/${job.id}`),
         headers: {...JSON_HEADERS, 'job-token': job.token},
-        body: JSON.stringify({token: job.token, state: 'running', info: runnerInfoBody(this.opts.info)}),
+        body: JSON.stringify({token: job.token, state: 'running', info: this.infoFor(runner)}),
       },
       o.signal,
       runner,
@@ -232,7 +240,7 @@ export class GitLabClient implements Coordinator {
           state: 'failed',
           failure_reason: o.reason ?? 'script_failure',
           exit_code: o.exitCode ?? 103,
-          info: runnerInfoBody(this.opts.info),
+          info: this.infoFor(runner),
         }),
       },
       o.signal,
@@ -381,7 +389,7 @@ export class GitLabClient implements Coordinator {
         body: JSON.stringify({
           token: o.registrationToken,
           description: o.description,
-          info: {...runnerInfoBody(this.opts.info), name: this.opts.info.name},
+          info: {...runnerInfoBody(this.opts.info, o.innerRunner), name: this.opts.info.name},
           paused: o.paused ?? false,
           locked: o.locked ?? false,
           run_untagged: o.runUntagged ?? (o.tagList === undefined || o.tagList.length === 0),

@@ -1,42 +1,7 @@
-/**
- * What the runner says about itself in `info`. The inner runner on the resource runs the job
- * with GitLab Runner's docker executor, so we declare docker's features, except an interactive
- * session we cannot serve. Two-phase commit is declared: we acknowledge a job only once it is
- * recorded in the state file, so a crash in between makes GitLab re-queue it instead of losing it.
- */
-export const RUNNER_FEATURES: Readonly<Record<string, boolean>> = {
-  variables: true,
-  image: true,
-  services: true,
-  artifacts: true,
-  cache: true,
-  fallback_cache_keys: true,
-  shared: false,
-  upload_multiple_artifacts: true,
-  upload_raw_artifacts: true,
-  session: false,
-  terminal: false,
-  refspecs: true,
-  masking: true,
-  proxy: false,
-  raw_variables: true,
-  artifacts_exclude: true,
-  multi_build_steps: true,
-  trace_reset: true,
-  trace_checksum: true,
-  trace_size: true,
-  vault_secrets: false,
-  cancelable: true,
-  return_exit_code: true,
-  service_variables: true,
-  service_multiple_aliases: true,
-  image_executor_opts: true,
-  service_executor_opts: true,
-  cancel_gracefully: false,
-  native_steps_integration: false,
-  two_phase_job_commit: true,
-  job_inputs: false,
-}
+import {DOCKER_INNER_RUNNER, DOCKER_RUNNER_FEATURES, type InnerRunnerInfo} from '@heptapod-paas-runner/plugin-api'
+
+/** The docker executor's features, the default of an executor that declares none (SDK: `innerRunner`). */
+export const RUNNER_FEATURES = DOCKER_RUNNER_FEATURES
 
 export interface RunnerInfo {
   name: string
@@ -46,13 +11,19 @@ export interface RunnerInfo {
   architecture: string
 }
 
-/** `info` object of runner-token calls. */
-export function runnerInfoBody(info: RunnerInfo): Record<string, unknown> {
+/**
+ * `info` object of runner-token calls: who we are, and how the runner's jobs run, as its
+ * executor declares it (`executor`, `shell`, `features`; GitLab Runner's docker executor by default).
+ */
+export function runnerInfoBody(
+  info: RunnerInfo,
+  inner: InnerRunnerInfo = DOCKER_INNER_RUNNER,
+): Record<string, unknown> {
   return {
     ...info,
-    executor: 'docker',
-    shell: 'bash',
-    features: RUNNER_FEATURES,
+    executor: inner.executor,
+    shell: inner.shell ?? 'bash',
+    features: inner.features,
     config: {gpus: ''},
   }
 }

@@ -64,6 +64,10 @@ export interface JobControl {
   /** Fires when GitLab says the job is over before it ran: stop provisioning or launching. */
   cancel: AbortController
   driving?: Promise<void>
+  /** Set when the executor reports the resource failed (executor-reports.ts): the job fails with it. */
+  lost?: string
+  /** Lines the executor wrote for the job log, written when the job is failed (executor-reports.ts). */
+  notes?: string[]
 }
 
 /**

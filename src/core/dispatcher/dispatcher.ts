@@ -4,6 +4,7 @@ import type {DispatcherSnapshot, EventBus, JobSnapshot} from '../events.js'
 import {Capacity} from './capacity.js'
 import {DispatcherContext, type DispatcherDeps, type RunnerRuntime, type RunnerUnit} from './dispatcher-context.js'
 import {Intake} from './intake.js'
+import {ExecutorReports} from './executor-reports.js'
 import {JobPipeline} from './job-pipeline.js'
 import {OrphanSweep} from './orphan-sweep.js'
 import {Progress} from './progress.js'
@@ -24,11 +25,14 @@ export type {DispatcherDeps, RunnerUnit} from './dispatcher-context.js'
  * - progress.ts: job-status checks spread over `job_progress_poll_interval`;
  * - orphan-sweep.ts: resources with our marker that no record knows;
  * - resume.ts: records of an earlier run or of the original's state file, before they resume;
- * - reload.ts: a new configuration while jobs run (SIGHUP).
+ * - reload.ts: a new configuration while jobs run (SIGHUP);
+ * - executor-reports.ts: a line for a job's log, or its resource failed, from its executor.
  * This class starts and stops them, and builds the snapshot the views read.
  */
 export class Dispatcher {
   readonly events: EventBus
+  /** What executors tell about their jobs (`deps.jobLog`, `deps.resourceFailed`): executor-reports.ts. */
+  readonly reports: ExecutorReports
   private readonly ctx: DispatcherContext
   private readonly capacity: Capacity
   private readonly pipeline: JobPipeline
@@ -45,6 +49,7 @@ export class Dispatcher {
     this.events = this.ctx.events
     this.capacity = new Capacity(this.ctx)
     this.pipeline = new JobPipeline(this.ctx)
+    this.reports = new ExecutorReports(this.ctx, this.pipeline)
     this.intake = new Intake(this.ctx, this.capacity, this.pipeline)
     this.progress = new Progress(this.ctx, this.pipeline)
     this.sweep = new OrphanSweep(this.ctx)

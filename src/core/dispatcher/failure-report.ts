@@ -1,5 +1,5 @@
 import {AbortedError} from '../coordinator/coordinator-errors.js'
-import type {JobRecord} from '../state/job-record.js'
+import {recordKey, type JobRecord} from '../state/job-record.js'
 import {oneLine, type DispatcherContext, type RunnerRuntime} from './dispatcher-context.js'
 import type {PhaseOps} from './job-pipeline.js'
 
@@ -20,11 +20,13 @@ export async function reportFailure(
   const reason = oneLine(ctx.redact(rec.failure ?? 'the job could not be launched'))
   try {
     if (!rec.failureLogged) {
+      // The executor's lines first (deps.jobLog), kept until now: the inner runner no longer writes this log.
+      const notes = (ctx.controls.get(recordKey(rec.runner, rec.jobId))?.notes ?? []).map((n) => `${n}\n`).join('')
       const res = await ctx.deps.coordinator.appendLog(
         rt.endpoint,
         job,
         rec.traceOffset,
-        RED(`heptapod-paas-runner: ${reason}`),
+        notes + RED(`heptapod-paas-runner: ${reason}`),
         {signal: ctx.stopSignal},
       )
       rec = await ops.to(rec, 'reporting', {

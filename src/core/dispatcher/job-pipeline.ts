@@ -5,6 +5,7 @@ import {formatWeight} from '../quota/flavor-weight.js'
 import {PRE_RUNNING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
 import {decommission} from './decommission.js'
 import {oneLine, type DispatcherContext, type JobControl, type RunnerRuntime} from './dispatcher-context.js'
+import {lostReason} from './executor-reports.js'
 import {reportFailure} from './failure-report.js'
 import {watchLaunch} from './launch-watch.js'
 
@@ -64,6 +65,11 @@ export class JobPipeline implements PhaseOps {
       if (!rt) return
       // At shutdown, stop between steps: everything done so far is durable, the next process resumes here.
       if (ctx.stopping) return
+      const lost = lostReason(ctx, rec.phase, key)
+      if (lost !== undefined) {
+        await this.failLost(rec, lost)
+        continue
+      }
       if (ctl.cancel.signal.aborted && PRE_RUNNING_PHASES.has(rec.phase)) {
         await this.stopCanceled(rec)
         continue
@@ -92,6 +98,11 @@ export class JobPipeline implements PhaseOps {
             phase: now.phase,
           })
           return
+        }
+        const lostNow = lostReason(ctx, now.phase, key)
+        if (lostNow !== undefined) {
+          await this.failLost(now, lostNow)
+          continue
         }
         if (ctl.cancel.signal.aborted || now.canceled) {
           await this.stopCanceled(now)
@@ -126,6 +137,12 @@ export class JobPipeline implements PhaseOps {
         await this.safeTransition(now, 'reporting', {failure: reason})
       }
     }
+  }
+
+  /** The executor reported the job's resource failed (executor-reports.ts): the job fails with it. */
+  private async failLost(rec: JobRecord, reason: string): Promise<void> {
+    this.ctx.noteFailure(rec, reason)
+    await this.safeTransition(rec, 'reporting', {failure: reason})
   }
 
   /** Canceled in GitLab while provisioning or launching: no launch; the resource goes early. */

@@ -1,17 +1,23 @@
+import {z} from 'zod'
+
 import {formatWeight} from './flavor-weight.js'
 
 /**
  * Why a runner may not ask for a job now, as data: a kind and its figures. Metrics count the
- * kind, logs and views word it with `describeBlocker`; nothing parses the words back.
+ * kind, logs and views word it with `describeBlocker`; nothing parses the words back. The schema
+ * is the definition (the snapshot that `status` reads carries it); the type is derived from it.
  */
-export type IntakeBlocker =
-  | {kind: 'quota_unknown'}
-  | {kind: 'operator'}
-  | {kind: 'concurrent'; jobs: number; limit: number}
-  | {kind: 'provisioning'; jobs: number; limit: number}
-  | {kind: 'quota'; used: number; total: number; needs: number}
+export const intakeBlockerSchema = z.discriminatedUnion('kind', [
+  z.object({kind: z.literal('quota_unknown')}),
+  z.object({kind: z.literal('operator')}),
+  z.object({kind: z.literal('concurrent'), jobs: z.number(), limit: z.number()}),
+  z.object({kind: z.literal('provisioning'), jobs: z.number(), limit: z.number()}),
+  z.object({kind: z.literal('quota'), used: z.number(), total: z.number(), needs: z.number()}),
   /** The capacity left is for runners that have waited longer (fair shares): this one goes after them. */
-  | {kind: 'turn'; after: string[]}
+  z.object({kind: z.literal('turn'), after: z.array(z.string())}),
+])
+
+export type IntakeBlocker = z.infer<typeof intakeBlockerSchema>
 
 /** Runners that have waited longer for capacity than the one asking, and what they need. */
 export interface WaitingAhead {

@@ -1,3 +1,5 @@
+import {innerRunnerOf} from '@heptapod-paas-runner/plugin-api'
+
 import type {RunnerConfig} from '../core/config/config-types.js'
 import type {Logger} from '../core/logger.js'
 import {Dispatcher, type RunnerUnit} from '../core/dispatcher/dispatcher.js'
@@ -144,8 +146,16 @@ async function startWithStore(
     logger.warn('the state file as it was before the torn writes were cut is kept', {copy: report.backup})
   if (!store.systemId) await store.setSystemId(newSystemId())
   let metrics: Metrics | undefined
+  // GitLab is told how each runner's jobs run as its executor declares it (docker by default); reloads update it.
+  let current = loaded
+  const byUniqueName = (u: string | undefined): RunnerConfig | undefined =>
+    current.config.runners.find((r) => r.uniqueName === u)
   const coordinator = makeGitLabClient({
     systemId: store.systemId!,
+    innerRunner: (endpoint) => {
+      const r = byUniqueName(endpoint.uniqueName)
+      return r ? innerRunnerOf(current.discovery.executors.get(r.executor)?.factory) : undefined
+    },
     onExchange: (endpoint, outcome) => metrics?.coordinatorRequests.inc({endpoint, status: String(outcome)}),
     onRateLimited: (e) => {
       logger.warn(`GitLab rate limit: calls of this kind wait ${Math.ceil(e.waitMs / 1000)} s, as the server asked`, {
@@ -161,9 +171,13 @@ async function startWithStore(
     onRateLimited: () => metrics?.rateLimitEpisodes.inc({remote: 'paas'}),
     groupAttributes: (namespace, token, signal) =>
       coordinator.groupAttributes(r.url, namespace, token, signal ? {signal} : {}),
+    jobLog: (jobId, line) => dispatcher?.reports.jobLog(r.uniqueName, jobId, line),
+    resourceFailed: (jobId, reason) => dispatcher?.reports.resourceFailed(r.uniqueName, jobId, reason),
   })
+  // Executors report to the dispatcher, made after them: the late binding is only called once jobs run.
+  let dispatcher: Dispatcher | undefined = undefined
   const executors = await createExecutors(loaded, (i) => depsFor(config.runners[i]!))
-  const dispatcher = new Dispatcher({
+  dispatcher = new Dispatcher({
     config,
     runners: config.runners.map((r, i) => ({config: r, executor: executors[i]!})),
     coordinator,
@@ -219,6 +233,7 @@ async function startWithStore(
       )
       const units: RunnerUnit[] = fresh.map((r, i) => ({config: r, executor: made[i]!}))
       await dispatcher.reconfigure(next.config, units)
+      current = next
       logger.warn(`configuration reloaded: ${describeReload(plan)}`, {file: next.config.file})
       for (const c of plan.needsRestart) {
         logger.warn(

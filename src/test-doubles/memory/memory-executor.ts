@@ -207,7 +207,8 @@ function toResource(r: {id: string; name: string; weight: number; flavor: string
 
 export const memoryExecutorFactory = defineExecutor({
   name: 'memory',
-  description: 'in-memory simulated PAAS, for tests and the demo only (nothing real is created, no job really runs)',
+  description:
+    'in-memory simulated PAAS, a test double for the tests and benchmarks (nothing real is created, no job really runs)',
   audience: 'testing',
   configSchema: memoryConfigSchema,
   staticFlavors: MEMORY_FLAVORS,
