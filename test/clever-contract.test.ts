@@ -29,7 +29,7 @@ let seq = 0
 function executor(
   extra: Partial<Record<string, unknown>> = {},
   systemId = 'r_contract',
-): {executor: CleverDockerExecutor; token: string; other(): CleverDockerExecutor} {
+): {executor: CleverDockerExecutor; token: string; other(): CleverDockerExecutor; restarted(): CleverDockerExecutor} {
   const token = `contract${++seq}-runner-token`
   const cfg = cleverConfigSchema.parse({
     cc_api_url: sim.apiUrl,
@@ -60,6 +60,7 @@ function executor(
     token,
     other: () =>
       new CleverDockerExecutor(runner, {...deps, owner: {systemId: 'r_otherdaemon', runner: runner.uniqueName}}),
+    restarted: () => new CleverDockerExecutor(runner, deps),
   }
 }
 
@@ -160,6 +161,24 @@ describe('clever-docker against the simulator', () => {
       deploy_url: 'https://push/app_x.git',
     })
     expect(r).toMatchObject({id: 'app_x', weight: 13.45, launched: true, data: {deployUrl: 'https://push/app_x.git'}})
+  })
+
+  it('lists the organisation once for a burst of provisions; restarted, it finds the app made before the crash', async () => {
+    const {executor: ex, restarted} = executor()
+    const listings = (): number => sim.counters.get('GET /organisations/:orga/applications')
+    const job = (id: number) => ({id, token: `job-${id}`, variables: [{key: 'CI_CLEVER_CLOUD_FLAVOR', value: 'XS'}]})
+    const before = listings()
+    const made = await Promise.all([1, 2, 3, 4, 5].map((i) => ex.provision(job(7000 + i), {})))
+    expect(listings() - before).toBe(1)
+    // Idempotent in the same process without listing again: its own create is known.
+    expect((await ex.provision(job(7001), {})).id).toBe(made[0]!.id)
+    expect(listings() - before).toBe(1)
+    // A new process (same system id) resumes a job whose create happened before the crash.
+    const again = restarted()
+    expect((await again.provision(job(7003), {})).id).toBe(made[2]!.id)
+    expect(listings() - before).toBe(2)
+    expect([...sim.apps.values()].filter((a) => a.name.endsWith('-7003'))).toHaveLength(1)
+    for (const r of made) await ex.decommission(r, {})
   })
 
   it('a launch again after a crash (master pushed, not recorded) leaves master alone and warns', async () => {

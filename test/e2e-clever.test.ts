@@ -255,8 +255,12 @@ describe('rate limits (real CLI, Clever Cloud simulator)', () => {
     clever.on('request', (r: {endpoint: string; at: number}) => {
       if (r.endpoint === CREATE) creates.push(r.at)
     })
-    const jobs = Array.from({length: 3}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 50}))
+    const jobs = [gitlab.enqueueJob({flavor: 'XS', durationMs: 50})]
     const d = startDaemon(config)
+    // The other jobs come once the first create is refused: a create already on its way when the
+    // 429 is answered cannot be held back (provisions share one listing now, so they create at once).
+    await waitUntil(() => creates.length >= 1, 60_000, 'the first create')
+    jobs.push(...Array.from({length: 2}, () => gitlab.enqueueJob({flavor: 'XS', durationMs: 50})))
     await waitUntil(
       () => jobs.every((j) => gitlab.job(j.id)!.status === 'success') && clever.apps.size === 0,
       60_000,

@@ -1,13 +1,13 @@
 /**
  * Cost of one clever-docker launch: the CPU time of the real daemon (the CLI `run`, its own
- * process plus every child it reaped: git and its helpers) from acquisition to `running`, against
- * zero-delay simulators hosted in this process (their own CPU, `git http-backend` included, is
- * not counted). The floor is the bare `git init/add/commit/push` of the same three files to the
+ * process plus every child it reaped, if any) from acquisition to `running`, against zero-delay
+ * simulators hosted in this process (their own CPU, `git http-backend` included, is not counted
+ * in it: it is reported apart, as it shares the cores). The floor is the bare `git init/add/commit/push` of the same three files to the
  * same `git http-backend`, measured the same way (CPU of the git processes only).
  */
 import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {cpus, loadavg, tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
 import {run} from '../sim/common/git-http-backend.js'
@@ -35,14 +35,63 @@ export interface LaunchCost {
   childrenPerLaunchMs: number
   /** The simulators of this process and their `git http-backend`s: the other side, on the same 2 cores. */
   simulatorsPerLaunchMs: number
+  /** Of which the git processes the simulators ran (`git http-backend`, receive-pack, the hook…). */
+  simulatorGitPerLaunchMs: number
   p50: number
   p99: number
   floorMs: number
   floorRuns: number
+  /** The machine's 1-minute load average when the launches started and when they ended (a shared machine). */
+  load: [number, number]
+}
+
+/** One figure of issue 20 with its target and whether it is met. */
+export interface Verdict {
+  figure: string
+  value: string
+  target: string
+  met: boolean
+}
+
+/** The launch figures of issue 20: throughput, CPU per launch, its ratio to the bare-git floor. */
+export function launchVerdicts(cl: LaunchCost): Verdict[] {
+  const ratio = cl.cpuPerLaunchMs / cl.floorMs
+  return [
+    {
+      figure: `launch throughput, ${cl.jobs} jobs`,
+      value: `${cl.throughput.toFixed(1)} jobs/s`,
+      target: '≥ 25 jobs/s',
+      met: cl.throughput >= 25,
+    },
+    {
+      figure: 'CPU per launch',
+      value: `${cl.cpuPerLaunchMs.toFixed(1)} ms`,
+      target: '≤ 40 ms',
+      met: cl.cpuPerLaunchMs <= 40,
+    },
+    {
+      figure: `CPU per launch ÷ bare-git floor (${cl.floorMs.toFixed(1)} ms)`,
+      value: `${ratio.toFixed(2)} ×`,
+      target: '≤ 1.5 ×',
+      met: ratio <= 1.5,
+    },
+  ]
+}
+
+/** Launches per second the machine's cores allow: the daemon's CPU alone, and with the simulators' beside it. */
+export function launchBounds(cl: LaunchCost, cores: number): {daemonOnly: number; withSimulators: number} {
+  return {
+    daemonOnly: (cores * 1000) / cl.cpuPerLaunchMs,
+    withSimulators: (cores * 1000) / (cl.cpuPerLaunchMs + cl.simulatorsPerLaunchMs),
+  }
 }
 
 /** `jobs` clever-docker launches by the real daemon, then `floorRuns` bare-git pushes of the same files. */
-export async function launchCost(jobs: number, floorRuns: number): Promise<LaunchCost> {
+export async function launchCost(
+  jobs: number,
+  floorRuns: number,
+  opts: {cpuProfDir?: string} = {},
+): Promise<LaunchCost> {
   const gitlab = new GitLabSimulator({longPollMs: 50_000})
   const clever = new CleverSimulator({jobDurationMs: 600_000, repoReadyDelayMs: 0})
   await gitlab.start()
@@ -76,7 +125,14 @@ state_file = "${join(dir, 'state.json')}"
   )
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'],
+    [
+      ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
+      join(REPO, 'bin/run.js'),
+      'run',
+      join(dir, 'config.toml'),
+      '--log-level',
+      'warn',
+    ],
     {
       env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -88,6 +144,7 @@ state_file = "${join(dir, 'state.json')}"
     await new Promise((r) => setTimeout(r, 1500))
     const pushedAt: number[] = []
     clever.on('push', () => pushedAt.push(performance.now()))
+    const load0 = loadavg()[0]!
     const cpu0 = processCpuMs(child.pid!)
     const sim0 = processCpuMs(process.pid)
     const t0 = performance.now()
@@ -100,6 +157,7 @@ state_file = "${join(dir, 'state.json')}"
     await new Promise((r) => setTimeout(r, 300))
     const cpu1 = processCpuMs(child.pid!)
     const sim1 = processCpuMs(process.pid)
+    const load1 = loadavg()[0]!
     const ownMs = cpu1.own - cpu0.own
     const childrenMs = cpu1.children - cpu0.children
     const last = Math.max(...pushedAt)
@@ -125,10 +183,12 @@ state_file = "${join(dir, 'state.json')}"
       daemonPerLaunchMs: ownMs / jobs,
       childrenPerLaunchMs: childrenMs / jobs,
       simulatorsPerLaunchMs: (sim1.own + sim1.children - sim0.own - sim0.children) / jobs,
+      simulatorGitPerLaunchMs: (sim1.children - sim0.children) / jobs,
       p50: percentile(sinceEnqueue, 50),
       p99: percentile(sinceEnqueue, 99),
       floorMs: percentile(floor, 50),
       floorRuns: floor.length,
+      load: [load0, load1],
     }
   } finally {
     child.kill('SIGTERM')
@@ -156,4 +216,14 @@ async function bareGitPush(work: string, url: string, basic: string): Promise<nu
   const lines = out.stdout.trim().split('\n')
   const secs = [...lines.at(-1)!.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]))
   return (secs[0]! + secs[1]!) * 1000
+}
+
+/** What the bench prints of a launch-cost run: each figure with its target and verdict, then what bounds the throughput. */
+export function describeLaunchCost(cl: LaunchCost, cores = cpus().length): string[] {
+  const b = launchBounds(cl, cores)
+  return [
+    ...launchVerdicts(cl).map((v) => `  ${v.figure}: ${v.value} (target ${v.target}): ${v.met ? 'met' : 'MISSED'}`),
+    `  of which the daemon ${cl.daemonPerLaunchMs.toFixed(1)} ms, processes it ran ${cl.childrenPerLaunchMs.toFixed(1)} ms; simulators ${cl.simulatorsPerLaunchMs.toFixed(1)} ms per launch (their git processes ${cl.simulatorGitPerLaunchMs.toFixed(1)} ms)`,
+    `  ${cores} cores allow ${b.daemonOnly.toFixed(0)} launches/s for the daemon's CPU alone, ${b.withSimulators.toFixed(1)} with the simulators' beside it; load average ${cl.load[0].toFixed(1)} → ${cl.load[1].toFixed(1)}`,
+  ]
 }

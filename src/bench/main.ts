@@ -23,7 +23,7 @@ import {dropMemoryCloud} from '../test-doubles/memory/memory-cloud.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
 import {clusterBench, clusterSection, failoverFigure} from './cluster.js'
 import {commitLatency} from './commit-latency.js'
-import {launchCost} from './launch-cost.js'
+import {describeLaunchCost, launchBounds, launchCost} from './launch-cost.js'
 import {scale} from './scale.js'
 import {statusColdStart} from './status-cold-start.js'
 import {fmtMs, percentile} from './stats.js'
@@ -375,9 +375,7 @@ async function main(): Promise<void> {
     `clever-docker: ${launchJobs} launches by the real daemon against zero-delay simulators, then the bare-git floor…`,
   )
   const cl = await launchCost(launchJobs, quick ? 10 : 30)
-  log(
-    `  CPU per launch ${cl.cpuPerLaunchMs.toFixed(1)} ms (daemon ${cl.daemonPerLaunchMs.toFixed(1)}, git ${cl.childrenPerLaunchMs.toFixed(1)}), floor ${cl.floorMs.toFixed(1)} ms, ${cl.throughput.toFixed(1)} jobs/s`,
-  )
+  for (const line of describeLaunchCost(cl)) log(line)
   log('state commit latency with 5,000 tracked jobs…')
   const commit5k = await commitLatency(5000, quick ? 200 : 1000)
   log(
@@ -495,9 +493,9 @@ Do not edit by hand: run it again.
 | figure | value | target | |
 |---|---|---|---|
 | clever-docker launch throughput, ${cl.jobs} jobs enqueued at once, zero-delay simulators (enqueue → last push) | ${cl.throughput.toFixed(1)} jobs/s | ≥ 25 jobs/s | ${ok(cl.throughput >= 25)} |
-| CPU per launch, acquisition → running (daemon + the git processes it runs) | ${cl.cpuPerLaunchMs.toFixed(1)} ms | ≤ 40 ms | ${ok(cl.cpuPerLaunchMs <= 40)} |
+| CPU per launch, acquisition → running (the daemon and any process it runs) | ${cl.cpuPerLaunchMs.toFixed(1)} ms | ≤ 40 ms | ${ok(cl.cpuPerLaunchMs <= 40)} |
 | CPU per launch ÷ bare-git floor (\`git init/add/commit/push\` of the same three files, ${fmtMs(cl.floorMs)} ms, p50 of ${cl.floorRuns}) | ${(cl.cpuPerLaunchMs / cl.floorMs).toFixed(2)} × | ≤ 1.5 × | ${ok(cl.cpuPerLaunchMs <= 1.5 * cl.floorMs)} |
-| of which the daemon's own process / the git processes | ${cl.daemonPerLaunchMs.toFixed(1)} ms / ${cl.childrenPerLaunchMs.toFixed(1)} ms | — | |
+| of which the daemon's own process / the processes it ran | ${cl.daemonPerLaunchMs.toFixed(1)} ms / ${cl.childrenPerLaunchMs.toFixed(1)} ms | — | |
 | enqueue → push p50 / p99 (${cl.jobs} at once) | ${fmtMs(cl.p50)} ms / ${fmtMs(cl.p99)} ms | — | |
 | ${sc.tracked} tracked jobs, ${sc.runners} runners: daemon RSS | ${sc.rssMB.toFixed(0)} MB | < 300 MB | ${ok(sc.rssMB < 300)} |
 | daemon CPU, idle, ${sc.runners} runners with long polling (% of one core) | ${sc.idleCpu.toFixed(2)} % (RSS ${sc.idleRssMB.toFixed(0)} MB) | < 1 % | ${ok(sc.idleCpu < 1)} |
@@ -512,16 +510,20 @@ Do not edit by hand: run it again.
 
 Launch cost: the real daemon (CLI \`run\`) against the GitLab and Clever simulators of this process,
 repository ready at once, \`cc_deployment_repo_wait_step = 0.01\`; CPU from \`/proc/<pid>/stat\`
-(utime + stime + cutime + cstime: its own and every git process it reaped), from the enqueue of the
+(utime + stime + cutime + cstime: its own and every process it reaped), from the enqueue of the
 jobs to the last push, divided by the jobs. The simulators' CPU (\`git http-backend\` included) is
 not counted. The floor runs the four bare git commands in a shell whose \`times\` gives their CPU.
-A launch runs two git processes (\`git fast-import\` then \`git push\`, which runs
-\`git-remote-http\` and \`pack-objects\`); the floor runs four (plus the same two helpers).
+A launch runs no process: the daemon builds the commit and its pack and pushes them over git's
+smart HTTP protocol itself (README, Benchmarks). The floor runs four git commands, and \`git push\`
+runs \`git-remote-http\`, \`send-pack\` and \`pack-objects\`: \`git-remote-http\` alone maps some
+thirty shared libraries, about 20 ms of CPU on this machine before it does anything.
 
 Throughput bound: a launch costs ${cl.cpuPerLaunchMs.toFixed(1)} ms of CPU on our side and ${cl.simulatorsPerLaunchMs.toFixed(1)} ms on the
 simulators' side (their API, \`git http-backend\`, the hook, the pushed files read back), all on the same
 ${cpus().length} cores shared with other work (load average ${loadavg()[0]!.toFixed(1)} at the end of the run): at best
-${((cpus().length * 1000) / (cl.cpuPerLaunchMs + cl.simulatorsPerLaunchMs)).toFixed(1)} launches/s on an idle machine.
+${launchBounds(cl, cpus().length).withSimulators.toFixed(1)} launches/s on an idle machine (${launchBounds(cl, cpus().length).daemonOnly.toFixed(0)} for the daemon's CPU alone).
+Of the simulators' ${cl.simulatorsPerLaunchMs.toFixed(1)} ms, ${cl.simulatorGitPerLaunchMs.toFixed(1)} ms are their git processes (two \`git http-backend\`,
+\`receive-pack\` twice, \`unpack-objects\`, the hook's shell). Load average ${cl.load[0].toFixed(1)} → ${cl.load[1].toFixed(1)} during the launches.
 
 Scale: the real daemon, memory executor, 20 runners alternating on 2 GitLab simulators (50 s long
 polls); CPU and RSS from /proc over ${quick ? 10 : 30} s windows; the event-loop delay is measured inside the

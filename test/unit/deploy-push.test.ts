@@ -1,5 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -53,6 +55,33 @@ describe('deploy push', () => {
       expect(tree).toMatch(/^[0-9a-f]{40}$/)
     } finally {
       rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('follows no redirect: the Authorization header never reaches another host', async () => {
+    const seen: Array<{url: string; auth?: string}> = []
+    const evil = createServer((req, res) => {
+      seen.push({url: req.url ?? '', ...(req.headers.authorization ? {auth: req.headers.authorization} : {})})
+      res.writeHead(404).end()
+    })
+    const home = createServer((req, res) =>
+      res.writeHead(302, {location: `http://127.0.0.1:${(evil.address() as AddressInfo).port}${req.url}`}).end(),
+    )
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r))
+    await new Promise<void>((r) => home.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(home.address() as AddressInfo).port}/app_1.git`
+      const files = {Dockerfile: 'FROM x\n', 'runner.toml': 'a = 1\n', 'job.json': '{}'}
+      const err = (await pushBuildContext(files, {url, basicAuth: 'c2VjcmV0OnMzY3IzdA=='}).catch(
+        (e: unknown) => e,
+      )) as {
+        code?: string
+      }
+      expect(err.code).toBe('git_push')
+      expect(seen).toEqual([])
+    } finally {
+      evil.close()
+      home.close()
     }
   })
 

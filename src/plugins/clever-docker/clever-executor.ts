@@ -21,6 +21,7 @@ import {
   type Executor,
   type ExecutorDeps,
   type Flavor,
+  type HttpClient,
   type JobPayload,
   type Json,
   type OwnedListing,
@@ -32,6 +33,7 @@ import {CleverApiError, CleverClient, type CleverAppWire, type CleverAuth} from 
 import type {CleverConfig} from './clever-config.js'
 import {pushBuildContext} from './deploy-push.js'
 import {checkDeployUrl} from './deploy-url.js'
+import {KnownApps} from './known-apps.js'
 
 export const FLAVOR_VARIABLE = 'CI_CLEVER_CLOUD_FLAVOR'
 export const NAMESPACE_VARIABLE = 'CI_PROJECT_ROOT_NAMESPACE'
@@ -66,6 +68,9 @@ export class CleverDockerExecutor implements Executor {
   readonly uniqueName: string
   private readonly cfg: CleverConfig
   private apiClient: CleverClient | undefined
+  private httpClient: HttpClient | undefined
+  /** Per organisation: which apps named like ours exist (known-apps.ts), instead of a listing per provision. */
+  private readonly known = new Map<string, KnownApps>()
   private flavorCache: {at: number; map: Map<string, Flavor & {apiName: string}>} | undefined
   private instanceCache: {at: number; version: string} | undefined
   private readonly attributeCache = new Map<string, {at: number; attrs: Record<string, string>}>()
@@ -91,7 +96,7 @@ export class CleverDockerExecutor implements Executor {
   /** The API client, made on first use: commands that only read the config never load undici. */
   private async client(): Promise<CleverClient> {
     if (!this.apiClient) {
-      const http = this.deps.http ?? new (await import('@heptapod-paas-runner/plugin-api/undici')).UndiciHttpClient()
+      const http = await this.http()
       this.apiClient = new CleverClient({
         http,
         baseUrl: this.cfg.cc_api_url,
@@ -109,6 +114,24 @@ export class CleverDockerExecutor implements Executor {
       })
     }
     return this.apiClient
+  }
+
+  /** The HTTP client of the API. */
+  private async http(): Promise<HttpClient> {
+    this.httpClient ??=
+      this.deps.http ?? new (await import('@heptapod-paas-runner/plugin-api/undici')).UndiciHttpClient()
+    return this.httpClient
+  }
+
+  private knownApps(org: Orga): KnownApps {
+    let k = this.known.get(org.orgaId)
+    if (!k) {
+      k = new KnownApps(resourceNamePrefix(this.uniqueName), async () =>
+        (await this.client()).listApps(org.orgaId, org.auth),
+      )
+      this.known.set(org.orgaId, k)
+    }
+    return k
   }
 
   // ---- flavors and weights ----------------------------------------------------------------
@@ -291,7 +314,7 @@ export class CleverDockerExecutor implements Executor {
     const org = await this.orga(jobVariable(job, NAMESPACE_VARIABLE), job.id, signal)
     const name = resourceName(this.uniqueName, job.id)
     // Idempotent per job: after a crash the app may exist already. Only an app with our marker is ours.
-    const found = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find((a) => a.name === name)
+    const found = await this.knownApps(org).find(name, signal)
     if (found && !sameOwner(parseOwnerMarker(found.description), owner)) {
       throw new JobRejectedError(
         'name_taken',
@@ -337,12 +360,16 @@ export class CleverDockerExecutor implements Executor {
       env: this.environment(),
     })
     let refreshed = false
+    const known = this.knownApps(org)
     for (let attempt = 1; ; attempt++) {
       try {
+        known.creating(name)
         const app = await (await this.client()).createApp(org.orgaId, org.auth, await body(refreshed), signal)
+        known.created(app)
         this.createdWithEnv.add(app.id)
         return app
       } catch (error) {
+        known.createFailed(name)
         if (!(error instanceof CleverApiError)) throw error
         if (error.cleverCode === 9017 && !refreshed) {
           // Stale Docker version in our cache: refresh it, once.
@@ -354,7 +381,10 @@ export class CleverDockerExecutor implements Executor {
           const created = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find(
             (a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)),
           )
-          if (created) return created
+          if (created) {
+            known.created(created)
+            return created
+          }
           throw error
         }
         if (!error.retryable || attempt >= 3) throw error
@@ -362,7 +392,10 @@ export class CleverDockerExecutor implements Executor {
         const ghost = (await (await this.client()).listApps(org.orgaId, org.auth, signal)).find(
           (a) => a.name === name && sameOwner(parseOwnerMarker(a.description), requireOwner(this.deps.owner)),
         )
-        if (ghost) return ghost
+        if (ghost) {
+          known.created(ghost)
+          return ghost
+        }
         await this.deps.sleep(1000 * attempt, signal)
       }
     }
@@ -427,7 +460,9 @@ export class CleverDockerExecutor implements Executor {
 
   async decommission(resource: Resource, opts: {signal?: AbortSignal}): Promise<DecommissionOutcome> {
     const org = await this.orga(resource.data.namespace as string | null, undefined, opts.signal)
-    return (await this.client()).deleteApp(org.orgaId, org.auth, resource.id, opts.signal)
+    const outcome = await (await this.client()).deleteApp(org.orgaId, org.auth, resource.id, opts.signal)
+    this.known.get(org.orgaId)?.deleted(resource.id)
+    return outcome
   }
 
   async listOwned(opts: {signal?: AbortSignal}): Promise<OwnedListing> {

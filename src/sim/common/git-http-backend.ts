@@ -27,6 +27,9 @@ export function run(
 /**
  * Serves one smart-HTTP git request with `git http-backend` (CGI). `pathInfo` is
  * `/<repo>.git/<rest>` relative to `projectRoot`. Resolves when the response is finished.
+ * `beforeEnd` runs once git is done, before the response ends: what a server does after a
+ * push (a deployment starting) is done before the client hears back, as on a real host whose
+ * hooks run inside the push.
  */
 export function gitHttpBackend(
   req: IncomingMessage,
@@ -34,6 +37,7 @@ export function gitHttpBackend(
   projectRoot: string,
   pathInfo: string,
   user: string,
+  beforeEnd?: () => Promise<void>,
 ): Promise<void> {
   return new Promise((resolve) => {
     const url = new URL(req.url ?? '/', 'http://git')
@@ -90,8 +94,15 @@ export function gitHttpBackend(
       if (!headersDone) {
         res.statusCode = 500
         res.end(stderr)
-      } else res.end()
-      resolve()
+        resolve()
+        return
+      }
+      void (beforeEnd ?? (async () => {}))()
+        .catch((error: unknown) => process.emitWarning(`git http-backend: after the request: ${String(error)}`))
+        .finally(() => {
+          res.end()
+          resolve()
+        })
     })
   })
 }
