@@ -1,3 +1,5 @@
+import {setMaxListeners} from 'node:events'
+
 /** Time enters the core through this port: real in the daemon, fake in tests. */
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -61,4 +63,15 @@ export async function waitNotified(notifier: Notifier, clock: Clock, ms: number,
     local.abort()
     both.dispose()
   }
+}
+
+/**
+ * An AbortController for a signal many waits listen to at once: every runner's loop and every
+ * job's wait adds a listener and removes it when done, so Node's default limit (10, then a
+ * MaxListenersExceededWarning) only measures how many runners there are.
+ */
+export function sharedAbortController(): AbortController {
+  const c = new AbortController()
+  setMaxListeners(0, c.signal)
+  return c
 }

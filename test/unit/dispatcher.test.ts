@@ -437,3 +437,27 @@ describe('dispatcher: progress polling', () => {
     expect(h.clock.now() - finishedAt).toBeLessThanOrEqual(12_000)
   })
 })
+
+describe('dispatcher: many runners', () => {
+  it('20 runners wait on the stop and intake signals without a MaxListenersExceededWarning', async () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`)
+    process.on('warning', onWarning)
+    try {
+      const h = await harness({runners: 20})
+      for (let i = 0; i < 5; i++) h.gitlab.enqueue()
+      await h.clock.runUntil(
+        () => h.cloud.resources.size === 5 && [...h.cloud.resources.values()].every((r) => r.launched),
+        600_000,
+        'all launched',
+      )
+      finishLaunched(h)
+      await h.clock.runUntil(idle(h), 600_000, 'idle')
+      // process warnings are emitted on the next tick.
+      await new Promise((r) => setImmediate(r))
+      expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+})

@@ -1,4 +1,4 @@
-import {Notifier, waitNotified} from '../clock.js'
+import {Notifier, waitNotified, sharedAbortController} from '../clock.js'
 import {AbortedError} from '../coordinator/coordinator-errors.js'
 import type {ClusterPort, LeaseState} from '../state/cluster-port.js'
 import type {JobRecord} from '../state/job-record.js'
@@ -101,7 +101,7 @@ export class ClusterMembership {
         'the state database does not answer: intake stops at once (job requests in flight are aborted); jobs go on, their changes wait for the database',
       )
       ctx.intakeController.abort(new AbortedError('state database unreachable'))
-      ctx.intakeController = new AbortController()
+      ctx.intakeController = sharedAbortController()
     } else {
       ctx.log.warn('the state database answers again: intake resumes')
     }
@@ -116,7 +116,7 @@ export class ClusterMembership {
     const why = `this daemon's lease of the cluster expired (not renewed within ${Math.round(this.cluster.leaseMs / 1000)} s): its jobs go to the other daemons; it stops and joins again when restarted`
     ctx.log.error(why)
     ctx.intakeController.abort(new AbortedError('lease lost'))
-    ctx.intakeController = new AbortController()
+    ctx.intakeController = sharedAbortController()
     ctx.capacity.notify()
     this.lostReason?.(why)
   }

@@ -1,5 +1,5 @@
 import type {Clock} from '../clock.js'
-import {Notifier} from '../clock.js'
+import {Notifier, sharedAbortController} from '../clock.js'
 import type {Config, RunnerConfig} from '../config/config-types.js'
 import {AbortedError} from '../coordinator/coordinator-errors.js'
 import type {Coordinator, RunnerEndpoint} from '../coordinator/coordinator.js'
@@ -88,7 +88,7 @@ export class DispatcherContext {
   readonly capacity = new Notifier()
   /** Notified when a job became pollable: the progress loop looks again. */
   readonly progressWake = new Notifier()
-  readonly stopController = new AbortController()
+  readonly stopController = sharedAbortController()
   quota: {total: number; explanation: string} | undefined
   readonly startedAt: number
   readonly totals = {acquired: 0, launched: 0, finished: 0, launchFailed: 0, decommissioned: 0}
@@ -103,7 +103,7 @@ export class DispatcherContext {
   /** In a cluster: called when a part finds the state database away (set by the cluster membership). */
   stateUnreachable: () => void = () => {}
   /** Aborts the job requests in flight when the operator pauses intake. */
-  intakeController = new AbortController()
+  intakeController = sharedAbortController()
   readonly redact: (s: string) => string
   /** The configuration in force: the constructor's, then each reload's (reload.ts). */
   config: Config
@@ -130,7 +130,7 @@ export class DispatcherContext {
       warnedNoWatch: false,
       waitingSince: this.deps.clock.now(),
       retired: false,
-      stop: new AbortController(),
+      stop: sharedAbortController(),
       generation: 0,
     }
     this.byUnique.set(unit.config.uniqueName, rt)

@@ -1,4 +1,5 @@
 import type {Config} from '../config/config-types.js'
+import {sharedAbortController} from '../clock.js'
 import {AbortedError} from '../coordinator/coordinator-errors.js'
 import type {DispatcherSnapshot, EventBus, JobSnapshot} from '../events.js'
 import type {JobRecord} from '../state/job-record.js'
@@ -198,7 +199,7 @@ export class Dispatcher {
     ctx.log.warn(paused ? 'intake paused by the operator' : 'intake resumed by the operator')
     if (paused) {
       ctx.intakeController.abort(new AbortedError('pause'))
-      ctx.intakeController = new AbortController()
+      ctx.intakeController = sharedAbortController()
     }
     ctx.capacity.notify()
   }

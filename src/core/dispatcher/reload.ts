@@ -1,4 +1,5 @@
 import type {Config} from '../config/config-types.js'
+import {sharedAbortController} from '../clock.js'
 import {AbortedError} from '../coordinator/coordinator-errors.js'
 import {ConfigError} from '../errors.js'
 import {formatWeight} from '../quota/flavor-weight.js'
@@ -70,7 +71,7 @@ export class Reload {
       if (rt.retired) {
         // Removed by an earlier reload and back before its jobs were over: it polls again.
         rt.retired = false
-        rt.stop = new AbortController()
+        rt.stop = sharedAbortController()
         rt.generation++
         this.startIntake(rt)
       }
