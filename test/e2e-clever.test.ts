@@ -97,12 +97,21 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     const pushedEnv: Array<Record<string, string>> = []
     clever.on('push', (app: {pushed: {env: Record<string, string>}}) => pushedEnv.push(app.pushed.env))
     const d = startDaemon(config)
+    // A loaded 2-core machine can take minutes for 50 launches (a git push each); the wait is on states.
     await waitUntil(
       () =>
         [...jobs, bad].every((j) => ['success', 'failed'].includes(gitlab.job(j.id)!.status)) && clever.apps.size === 0,
-      120_000,
+      300_000,
       'all jobs done, no app left',
-    )
+    ).catch((error: unknown) => {
+      const left = [...jobs, bad]
+        .map((j) => `${j.id}:${gitlab.job(j.id)!.status}`)
+        .filter((s) => !/:(success|failed)$/.test(s))
+      throw new Error(
+        `${(error as Error).message}; jobs not done: ${left.join(' ')}; apps: ${clever.apps.size}\n${stderr.split('\n').slice(-40).join('\n')}`,
+        {cause: error},
+      )
+    })
     d.kill('SIGTERM')
     expect(await exited(d), stderr).toBe(0)
 
@@ -123,7 +132,7 @@ describe('clever-docker end to end (real CLI, GitLab and Clever Cloud simulators
     expect(lifetime.deletes).toBe(50)
     expect(stderr).not.toContain(CC_TOKEN)
     expect(stderr).not.toContain(runner.token)
-  }, 150_000)
+  }, 330_000)
 
   it('pushes a build context without Clever credentials, rewritten through the dependency proxy', async () => {
     const runner = gitlab.createRunner()
