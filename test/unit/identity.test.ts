@@ -6,6 +6,7 @@ import {
   ownerFromLabels,
   ownerLabels,
   parseOwnerMarker,
+  requireOwner,
   sameOwner,
 } from '../../src/core/identity/owner-marker.js'
 import {shortToken} from '../../src/core/identity/short-token.js'
@@ -79,6 +80,18 @@ describe('ownership marker', () => {
       expect(parseOwnerMarker(text)).toBeUndefined()
     }
     expect(ownerFromLabels({'org.heptapod.paas-runner.runner': 't1_AbCdEf'})).toBeUndefined()
+    // Labels come from a foreign API: anything but an object of strings is no marker.
+    for (const labels of [null, undefined, 'x', 42, {...ownerLabels(m), 'org.heptapod.paas-runner.runner': 7}])
+      expect(ownerFromLabels(labels)).toBeUndefined()
+  })
+
+  it('reads a description with blank lines or spaces around the marker (as an API may return it)', () => {
+    expect(parseOwnerMarker(`  ${formatOwnerMarker(m)}\n`)).toEqual(m)
+  })
+
+  it('refuses to create or sweep without an owner (a bug of the host, never a silent no-marker)', () => {
+    expect(() => requireOwner(undefined)).toThrow(expect.objectContaining({code: 'no_owner'}))
+    expect(requireOwner(m)).toBe(m)
   })
 
   it('is ours only when both the system id and the runner match', () => {

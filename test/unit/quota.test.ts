@@ -119,6 +119,16 @@ describe('admission with runners waiting ahead (fair shares)', () => {
     ['one ahead, room for both', {ahead: {names: ['a'], weight: 76.1}}, undefined],
     ['one ahead, room for one only: wait for the turn', {weightInUse: 10, ahead: {names: ['a'], weight: 76.1}}, 'turn'],
     ['concurrent would be reached by those ahead', {concurrent: 2, jobs: 1, ahead: {names: ['a'], weight: 0}}, 'turn'],
+    [
+      'provisioning would be reached by those ahead',
+      {maxProvisioning: 2, provisioning: 1, ahead: {names: ['a'], weight: 0}},
+      'turn',
+    ],
+    [
+      'room left for one ahead and this one',
+      {maxProvisioning: 3, provisioning: 1, ahead: {names: ['a'], weight: 0}},
+      undefined,
+    ],
     ['a limit reached blocks whatever the queue', {weightInUse: 100, ahead: {names: ['a'], weight: 76.1}}, 'quota'],
   ])('%s', (_t, over, kind) => {
     expect(admissionBlocker({...base, ...over})?.kind).toBe(kind)
