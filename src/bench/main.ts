@@ -20,6 +20,7 @@ import type {JobPhase} from '../core/state/job-record.js'
 import {StateStore} from '../core/state/state-store.js'
 import {type MemoryExecutor, memoryExecutorFactory} from '../test-doubles/memory/memory-executor.js'
 import {dropMemoryCloud} from '../test-doubles/memory/memory-cloud.js'
+import {withMemoryExecutor} from '../test-doubles/memory/link.js'
 import {GitLabSimulator} from '../sim/gitlab/gitlab-simulator.js'
 import {clusterBench, clusterSection, failoverFigure} from './cluster.js'
 import {commitLatency} from './commit-latency.js'
@@ -256,7 +257,11 @@ async function daemonFootprint(jobs: number, windowMs: number): Promise<{cpu: nu
     process.execPath,
     [join(REPO, 'bin/run.js'), 'run', join(dir, 'config.toml'), '--log-level', 'warn'],
     {
-      env: {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true', HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data')},
+      env: {
+        ...process.env,
+        OCLIF_SKIP_NEW_VERSION_CHECK: 'true',
+        HEPTAPOD_PAAS_RUNNER_DATA_DIR: withMemoryExecutor(join(dir, 'data')),
+      },
       stdio: ['ignore', 'ignore', 'ignore'],
     },
   )
