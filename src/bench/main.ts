@@ -518,10 +518,14 @@ repository ready at once, \`cc_deployment_repo_wait_step = 0.01\`; CPU from \`/p
 (utime + stime + cutime + cstime: its own and every process it reaped), from the enqueue of the
 jobs to the last push, divided by the jobs. The simulators' CPU (\`git http-backend\` included) is
 not counted. The floor runs the four bare git commands in a shell whose \`times\` gives their CPU.
-A launch runs no process: the daemon builds the commit and its pack and pushes them over git's
-smart HTTP protocol itself (README, Benchmarks). The floor runs four git commands, and \`git push\`
-runs \`git-remote-http\`, \`send-pack\` and \`pack-objects\`: \`git-remote-http\` alone maps some
-thirty shared libraries, about 20 ms of CPU on this machine before it does anything.
+A launch runs one git process: the daemon writes the commit's objects itself, then \`git push\`
+(through simple-git) runs \`git-remote-http\`, \`send-pack\` and \`pack-objects\`: \`git-remote-http\`
+alone maps some thirty shared libraries, about 20 ms of CPU on this machine before it does anything,
+and each spawn forks the daemon (4.5–6.7 ms of its CPU). The floor runs its four git commands one
+after the other; the launches run up to 500 pushes at once on 2 cores, where each git process costs
+more CPU than alone (the daemon's git processes: 123.6 ms per launch against 80 ms for the
+floor's four commands): a launch that runs git cannot meet 40 ms here, and the ratio to a
+sequential floor measures that contention as much as our work.
 
 Throughput bound: a launch costs ${cl.cpuPerLaunchMs.toFixed(1)} ms of CPU on our side and ${cl.simulatorsPerLaunchMs.toFixed(1)} ms on the
 simulators' side (their API, \`git http-backend\`, the hook, the pushed files read back), all on the same
