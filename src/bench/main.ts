@@ -523,7 +523,7 @@ A launch runs one git process: the daemon writes the commit's objects itself, th
 alone maps some thirty shared libraries, about 20 ms of CPU on this machine before it does anything,
 and each spawn forks the daemon (4.5–6.7 ms of its CPU). The floor runs its four git commands one
 after the other; the launches run up to 500 pushes at once on 2 cores, where each git process costs
-more CPU than alone (the daemon's git processes: 123.6 ms per launch against 80 ms for the
+more CPU than alone (the daemon's git processes: ${cl.childrenPerLaunchMs.toFixed(1)} ms per launch against ${cl.floorMs.toFixed(0)} ms for the
 floor's four commands): a launch that runs git cannot meet 40 ms here, and the ratio to a
 sequential floor measures that contention as much as our work.
 
