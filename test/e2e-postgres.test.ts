@@ -152,8 +152,11 @@ state_schema = "${schema}"
       expect(jobs.every((j) => j.failureReports === 0)).toBe(true)
       expect(readdirSync(cloud).filter((f) => f.endsWith('.json'))).toEqual([])
       const creations = readFileSync(join(cloud, '.creations'), 'utf8').trim().split('\n')
+      // No resource made twice. The memory double appends to .creations after it made the resource, so a
+      // kill -9 between the two loses a line, never a resource (every job succeeded above, on its resource).
       expect(creations).toHaveLength(new Set(creations).size)
-      expect(new Set(creations).size).toBe(JOBS)
+      expect(new Set(creations).size).toBeLessThanOrEqual(JOBS)
+      expect(new Set(creations).size).toBeGreaterThanOrEqual(JOBS - kills.length)
       // The runner's identity survived every restart (one system_id, stored in the database).
       expect(await sql(`SELECT value FROM "${schema}".meta WHERE key = 'system_id'`)).toHaveLength(1)
       console.log(`PostgreSQL crash test: kills ${kills.join(', ')}`)
