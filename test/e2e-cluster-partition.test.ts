@@ -89,8 +89,7 @@ cluster_lease_seconds = 40
         HEPTAPOD_PAAS_RUNNER_DATA_DIR: withMemoryExecutor(join(dir, 'data')),
       }
       const cutLog = join(dir, 'cut.log')
-      // The daemon to cut starts first: started second, it could find every slot of the cluster
-      // taken by the other one (fair turns hold within a daemon, not across the cluster).
+      daemons.push(spawnDaemon(join(dir, 'direct.toml'), env, join(dir, 'direct.log')))
       const cut = spawnDaemon(join(dir, 'cut.toml'), env, cutLog)
       daemons.push(cut)
 
@@ -111,7 +110,6 @@ cluster_lease_seconds = 40
         120_000,
         'the daemon to cut holds jobs',
       )
-      daemons.push(spawnDaemon(join(dir, 'direct.toml'), env, join(dir, 'direct.log')))
       const heldAtCut = await held()
       proxy.cut()
       const cutAt = Date.now()
