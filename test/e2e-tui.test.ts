@@ -11,6 +11,8 @@ import {BIN, freshDataDir, REPO} from './helpers/cli.js'
 import {waitUntil} from './helpers/wait.js'
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0
+/** Said in the title only where the tests do not run. */
+const NO_TMUX = hasTmux ? '' : ' (skipped: tmux is not installed)'
 const session = `hpr-tui-${process.pid}`
 const pauseSession = `hpr-tui-pause-${process.pid}`
 
@@ -29,7 +31,7 @@ function screen(name = session): string {
   return execFileSync('tmux', ['capture-pane', '-p', '-t', name], {encoding: 'utf8'})
 }
 
-describe.skipIf(!hasTmux)('the demo in a real terminal (tmux; skipped when tmux is not installed)', () => {
+describe.skipIf(!hasTmux)(`the demo in a real terminal (tmux)${NO_TMUX}`, () => {
   afterAll(() => {
     spawnSync('tmux', ['kill-session', '-t', session])
     spawnSync('tmux', ['kill-session', '-t', pauseSession])
@@ -118,7 +120,7 @@ state_file = "${join(dir, 'state.json')}"
   }, 180_000)
 })
 
-describe.skipIf(!hasTmux)('the demo in an 80×24 terminal (tmux; skipped when tmux is not installed)', () => {
+describe.skipIf(!hasTmux)(`the demo in an 80×24 terminal (tmux)${NO_TMUX}`, () => {
   const small = `hpr-tui-small-${process.pid}`
   const pane = (joined = false): string =>
     execFileSync('tmux', ['capture-pane', '-p', ...(joined ? ['-J'] : []), '-t', small], {encoding: 'utf8'})
