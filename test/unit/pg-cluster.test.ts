@@ -16,7 +16,13 @@ const SETTINGS = {
   concurrent: 5,
   paas_max_concurrent_provisioning: 3,
 }
-const LIMITS: ClusterLimits = {quota: 10, concurrent: 5, maxProvisioning: 3, deleteHoldMs: 600_000}
+const LIMITS: ClusterLimits = {
+  quota: 10,
+  concurrent: 5,
+  maxProvisioning: 3,
+  deleteHoldMs: 600_000,
+  waitingFreshMs: 60_000,
+}
 const rec = (jobId: number, phase: JobRecord['phase'] = 'running', weight = 1): JobRecord => ({
   runner: RUNNER,
   jobId,
@@ -144,6 +150,41 @@ describe.skipIf(NO_DATABASE !== undefined)(
       expect(await a.cluster!.reserve('r2', 1, roomy)).toMatchObject({kind: 'quota', used: 10})
       await expire(schema, b)
       expect(await a.cluster!.reserve('r2', 1, roomy)).toBeUndefined()
+    })
+
+    it('fair turns across daemons: a request refused before goes first while its daemon asks again; what is left beside it is granted', async () => {
+      const schema = newSchema()
+      const a = await member(schema)
+      const b = await member(schema)
+      const roomy = {...LIMITS, maxProvisioning: 10}
+      expect(await a.cluster!.reserve('r0', 6, roomy)).toBeUndefined()
+      // b must wait for the quota: it is now first in line.
+      expect(await b.cluster!.reserve(RUNNER, 6, roomy)).toMatchObject({kind: 'quota', used: 6})
+      // a's other runner fits the limits (6 + 3 of 10), but not beside b's 6: b goes first.
+      expect(await a.cluster!.reserve('r1', 3, roomy)).toEqual({
+        kind: 'turn',
+        after: [`${RUNNER} on ${b.cluster!.daemonId}`],
+      })
+      await a.cluster!.release('r0')
+      // 10 free: b's 6 and a's 3 both fit; a need not wait.
+      expect(await a.cluster!.reserve('r1', 3, roomy)).toBeUndefined()
+      // a asks again for r0: 3 + 6 fit, but b waited longer and 6 more would not fit beside it.
+      expect(await a.cluster!.reserve('r0', 6, roomy)).toMatchObject({kind: 'turn'})
+      // b's turn; once granted, its place in line ends.
+      expect(await b.cluster!.reserve(RUNNER, 6, roomy)).toBeUndefined()
+      expect(
+        await sql(`SELECT daemon, runner FROM "${schema}".waiters WHERE daemon = $1`, [b.cluster!.daemonId]),
+      ).toEqual([])
+      // A place in line lasts only while its daemon keeps asking: a stale one (or one of a daemon gone) holds nothing.
+      await a.cluster!.release('r1')
+      await b.cluster!.release(RUNNER)
+      expect(await a.cluster!.reserve('r0', 6, roomy)).toBeUndefined()
+      expect(await b.cluster!.reserve(RUNNER, 6, {...roomy, waitingFreshMs: 0})).toMatchObject({kind: 'quota'})
+      expect(await a.cluster!.reserve('r1', 3, roomy)).toBeUndefined()
+      await a.cluster!.release('r1')
+      expect(await b.cluster!.reserve(RUNNER, 6, roomy)).toMatchObject({kind: 'quota'})
+      await expire(schema, b)
+      expect(await a.cluster!.reserve('r1', 3, roomy)).toBeUndefined()
     })
 
     it('a daemon whose lease expired is fenced: it cannot renew, reserve, or change its jobs; another adopts them once, with their secrets', async () => {

@@ -1,6 +1,11 @@
 import type {IntakeBlocker} from '../quota/admission.js'
 import type {DispatcherContext, RunnerRuntime} from './dispatcher-context.js'
 
+/** How soon a runner refused by the cluster asks again: what the other daemons release wakes nothing here. */
+export function clusterRecheckMs(ctx: DispatcherContext): number {
+  return Math.min(ctx.opts.clusterRetryMs, ctx.config.checkInterval * 1000)
+}
+
 /**
  * In a cluster: reserves the request's weight in the shared ledger (one transaction under its
  * lock). Undefined when granted (or without a cluster); the reservation becomes the job's record
@@ -20,11 +25,18 @@ export async function clusterAdmission(
       concurrent: ctx.config.concurrent,
       maxProvisioning: ctx.config.maxConcurrentProvisioning,
       deleteHoldMs: ctx.opts.deleteHoldMs,
+      // Three chances to ask again (a loaded host may miss one) before its place in line goes.
+      waitingFreshMs: Math.max(2000, 3 * clusterRecheckMs(ctx)),
     })
     if (!b) return ctx.clusterDown || ctx.stopping ? {kind: 'state_unavailable'} : undefined
-    return b.kind === 'quota'
-      ? {kind: 'cluster', limit: 'quota', used: b.used, total: b.total}
-      : {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
+    switch (b.kind) {
+      case 'quota':
+        return {kind: 'cluster', limit: 'quota', used: b.used, total: b.total}
+      case 'turn':
+        return {kind: 'turn', after: b.after}
+      default:
+        return {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
+    }
   } catch (error) {
     if (!ctx.stopping)
       ctx.log.warn("the cluster's admission ledger cannot be asked now", {

@@ -9,7 +9,7 @@ import {formatWeight} from '../quota/flavor-weight.js'
 import {isFlavorConfigError} from '../quota/quota.js'
 import {recordKey, type JobRecord} from '../state/job-record.js'
 import type {Capacity} from './capacity.js'
-import {clusterAdmission, clusterRelease} from './cluster-admission.js'
+import {clusterAdmission, clusterRecheckMs, clusterRelease} from './cluster-admission.js'
 import {oneLine, type DispatcherContext, type RunnerRuntime} from './dispatcher-context.js'
 import type {JobPipeline} from './job-pipeline.js'
 
@@ -126,8 +126,8 @@ export class Intake {
         // Woken as soon as capacity is released; the timeout re-checks limits that move by themselves
         // (held deletes; in a cluster, what the other daemons release).
         const recheck =
-          blocker.kind === 'cluster' || blocker.kind === 'state_unavailable'
-            ? Math.min(this.ctx.opts.clusterRetryMs, this.ctx.config.checkInterval * 1000)
+          !local || blocker.kind === 'state_unavailable'
+            ? clusterRecheckMs(this.ctx)
             : this.ctx.config.checkInterval * 1000
         await waitNotified(this.ctx.capacity, this.ctx.deps.clock, recheck, this.ctx.stopSignal)
         rt.cycles++

@@ -8,6 +8,11 @@ export interface ClusterLimits {
   maxProvisioning: number
   /** A record deleting its resource for longer than this, after a failed delete, stops counting (as in capacity.ts). */
   deleteHoldMs: number
+  /**
+   * A refused request keeps its place in the cluster's line while its daemon asks again within
+   * this (its own retry period, with a margin): requests waiting longer go first, across daemons.
+   */
+  waitingFreshMs: number
 }
 
 /** Why the cluster's ledger refused a reservation, with its cluster-wide figures. */
@@ -15,6 +20,8 @@ export type LedgerBlocker =
   | {kind: 'concurrent'; jobs: number; limit: number}
   | {kind: 'provisioning'; jobs: number; limit: number}
   | {kind: 'quota'; used: number; total: number; needs: number}
+  /** The limits allow it, but requests refused before it (of any daemon: `runner on daemon`) go first. */
+  | {kind: 'turn'; after: string[]}
 
 /** How the last lease renewal went. `lost`: the lease expired before it could be renewed; others may have adopted our jobs. */
 export type LeaseState = 'held' | 'unreachable' | 'lost'

@@ -188,7 +188,7 @@ export class PgCluster implements ClusterPort {
 
   async reserve(runner: string, weight: number, limits: ClusterLimits): Promise<LedgerBlocker | undefined> {
     const r = await this.query<{r: Record<string, unknown> | null}>(
-      `SELECT ${this.s}.reserve($1, $2, $3, $4, $5, $6, $7, $8) AS r`,
+      `SELECT ${this.s}.reserve($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
       [
         this.daemonId,
         runner,
@@ -198,6 +198,7 @@ export class PgCluster implements ClusterPort {
         limits.maxProvisioning,
         Math.round(limits.deleteHoldMs),
         [...PROVISIONING_PHASES],
+        Math.round(limits.waitingFreshMs),
       ],
     )
     const b = r.rows[0]?.r
@@ -208,6 +209,8 @@ export class PgCluster implements ClusterPort {
         return {kind: b.kind, jobs: Number(b.jobs), limit: Number(b.limit)}
       case 'quota':
         return {kind: 'quota', used: Number(b.used), total: Number(b.total), needs: Number(b.needs)}
+      case 'turn':
+        return {kind: 'turn', after: Array.isArray(b.after) ? b.after.map(String) : []}
       default:
         // 'fenced': this daemon's lease is gone; it must not take jobs.
         this.validUntil = 0
@@ -323,6 +326,7 @@ export class PgCluster implements ClusterPort {
       [this.daemonId],
     )
     await this.query(`DELETE FROM ${this.s}.reservations WHERE daemon = $1`, [this.daemonId])
+    await this.query(`DELETE FROM ${this.s}.waiters WHERE daemon = $1`, [this.daemonId])
     await this.query(`UPDATE ${this.s}.cluster SET sweeper = NULL WHERE id = 1 AND sweeper = $1`, [this.daemonId])
     this.validUntil = 0
   }

@@ -116,6 +116,76 @@ export const MIGRATIONS: ReadonlyArray<{version: number; name: string; sql: stri
       $f$;
     `,
   },
+  {
+    version: 3,
+    name: 'cluster: fair turns across daemons',
+    sql: `
+      -- A request the ledger refused, while its daemon keeps asking (fresh_until, pushed back at each
+      -- refusal by the asker's own retry period): the requests waiting longer go first, as within a
+      -- daemon. Without it, the daemon whose own job ends asks again at once and wins every freed slot.
+      CREATE TABLE waiters (
+        daemon text NOT NULL,
+        runner text NOT NULL,
+        weight double precision NOT NULL,
+        since timestamptz NOT NULL,
+        fresh_until timestamptz NOT NULL,
+        PRIMARY KEY (daemon, runner)
+      );
+      DROP FUNCTION reserve(text, text, double precision, double precision, integer, integer, bigint, text[]);
+      -- As in version 2, then: a request that the limits allow still waits while the capacity left
+      -- does not also cover the requests (of any daemon) refused before it and still asked again.
+      -- A refusal records or refreshes the asker's place in line; a grant ends it.
+      CREATE FUNCTION reserve(p_daemon text, p_runner text, p_weight double precision, p_quota double precision,
+                              p_concurrent integer, p_max_provisioning integer, p_delete_hold_ms bigint, p_provisioning text[],
+                              p_fresh_ms bigint)
+      RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $f$
+      DECLARE
+        w double precision; n bigint; prov bigint; rw double precision; rn bigint;
+        my_since timestamptz; an bigint; aw double precision; names text[]; refusal jsonb;
+      BEGIN
+        PERFORM 1 FROM ledger WHERE id = 1 FOR UPDATE;
+        IF NOT EXISTS (SELECT 1 FROM daemons WHERE id = p_daemon AND lease_until > clock_timestamp() AND left_at IS NULL) THEN
+          RETURN jsonb_build_object('kind', 'fenced');
+        END IF;
+        SELECT j.w, j.n, j.prov, r.w, r.n INTO w, n, prov, rw, rn FROM
+          (SELECT coalesce(sum((record->>'weight')::double precision), 0) AS w, count(*) AS n,
+                  count(*) FILTER (WHERE phase = ANY (p_provisioning)) AS prov
+             FROM jobs
+            WHERE NOT (phase = 'decommissioning' AND coalesce((record->>'deleteAttempts')::integer, 0) > 0
+                       AND (record->>'phaseSince')::double precision < extract(epoch FROM clock_timestamp()) * 1000 - p_delete_hold_ms)) j,
+          (SELECT coalesce(sum(r.weight), 0) AS w, count(*) AS n FROM reservations r JOIN daemons d ON d.id = r.daemon
+            WHERE d.lease_until > clock_timestamp() AND d.left_at IS NULL AND NOT (r.daemon = p_daemon AND r.runner = p_runner)) r;
+        w := w + rw; n := n + rn; prov := prov + rn;
+        SELECT since INTO my_since FROM waiters WHERE daemon = p_daemon AND runner = p_runner AND fresh_until > clock_timestamp();
+        SELECT count(*), coalesce(sum(q.weight), 0), coalesce(array_agg(q.runner || ' on ' || q.daemon ORDER BY q.since), '{}')
+          INTO an, aw, names
+          FROM waiters q JOIN daemons d ON d.id = q.daemon
+         WHERE d.lease_until > clock_timestamp() AND d.left_at IS NULL AND q.fresh_until > clock_timestamp()
+           AND NOT (q.daemon = p_daemon AND q.runner = p_runner) AND q.since < coalesce(my_since, 'infinity');
+        IF n >= p_concurrent THEN
+          refusal := jsonb_build_object('kind', 'concurrent', 'jobs', n, 'limit', p_concurrent);
+        ELSIF prov >= p_max_provisioning THEN
+          refusal := jsonb_build_object('kind', 'provisioning', 'jobs', prov, 'limit', p_max_provisioning);
+        ELSIF p_quota - w + 1e-9 < p_weight THEN
+          refusal := jsonb_build_object('kind', 'quota', 'used', w, 'total', p_quota, 'needs', p_weight);
+        ELSIF an > 0 AND NOT (n + an < p_concurrent AND prov + an < p_max_provisioning AND p_quota - w - aw + 1e-9 >= p_weight) THEN
+          refusal := jsonb_build_object('kind', 'turn', 'after', to_jsonb(names));
+        END IF;
+        IF refusal IS NOT NULL THEN
+          INSERT INTO waiters (daemon, runner, weight, since, fresh_until)
+          VALUES (p_daemon, p_runner, p_weight, clock_timestamp(), clock_timestamp() + p_fresh_ms * interval '1 millisecond')
+          ON CONFLICT (daemon, runner) DO UPDATE SET weight = EXCLUDED.weight, fresh_until = EXCLUDED.fresh_until,
+            since = CASE WHEN waiters.fresh_until > clock_timestamp() THEN waiters.since ELSE EXCLUDED.since END;
+          RETURN refusal;
+        END IF;
+        DELETE FROM waiters WHERE (daemon = p_daemon AND runner = p_runner) OR fresh_until < clock_timestamp() - interval '1 hour';
+        INSERT INTO reservations (daemon, runner, weight) VALUES (p_daemon, p_runner, p_weight)
+          ON CONFLICT (daemon, runner) DO UPDATE SET weight = EXCLUDED.weight, made_at = now();
+        RETURN NULL;
+      END
+      $f$;
+    `,
+  },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version
