@@ -118,8 +118,9 @@ cluster_lease_seconds = ${LEASE_S}
       victim.kill('SIGKILL')
       await exited(victim)
       const killedAt = Date.now()
-      const held = await q<{job_id: string; phase: string}>(
-        `SELECT job_id::text, phase FROM "${schema}".jobs WHERE owner = $1`,
+      // A job is its runner and its id: the two coordinators number their jobs alike.
+      const held = await q<{job: string; phase: string}>(
+        `SELECT runner || '/' || job_id AS job, phase FROM "${schema}".jobs WHERE owner = $1`,
         [victimId],
       )
       expect(held.length).toBeGreaterThan(0)
@@ -131,13 +132,13 @@ cluster_lease_seconds = ${LEASE_S}
       await waitUntil(allDone, 400_000, 'every job final, every resource deleted, nothing tracked')
 
       // The killed daemon's jobs: each adopted once, by a live daemon, soon after its lease ended.
-      const adoptions = await q<{job_id: string; to_daemon: string; at: Date; from_lease_until: Date}>(
-        `SELECT job_id::text, to_daemon, at, from_lease_until FROM "${schema}".adoptions WHERE from_daemon = $1`,
+      const adoptions = await q<{job: string; to_daemon: string; at: Date; from_lease_until: Date}>(
+        `SELECT runner || '/' || job_id AS job, to_daemon, at, from_lease_until FROM "${schema}".adoptions WHERE from_daemon = $1`,
         [victimId],
       )
-      const adoptedIds = adoptions.map((a) => a.job_id).sort()
+      const adoptedIds = adoptions.map((a) => a.job).sort()
       expect(adoptedIds).toEqual([...new Set(adoptedIds)])
-      for (const h of held) expect(adoptedIds).toContain(h.job_id)
+      for (const h of held) expect(adoptedIds).toContain(h.job)
       const afterKill = Math.max(...adoptions.map((a) => a.at.getTime())) - killedAt
       const afterLease = Math.max(...adoptions.map((a) => a.at.getTime() - a.from_lease_until.getTime()))
       // The bound of the issue: the lease plus one progress interval (and a renewal period: adoption runs at each renewal).
