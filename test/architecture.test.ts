@@ -97,6 +97,12 @@ describe('architecture', () => {
     }
     expect(offenders).toEqual([])
   })
+  it("no source chooses a zod locale: the status bundle keeps only zod's default English messages (scripts/bundle-status.mjs)", () => {
+    const offenders = [...files(join(REPO, 'src')), ...files(join(REPO, 'packages/plugin-api/src'))].filter((f) =>
+      /\bz\.(locales|config)\b|from\s+['"]zod\/(v4\/)?locales/.test(readFileSync(f, 'utf8')),
+    )
+    expect(offenders.map((f) => relative(REPO, f))).toEqual([])
+  })
 })
 
 /** Module specifiers of static imports, re-exports and dynamic imports. */

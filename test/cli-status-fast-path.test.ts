@@ -1,6 +1,8 @@
 import {mkdirSync, mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {spawnSync} from 'node:child_process'
+import {pathToFileURL} from 'node:url'
 
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
@@ -60,6 +62,16 @@ describe('status without oclif (bin/run.js fast path)', () => {
     expect(fast.stderr).toContain('concurrent')
     expect(fast).toEqual(oclif)
   }, 120_000)
+
+  it('bin/run.js answers from the bundle (dist/status-bundle), not by falling back to oclif', async () => {
+    const path = config()
+    const probe = `const {fastStatusBundled} = await import(${JSON.stringify(pathToFileURL(join(REPO, 'dist/status-bundle/status.js')).href)})
+const code = await fastStatusBundled([${JSON.stringify(path)}, '--json'], ${JSON.stringify(REPO)}, {HEPTAPOD_PAAS_RUNNER_DATA_DIR: ${JSON.stringify(plainDataDir())}})
+process.stderr.write('code=' + code)`
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], {encoding: 'utf8'})
+    expect(r.stderr).toBe('code=3')
+    expect(JSON.parse(r.stdout)).toMatchObject({source: 'state-file'})
+  })
 
   it('answers in-process the forms it knows, and leaves the rest to oclif', async () => {
     const path = config()

@@ -87,12 +87,21 @@ function findPackage(root: string, name: string): string | undefined {
   }
 }
 
+/** A core plugin's `paas:executors` hook, by the path its package.json gives (from the package's folder). */
+export type PreloadedHooks = ReadonlyMap<string, unknown>
+
 /**
  * Runs the `paas:executors` hook of the bundled plugins (the `oclif.plugins` of our package.json),
  * as oclif would for core plugins. Undefined when a plugin or its hook cannot be found in the
- * plain form this reads: oclif then does it.
+ * plain form this reads: oclif then does it. `preloaded`: hooks already in this module (the
+ * bundle of this fast path holds the core plugins' hooks), by `<plugin name> <hook path>`; a
+ * plugin whose package.json names another hook is imported as usual.
  */
-export async function bundledExecutors(root: string, pjson: PackageJson): Promise<ExecutorDiscovery | undefined> {
+export async function bundledExecutors(
+  root: string,
+  pjson: PackageJson,
+  preloaded: PreloadedHooks = new Map(),
+): Promise<ExecutorDiscovery | undefined> {
   const plugins = pjson.oclif?.plugins
   if (!Array.isArray(plugins)) return undefined
   const outcome: HookOutcome = {successes: [], failures: []}
@@ -105,9 +114,11 @@ export async function bundledExecutors(root: string, pjson: PackageJson): Promis
     if (typeof hook !== 'string') return undefined
     const plugin = {name, type: 'core'}
     try {
-      const module = (await import(pathToFileURL(resolve(dirname(path), hook)).href)) as {default?: unknown}
-      if (typeof module.default !== 'function') return undefined
-      outcome.successes.push({plugin, result: await (module.default as (o: object) => unknown)({})})
+      const run =
+        preloaded.get(`${name} ${hook}`) ??
+        ((await import(pathToFileURL(resolve(dirname(path), hook)).href)) as {default?: unknown}).default
+      if (typeof run !== 'function') return undefined
+      outcome.successes.push({plugin, result: await (run as (o: object) => unknown)({})})
     } catch (error) {
       outcome.failures.push({plugin, error: error instanceof Error ? error : new Error(String(error))})
     }
@@ -124,6 +135,7 @@ export async function fastStatus(
   argv: readonly string[],
   root: string,
   env: NodeJS.ProcessEnv = process.env,
+  preloaded?: PreloadedHooks,
 ): Promise<number | undefined> {
   const args = parsePlainStatusArgs(argv, env)
   if (!args) return undefined
@@ -131,7 +143,7 @@ export async function fastStatus(
   const name = pjson.name
   if (!name || existsSync(userPluginsFile({bin: pjson.oclif?.bin ?? name, dirname: pjson.oclif?.dirname ?? name}, env)))
     return undefined
-  const discovery = await bundledExecutors(root, pjson)
+  const discovery = await bundledExecutors(root, pjson, preloaded)
   if (!discovery) return undefined
   const redactor = new Redactor()
   const stderr: string[] = []
