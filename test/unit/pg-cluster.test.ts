@@ -185,6 +185,13 @@ describe.skipIf(NO_DATABASE !== undefined)(
       expect(await b.cluster!.reserve(RUNNER, 6, roomy)).toMatchObject({kind: 'quota'})
       await expire(schema, b)
       expect(await a.cluster!.reserve('r1', 3, roomy)).toBeUndefined()
+      // A daemon of the previous version (reserve with 8 arguments), still running while a new one
+      // migrated the schema, keeps being answered.
+      const old = await sql<{r: unknown}>(`SELECT "${schema}".reserve($1, 'r9', 2, 10, 5, 10, 600000, $2) AS r`, [
+        a.cluster!.daemonId,
+        ['provisioning'],
+      ])
+      expect(old[0]!.r).toMatchObject({kind: 'quota'})
     })
 
     it('a daemon whose lease expired is fenced: it cannot renew, reserve, or change its jobs; another adopts them once, with their secrets', async () => {

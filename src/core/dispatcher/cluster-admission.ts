@@ -25,8 +25,9 @@ export async function clusterAdmission(
       concurrent: ctx.config.concurrent,
       maxProvisioning: ctx.config.maxConcurrentProvisioning,
       deleteHoldMs: ctx.opts.deleteHoldMs,
-      // Three chances to ask again (a loaded host may miss one) before its place in line goes.
-      waitingFreshMs: Math.max(2000, 3 * clusterRecheckMs(ctx)),
+      // Its place in line lasts three chances to ask again (a loaded host may miss one), and over a
+      // wait on a local limit (check_interval: a sibling runner's request in flight, for one).
+      waitingFreshMs: Math.max(3 * clusterRecheckMs(ctx), ctx.config.checkInterval * 1000 + 2 * clusterRecheckMs(ctx)),
     })
     if (!b) return ctx.clusterDown || ctx.stopping ? {kind: 'state_unavailable'} : undefined
     switch (b.kind) {

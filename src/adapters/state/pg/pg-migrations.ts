@@ -134,10 +134,12 @@ export const MIGRATIONS: ReadonlyArray<{version: number; name: string; sql: stri
       DROP FUNCTION reserve(text, text, double precision, double precision, integer, integer, bigint, text[]);
       -- As in version 2, then: a request that the limits allow still waits while the capacity left
       -- does not also cover the requests (of any daemon) refused before it and still asked again.
-      -- A refusal records or refreshes the asker's place in line; a grant ends it.
+      -- A refusal records or refreshes the asker's place in line; a grant ends it. p_fresh_ms has a
+      -- default so that a daemon of the previous version, still running while this one migrates,
+      -- keeps calling reserve with 8 arguments (it then waits in line with that window).
       CREATE FUNCTION reserve(p_daemon text, p_runner text, p_weight double precision, p_quota double precision,
                               p_concurrent integer, p_max_provisioning integer, p_delete_hold_ms bigint, p_provisioning text[],
-                              p_fresh_ms bigint)
+                              p_fresh_ms bigint DEFAULT 5000)
       RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $f$
       DECLARE
         w double precision; n bigint; prov bigint; rw double precision; rn bigint;
