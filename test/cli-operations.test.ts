@@ -6,7 +6,7 @@ import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {controlSocketPath} from '../src/adapters/observability/control-socket.js'
+import {controlSocketPath} from '../src/adapters/observability/control-socket-path.js'
 import {CleverSimulator} from '../src/sim/clever/clever-simulator.js'
 import {GitLabSimulator} from '../src/sim/gitlab/gitlab-simulator.js'
 import {BIN, freshDataDir, REPO, runCli} from './helpers/cli.js'

@@ -1,5 +1,6 @@
-import {controlSocketPath, getFromSocket} from '../adapters/observability/control-socket.js'
-import {parseListenAddress} from '../adapters/observability/status-server.js'
+import {existsSync} from 'node:fs'
+
+import {controlSocketPath} from '../adapters/observability/control-socket-path.js'
 import type {Config} from '../core/config/config-types.js'
 import type {DispatcherSnapshot} from '../core/events.js'
 import {formatWeight} from '../core/quota/flavor-weight.js'
@@ -32,15 +33,19 @@ async function gatherStatus(config: Config): Promise<{report: StatusReport; why:
   const snapshotSchema = async () => (await import('../core/status-schema.js')).snapshotSchema
   const socket = controlSocketPath(config.stateFile)
   let why = `no daemon answers on ${socket}${config.listenAddress ? ' nor on listen_address' : ''}`
-  try {
-    const res = await getFromSocket(socket, '/status')
-    const parsed = (await snapshotSchema()).safeParse(JSON.parse(res.body))
-    if (res.status === 200 && parsed.success)
-      return {report: {source: 'daemon', from: socket, snapshot: parsed.data as DispatcherSnapshot}, why}
-  } catch {
-    // no daemon there: try listen_address, then the state file
-  }
+  // No socket file, no daemon there: the HTTP client (node:http) is loaded only when there is one to ask.
+  if (existsSync(socket))
+    try {
+      const {getFromSocket} = await import('../adapters/observability/control-socket.js')
+      const res = await getFromSocket(socket, '/status')
+      const parsed = (await snapshotSchema()).safeParse(JSON.parse(res.body))
+      if (res.status === 200 && parsed.success)
+        return {report: {source: 'daemon', from: socket, snapshot: parsed.data as DispatcherSnapshot}, why}
+    } catch {
+      // no daemon there: try listen_address, then the state file
+    }
   if (config.listenAddress) {
+    const {parseListenAddress} = await import('../adapters/observability/status-server.js')
     const {host, port} = parseListenAddress(config.listenAddress)
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/status`
     try {

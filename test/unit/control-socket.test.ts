@@ -6,7 +6,8 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {Registry} from 'prom-client'
 
-import {controlSocketPath, getFromSocket, startControlSocket} from '../../src/adapters/observability/control-socket.js'
+import {getFromSocket, startControlSocket} from '../../src/adapters/observability/control-socket.js'
+import {controlSocketPath} from '../../src/adapters/observability/control-socket-path.js'
 import {Redactor} from '../../src/core/redact.js'
 
 const dispatcher = {snapshot: () => ({secret: 'tok-SeCrEt-123'}), isStopping: false} as never

@@ -1,7 +1,6 @@
 import {chmod, lstat, unlink} from 'node:fs/promises'
 import {createServer, request, type Server} from 'node:http'
 import {connect} from 'node:net'
-import {basename, dirname, join} from 'node:path'
 
 import type {Dispatcher} from '../../core/dispatcher/dispatcher.js'
 import type {Redactor} from '../../core/redact.js'
@@ -10,14 +9,6 @@ import {DEFAULT_STATUS_SERVER_LIMITS, statusRequestListener} from './status-serv
 
 /** Longest path a unix socket may have on Linux (sun_path is 108 bytes, NUL included). */
 export const MAX_SOCKET_PATH = 107
-
-/**
- * The daemon's control socket: next to the state file, named after it (`a.state.json` →
- * `a.state.sock`), so one state file (one daemon, locked) has exactly one socket.
- */
-export function controlSocketPath(stateFile: string): string {
-  return join(dirname(stateFile), `${basename(stateFile).replace(/\.json$/, '')}.sock`)
-}
 
 export interface ControlSocket {
   path: string
