@@ -230,22 +230,33 @@ ${sims
   }
 }
 
-/** CPU (% of one core) and RSS (MB) of the real daemon process over `windowMs`. */
-async function sampleProcess(pid: number, windowMs: number): Promise<{cpu: number; rssMB: number}> {
+/**
+ * CPU (% of one core) and RSS (MB) of the real daemon process over `windowMs`. RSS is read every
+ * second: the heap saws between major collections (by ~50 MB with 1,000 jobs polled), so one
+ * reading is a random point of that saw. The figure is its mean over the window, with its maximum.
+ */
+async function sampleProcess(pid: number, windowMs: number): Promise<{cpu: number; rssMB: number; rssMaxMB: number}> {
   const ticks = (): number => {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
     return Number(f[11]) + Number(f[12])
   }
   const hz = 100
+  const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
   const t0 = ticks()
   const w0 = performance.now()
-  await new Promise((r) => setTimeout(r, windowMs))
+  const readings: number[] = []
+  while (performance.now() - w0 < windowMs) {
+    await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, windowMs - (performance.now() - w0)))))
+    readings.push(rss())
+  }
   const cpu = ((ticks() - t0) / hz / ((performance.now() - w0) / 1000)) * 100
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
-  return {cpu, rssMB: rss}
+  return {cpu, rssMB: readings.reduce((a, b) => a + b, 0) / readings.length, rssMaxMB: Math.max(...readings)}
 }
 
-async function daemonFootprint(jobs: number, windowMs: number): Promise<{cpu: number; rssMB: number}> {
+async function daemonFootprint(
+  jobs: number,
+  windowMs: number,
+): Promise<{cpu: number; rssMB: number; rssMaxMB: number}> {
   const sim = new GitLabSimulator({longPollMs: 50_000})
   await sim.start()
   const token = sim.createRunner().token
@@ -423,7 +434,7 @@ async function main(): Promise<void> {
   log(`  CPU ${idle.cpu.toFixed(2)} %, RSS ${idle.rssMB.toFixed(0)} MB`)
   log('daemon footprint with 1,000 tracked jobs…')
   const busy = await daemonFootprint(1000, quick ? 10_000 : 60_000)
-  log(`  CPU ${busy.cpu.toFixed(2)} %, RSS ${busy.rssMB.toFixed(0)} MB`)
+  log(`  CPU ${busy.cpu.toFixed(2)} %, RSS ${busy.rssMB.toFixed(0)} MB (max ${busy.rssMaxMB.toFixed(0)} MB)`)
 
   log('status cold start…')
   const cold = await statusColdStart(quick ? 5 : 15)
@@ -477,7 +488,7 @@ Do not edit by hand: run it again.
 | daemon CPU, idle (% of one core, long polling) | ${idle.cpu.toFixed(2)} % | < 1 % | ${ok(idle.cpu < 1)} |
 | daemon RSS, idle | ${idle.rssMB.toFixed(0)} MB | — | |
 | daemon CPU, 1,000 tracked jobs | ${busy.cpu.toFixed(2)} % | — | |
-| daemon RSS, 1,000 tracked jobs | ${busy.rssMB.toFixed(0)} MB | < 150 MB | ${ok(busy.rssMB < 150)} |
+| daemon RSS, 1,000 tracked jobs (mean of a reading a second over the window; max) | ${busy.rssMB.toFixed(0)} MB (max ${busy.rssMaxMB.toFixed(0)} MB) | < 150 MB | ${ok(busy.rssMB < 150)} |
 
 ## CLI
 

@@ -53,6 +53,12 @@ export function linkedSignal(...signals: AbortSignal[]): {signal: AbortSignal; d
   return {signal: c.signal, dispose: () => signals.forEach((s) => s.removeEventListener('abort', onAbort))}
 }
 
+/**
+ * Why a wait's own signal ends once the wait is over: made once, as an `abort()` without a reason
+ * builds a DOMException with its stack at every wait (the progress loop waits once per check).
+ */
+const WAIT_OVER = new Error('the wait is over')
+
 /** Waits for `notifier`, at most `ms` on `clock`, or until `signal` aborts. Never throws. */
 export async function waitNotified(notifier: Notifier, clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   const local = new AbortController()
@@ -60,7 +66,7 @@ export async function waitNotified(notifier: Notifier, clock: Clock, ms: number,
   try {
     await Promise.race([notifier.wait(both.signal), clock.sleep(ms, both.signal).catch(() => {})])
   } finally {
-    local.abort()
+    local.abort(WAIT_OVER)
     both.dispose()
   }
 }

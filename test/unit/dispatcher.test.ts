@@ -263,6 +263,24 @@ describe('dispatcher: coordinator trouble', () => {
     expect(perJobPerMinute).toBeLessThanOrEqual(2.1)
   })
 
+  it('polls every job in turn: each about once per interval, including jobs that came and went meanwhile', async () => {
+    const h = await harness()
+    const perJob = new Map<number, number>()
+    h.gitlab.beforeStatus = async (_r, job) => void perJob.set(job.id, (perJob.get(job.id) ?? 0) + 1)
+    const jobs = Array.from({length: 10}, () => h.gitlab.enqueue({flavor: 'XS'}))
+    await h.clock.runUntil(() => h.snapshot().jobs.filter((j) => j.phase === 'running').length === 10)
+    // One job ends and another comes while the walk goes on: the others keep their pace.
+    await h.clock.advance(45_000)
+    h.gitlab.finish(jobs[3]!.id)
+    const late = h.gitlab.enqueue({flavor: 'XS'})
+    await h.clock.runUntil(() => late.status === 'running')
+    perJob.clear()
+    await h.clock.advance(300_000) // 10 intervals of 30 s
+    const counts = [...jobs.filter((_, i) => i !== 3), late].map((j) => perJob.get(j.id) ?? 0)
+    for (const n of counts) expect(n).toBeGreaterThanOrEqual(9)
+    for (const n of counts) expect(n).toBeLessThanOrEqual(11)
+  })
+
   it('long-polls without spinning, and shutdown aborts the held request at once', async () => {
     const h = await harness()
     h.gitlab.longPoll = true
