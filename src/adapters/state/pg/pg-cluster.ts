@@ -296,7 +296,7 @@ export class PgCluster implements ClusterPort {
     const held = r.rowCount === 1
     if (held && !this.sweeping) {
       // Another daemon may have marked or cleared orphans since this one loaded them.
-      await this.store.loadMarks(await this.conn(), {fresh: false, tornTail: false, warnings: [], errors: []})
+      await this.exclusive((c) => this.store.loadMarks(c, {fresh: false, tornTail: false, warnings: [], errors: []}))
     }
     this.sweeping = held
     return held
@@ -343,15 +343,21 @@ export class PgCluster implements ClusterPort {
     text: string,
     values: unknown[],
   ): Promise<pg.QueryResult<T>> {
-    // One at a time on the connection (pg 9 will refuse overlapping queries on one client).
-    const run = this.queue.then(async () => {
-      const c = await this.conn()
-      return c.query<T>({
+    return this.exclusive((c) =>
+      c.query<T>({
         text,
         values,
         query_timeout: Math.max(1000, Math.floor(this.leaseMs / OP_TIMEOUT_SHARE)),
-      } as pg.QueryConfig)
-    })
+      } as pg.QueryConfig),
+    )
+  }
+
+  /**
+   * Runs `work` on the cluster's connection once the statements before it are done: one at a time
+   * (pg 8 warns of overlapping queries on one client, pg 9 will refuse them).
+   */
+  private exclusive<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => work(await this.conn()))
     this.queue = run.then(
       () => {},
       () => {},
