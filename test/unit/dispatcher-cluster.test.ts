@@ -27,6 +27,11 @@ class FakeCluster implements ClusterPort {
     this.reserved.set(runner, weight)
     return undefined
   }
+  /** Requests wait in the ledger's line (of other daemons, say). */
+  waiting = false
+  othersWaiting(): boolean {
+    return this.waiting
+  }
   async release(runner: string): Promise<void> {
     this.calls.push(`release ${runner}`)
     this.reserved.delete(runner)
@@ -94,6 +99,21 @@ describe('the dispatcher in a cluster', () => {
     cluster.lease = 'held'
     await h.clock.runUntil(() => h.gitlab.calls.requestJob > asked, 60_000)
     expect(h.logs.some((l) => l.msg === 'the state database answers again: intake resumes')).toBe(true)
+  })
+
+  it('holds no long poll while requests wait in the ledger (capacity is scarce across the cluster): its reservation would keep them waiting', async () => {
+    const cluster = new FakeCluster()
+    cluster.waiting = true
+    const h = await harness(cluster)
+    h.gitlab.longPoll = true
+    await h.clock.advance(30_000)
+    expect(h.gitlab.heldPolls).toBe(0)
+    expect(h.gitlab.calls.requestJob).toBeGreaterThan(2) // asked each check_interval, never held
+    expect(h.snapshot().runners[0]!.intake.state).not.toBe('long-polling')
+    // Nobody waits any more: the next request is held.
+    cluster.waiting = false
+    await h.clock.advance(10_000)
+    expect(h.gitlab.heldPolls).toBe(1)
   })
 
   it('resumes the jobs it adopts from their recorded step; a lost lease stops the daemon', async () => {

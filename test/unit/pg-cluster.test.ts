@@ -166,12 +166,19 @@ describe.skipIf(NO_DATABASE !== undefined)(
         after: [`${RUNNER} on ${b.cluster!.daemonId}`],
       })
       await a.cluster!.release('r0')
-      // 10 free: b's 6 and a's 3 both fit; a need not wait.
+      // 10 free: b's 6 and a's 3 both fit; a need not wait. But b waits: a is told (it holds no long poll).
       expect(await a.cluster!.reserve('r1', 3, roomy)).toBeUndefined()
+      expect(a.cluster!.othersWaiting()).toBe(true)
       // a asks again for r0: 3 + 6 fit, but b waited longer and 6 more would not fit beside it.
       expect(await a.cluster!.reserve('r0', 6, roomy)).toMatchObject({kind: 'turn'})
       // b's turn; once granted, its place in line ends.
       expect(await b.cluster!.reserve(RUNNER, 6, roomy)).toBeUndefined()
+      expect(b.cluster!.othersWaiting()).toBe(true) // a's r0, refused just before
+      await a.cluster!.release('r1')
+      await sql(`DELETE FROM "${schema}".waiters`)
+      expect(await a.cluster!.reserve('r1', 3, roomy)).toBeUndefined()
+      expect(a.cluster!.othersWaiting()).toBe(false)
+      await a.cluster!.release('r1')
       expect(
         await sql(`SELECT daemon, runner FROM "${schema}".waiters WHERE daemon = $1`, [b.cluster!.daemonId]),
       ).toEqual([])

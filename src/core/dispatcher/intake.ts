@@ -133,9 +133,10 @@ export class Intake {
         rt.cycles++
         continue
       }
-      // While another runner waits for capacity, ask without holding a long poll: the reservation
-      // is then held for one round trip, not ~50 s, and the runners take turns.
-      const scarce = this.limits.someoneWaiting(rt)
+      // While another runner waits for capacity (of this daemon, or in the cluster's line), ask
+      // without holding a long poll: the reservation is then held for one round trip, not ~50 s,
+      // and the runners take turns.
+      const scarce = this.limits.someoneWaiting(rt) || (this.ctx.deps.cluster?.othersWaiting() ?? false)
       this.setIntake(rt, {state: rt.lastUpdate && rt.longPolling && !scarce ? 'long-polling' : 'polling'})
       let result
       const asked = this.ctx.now()

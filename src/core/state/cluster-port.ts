@@ -57,6 +57,12 @@ export interface ClusterPort {
    * record of the job acquired replaces it (`put` of an `acquired` record of that runner).
    */
   reserve(runner: string, weight: number, limits: ClusterLimits): Promise<LedgerBlocker | undefined>
+  /**
+   * Whether, at the last reservation granted, requests (of any daemon) were waiting in the
+   * ledger's line: capacity is scarce across the cluster, and the request granted must not hold a
+   * long poll (its reservation would keep them waiting for the whole hold).
+   */
+  othersWaiting(): boolean
   /** Drops the reservation of `runner`'s request (the request got no job, or failed). */
   release(runner: string): Promise<void>
   /**

@@ -89,6 +89,8 @@ export class PgCluster implements ClusterPort {
   private readonly s: string
   private closed = false
   private queue: Promise<void> = Promise.resolve()
+  /** Others waited in the ledger's line at the last reservation granted. */
+  private waitingAtGrant = false
   /** Held the sweeper's lease at the last call. */
   private sweeping = false
   /** Adoptions done, with the lease end of the daemon they came from (for the failover measure). */
@@ -188,7 +190,7 @@ export class PgCluster implements ClusterPort {
 
   async reserve(runner: string, weight: number, limits: ClusterLimits): Promise<LedgerBlocker | undefined> {
     const r = await this.query<{r: Record<string, unknown> | null}>(
-      `SELECT ${this.s}.reserve($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
+      `SELECT ${this.s}.reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, true) AS r`,
       [
         this.daemonId,
         runner,
@@ -202,7 +204,10 @@ export class PgCluster implements ClusterPort {
       ],
     )
     const b = r.rows[0]?.r
-    if (!b) return undefined
+    if (!b || b.kind === 'granted') {
+      this.waitingAtGrant = b?.others_waiting === true
+      return undefined
+    }
     switch (b.kind) {
       case 'concurrent':
       case 'provisioning':
@@ -216,6 +221,10 @@ export class PgCluster implements ClusterPort {
         this.validUntil = 0
         throw new Error("this daemon's lease has expired: it takes no job")
     }
+  }
+
+  othersWaiting(): boolean {
+    return this.waitingAtGrant
   }
 
   async release(runner: string): Promise<void> {

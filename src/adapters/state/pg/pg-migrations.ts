@@ -134,16 +134,18 @@ export const MIGRATIONS: ReadonlyArray<{version: number; name: string; sql: stri
       DROP FUNCTION reserve(text, text, double precision, double precision, integer, integer, bigint, text[]);
       -- As in version 2, then: a request that the limits allow still waits while the capacity left
       -- does not also cover the requests (of any daemon) refused before it and still asked again.
-      -- A refusal records or refreshes the asker's place in line; a grant ends it. p_fresh_ms has a
-      -- default so that a daemon of the previous version, still running while this one migrates,
-      -- keeps calling reserve with 8 arguments (it then waits in line with that window).
+      -- A refusal records or refreshes the asker's place in line; a grant ends it. With
+      -- p_tell_waiting, a grant while others wait in line answers {"kind": "granted", "others_waiting":
+      -- true} instead of NULL: the asker then holds no long poll (as within a daemon). The new
+      -- arguments have defaults so that a daemon of the previous version, still running while this
+      -- one migrates, keeps calling reserve with 8 arguments (and gets NULL for every grant).
       CREATE FUNCTION reserve(p_daemon text, p_runner text, p_weight double precision, p_quota double precision,
                               p_concurrent integer, p_max_provisioning integer, p_delete_hold_ms bigint, p_provisioning text[],
-                              p_fresh_ms bigint DEFAULT 5000)
+                              p_fresh_ms bigint DEFAULT 5000, p_tell_waiting boolean DEFAULT false)
       RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $f$
       DECLARE
         w double precision; n bigint; prov bigint; rw double precision; rn bigint;
-        my_since timestamptz; an bigint; aw double precision; names text[]; refusal jsonb;
+        my_since timestamptz; an bigint; aw double precision; names text[]; refusal jsonb; waiting boolean;
       BEGIN
         PERFORM 1 FROM ledger WHERE id = 1 FOR UPDATE;
         IF NOT EXISTS (SELECT 1 FROM daemons WHERE id = p_daemon AND lease_until > clock_timestamp() AND left_at IS NULL) THEN
@@ -183,6 +185,14 @@ export const MIGRATIONS: ReadonlyArray<{version: number; name: string; sql: stri
         DELETE FROM waiters WHERE (daemon = p_daemon AND runner = p_runner) OR fresh_until < clock_timestamp() - interval '1 hour';
         INSERT INTO reservations (daemon, runner, weight) VALUES (p_daemon, p_runner, p_weight)
           ON CONFLICT (daemon, runner) DO UPDATE SET weight = EXCLUDED.weight, made_at = now();
+        IF p_tell_waiting THEN
+          SELECT EXISTS (SELECT 1 FROM waiters q JOIN daemons d ON d.id = q.daemon
+                          WHERE d.lease_until > clock_timestamp() AND d.left_at IS NULL AND q.fresh_until > clock_timestamp())
+            INTO waiting;
+          IF waiting THEN
+            RETURN jsonb_build_object('kind', 'granted', 'others_waiting', true);
+          END IF;
+        END IF;
         RETURN NULL;
       END
       $f$;
