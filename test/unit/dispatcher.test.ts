@@ -454,6 +454,42 @@ describe('dispatcher: progress polling', () => {
     // Within about one interval (10 s) of finishing, though 6 checks of gitlab0 hang forever.
     expect(h.clock.now() - finishedAt).toBeLessThanOrEqual(12_000)
   })
+  it('a slow GitLab instance neither makes the jobs of another polled more than once per interval, nor starves its own', async () => {
+    const h = await harness({runners: 2, referenceJobs: 20})
+    const perJob = new Map<number, number>()
+    // gitlab0 takes 10 s to answer a progress check; gitlab1 answers at once.
+    h.gitlab.beforeStatus = async (runner, job) => {
+      perJob.set(job.id, (perJob.get(job.id) ?? 0) + 1)
+      if (runner.url.includes('gitlab0')) await h.clock.sleep(10_000)
+    }
+    const slow = Array.from({length: 16}, () => h.gitlab.enqueue({runnerToken: h.tokens[0]}))
+    const fast = Array.from({length: 4}, () => h.gitlab.enqueue({runnerToken: h.tokens[1]}))
+    await h.clock.runUntil(() => [...slow, ...fast].every((j) => j.status === 'running'), 600_000, 'all running')
+    await h.clock.advance(30_000)
+    perJob.clear()
+    await h.clock.advance(300_000) // 10 intervals of 30 s
+    // gitlab1: each job once per interval, not more because gitlab0 lags behind its own pace.
+    for (const j of fast) expect(perJob.get(j.id) ?? 0).toBeGreaterThanOrEqual(9)
+    for (const j of fast) expect(perJob.get(j.id) ?? 0).toBeLessThanOrEqual(11)
+    // gitlab0: its 4 slots allow 120 checks in 300 s for its 16 jobs: every job gets its turns.
+    for (const j of slow) expect(perJob.get(j.id) ?? 0).toBeGreaterThanOrEqual(5)
+  })
+
+  it('jobs that come in a burst are polled at the pace of every job, from the next interval', async () => {
+    const h = await harness({referenceJobs: 20})
+    const perJob = new Map<number, number>()
+    h.gitlab.beforeStatus = async (_r, job) => void perJob.set(job.id, (perJob.get(job.id) ?? 0) + 1)
+    const first = h.gitlab.enqueue({flavor: 'XS'})
+    await h.clock.runUntil(() => first.status === 'running', 600_000, 'first running')
+    await h.clock.advance(40_000)
+    const burst = Array.from({length: 10}, () => h.gitlab.enqueue({flavor: 'XS'}))
+    await h.clock.runUntil(() => burst.every((j) => j.status === 'running'), 600_000, 'burst running')
+    await h.clock.advance(30_000)
+    perJob.clear()
+    await h.clock.advance(300_000)
+    for (const j of [first, ...burst]) expect(perJob.get(j.id) ?? 0).toBeGreaterThanOrEqual(9)
+    for (const j of [first, ...burst]) expect(perJob.get(j.id) ?? 0).toBeLessThanOrEqual(11)
+  })
 })
 
 describe('dispatcher: many runners', () => {

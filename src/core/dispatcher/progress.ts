@@ -1,7 +1,8 @@
 import {waitNotified} from '../clock.js'
-import {POLLED_PHASES, recordKey, type JobRecord} from '../state/job-record.js'
+import {POLLED_PHASES, recordKey} from '../state/job-record.js'
 import type {DispatcherContext} from './dispatcher-context.js'
 import type {JobPipeline} from './job-pipeline.js'
+import {ProgressSchedule} from './progress-schedule.js'
 
 /** Progress polling: asks GitLab whether each launched job is over (finished, or canceled before it ran). */
 export class Progress {
@@ -12,47 +13,37 @@ export class Progress {
 
   /**
    * Checks the progress of every polled job about once per `job_progress_poll_interval`, spread
-   * evenly over it. Checks run concurrently under a small bound, and at most half of it per GitLab
-   * instance: a slow or rate-limited job (or instance) holds its own slots, never the others'.
-   *
-   * The records are walked with one iterator, round robin, resumed at each check: a check costs
-   * the records it skips, not a pass over all of them (with 5,000 tracked jobs, a filtered copy
-   * of every record per check was most of the daemon's own CPU). The pace uses the count of
-   * polled records of the last full pass.
+   * evenly over it, per GitLab instance (ProgressSchedule). Checks run concurrently under a small
+   * bound, and at most half of it per instance: a slow or rate-limited job (or instance) holds its
+   * own slots, never the others'.
    */
   async loop(): Promise<void> {
     const bound = this.ctx.opts.progressConcurrency
     const perInstance = Math.max(1, Math.floor(bound / 2))
     const inFlight = new Map<string, string>() // job key → GitLab URL
     const checks = new Set<Promise<void>>()
-    const walk = new RoundRobin(this.ctx)
-    let lastCheck = Number.NEGATIVE_INFINITY
+    const schedule = new ProgressSchedule(this.ctx)
     while (!this.ctx.stopping) {
       // Read at each turn: a reload may change it.
       const interval = this.ctx.config.jobProgressPollInterval * 1000
       const busy = new Map<string, number>()
       for (const url of inFlight.values()) busy.set(url, (busy.get(url) ?? 0) + 1)
-      const rec =
+      const next =
         inFlight.size >= bound
-          ? undefined
-          : walk.next(
-              (r) =>
-                !inFlight.has(recordKey(r.runner, r.jobId)) &&
-                (busy.get(this.ctx.byUnique.get(r.runner)!.endpoint.url) ?? 0) < perInstance,
+          ? {waitMs: interval}
+          : schedule.next(
+              this.ctx.now(),
+              interval,
+              (url) => (busy.get(url) ?? 0) < perInstance,
+              (key) => !inFlight.has(key),
             )
-      if (!rec) {
-        await waitNotified(this.ctx.progressWake, this.ctx.deps.clock, interval, this.ctx.stopSignal)
+      if ('waitMs' in next) {
+        // A check that ends wakes it: its slot, and maybe its instance's, is free again.
+        await waitNotified(this.ctx.progressWake, this.ctx.deps.clock, next.waitMs, this.ctx.stopSignal)
         continue
       }
-      const due = lastCheck + interval / walk.polled()
-      if (this.ctx.now() < due) {
-        walk.again(rec)
-        await waitNotified(this.ctx.progressWake, this.ctx.deps.clock, due - this.ctx.now(), this.ctx.stopSignal)
-        continue
-      }
-      const key = recordKey(rec.runner, rec.jobId)
-      inFlight.set(key, this.ctx.byUnique.get(rec.runner)!.endpoint.url)
-      lastCheck = this.ctx.now()
+      const key = recordKey(next.record.runner, next.record.jobId)
+      inFlight.set(key, next.url)
       const check: Promise<void> = this.checkProgress(key).finally(() => {
         inFlight.delete(key)
         checks.delete(check)
@@ -104,69 +95,5 @@ export class Progress {
           error: this.ctx.errText(error),
         })
     }
-  }
-}
-
-/**
- * The polled records (a polled phase, a runner still configured), round robin over the store's
- * records with one live iterator: records added come in at the end, records removed are skipped.
- */
-class RoundRobin {
-  private it: Iterator<JobRecord> | undefined
-  /** Polled records seen in the pass under way. */
-  private counting = 0
-  /** How many records are polled, counted when the store had `countedAt` records. */
-  private count = 0
-  private countedAt = -1
-  /** A record chosen but not checked yet (not due): it comes first next time. */
-  private held: JobRecord | undefined
-
-  constructor(private readonly ctx: DispatcherContext) {}
-
-  /** The next polled record that `ready` accepts, at most one full pass from here; undefined if none. */
-  next(ready: (r: JobRecord) => boolean): JobRecord | undefined {
-    const held = this.held && this.ctx.store.records.get(recordKey(this.held.runner, this.held.jobId))
-    this.held = undefined
-    if (held && this.polls(held) && ready(held)) return held
-    const size = this.ctx.store.records.size
-    for (let seen = 0; seen <= size; seen++) {
-      this.it ??= this.ctx.store.records.values()
-      const step = this.it.next()
-      if (step.done) {
-        this.it = undefined
-        this.count = this.counting
-        this.countedAt = size
-        this.counting = 0
-        continue
-      }
-      const r = step.value
-      if (!this.polls(r)) continue
-      this.counting++
-      if (ready(r)) return r
-    }
-    return undefined
-  }
-
-  /** Offers `r` again first at the next call (it was not due yet). */
-  again(r: JobRecord): void {
-    this.held = r
-  }
-
-  /**
-   * How many records are polled: the count of the last full pass, or counted again (one pass, no
-   * copy) when jobs came or went since. A phase that changes in place is seen at the next pass.
-   */
-  polled(): number {
-    const size = this.ctx.store.records.size
-    if (size !== this.countedAt) {
-      this.count = 0
-      for (const r of this.ctx.store.records.values()) if (this.polls(r)) this.count++
-      this.countedAt = size
-    }
-    return Math.max(1, this.count)
-  }
-
-  private polls(r: JobRecord): boolean {
-    return POLLED_PHASES.has(r.phase) && this.ctx.byUnique.has(r.runner)
   }
 }
