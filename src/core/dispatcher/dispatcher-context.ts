@@ -10,6 +10,7 @@ import {recordKey, type JobRecord} from '../state/job-record.js'
 import type {ClusterPort} from '../state/cluster-port.js'
 import type {JobStatePort} from '../state/state-port.js'
 import {DEFAULT_DISPATCHER_OPTIONS, type DispatcherOptions} from './dispatcher-options.js'
+import {RevisionMap} from '../revision-map.js'
 
 export interface RunnerUnit {
   config: RunnerConfig
@@ -82,7 +83,7 @@ export class DispatcherContext {
   readonly opts: DispatcherOptions
   readonly events: EventBus
   readonly runners: RunnerRuntime[]
-  readonly byUnique = new Map<string, RunnerRuntime>()
+  readonly byUnique = new RevisionMap<string, RunnerRuntime>()
   readonly controls = new Map<string, JobControl>()
   /** Notified when capacity may have been released: intake loops re-check their admission. */
   readonly capacity = new Notifier()

@@ -11,12 +11,15 @@ export type NextCheck = {record: JobRecord; url: string} | {waitMs: number}
  *
  * A round is a list of the instance's polled job keys, taken when the last one is used up: a job
  * that comes meanwhile waits for the next round (at most one interval). The pace counts the
- * polled jobs at every call, one pass over the records without a copy, so it is never stale.
+ * polled jobs again whenever a record or the runners changed (their maps' revisions), never
+ * from a stale count, and not at every check.
  */
 export class ProgressSchedule {
   /** Per instance: its round's job keys, and how many of them were taken. */
   private readonly rounds = new Map<string, {keys: string[]; taken: number}>()
   private readonly last = new Map<string, number>()
+  private polled = new Map<string, number>()
+  private countedAt = {records: -1, runners: -1}
 
   constructor(private readonly ctx: DispatcherContext) {}
 
@@ -27,7 +30,6 @@ export class ProgressSchedule {
    */
   next(now: number, interval: number, free: (url: string) => boolean, ready: (key: string) => boolean): NextCheck {
     const polled = this.polledPerInstance()
-    for (const url of this.rounds.keys()) if (!polled.has(url)) this.rounds.delete(url)
     const due = [...polled]
       .map(([url, n]) => ({url, at: (this.last.get(url) ?? Number.NEGATIVE_INFINITY) + interval / n}))
       .sort((a, b) => a.at - b.at)
@@ -69,13 +71,20 @@ export class ProgressSchedule {
     return keys
   }
 
+  /** Polled jobs per instance, counted again only after a change of the records or the runners. */
   private polledPerInstance(): Map<string, number> {
+    const {records} = this.ctx.store
+    const runners = this.ctx.byUnique
+    if (records.revision === this.countedAt.records && runners.revision === this.countedAt.runners) return this.polled
     const n = new Map<string, number>()
-    for (const r of this.ctx.store.records.values()) {
+    for (const r of records.values()) {
       if (!this.polls(r)) continue
       const url = this.urlOf(r)
       n.set(url, (n.get(url) ?? 0) + 1)
     }
+    for (const url of this.rounds.keys()) if (!n.has(url)) this.rounds.delete(url)
+    this.polled = n
+    this.countedAt = {records: records.revision, runners: runners.revision}
     return n
   }
 

@@ -6,6 +6,7 @@ import {describeEntryIssues, entrySchema, headerSchema, type StateEntry} from '.
 import type {StateFilePort} from './state-file-port.js'
 import type {LoadReport} from './state-port.js'
 import {salvageTorn} from './torn-write.js'
+import {RevisionMap} from '../revision-map.js'
 
 export const STATE_FORMAT = 'heptapod-paas-runner-state'
 export const STATE_VERSION = 1
@@ -36,7 +37,7 @@ export interface InvalidEntry {
  * line by line, each checked by its schema. The state store builds on it and writes.
  */
 export abstract class ReplayedState {
-  readonly records = new Map<string, JobRecord>()
+  readonly records = new RevisionMap<string, JobRecord>()
   readonly orphans = new Map<string, OrphanMark>()
   readonly kept = new Map<string, KeptResource>()
   /** Entries that failed their schema at load; written back as they were, so nothing is lost. */

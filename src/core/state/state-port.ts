@@ -1,3 +1,4 @@
+import type {RevisionMap} from '../revision-map.js'
 import type {JobPhase, JobRecord, KeptResource, OrphanMark} from './job-record.js'
 
 /**
@@ -12,7 +13,7 @@ export interface JobStateView {
    * Job records by `runner/jobId`. `put` sets an entry before its commit resolves; a caller
    * whose `put` failed deletes the entry it set (the job is then not tracked).
    */
-  readonly records: Map<string, JobRecord>
+  readonly records: RevisionMap<string, JobRecord>
   readonly orphans: ReadonlyMap<string, OrphanMark>
   readonly kept: ReadonlyMap<string, KeptResource>
   /** Identity of this installation (GitLab `system_id`, ownership marker), once set. */

@@ -24,6 +24,7 @@ import {FencedError} from '../../../core/state/cluster-port.js'
 import {PgCluster, type MemberOptions} from './pg-cluster.js'
 import {connect, describeUrl} from './pg-connection.js'
 import {ident, migrate, schemaVersion, SCHEMA_VERSION, StateSchemaTooNewError} from './pg-migrations.js'
+import {RevisionMap} from '../../../core/revision-map.js'
 
 /** A job row as read from the database. */
 export interface JobRow {
@@ -71,7 +72,7 @@ export class StateUnavailableError extends PaasRunnerError {
  * database does not answer, a change is retried until this daemon's lease is in doubt.
  */
 export class PgStateStore implements JobStatePort {
-  readonly records = new Map<string, JobRecord>()
+  readonly records = new RevisionMap<string, JobRecord>()
   readonly orphans = new Map<string, OrphanMark>()
   readonly kept = new Map<string, KeptResource>()
   systemId: string | undefined
