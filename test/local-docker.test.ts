@@ -151,6 +151,15 @@ describe('local-docker against the Docker API simulator', () => {
     expect([docker.image(r.name), docker.containers.has(r.name)]).toEqual([undefined, false])
   })
 
+  it('a short token with `_-` (valid in a token, not in an image name) still makes a valid image and container name', async () => {
+    const {executor: ex} = executor(undefined, 'ab_-Cdef-token')
+    const r = await ex.provision({id: 4, token: 'j', variables: [], image: {name: 'node:22'}}, {})
+    expect(r.name).toBe('hpd-job-ab-cdef-4')
+    expect(docker.image(r.name)).toBeDefined()
+    await ex.launch(r, {id: 4, token: 'j', variables: []}, {})
+    expect(await ex.decommission(r, {})).toBe('deleted')
+  })
+
   it("network_mode chooses the containers' network", async () => {
     const {executor: ex} = executor(undefined, undefined, {network_mode: 'bridge'})
     const job = {id: 31, token: 'j', variables: []}

@@ -75,6 +75,10 @@ describe('plugin-api names', () => {
   it('dockerName: lower case, [a-z0-9_.-], starting with an alphanumeric', () => {
     expect(dockerName('hpd-job-AbC_dEf12-42')).toBe('hpd-job-abc_def12-42')
     expect(dockerName('-x y')).toBe('x-y')
+    // Image repositories allow one '.', one '_', '__' or any '-' between alphanumerics (a real engine refused this one).
+    expect(dockerName('hpd-job-mrbiok_---1003')).toBe('hpd-job-mrbiok-1003')
+    expect(dockerName('a__b.c---d_')).toBe('a__b.c---d')
+    expect(dockerName('a._b')).toBe('a-b')
   })
 })
 

@@ -51,14 +51,17 @@ export function dns1123ResourceName(uniqueName: string, jobId: number): string {
 }
 
 /**
- * Docker container and image names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; image repositories must be lower
- * case. Returns the lower-cased name with any other character replaced by `-`.
+ * A name valid both for a Docker container (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`) and as an image
+ * repository: lower case, and between two alphanumerics only one `.`, one `_`, `__` or any number
+ * of `-` (`abc_-42` is not a valid image name: the engine answers "invalid reference format").
+ * Any other character, or any other run of separators, becomes one `-`; none at either end.
  */
 export function dockerName(name: string): string {
   const out = name
     .toLowerCase()
     .replace(/[^a-z0-9_.-]/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
+    .replace(/[._-]+/g, (run) => (/^(\.|_|__|-+)$/.test(run) ? run : '-'))
+    .replace(/^[._-]+|[._-]+$/g, '')
   if (!out) throw new RangeError(`no Docker name can be made from ${JSON.stringify(name)}`)
   return out
 }

@@ -5,6 +5,7 @@ import {
   PaasRunnerError,
   buildContextFiles,
   dockerfile,
+  dockerName,
   jobIdFromResourceName,
   ownerFromLabels,
   ownerLabels,
@@ -78,8 +79,8 @@ export class LocalDockerExecutor implements Executor {
     private readonly runner: RunnerConfig<LocalDockerConfig>,
     private readonly deps: ExecutorDeps,
   ) {
-    // Docker image names are lower case.
-    this.uniqueName = runner.uniqueName.toLowerCase()
+    // Its resources are image and container names: a short token may hold `_-`, which an image name may not.
+    this.uniqueName = dockerName(runner.uniqueName)
     this.socket = dockerSocket(runner)
     this.engine = new DockerEngineClient(this.socket, () => this.http(), deps.onApiExchange)
   }

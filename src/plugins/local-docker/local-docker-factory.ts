@@ -1,4 +1,4 @@
-import {LazyExecutor, defineExecutor} from '@heptapod-paas-runner/plugin-api'
+import {LazyExecutor, defineExecutor, dockerName} from '@heptapod-paas-runner/plugin-api'
 
 import {LOCAL_FLAVORS, localDockerConfigSchema} from './local-docker-config.js'
 
@@ -13,7 +13,7 @@ export const localDockerExecutorFactory = defineExecutor({
   create: (runner, deps) =>
     new LazyExecutor(
       'local-docker',
-      runner.uniqueName.toLowerCase(),
+      dockerName(runner.uniqueName),
       async () => new (await import('./local-docker-executor.js')).LocalDockerExecutor(runner, deps),
     ),
 })
