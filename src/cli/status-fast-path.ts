@@ -69,12 +69,12 @@ export function userPluginsFile(
   return join(dataDir, 'package.json')
 }
 
-interface PackageJson {
+export interface PackageJson {
   name?: string
   oclif?: {dirname?: string; bin?: string; plugins?: unknown; hooks?: Record<string, unknown>}
 }
 
-function readPackageJson(path: string): PackageJson {
+export function readPackageJson(path: string): PackageJson {
   return JSON.parse(readFileSync(path, 'utf8')) as PackageJson
 }
 
@@ -90,33 +90,52 @@ function findPackage(root: string, name: string): string | undefined {
 /** A core plugin's `paas:executors` hook, by the path its package.json gives (from the package's folder). */
 export type PreloadedHooks = ReadonlyMap<string, unknown>
 
+/** A core plugin's `paas:executors` hook: the plugin, the path its package.json gives, and that file. */
+export interface CoreHook {
+  plugin: string
+  hook: string
+  file: string
+}
+
 /**
- * Runs the `paas:executors` hook of the bundled plugins (the `oclif.plugins` of our package.json),
- * as oclif would for core plugins. Undefined when a plugin or its hook cannot be found in the
- * plain form this reads: oclif then does it. `preloaded`: hooks already in this module (the
- * bundle of this fast path holds the core plugins' hooks), by `<plugin name> <hook path>`; a
- * plugin whose package.json names another hook is imported as usual.
+ * The `paas:executors` hooks of the bundled plugins (the `oclif.plugins` of our package.json), as
+ * oclif finds those of core plugins. Undefined when a plugin or its hook cannot be found in the
+ * plain form this reads. scripts/bundle-status.mjs puts the same hooks in the status bundle.
+ */
+export function coreExecutorHooks(root: string, pjson: PackageJson): CoreHook[] | undefined {
+  const plugins = pjson.oclif?.plugins
+  if (!Array.isArray(plugins)) return undefined
+  const hooks: CoreHook[] = []
+  for (const plugin of plugins) {
+    if (typeof plugin !== 'string') return undefined
+    const path = findPackage(root, plugin)
+    if (!path) return undefined
+    const hook = readPackageJson(path).oclif?.hooks?.[EXECUTORS_HOOK]
+    if (hook === undefined) continue
+    if (typeof hook !== 'string') return undefined
+    hooks.push({plugin, hook, file: resolve(dirname(path), hook)})
+  }
+  return hooks
+}
+
+/**
+ * Runs the core plugins' `paas:executors` hooks, as oclif would. Undefined when they cannot be
+ * found (oclif then does it). `preloaded`: hooks already in this module (the bundle of this fast
+ * path holds them), by `<plugin name> <hook path>`; any other is imported.
  */
 export async function bundledExecutors(
   root: string,
   pjson: PackageJson,
   preloaded: PreloadedHooks = new Map(),
 ): Promise<ExecutorDiscovery | undefined> {
-  const plugins = pjson.oclif?.plugins
-  if (!Array.isArray(plugins)) return undefined
+  const hooks = coreExecutorHooks(root, pjson)
+  if (!hooks) return undefined
   const outcome: HookOutcome = {successes: [], failures: []}
-  for (const name of plugins) {
-    if (typeof name !== 'string') return undefined
-    const path = findPackage(root, name)
-    if (!path) return undefined
-    const hook = readPackageJson(path).oclif?.hooks?.[EXECUTORS_HOOK]
-    if (hook === undefined) continue
-    if (typeof hook !== 'string') return undefined
+  for (const {plugin: name, hook, file} of hooks) {
     const plugin = {name, type: 'core'}
     try {
       const run =
-        preloaded.get(`${name} ${hook}`) ??
-        ((await import(pathToFileURL(resolve(dirname(path), hook)).href)) as {default?: unknown}).default
+        preloaded.get(`${name} ${hook}`) ?? ((await import(pathToFileURL(file).href)) as {default?: unknown}).default
       if (typeof run !== 'function') return undefined
       outcome.successes.push({plugin, result: await (run as (o: object) => unknown)({})})
     } catch (error) {
