@@ -1,10 +1,14 @@
 // `status` is run often (scripts, monitoring): its fast path (dist/cli/status-fast-path.js) is
-// bundled into one module, dist/status-bundle/status.js, with the core plugins' executor hooks
-// and the libraries it loads (zod alone is 95 modules). Node's loader costs about half a
-// millisecond per module on this kind of machine; one module instead of ~160 is most of what
-// `status` spends beyond node's own start-up. bin/run.js loads the bundle; the modules it was
-// made from stay the reference (tests import them).
-import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+// bundled into one CommonJS file, dist/status-bundle/status.cjs, with the core plugins' executor
+// hooks and the libraries it loads (zod alone is 95 modules). Node's loader costs about half a
+// millisecond per module on this kind of machine; one file instead of ~160 modules is most of
+// what `status` spends beyond node's own start-up. CommonJS because V8 can then run it from a
+// code cache (dist/cli/code-cached-module.js), written here after a run of `status`: compiling
+// the bundle was the largest part left. bin/run.js loads the bundle; the modules it was made
+// from stay the reference (tests import them).
+import {spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
@@ -42,43 +46,70 @@ const onlyEnglishZodLocale = {
 }
 
 // The entry is written next to what it imports; the bundle goes to dist/status-bundle/. What the
-// fast path imports only when needed (the executors themselves, the PostgreSQL store) stays in
-// chunks of their own, loaded only then.
+// fast path imports only when needed (the executors' own code, the PostgreSQL store) is in the
+// file but runs only then, as esbuild turns a dynamic import into a lazy initialiser.
 const entryFile = join(root, 'dist/cli/status-fast-path.bundle-entry.js')
-rmSync(join(root, 'dist/status-bundle'), {recursive: true, force: true})
+const outDir = join(root, 'dist/status-bundle')
+const bundleFile = join(outDir, 'status.cjs')
+rmSync(outDir, {recursive: true, force: true})
 writeFileSync(entryFile, `${entry}\n`)
 const result = await build({
-  entryPoints: {status: entryFile},
+  entryPoints: [entryFile],
   bundle: true,
-  splitting: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
-  outdir: join(root, 'dist/status-bundle'),
-  chunkNames: 'chunk-[hash]',
-  // Loaded only for a state_url (PostgreSQL), and CommonJS with optional native parts: left to node.
-  external: ['pg', 'pg-native'],
-  // CommonJS code inside an ES module bundle needs a `require` for node's built-in modules.
-  banner: {
-    js: "import {createRequire as __hprCreateRequire} from 'node:module'; const require = __hprCreateRequire(import.meta.url);",
-  },
+  outfile: bundleFile,
+  // pg: only for a state_url, CommonJS with optional native parts. undici and simple-git: only an
+  // executor talking to its service needs them (and a plain status never does); inside, they
+  // would be two thirds of the file, read and deserialised at each start. Node loads them then.
+  external: ['pg', 'pg-native', 'undici', 'simple-git'],
   plugins: [onlyEnglishZodLocale],
   legalComments: 'none',
   minify: true,
   keepNames: true,
+  // esbuild's default: non-ASCII characters escaped. code-cached-module.js relies on it.
+  charset: 'ascii',
   logLevel: 'warning',
   metafile: true,
 })
-// What a plain `status` loads: the entry and the chunks it imports statically.
-const outputs = result.metafile.outputs
-const loaded = new Set()
-const visit = (file) => {
-  if (loaded.has(file) || !outputs[file]) return
-  loaded.add(file)
-  for (const i of outputs[file].imports) if (i.kind === 'import-statement') visit(i.path)
+const source = readFileSync(bundleFile)
+if (source.some((byte) => byte > 0x7f)) throw new Error(`bundle-status: ${bundleFile} is not ASCII`)
+
+// The code cache: a child process runs `status` from the bundle on a throw-away configuration
+// (`status` and `status --json`, no daemon running) and writes
+// what V8 compiled; a second one checks that V8 accepts it.
+const cacheFile = `${bundleFile}.v8-cache`
+const loader = pathToFileURL(join(root, 'dist/cli/code-cached-module.js')).href
+const scratch = mkdtempSync(join(tmpdir(), 'hpr-bundle-status-'))
+try {
+  const config = join(scratch, 'c.toml')
+  writeFileSync(
+    config,
+    `state_file = ${JSON.stringify(join(scratch, 'state.json'))}\n[quota_computation]\nreference_runner = "c"\nreference_flavor = "L"\nreference_jobs_count = 3\n[[runners]]\nname = "c"\nurl = "https://gitlab.example"\ntoken = "glrt-bundlestatus123"\nexecutor = "clever-docker"\ncc_orga_id = "orga_x"\ncc_token = "cc-bundle-token"\n`,
+  )
+  const child = (script) => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: {...process.env, HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(scratch, 'data')},
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    if (r.status !== 0) throw new Error(`bundle-status: the code cache run failed: ${r.stderr}`)
+    return r.stderr
+  }
+  const load = `const {loadWithCodeCache} = await import(${JSON.stringify(loader)})
+const m = loadWithCodeCache(${JSON.stringify(bundleFile)}, ${JSON.stringify(cacheFile)})`
+  child(`${load}
+for (const args of [[], ['--json']]) await m.exports.fastStatusBundled([${JSON.stringify(config)}, ...args], ${JSON.stringify(root)})
+const {writeFileSync, renameSync} = await import('node:fs')
+writeFileSync(${JSON.stringify(`${cacheFile}.tmp`)}, m.createCache())
+renameSync(${JSON.stringify(`${cacheFile}.tmp`)}, ${JSON.stringify(cacheFile)})`)
+  const verdict = child(`${load}
+process.stderr.write(m.cache)`)
+  if (verdict !== 'accepted') console.warn(`status bundle: V8 did not accept the code cache (${verdict})`)
+} finally {
+  rmSync(scratch, {recursive: true, force: true})
 }
-visit(Object.keys(outputs).find((f) => f.endsWith('/status.js')))
-const kib = Math.round([...loaded].reduce((n, f) => n + outputs[f].bytes, 0) / 1024)
 console.log(
-  `status bundle: ${Object.keys(result.metafile.inputs).length} modules in ${Object.keys(outputs).length} files; a plain status loads ${loaded.size} of them (${kib} KiB)`,
+  `status bundle: ${Object.keys(result.metafile.inputs).length} modules in ${Math.round(source.length / 1024)} KiB; code cache ${Math.round(readFileSync(cacheFile).length / 1024)} KiB`,
 )

@@ -63,13 +63,15 @@ describe('status without oclif (bin/run.js fast path)', () => {
     expect(fast).toEqual(oclif)
   }, 120_000)
 
-  it('bin/run.js answers from the bundle (dist/status-bundle), not by falling back to oclif', async () => {
+  it('bin/run.js answers from the bundle (dist/status-bundle), run from a code cache V8 accepts, not by falling back to oclif', async () => {
     const path = config()
-    const probe = `const {fastStatusBundled} = await import(${JSON.stringify(pathToFileURL(join(REPO, 'dist/status-bundle/status.js')).href)})
-const code = await fastStatusBundled([${JSON.stringify(path)}, '--json'], ${JSON.stringify(REPO)}, {HEPTAPOD_PAAS_RUNNER_DATA_DIR: ${JSON.stringify(plainDataDir())}})
-process.stderr.write('code=' + code)`
+    const bundle = join(REPO, 'dist/status-bundle/status.cjs')
+    const probe = `const {loadWithCodeCache} = await import(${JSON.stringify(pathToFileURL(join(REPO, 'dist/cli/code-cached-module.js')).href)})
+const m = loadWithCodeCache(${JSON.stringify(bundle)}, ${JSON.stringify(`${bundle}.v8-cache`)})
+const code = await m.exports.fastStatusBundled([${JSON.stringify(path)}, '--json'], ${JSON.stringify(REPO)}, {HEPTAPOD_PAAS_RUNNER_DATA_DIR: ${JSON.stringify(plainDataDir())}})
+process.stderr.write('code=' + code + ' cache=' + m.cache)`
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], {encoding: 'utf8'})
-    expect(r.stderr).toBe('code=3')
+    expect(r.stderr).toBe('code=3 cache=accepted')
     expect(JSON.parse(r.stdout)).toMatchObject({source: 'state-file'})
   })
 
