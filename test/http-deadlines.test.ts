@@ -12,6 +12,7 @@ import {
   type HttpResponse,
 } from '../src/core/coordinator/http-port.js'
 import {CoordinatorError} from '../src/core/coordinator/coordinator-errors.js'
+import {abortSignalsMadeBy} from './helpers/abort-signals.js'
 import {FakeClock} from './helpers/fake-clock.js'
 
 /** Issue 12, items 5 and 9: every remote call has an overall deadline and a size cap. */
@@ -102,6 +103,17 @@ describe('the HTTP client', () => {
     await expect(
       http.request({method: 'GET', url: `${base}/silent`, signal: c.signal, deadlineMs: 10_000}),
     ).rejects.toThrow('stop')
+  })
+
+  it("makes no AbortSignal of its own for its deadline or for the caller's signal (one request per progress check)", async () => {
+    const c = new AbortController()
+    const made = await abortSignalsMadeBy(async () => {
+      await http.request({method: 'GET', url: `${base}/huge`, signal: c.signal, maxBodyBytes: 10, truncateBody: true})
+      expect(
+        (await failure(http.request({method: 'GET', url: `${base}/silent`, signal: c.signal, deadlineMs: 200}))).code,
+      ).toBe('deadline')
+    })
+    expect(made).toBe(0)
   })
 
   it('refuses an answer above its size cap without reading it all', async () => {

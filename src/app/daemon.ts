@@ -20,7 +20,8 @@ import {startControlSocket, type ControlSocket} from '../adapters/observability/
 import {controlSocketPath} from '../adapters/observability/control-socket-path.js'
 import {writeLastQuota} from '../adapters/state/last-quota-file.js'
 import {startupError} from './startup-errors.js'
-import {abortableSleep, createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
+import {realClock} from '../adapters/clock/real-clock.js'
+import {createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {
   dispatcher: Dispatcher
@@ -208,7 +209,7 @@ async function startWithStore(
     coordinator,
     store,
     ...(cluster ? {cluster} : {}),
-    clock: {now: Date.now, sleep: abortableSleep},
+    clock: realClock,
     random: Math.random,
     logger,
     redact: (s) => redactor.redact(s),

@@ -14,7 +14,7 @@ import {makeGitLabClient} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
 import {PgStateStore} from '../adapters/state/pg/pg-state-store.js'
 import {clusterSettings} from '../core/state/cluster-settings.js'
-import {abortableSleep} from '../adapters/clock/real-clock.js'
+import {abortableSleep, realClock} from '../adapters/clock/real-clock.js'
 import {parseConfig} from '../core/config/parse-config.js'
 import {Dispatcher} from '../core/dispatcher/dispatcher.js'
 import type {ExecutorFactory} from '../core/executor.js'
@@ -129,7 +129,7 @@ ${setup === 'postgresql' ? `state_url = "${BENCH_DATABASE_URL}"\nstate_schema = 
       coordinator: makeGitLabClient({systemId: store.systemId!}),
       store,
       ...(cluster ? {cluster} : {}),
-      clock: {now: Date.now, sleep: abortableSleep},
+      clock: realClock,
       random: Math.random,
       logger: silentLogger,
     })

@@ -10,7 +10,7 @@ import {join, resolve} from 'node:path'
 
 import {makeGitLabClient} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
-import {abortableSleep} from '../app/runtime.js'
+import {abortableSleep, realClock} from '../adapters/clock/real-clock.js'
 import {parseConfig} from '../core/config/parse-config.js'
 import {Dispatcher} from '../core/dispatcher/dispatcher.js'
 import type {ExecutorFactory} from '../core/executor.js'
@@ -76,7 +76,7 @@ async function inProcess(sim: GitLabSimulator, token: string, onProvision: (jobI
     runners: [{config: c.runners[0]!, executor}],
     coordinator: makeGitLabClient({systemId: 'r_benchbench01'}),
     store,
-    clock: {now: Date.now, sleep: abortableSleep},
+    clock: realClock,
     random: Math.random,
     logger: silentLogger,
   })
@@ -202,7 +202,7 @@ ${sims
     runners: units,
     coordinator: makeGitLabClient({systemId: 'r_benchbench02'}),
     store,
-    clock: {now: Date.now, sleep: abortableSleep},
+    clock: realClock,
     random: Math.random,
     logger: silentLogger,
   })

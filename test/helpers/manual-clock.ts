@@ -42,6 +42,14 @@ export class ManualClock implements Clock {
       this.timers.push(timer)
     })
 
+  timer = (ms: number, fire: () => void): (() => void) => {
+    const timer: Timer = {at: this.t + Math.max(0, ms), seq: this.seq++, resolve: fire, cleanup: () => {}}
+    this.timers.push(timer)
+    return () => {
+      this.timers = this.timers.filter((x) => x !== timer)
+    }
+  }
+
   get pendingTimers(): number {
     return this.timers.length
   }

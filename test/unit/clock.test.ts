@@ -3,6 +3,7 @@ import {getEventListeners} from 'node:events'
 import {describe, expect, it} from 'vitest'
 
 import {linkedSignal, Notifier, waitNotified} from '../../src/core/clock.js'
+import {abortSignalsMadeBy} from '../helpers/abort-signals.js'
 import {ManualClock} from '../helpers/manual-clock.js'
 
 describe('Notifier', () => {
@@ -79,5 +80,25 @@ describe('waitNotified', () => {
     await p3
     expect(clock.pendingTimers).toBe(0)
     expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0)
+  })
+
+  it('makes no AbortSignal, however it ends (the progress loop waits once per check)', async () => {
+    const clock = new ManualClock()
+    const n = new Notifier()
+    const stop = new AbortController()
+    const made = await abortSignalsMadeBy(async () => {
+      const notified = waitNotified(n, clock, 10_000, stop.signal)
+      await clock.settle()
+      n.notify()
+      await notified
+      const timedOut = waitNotified(n, clock, 10, stop.signal)
+      await clock.advance(10)
+      await timedOut
+      const aborted = waitNotified(n, clock, 10_000, stop.signal)
+      stop.abort()
+      await aborted
+    })
+    expect(made).toBe(0)
+    expect(clock.pendingTimers).toBe(0)
   })
 })

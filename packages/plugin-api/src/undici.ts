@@ -1,3 +1,5 @@
+import {EventEmitter} from 'node:events'
+
 import {Agent, errors, request} from 'undici'
 
 import {
@@ -40,18 +42,25 @@ export class UndiciHttpClient implements HttpClient {
     const deadlineMs = req.deadlineMs ?? headersTimeout + bodyTimeout
     const maxBytes = req.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
     // One deadline for the whole exchange: undici's timeouts only bound each wait, not their sum.
-    const deadline = new AbortController()
-    const timer = setTimeout(
-      () => deadline.abort(new HttpTransportError('deadline', `no complete answer within ${deadlineMs / 1000} s`)),
-      deadlineMs,
-    )
-    const linked = req.signal ? linkedSignal(req.signal, deadline.signal) : {signal: deadline.signal, dispose: () => {}}
+    // undici takes an EventEmitter as the request's signal: one per request, where an
+    // AbortController would make AbortSignals, which node keeps alive until a full collection
+    // (old-space garbage at each request of the progress loop).
+    const abort = new EventEmitter()
+    let pastDeadline = false
+    const timer = setTimeout(() => {
+      pastDeadline = true
+      abort.emit('abort')
+    }, deadlineMs)
+    const onAbort = (): void => {
+      abort.emit('abort')
+    }
+    req.signal?.addEventListener('abort', onAbort, {once: true})
     try {
       const res = await request(req.url, {
         method: req.method,
         headers: req.headers ?? {},
         ...(req.body === undefined ? {} : {body: req.body}),
-        signal: linked.signal,
+        signal: abort,
         dispatcher: this.agent,
         headersTimeout,
         bodyTimeout,
@@ -87,11 +96,11 @@ export class UndiciHttpClient implements HttpClient {
     } catch (error) {
       if (req.signal?.aborted) throw req.signal.reason
       if (isHttpTransportError(error)) throw error
-      if (deadline.signal.aborted) throw deadline.signal.reason as HttpTransportError
+      if (pastDeadline) throw new HttpTransportError('deadline', `no complete answer within ${deadlineMs / 1000} s`)
       throw toTransportError(error)
     } finally {
       clearTimeout(timer)
-      linked.dispose()
+      req.signal?.removeEventListener('abort', onAbort)
     }
   }
 
@@ -112,21 +121,4 @@ function toTransportError(error: unknown): HttpTransportError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'network'
   // Never echo the error message blindly: some include the URL, which may carry credentials.
   return new HttpTransportError(String(code), `network error (${String(code)})`, {cause: error})
-}
-
-/**
- * A signal that aborts when any of `signals` does. Unlike AbortSignal.any, its listeners are
- * removed by `dispose()`, so long-lived signals do not collect one listener per call.
- */
-function linkedSignal(...signals: AbortSignal[]): {signal: AbortSignal; dispose(): void} {
-  const c = new AbortController()
-  const onAbort = (e: Event): void => c.abort((e.target as AbortSignal).reason)
-  for (const s of signals) {
-    if (s.aborted) {
-      c.abort(s.reason)
-      break
-    }
-    s.addEventListener('abort', onAbort, {once: true})
-  }
-  return {signal: c.signal, dispose: () => signals.forEach((s) => s.removeEventListener('abort', onAbort))}
 }

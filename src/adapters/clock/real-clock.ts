@@ -1,3 +1,5 @@
+import type {Clock} from '../../core/clock.js'
+
 /** Longest delay node's timers take: beyond it, `setTimeout` fires after 1 ms instead. */
 const MAX_TIMER_MS = 2_147_483_647
 
@@ -23,3 +25,12 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
     signal?.addEventListener('abort', onAbort, {once: true})
   })
 }
+
+/** A timer on node's clock, cancelled by the function it returns; the same bounds as abortableSleep. */
+export function realTimer(ms: number, fire: () => void): () => void {
+  const timer = setTimeout(fire, Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_TIMER_MS) : MAX_TIMER_MS)
+  return () => clearTimeout(timer)
+}
+
+/** The daemon's clock: node's own time and timers. */
+export const realClock: Clock = {now: Date.now, sleep: abortableSleep, timer: realTimer}
