@@ -45,44 +45,45 @@ const onlyEnglishZodLocale = {
   },
 }
 
-// The entry is written next to what it imports; the bundle goes to dist/status-bundle/. What the
-// fast path imports only when needed (the executors' own code, the PostgreSQL store) is in the
-// file but runs only then, as esbuild turns a dynamic import into a lazy initialiser.
-const entryFile = join(root, 'dist/cli/status-fast-path.bundle-entry.js')
+// The entry goes to a scratch folder (its imports are absolute paths), the bundle to
+// dist/status-bundle/. What the fast path imports only when needed (the executors' own code, the
+// PostgreSQL store) is in the file but runs only then: esbuild turns a dynamic import into a lazy
+// initialiser.
 const outDir = join(root, 'dist/status-bundle')
 const bundleFile = join(outDir, 'status.cjs')
-rmSync(outDir, {recursive: true, force: true})
-writeFileSync(entryFile, `${entry}\n`)
-const result = await build({
-  entryPoints: [entryFile],
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  outfile: bundleFile,
-  // pg: only for a state_url, CommonJS with optional native parts. undici and simple-git: only an
-  // executor talking to its service needs them (and a plain status never does); inside, they
-  // would be two thirds of the file, read and deserialised at each start. Node loads them then.
-  external: ['pg', 'pg-native', 'undici', 'simple-git'],
-  plugins: [onlyEnglishZodLocale],
-  legalComments: 'none',
-  minify: true,
-  keepNames: true,
-  // esbuild's default: non-ASCII characters escaped. code-cached-module.js relies on it.
-  charset: 'ascii',
-  logLevel: 'warning',
-  metafile: true,
-})
-const source = readFileSync(bundleFile)
-if (source.some((byte) => byte > 0x7f)) throw new Error(`bundle-status: ${bundleFile} is not ASCII`)
-
-// The code cache: a child process runs `status` from the bundle on a throw-away configuration
-// (`status` and `status --json`, no daemon running) and writes
-// what V8 compiled; a second one checks that V8 accepts it.
 const cacheFile = `${bundleFile}.v8-cache`
-const loader = pathToFileURL(join(root, 'dist/cli/code-cached-module.js')).href
+rmSync(outDir, {recursive: true, force: true})
 const scratch = mkdtempSync(join(tmpdir(), 'hpr-bundle-status-'))
 try {
+  const entryFile = join(scratch, 'status-entry.js')
+  writeFileSync(entryFile, `${entry}\n`)
+  const result = await build({
+    entryPoints: [entryFile],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: bundleFile,
+    // pg: only for a state_url, CommonJS with optional native parts. undici and simple-git: only
+    // an executor talking to its service needs them (a plain status never does); inside, they
+    // would be two thirds of the file, read and deserialised at each start. Node loads them then.
+    external: ['pg', 'pg-native', 'undici', 'simple-git'],
+    plugins: [onlyEnglishZodLocale],
+    legalComments: 'none',
+    minify: true,
+    keepNames: true,
+    // esbuild's default: non-ASCII characters escaped. code-cached-module.js relies on it.
+    charset: 'ascii',
+    logLevel: 'warning',
+    metafile: true,
+  })
+  const source = readFileSync(bundleFile)
+  if (source.some((byte) => byte > 0x7f)) throw new Error(`bundle-status: ${bundleFile} is not ASCII`)
+
+  // The code cache: a child process runs `status` from the bundle on a throw-away configuration
+  // (`status` and `status --json`, no daemon running) and writes what V8 compiled; a second one
+  // checks that V8 accepts it. Their environment is their own: V8 flags in NODE_OPTIONS here would
+  // make a cache that a plain `node` rejects.
   const config = join(scratch, 'c.toml')
   writeFileSync(
     config,
@@ -91,25 +92,28 @@ try {
   const child = (script) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
       encoding: 'utf8',
-      env: {...process.env, HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(scratch, 'data')},
-      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {PATH: process.env.PATH, HOME: scratch, HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(scratch, 'data')},
+      timeout: 120_000,
     })
-    if (r.status !== 0) throw new Error(`bundle-status: the code cache run failed: ${r.stderr}`)
-    return r.stderr
+    if (r.status !== 0) throw new Error(`bundle-status: the code cache run failed: ${r.error ?? r.stderr}`)
+    return r.stdout
   }
-  const load = `const {loadWithCodeCache} = await import(${JSON.stringify(loader)})
+  const load = `const {loadWithCodeCache} = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/cli/code-cached-module.js')).href)})
 const m = loadWithCodeCache(${JSON.stringify(bundleFile)}, ${JSON.stringify(cacheFile)})`
   child(`${load}
-for (const args of [[], ['--json']]) await m.exports.fastStatusBundled([${JSON.stringify(config)}, ...args], ${JSON.stringify(root)})
+for (const args of [[], ['--json']]) {
+  const code = await m.exports.fastStatusBundled([${JSON.stringify(config)}, ...args], ${JSON.stringify(root)})
+  if (typeof code !== 'number') throw new Error('the fast path handed status to oclif')
+}
 const {writeFileSync, renameSync} = await import('node:fs')
 writeFileSync(${JSON.stringify(`${cacheFile}.tmp`)}, m.createCache())
 renameSync(${JSON.stringify(`${cacheFile}.tmp`)}, ${JSON.stringify(cacheFile)})`)
   const verdict = child(`${load}
-process.stderr.write(m.cache)`)
-  if (verdict !== 'accepted') console.warn(`status bundle: V8 did not accept the code cache (${verdict})`)
+process.stdout.write(m.cache)`)
+  if (verdict !== 'accepted') console.warn(`status bundle: the code cache is not used (${verdict})`)
+  console.log(
+    `status bundle: ${Object.keys(result.metafile.inputs).length} modules in ${Math.round(source.length / 1024)} KiB; code cache ${Math.round(readFileSync(cacheFile).length / 1024)} KiB`,
+  )
 } finally {
   rmSync(scratch, {recursive: true, force: true})
 }
-console.log(
-  `status bundle: ${Object.keys(result.metafile.inputs).length} modules in ${Math.round(source.length / 1024)} KiB; code cache ${Math.round(readFileSync(cacheFile).length / 1024)} KiB`,
-)

@@ -1,3 +1,4 @@
+import {getEventListeners} from 'node:events'
 import {createServer, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
@@ -114,6 +115,7 @@ describe('the HTTP client', () => {
       ).toBe('deadline')
     })
     expect(made).toBe(0)
+    expect(getEventListeners(c.signal, 'abort')).toHaveLength(0)
   })
 
   it('refuses an answer above its size cap without reading it all', async () => {

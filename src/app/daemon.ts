@@ -12,6 +12,7 @@ import type {ExecutorDeps} from '../core/executor.js'
 import {StateStore} from '../core/state/state-store.js'
 import {makeGitLabClient, newSystemId} from '../adapters/gitlab/make-gitlab-client.js'
 import {FsStateFile} from '../adapters/state/fs-state-file.js'
+import {realClock} from '../adapters/clock/real-clock.js'
 import {lockStateFile, type StateFileLock} from '../adapters/state/state-file-lock.js'
 import {Metrics} from '../adapters/observability/metrics.js'
 import {startStatusServer} from '../adapters/observability/status-server.js'
@@ -20,7 +21,6 @@ import {startControlSocket, type ControlSocket} from '../adapters/observability/
 import {controlSocketPath} from '../adapters/observability/control-socket-path.js'
 import {writeLastQuota} from '../adapters/state/last-quota-file.js'
 import {startupError} from './startup-errors.js'
-import {realClock} from '../adapters/clock/real-clock.js'
 import {createExecutors, defaultExecutorDeps, type LoadedConfig} from './runtime.js'
 
 export interface Daemon {

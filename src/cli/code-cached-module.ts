@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import Module, {createRequire} from 'node:module'
 import {dirname} from 'node:path'
@@ -16,32 +17,44 @@ import {constants, Script} from 'node:vm'
  */
 export interface CodeCachedModule {
   exports: Record<string, unknown>
-  /** What V8 did with the cache file: absent, accepted, or rejected (another V8 or other flags: compiled from source). */
-  cache: 'absent' | 'accepted' | 'rejected'
-  /** The code cache of what has been compiled so far, for `cacheFile`. */
+  /**
+   * What became of the cache file: absent; stale (made from another source: not used); rejected
+   * by V8 (another V8 version or other V8 flags); accepted. All but the last compile the source.
+   */
+  cache: 'absent' | 'stale' | 'rejected' | 'accepted'
+  /** What `cacheFile` holds for this source: its SHA-256, then V8's cache of what has been compiled so far. */
   createCache(): Buffer
 }
 
+/** Bytes of the SHA-256 of the source, at the head of the cache file. */
+const DIGEST_BYTES = 32
+
 /**
- * Runs `file` as a CommonJS module, with the code cache in `cacheFile` if V8 accepts it.
- * Undefined when `file` does not exist. The file must be ASCII (esbuild's default output; the
- * build checks it): it is read as latin1, a copy, where a UTF-8 read decodes each byte (about
- * 15 ms for 1 MB on this kind of machine).
+ * Runs `file` as a CommonJS module, with the code cache in `cacheFile` if it was made from the
+ * same source and V8 accepts it. Undefined when `file` does not exist. V8 checks only its own
+ * version, its flags and the source's length: a cache of another source of the same length would
+ * run that other code, so the cache file starts with the SHA-256 of its source (about 1 ms here).
+ * The file must be ASCII (esbuild's default output; the build checks it): it is decoded as
+ * latin1, a copy, where UTF-8 decodes each byte (about 15 ms for 1 MB on this kind of machine).
  */
 export function loadWithCodeCache(file: string, cacheFile: string): CodeCachedModule | undefined {
-  let source: string
+  let bytes: Buffer
   try {
-    source = readFileSync(file, 'latin1')
+    bytes = readFileSync(file)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error
   }
-  let cachedData: Buffer | undefined
+  const digest = createHash('sha256').update(bytes).digest()
+  let stored: Buffer | undefined
   try {
-    cachedData = readFileSync(cacheFile)
+    stored = readFileSync(cacheFile)
   } catch {
     // No cache, or not readable: compiled from source, as without one.
   }
+  const fresh = stored !== undefined && digest.equals(stored.subarray(0, DIGEST_BYTES))
+  const cachedData = fresh ? stored!.subarray(DIGEST_BYTES) : undefined
+  const source = bytes.toString('latin1')
   const script = new Script(Module.wrap(source), {
     filename: file,
     cachedData,
@@ -59,7 +72,7 @@ export function loadWithCodeCache(file: string, cacheFile: string): CodeCachedMo
   run(module.exports, createRequire(file), module, file, dirname(file))
   return {
     exports: module.exports,
-    cache: cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted',
-    createCache: () => script.createCachedData(),
+    cache: stored === undefined ? 'absent' : !fresh ? 'stale' : script.cachedDataRejected ? 'rejected' : 'accepted',
+    createCache: () => Buffer.concat([digest, script.createCachedData()]),
   }
 }

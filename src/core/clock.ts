@@ -28,7 +28,9 @@ export class Notifier {
   /** Calls `f` at the next notify, unless the function returned is called first. */
   onNext(f: () => void): () => void {
     this.waiters.add(f)
-    return () => this.waiters.delete(f)
+    return () => {
+      this.waiters.delete(f)
+    }
   }
 
   /** Waits for the next notify, or until `signal` aborts (then resolves too). */
@@ -74,16 +76,16 @@ export function waitNotified(notifier: Notifier, clock: Clock, ms: number, signa
   if (signal.aborted) return Promise.resolve()
   return new Promise((resolve) => {
     let cancelTimer = (): void => {}
-    let forget = (): unknown => undefined
     const done = (): void => {
       cancelTimer()
       forget()
       signal.removeEventListener('abort', done)
       resolve()
     }
-    cancelTimer = clock.timer(ms, done)
-    forget = notifier.onNext(done)
+    const forget = notifier.onNext(done)
     signal.addEventListener('abort', done, {once: true})
+    // Last: whatever the clock, `done` finds everything it undoes in place.
+    cancelTimer = clock.timer(ms, done)
   })
 }
 

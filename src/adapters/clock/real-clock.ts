@@ -3,12 +3,17 @@ import type {Clock} from '../../core/clock.js'
 /** Longest delay node's timers take: beyond it, `setTimeout` fires after 1 ms instead. */
 const MAX_TIMER_MS = 2_147_483_647
 
+/** `ms` as node's timers take it: at least 0, at most their limit (also for a delay not finite). */
+function timerDelay(ms: number): number {
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_TIMER_MS) : MAX_TIMER_MS
+}
+
 /**
  * Real-time sleep that ends early, rejecting with the signal's reason, when `signal` aborts.
  * A delay beyond node's timer limit (or not finite) waits that limit, never 1 ms.
  */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  ms = Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_TIMER_MS) : MAX_TIMER_MS
+  ms = timerDelay(ms)
   return new Promise((resolvePromise, reject) => {
     if (signal?.aborted) {
       reject(signal.reason)
@@ -28,7 +33,7 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
 
 /** A timer on node's clock, cancelled by the function it returns; the same bounds as abortableSleep. */
 export function realTimer(ms: number, fire: () => void): () => void {
-  const timer = setTimeout(fire, Number.isFinite(ms) ? Math.min(Math.max(0, ms), MAX_TIMER_MS) : MAX_TIMER_MS)
+  const timer = setTimeout(fire, timerDelay(ms))
   return () => clearTimeout(timer)
 }
 
