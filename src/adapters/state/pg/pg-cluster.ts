@@ -14,6 +14,7 @@ import type {
 import {PROVISIONING_PHASES, type JobRecord} from '../../../core/state/job-record.js'
 import type {LoadReport} from '../../../core/state/state-port.js'
 import {diffSettings} from '../../../core/state/cluster-settings.js'
+import {parseLedgerAnswer} from './ledger-answer.js'
 import {connect} from './pg-connection.js'
 import {ident} from './pg-migrations.js'
 import type {JobRow, PgStateStore} from './pg-state-store.js'
@@ -189,7 +190,7 @@ export class PgCluster implements ClusterPort {
   }
 
   async reserve(runner: string, weight: number, limits: ClusterLimits): Promise<LedgerBlocker | undefined> {
-    const r = await this.query<{r: Record<string, unknown> | null}>(
+    const r = await this.query<{r: unknown}>(
       `SELECT ${this.s}.reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, true) AS r`,
       [
         this.daemonId,
@@ -203,23 +204,17 @@ export class PgCluster implements ClusterPort {
         Math.round(limits.waitingFreshMs),
       ],
     )
-    const b = r.rows[0]?.r
-    if (!b || b.kind === 'granted') {
-      this.waitingAtGrant = b?.others_waiting === true
-      return undefined
-    }
-    switch (b.kind) {
-      case 'concurrent':
-      case 'provisioning':
-        return {kind: b.kind, jobs: Number(b.jobs), limit: Number(b.limit)}
-      case 'quota':
-        return {kind: 'quota', used: Number(b.used), total: Number(b.total), needs: Number(b.needs)}
-      case 'turn':
-        return {kind: 'turn', after: Array.isArray(b.after) ? b.after.map(String) : []}
-      default:
-        // 'fenced': this daemon's lease is gone; it must not take jobs.
+    const answer = parseLedgerAnswer(r.rows[0]?.r)
+    switch (answer.kind) {
+      case 'granted':
+        this.waitingAtGrant = answer.othersWaiting
+        return undefined
+      case 'fenced':
+        // This daemon's lease is gone: it must not take jobs.
         this.validUntil = 0
         throw new Error("this daemon's lease has expired: it takes no job")
+      default:
+        return answer
     }
   }
 
