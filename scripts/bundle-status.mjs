@@ -4,7 +4,7 @@
 // millisecond per module on this kind of machine; one file instead of ~160 modules is most of
 // what `status` spends beyond node's own start-up. CommonJS because V8 can then run it from a
 // code cache (dist/cli/code-cached-module.js), written here after a run of `status`: compiling
-// the bundle was the largest part left. bin/run.js loads the bundle; the modules it was made
+// the bundle was the largest part left. bin/run.cjs loads the bundle; the modules it was made
 // from stay the reference (tests import them).
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
@@ -77,6 +77,17 @@ try {
     logLevel: 'warning',
     metafile: true,
   })
+  // The loader, as CommonJS beside the bundle: bin/run.cjs requires it (src/cli/code-cached-module.ts).
+  const loaderFile = join(outDir, 'code-cached-module.cjs')
+  await build({
+    entryPoints: [join(root, 'dist/cli/code-cached-module.js')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: loaderFile,
+    logLevel: 'warning',
+  })
   const source = readFileSync(bundleFile)
   if (source.some((byte) => byte > 0x7f)) throw new Error(`bundle-status: ${bundleFile} is not ASCII`)
 
@@ -98,7 +109,7 @@ try {
     if (r.status !== 0) throw new Error(`bundle-status: the code cache run failed: ${r.error ?? r.stderr}`)
     return r.stdout
   }
-  const load = `const {loadWithCodeCache} = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/cli/code-cached-module.js')).href)})
+  const load = `const {loadWithCodeCache} = (await import('node:module')).createRequire(import.meta.url)(${JSON.stringify(loaderFile)})
 const m = loadWithCodeCache(${JSON.stringify(bundleFile)}, ${JSON.stringify(cacheFile)})`
   child(`${load}
 for (const args of [[], ['--json']]) {

@@ -1,8 +1,7 @@
-import {mkdirSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {spawnSync} from 'node:child_process'
-import {pathToFileURL} from 'node:url'
 
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
@@ -40,7 +39,7 @@ ${extra}
 /** The report without its clock readings, which differ between two runs. */
 const timeless = (s: string): string => s.replace(/"(at|startedAt)": \d+/g, '"$1": 0')
 
-describe('status without oclif (bin/run.js fast path)', () => {
+describe('status without oclif (bin/run.cjs fast path)', () => {
   it('prints what the oclif command prints: report, warnings, exit code, as text and as JSON', async () => {
     const path = config('an_unknown_key = 1')
     for (const json of [[], ['--json']]) {
@@ -63,16 +62,29 @@ describe('status without oclif (bin/run.js fast path)', () => {
     expect(fast).toEqual(oclif)
   }, 120_000)
 
-  it('bin/run.js answers from the bundle (dist/status-bundle), run from a code cache V8 accepts, not by falling back to oclif', async () => {
+  it('bin/run.cjs answers from the bundle (dist/status-bundle), run from a code cache V8 accepts, not by falling back to oclif', async () => {
     const path = config()
-    const bundle = join(REPO, 'dist/status-bundle/status.cjs')
-    const probe = `const {loadWithCodeCache} = await import(${JSON.stringify(pathToFileURL(join(REPO, 'dist/cli/code-cached-module.js')).href)})
-const m = loadWithCodeCache(${JSON.stringify(bundle)}, ${JSON.stringify(`${bundle}.v8-cache`)})
-const code = await m.exports.fastStatusBundled([${JSON.stringify(path)}, '--json'], ${JSON.stringify(REPO)}, {HEPTAPOD_PAAS_RUNNER_DATA_DIR: ${JSON.stringify(plainDataDir())}})
-process.stderr.write('code=' + code + ' cache=' + m.cache)`
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], {encoding: 'utf8'})
+    const dir = join(REPO, 'dist/status-bundle')
+    const probe = `const m = require(${JSON.stringify(join(dir, 'code-cached-module.cjs'))}).loadWithCodeCache(${JSON.stringify(join(dir, 'status.cjs'))}, ${JSON.stringify(join(dir, 'status.cjs.v8-cache'))})
+m.exports.fastStatusBundled([${JSON.stringify(path)}, '--json'], ${JSON.stringify(REPO)}, {HEPTAPOD_PAAS_RUNNER_DATA_DIR: ${JSON.stringify(plainDataDir())}})
+  .then((code) => process.stderr.write('code=' + code + ' cache=' + m.cache))`
+    const r = spawnSync(process.execPath, ['-e', probe], {encoding: 'utf8'})
     expect(r.stderr).toBe('code=3 cache=accepted')
     expect(JSON.parse(r.stdout)).toMatchObject({source: 'state-file'})
+  })
+
+  it("bin/run.js is the same command as bin/run.cjs (package.json's bin)", async () => {
+    expect(
+      (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {bin: Record<string, string>}).bin,
+    ).toMatchObject({
+      'heptapod-paas-runner': './bin/run.cjs',
+    })
+    const path = config()
+    const dataDir = plainDataDir()
+    const viaAlias = await runCli(['status', path, '--json'], {dataDir, bin: join(REPO, 'bin/run.js')})
+    const direct = await runCli(['status', path, '--json'], {dataDir})
+    expect(direct.code).toBe(3)
+    expect({...viaAlias, stdout: timeless(viaAlias.stdout)}).toEqual({...direct, stdout: timeless(direct.stdout)})
   })
 
   it('answers in-process the forms it knows, and leaves the rest to oclif', async () => {

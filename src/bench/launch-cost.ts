@@ -127,7 +127,7 @@ state_file = "${join(dir, 'state.json')}"
     process.execPath,
     [
       ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
-      join(REPO, 'bin/run.js'),
+      join(REPO, 'bin/run.cjs'),
       'run',
       join(dir, 'config.toml'),
       '--log-level',

@@ -91,7 +91,7 @@ ${runners.join('')}`,
     [
       '--import',
       pathToFileURL(join(import.meta.dirname, 'lag-probe.js')).href,
-      join(REPO, 'bin/run.js'),
+      join(REPO, 'bin/run.cjs'),
       'run',
       join(dir, 'config.toml'),
       '--log-level',

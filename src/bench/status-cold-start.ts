@@ -1,7 +1,7 @@
 /**
  * `status CONFIG` cold start (state file, no daemon): wall time of the whole process, next to
  * its floor (`node -e 0`, node's own start-up) and to the same command through oclif (the fast
- * path of bin/run.js steps aside when CONFIG_FILE names the file). Runs are interleaved, so the
+ * path of bin/run.cjs steps aside when CONFIG_FILE names the file). Runs are interleaved, so the
  * three figures see the same load.
  */
 import {spawn} from 'node:child_process'
@@ -45,7 +45,7 @@ export async function statusColdStart(runs: number): Promise<StatusColdStart> {
       HEPTAPOD_PAAS_RUNNER_DATA_DIR: join(dir, 'data'),
     }
     delete env.CONFIG_FILE
-    const bin = join(REPO, 'bin/run.js')
+    const bin = join(REPO, 'bin/run.cjs')
     const fast: number[] = []
     const floor: number[] = []
     const oclif: number[] = []

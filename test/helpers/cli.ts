@@ -6,7 +6,7 @@ import {join, resolve} from 'node:path'
 import {withMemoryExecutor} from '../../src/test-doubles/memory/link.js'
 
 export const REPO = resolve(import.meta.dirname, '../..')
-export const BIN = join(REPO, 'bin/run.js')
+export const BIN = join(REPO, 'bin/run.cjs')
 
 export interface CliResult {
   code: number | null
@@ -30,10 +30,10 @@ export function plainDataDir(): string {
 /** Runs the real CLI (compiled) as a child process. */
 export function runCli(
   args: string[],
-  opts: {env?: NodeJS.ProcessEnv; dataDir?: string; input?: string} = {},
+  opts: {env?: NodeJS.ProcessEnv; dataDir?: string; input?: string; bin?: string} = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
       cwd: REPO,
       env: {
         ...process.env,
