@@ -35,4 +35,9 @@ async function main() {
   await execute({dir: __filename})
 }
 
-main()
+// As an ES module's top-level await would: a failure here (oclif handles its own) exits 1, whatever
+// node's --unhandled-rejections mode.
+main().catch((error) => {
+  process.exitCode = 1
+  console.error(error)
+})

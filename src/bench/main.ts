@@ -437,7 +437,7 @@ async function main(): Promise<void> {
   log(`  CPU ${busy.cpu.toFixed(2)} %, RSS ${busy.rssMB.toFixed(0)} MB (max ${busy.rssMaxMB.toFixed(0)} MB)`)
 
   log('status cold start…')
-  const cold = await statusColdStart(quick ? 5 : 15)
+  const cold = await statusColdStart(quick ? 5 : 31)
   log(
     `  p50 ${fmtMs(cold.p50)} ms (target < 200 ms: ${verdict(cold.p50 < 200)}), min ${fmtMs(cold.min)} ms; through oclif ${fmtMs(cold.oclifP50)} ms; floor (node -e 0) ${fmtMs(cold.floorP50)} ms; load average ${loadavg()[0]!.toFixed(1)}`,
   )

@@ -13,7 +13,7 @@ import {runStatus} from './status-report.js'
 
 /**
  * `status` without oclif. Loading oclif (its modules, its config and plugin manifests) is about
- * half of the cold start of `status`, which operators and scripts run often; bin/run.js answers
+ * half of the cold start of `status`, which operators and scripts run often; bin/run.cjs answers
  * the plain forms of `status` here and hands everything else to oclif. The output, exit codes and
  * error messages are those of `src/commands/status.ts`: both call `runStatus`.
  */

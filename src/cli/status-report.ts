@@ -12,7 +12,7 @@ export const EXIT_NOT_RUNNING = 3
 
 /**
  * What `status` does once the config is loaded, with no oclif in it, so the command and the
- * fast path of bin/run.js (status-fast-path.ts) print the same thing: ask the daemon on its
+ * fast path of bin/run.cjs (status-fast-path.ts) print the same thing: ask the daemon on its
  * control socket, else on listen_address; else read the state (database or file).
  * Returns the exit code (0: a daemon answered; 3: none runs).
  */

@@ -21,7 +21,7 @@ Exit codes, as systemctl status: 0 when a daemon answered, 3 when none runs.`
     json: Flags.boolean({description: 'print the report as JSON (same schema as /status, wrapped with its source)'}),
   }
 
-  // bin/run.js answers the plain forms of this command without oclif (src/cli/status-fast-path.ts):
+  // bin/run.cjs answers the plain forms of this command without oclif (src/cli/status-fast-path.ts):
   // what is printed must stay the same on both paths (runStatus).
   async run(): Promise<StatusReport> {
     const {args, flags} = await this.parse(Status)

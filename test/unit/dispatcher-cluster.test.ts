@@ -2,6 +2,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import type {ClusterLimits, ClusterPort, LeaseState, LedgerBlocker} from '../../src/core/state/cluster-port.js'
 import type {JobRecord} from '../../src/core/state/job-record.js'
+import {LedgerAnswerError} from '../../src/adapters/state/pg/ledger-answer.js'
 import {Harness, type HarnessOptions} from '../helpers/dispatcher-harness.js'
 
 /** The cluster as the dispatcher sees it: a ledger that grants or refuses, a lease, adoptions. */
@@ -99,6 +100,21 @@ describe('the dispatcher in a cluster', () => {
     cluster.lease = 'held'
     await h.clock.runUntil(() => h.gitlab.calls.requestJob > asked, 60_000)
     expect(h.logs.some((l) => l.msg === 'the state database answers again: intake resumes')).toBe(true)
+  })
+
+  it('an answer of the ledger it cannot read: no job is taken, and the database does not count as away', async () => {
+    const cluster = new FakeCluster()
+    cluster.refuse = new LedgerAnswerError('kind: Invalid input')
+    const h = await harness(cluster)
+    await h.clock.runUntil(() => cluster.calls.length >= 3, 60_000)
+    expect(h.gitlab.calls.requestJob).toBe(0)
+    expect(h.snapshot().runners[0]!.intake).toMatchObject({state: 'paused', blocker: {kind: 'state_unavailable'}})
+    expect(
+      h.logs.some((l) => l.msg.startsWith("the cluster's admission ledger gave an answer this daemon cannot read")),
+    ).toBe(true)
+    expect(h.logs.some((l) => l.msg.startsWith('the state database does not answer'))).toBe(false)
+    cluster.refuse = undefined
+    await h.clock.runUntil(() => h.gitlab.calls.requestJob > 0, 60_000)
   })
 
   it('holds no long poll while requests wait in the ledger (capacity is scarce across the cluster): its reservation would keep them waiting', async () => {

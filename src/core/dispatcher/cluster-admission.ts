@@ -1,3 +1,4 @@
+import {hasCode} from '../errors.js'
 import type {IntakeBlocker} from '../quota/admission.js'
 import type {DispatcherContext, RunnerRuntime} from './dispatcher-context.js'
 
@@ -39,6 +40,15 @@ export async function clusterAdmission(
         return {kind: 'cluster', limit: b.kind, used: b.jobs, total: b.limit}
     }
   } catch (error) {
+    // The database answered, with what this daemon cannot read (a later version's ledger): this
+    // request waits, the database is not unreachable (that would stop every runner's intake).
+    if (hasCode(error, 'ledger_answer')) {
+      ctx.log.warn("the cluster's admission ledger gave an answer this daemon cannot read; no job is taken", {
+        runner: rt.unit.config.uniqueName,
+        error: ctx.errText(error),
+      })
+      return {kind: 'state_unavailable'}
+    }
     if (!ctx.stopping)
       ctx.log.warn("the cluster's admission ledger cannot be asked now", {
         runner: rt.unit.config.uniqueName,

@@ -17,7 +17,7 @@ const ledgerAnswerSchema = z.discriminatedUnion('kind', [
   z.object({kind: z.literal('concurrent'), jobs, limit: jobs}),
   z.object({kind: z.literal('provisioning'), jobs, limit: jobs}),
   z.object({kind: z.literal('quota'), used: weight, total: weight, needs: weight}),
-  z.object({kind: z.literal('turn'), after: z.array(z.string().max(500)).max(10_000)}),
+  z.object({kind: z.literal('turn'), after: z.array(z.string())}),
 ])
 
 export type LedgerAnswer = {kind: 'granted'; othersWaiting: boolean} | {kind: 'fenced'} | LedgerBlocker
