@@ -98,12 +98,30 @@ describe('the HTTP client', () => {
     expect(e.code).toBe('deadline')
   })
 
-  it("a caller's abort is the caller's reason, not a deadline", async () => {
+  it("a caller's abort ends the request at once, with the caller's reason, not a deadline", async () => {
     const c = new AbortController()
     setTimeout(() => c.abort(new Error('stop')), 100)
+    const t0 = Date.now()
     await expect(
-      http.request({method: 'GET', url: `${base}/silent`, signal: c.signal, deadlineMs: 10_000}),
+      http.request({method: 'GET', url: `${base}/silent`, signal: c.signal, deadlineMs: 600_000}),
     ).rejects.toThrow('stop')
+    // Not at the deadline (10 minutes), nor at vitest's timeout.
+    expect(Date.now() - t0).toBeLessThan(20_000)
+  })
+
+  it('leaves no deadline timer behind once the answer is in', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const before = timers()
+    for (let i = 0; i < 10; i++)
+      await http.request({
+        method: 'GET',
+        url: `${base}/huge`,
+        maxBodyBytes: 10,
+        truncateBody: true,
+        deadlineMs: 600_000,
+      })
+    // One timer may come or go with undici's own connection bookkeeping; ten requests must not leave ten.
+    expect(timers()).toBeLessThanOrEqual(before + 1)
   })
 
   it("makes no AbortSignal of its own for its deadline or for the caller's signal (one request per progress check)", async () => {

@@ -60,26 +60,40 @@ describe('linkedSignal', () => {
 })
 
 describe('waitNotified', () => {
-  it('ends on notify, on the timeout of the clock, or on abort; and leaves no timer or listener behind', async () => {
+  it('ends on notify, on the timeout of the clock, or on abort; and leaves no timer, listener or notifier waiter behind', async () => {
     const clock = new ManualClock()
     const n = new Notifier()
+    // What the waits left subscribed to the notifier: each subscription must be cancelled when its wait ends.
+    let subscribed = 0
+    const onNext = n.onNext.bind(n)
+    n.onNext = (f) => {
+      subscribed++
+      const forget = onNext(f)
+      return () => {
+        subscribed--
+        forget()
+      }
+    }
     const stop = new AbortController()
+    // The stop signal lives as long as the daemon: a wait that ends must take its listener off it.
+    const leftBehind = () => [clock.pendingTimers, getEventListeners(stop.signal, 'abort').length, subscribed]
     let ended = false
     const p1 = waitNotified(n, clock, 10_000, stop.signal).then(() => (ended = true))
     await clock.settle()
     expect(ended).toBe(false)
+    expect(leftBehind()).toEqual([1, 1, 1])
     n.notify()
     await p1
-    expect(clock.pendingTimers).toBe(0)
+    expect(leftBehind()).toEqual([0, 0, 0])
     const t0 = clock.now()
     const p2 = waitNotified(n, clock, 10_000, stop.signal)
     await clock.runUntil(() => clock.now() - t0 >= 10_000)
     await p2
+    expect(leftBehind()).toEqual([0, 0, 0])
     const p3 = waitNotified(n, clock, 10_000, stop.signal)
     stop.abort()
     await p3
-    expect(clock.pendingTimers).toBe(0)
-    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0)
+    expect(leftBehind()).toEqual([0, 0, 0])
   })
 
   it('makes no AbortSignal, however it ends (the progress loop waits once per check)', async () => {
