@@ -1,5 +1,5 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -26,6 +26,21 @@ function freePort(): Promise<number> {
   })
 }
 
+/** A TMPDIR of its own for a demo: its log file lands there, for `explain`. */
+function demoTmp(): string {
+  return mkdtempSync(join(tmpdir(), 'hpr-tui-demo-'))
+}
+
+/** For a failed wait: the screen, and the last lines of the logs the daemon wrote into `dir`. */
+function explain(pane: () => string, dir: string): () => string {
+  return () => {
+    const logs = readdirSync(dir)
+      .filter((f) => f.endsWith('.log'))
+      .map((f) => `--- ${f} (last lines)\n${readFileSync(join(dir, f), 'utf8').split('\n').slice(-40).join('\n')}`)
+    return `--- the screen\n${pane()}\n${logs.join('\n')}`
+  }
+}
+
 /** The screen of the tmux pane, as a person would see it. */
 function screen(name = session): string {
   return execFileSync('tmux', ['capture-pane', '-p', '-t', name], {encoding: 'utf8'})
@@ -38,20 +53,23 @@ describe.skipIf(!hasTmux)(`the demo in a real terminal (tmux)${NO_TMUX}`, () => 
   })
 
   it('fills the job table, moves the quota gauge, and q exits cleanly', async () => {
-    const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} demo --jobs 40; echo "DEMO-EXIT=$?"; sleep 60`
+    const tmp = demoTmp()
+    const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true TMPDIR=${tmp} HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} demo --jobs 40; echo "DEMO-EXIT=$?"; sleep 60`
     execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd])
+    const watch = {everyMs: 50, explain: explain(() => screen(), tmp)}
     await waitUntil(
       () => /^\d+\s+demo\s+widgets\s+\S+\s+[\d.]+\s+running/m.test(screen()),
       60_000,
       'a running job in the table',
+      watch,
     )
     const quota = () => /quota\s+\[[#.]+\] ([\d.]+)\/67\.0/.exec(screen())?.[1]
     const first = quota()
     expect(first).toBeDefined()
-    await waitUntil(() => quota() !== undefined && quota() !== first, 30_000, 'the quota gauge to move')
+    await waitUntil(() => quota() !== undefined && quota() !== first, 30_000, 'the quota gauge to move', watch)
     expect(screen()).toMatch(/jobs\s+\[[#.]+\] \d+\/20/)
     execFileSync('tmux', ['send-keys', '-t', session, 'q'])
-    await waitUntil(() => screen().includes('DEMO-EXIT='), 60_000, 'the demo to exit')
+    await waitUntil(() => screen().includes('DEMO-EXIT='), 60_000, 'the demo to exit', watch)
     expect(screen()).toContain('DEMO-EXIT=0')
     expect(screen()).toMatch(/demo interrupted: \d+ succeeded/)
   }, 180_000)
@@ -129,20 +147,22 @@ describe.skipIf(!hasTmux)(`the demo in an 80×24 terminal (tmux)${NO_TMUX}`, () 
   })
 
   it('keeps its header in view with ? and the details open, wraps no line, and exits soon after q', async () => {
-    const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} demo --jobs 40 2>/dev/null; echo "DEMO-EXIT=$?"; sleep 60`
+    const tmp = demoTmp()
+    const cmd = `cd ${REPO} && env -u CI OCLIF_SKIP_NEW_VERSION_CHECK=true TMPDIR=${tmp} HEPTAPOD_PAAS_RUNNER_DATA_DIR=${freshDataDir()} node ${BIN} demo --jobs 40 2>${tmp}/stderr.log; echo "DEMO-EXIT=$?"; sleep 60`
     execFileSync('tmux', ['new-session', '-d', '-s', small, '-x', '80', '-y', '24', cmd])
-    await waitUntil(() => /running/.test(pane()), 60_000, 'a running job')
+    const watch = {everyMs: 50, explain: explain(() => pane(), tmp)}
+    await waitUntil(() => /running/.test(pane()), 60_000, 'a running job', watch)
     execFileSync('tmux', ['send-keys', '-t', small, '?'])
-    await waitUntil(() => pane().includes('this help'), 10_000, 'help')
+    await waitUntil(() => pane().includes('this help'), 10_000, 'help', watch)
     execFileSync('tmux', ['send-keys', '-t', small, 'Enter'])
-    await waitUntil(() => /job \d+ · runner demo/.test(pane()), 10_000, 'details')
+    await waitUntil(() => /job \d+ · runner demo/.test(pane()), 10_000, 'details', watch)
     const screen = pane()
     expect(screen.split('\n')[0]).toContain('heptapod-paas-runner up')
     // capture-pane -J joins wrapped lines: the same text means nothing wrapped.
     expect(pane(true).split('\n').length).toBe(screen.split('\n').length)
     expect(screen).toContain('q quit · p pause intake')
     execFileSync('tmux', ['send-keys', '-t', small, 'q'])
-    await waitUntil(() => pane().includes('DEMO-EXIT='), 60_000, 'the demo to exit')
+    await waitUntil(() => pane().includes('DEMO-EXIT='), 30_000, 'the demo to exit', watch)
     expect(pane()).toContain('DEMO-EXIT=0')
   }, 180_000)
 })

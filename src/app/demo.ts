@@ -43,6 +43,9 @@ export async function runDemo(
   const clever = new CleverSimulator({repoReadyDelayMs: 300})
   const dir = await mkdtemp(join(tmpdir(), 'heptapod-paas-runner-demo-'))
   let daemon: Daemon | undefined
+  // Ends the demo's own waits (the canceling user's) when the demo ends, however it ends: a
+  // pending wait's timer would keep the process alive after the summary.
+  const ended = new AbortController()
   try {
     await gitlab.start()
     await clever.start()
@@ -103,7 +106,7 @@ state_file = "${join(dir, 'state.json')}"
       if (i === cancelAt) {
         // A user cancels this one once it runs: the daemon notices and deletes its app.
         void gitlab
-          .waitForJob(j.id, (x) => x.status === 'running' && x.log.length > 0, 120_000)
+          .waitForJob(j.id, (x) => x.status === 'running' && x.log.length > 0, 120_000, ended.signal)
           .then(() => gitlab.cancelJob(j.id))
           .catch(() => {})
       }
@@ -122,6 +125,7 @@ state_file = "${join(dir, 'state.json')}"
       quota: snap.quota.total,
     }
   } finally {
+    ended.abort()
     if (daemon) await daemon.stop('demo stopped')
     await clever.stop()
     await gitlab.stop()

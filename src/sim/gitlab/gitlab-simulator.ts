@@ -279,8 +279,12 @@ export class GitLabSimulator extends EventEmitter {
     return this.jobs.get(id)
   }
 
-  /** Resolves when `predicate` holds for the job, checked on every state change and log append. */
-  waitForJob(id: number, predicate: (j: SimJob) => boolean, timeoutMs = 20_000): Promise<SimJob> {
+  /**
+   * Resolves when `predicate` holds for the job, checked on every state change and log append.
+   * Rejects after `timeoutMs`, or with `signal`'s reason as soon as it aborts: a pending wait
+   * keeps no timer, so a process that stops waiting can exit.
+   */
+  waitForJob(id: number, predicate: (j: SimJob) => boolean, timeoutMs = 20_000, signal?: AbortSignal): Promise<SimJob> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const j = this.jobs.get(id)
@@ -299,10 +303,17 @@ export class GitLabSimulator extends EventEmitter {
           ),
         )
       }, timeoutMs)
+      const onAbort = (): void => {
+        cleanup()
+        reject(signal!.reason)
+      }
       const cleanup = (): void => {
         clearTimeout(timer)
         this.off('job', check)
+        signal?.removeEventListener('abort', onAbort)
       }
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, {once: true})
       this.on('job', check)
       check()
     })
