@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -8,7 +8,6 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {contextObjects, pushBuildContext, pushOutcome} from '../../src/plugins/clever-docker/deploy-push.js'
-import {writeLooseObjects} from '../../src/plugins/clever-docker/loose-objects.js'
 
 describe('deploy push', () => {
   it('reads git push --porcelain: a new master is pushed; an existing one (rejected or equal) is "exists"; anything else unknown', () => {
@@ -38,7 +37,10 @@ describe('deploy push', () => {
       const gitDir = join(dir, 'r.git')
       execFileSync('git', ['init', '-q', '--bare', gitDir], {env})
       const {commit, objects} = contextObjects(files, 1_700_000_000)
-      await writeLooseObjects(gitDir, objects)
+      for (const o of objects) {
+        mkdirSync(join(gitDir, 'objects', o.sha.slice(0, 2)), {recursive: true})
+        writeFileSync(join(gitDir, 'objects', o.sha.slice(0, 2), o.sha.slice(2)), o.deflated)
+      }
       const git = (...a: string[]): string => execFileSync('git', ['--git-dir', gitDir, ...a], {env}).toString()
       git('update-ref', 'refs/heads/master', commit)
       git('fsck', '--strict', '--no-dangling')

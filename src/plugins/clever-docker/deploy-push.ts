@@ -1,11 +1,8 @@
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
-
 import {PaasRunnerError, type BuildContextFiles} from '@heptapod-paas-runner/plugin-api'
 
 import {assertNotGitOption} from './deploy-url.js'
-import {BlobCache, commitObject, looseObject, treeObject, writeLooseObjects, type LooseObject} from './loose-objects.js'
+import {BlobCache, commitObject, looseObject, treeObject, type LooseObject} from './loose-objects.js'
+import {PushWorkspace, type Workspace} from './push-workspace.js'
 
 const AUTHOR = 'Heptapod Paas Runner <paasrunner@heptapod.test>'
 
@@ -44,58 +41,67 @@ export function pushOutcome(text: string): 'pushed' | 'exists' | undefined {
 /** The per-runner files, hashed and deflated once (they are the same for every job of a runner). */
 const sharedBlobs = new BlobCache()
 
+/** Where this process's pushes are made. */
+const workspace = new PushWorkspace()
+
 /**
- * The loose objects of one root commit holding `files`. The Dockerfile and runner.toml come from
- * the cache; job.json, which holds the job's token, is never cached.
+ * The loose objects of one root commit holding `files`: `shared`, the Dockerfile and runner.toml
+ * (from the cache), and `own`, this job's (job.json, which holds the job's token and is never
+ * cached, the tree and the commit).
  */
-export function contextObjects(files: BuildContextFiles, whenS: number): {commit: string; objects: LooseObject[]} {
+export function contextObjects(
+  files: BuildContextFiles,
+  whenS: number,
+): {commit: string; objects: LooseObject[]; shared: LooseObject[]; own: LooseObject[]} {
   const blobs = (Object.keys(files) as Array<keyof BuildContextFiles>).map((name) => ({
     name,
+    shared: name !== 'job.json',
     blob: name === 'job.json' ? looseObject('blob', Buffer.from(files[name])) : sharedBlobs.get(files[name]),
   }))
   const tree = treeObject(blobs.map((b) => ({name: b.name, sha: b.blob.sha})))
   const commit = commitObject(tree.sha, AUTHOR, whenS, 'Job definition')
-  return {commit: commit.sha, objects: [...blobs.map((b) => b.blob), tree, commit]}
+  const shared = blobs.filter((b) => b.shared).map((b) => b.blob)
+  const own = [...blobs.filter((b) => !b.shared).map((b) => b.blob), tree, commit]
+  return {commit: commit.sha, objects: [...shared, ...own], shared, own}
 }
 
 /**
  * Pushes `files` as one root commit to `master` of the deployment repository, with one git
  * process (`git push`, through simple-git): the commit's objects are written here, as loose
- * objects in a fresh git directory. Credentials go in an HTTP header set through git's
- * environment (`GIT_CONFIG_*`): never in the URL, a file, or the command line (which `ps` shows).
+ * objects in this process's push workspace, and the commit is pushed by its id. Credentials go
+ * in an HTTP header set through git's environment (`GIT_CONFIG_*`): never in the URL, a file, or
+ * the command line (which `ps` shows).
  * Returns false when `master` exists already (launched before, e.g. before a crash): a push
  * without force never replaces it, so the check and the push are one atomic step on the server's side.
  */
 export async function pushBuildContext(files: BuildContextFiles, target: PushTarget): Promise<boolean> {
   const url = assertNotGitOption(target.url)
-  const home = await mkdtemp(join(tmpdir(), 'hpr-push-'))
-  try {
-    // A git directory needs HEAD, objects/ and refs/ (gitrepository-layout(5)); laid out here,
-    // it spares a `git init` process and its template copy per launch.
-    const gitDir = join(home, 'repo.git')
-    const {commit, objects} = contextObjects(files, Math.floor(Date.now() / 1000))
-    await mkdir(join(gitDir, 'refs', 'heads'), {recursive: true})
-    await writeLooseObjects(gitDir, objects)
-    await writeFile(join(gitDir, 'HEAD'), 'ref: refs/heads/master\n')
-    await writeFile(join(gitDir, 'refs', 'heads', 'master'), `${commit}\n`)
-    const text = await gitPush(gitDir, home, url, target)
-    const outcome = pushOutcome(text)
-    if (outcome === undefined)
-      throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {
-        retryable: false,
-      })
-    return outcome === 'pushed'
-  } finally {
-    await rm(home, {recursive: true, force: true})
-  }
+  const {commit, shared, own} = contextObjects(files, Math.floor(Date.now() / 1000))
+  return workspace.with(async (ws) => {
+    try {
+      await Promise.all([...shared.map((o) => ws.putShared(o)), ...own.map((o) => ws.putOwn(o))])
+      const text = await gitPush(ws, commit, url, target)
+      const outcome = pushOutcome(text)
+      if (outcome === undefined) {
+        // Whatever failed, the next push starts from a fresh workspace.
+        workspace.broken(ws)
+        throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {
+          retryable: false,
+        })
+      }
+      return outcome === 'pushed'
+    } finally {
+      await Promise.all(own.map((o) => ws.dropOwn(o)))
+    }
+  })
 }
 
-/** `git push --porcelain` through simple-git; its output (or its error's, which holds stdout too). */
-async function gitPush(gitDir: string, home: string, url: string, target: PushTarget): Promise<string> {
+/** `git push --porcelain` of `commit` through simple-git; its output (or its error's, which holds stdout too). */
+async function gitPush(ws: Workspace, commit: string, url: string, target: PushTarget): Promise<string> {
   const {simpleGit} = await import('simple-git')
   const env = {
-    ...isolatedEnv(home),
-    GIT_DIR: gitDir,
+    ...isolatedEnv(ws.home),
+    GIT_DIR: ws.gitDir,
     // Configuration through the environment (git >= 2.31), not `-c`: it stays out of the command line.
     GIT_CONFIG_COUNT: '3',
     GIT_CONFIG_KEY_0: 'http.extraHeader',
@@ -109,7 +115,7 @@ async function gitPush(gitDir: string, home: string, url: string, target: PushTa
     GIT_CONFIG_VALUE_2: '1',
   }
   const git = simpleGit({
-    baseDir: home,
+    baseDir: ws.home,
     allowEnvironment: Object.keys(env).filter((k) => k.startsWith('GIT_')),
     // simple-git guards GIT_CONFIG_COUNT because a caller's environment could set any key with
     // it; here the keys are ours and fixed, only the header's value varies (base64: no newline).
@@ -118,7 +124,7 @@ async function gitPush(gitDir: string, home: string, url: string, target: PushTa
   }).env(env)
   try {
     // `--end-of-options`: whatever the URL is, git never reads it as an option.
-    return await git.raw(['push', '--porcelain', '--end-of-options', url, 'refs/heads/master:refs/heads/master'])
+    return await git.raw(['push', '--porcelain', '--end-of-options', url, `${commit}:refs/heads/master`])
   } catch (error) {
     if (target.signal?.aborted) throw error
     return String((error as Error).message ?? error)

@@ -1,6 +1,4 @@
 import {createHash} from 'node:crypto'
-import {mkdir, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
 import {deflateSync} from 'node:zlib'
 
 /**
@@ -36,15 +34,6 @@ export function treeObject(entries: ReadonlyArray<{name: string; sha: string}>):
 export function commitObject(tree: string, ident: string, whenS: number, message: string): LooseObject {
   const text = `tree ${tree}\nauthor ${ident} ${whenS} +0000\ncommitter ${ident} ${whenS} +0000\n\n${message}\n`
   return looseObject('commit', Buffer.from(text))
-}
-
-/** Writes `objects` into the object directory of `gitDir`. */
-export async function writeLooseObjects(gitDir: string, objects: readonly LooseObject[]): Promise<void> {
-  const dirs = new Set(objects.map((o) => o.sha.slice(0, 2)))
-  await Promise.all([...dirs].map((d) => mkdir(join(gitDir, 'objects', d), {recursive: true})))
-  await Promise.all(
-    objects.map((o) => writeFile(join(gitDir, 'objects', o.sha.slice(0, 2), o.sha.slice(2)), o.deflated)),
-  )
 }
 
 /**
