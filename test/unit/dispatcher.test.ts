@@ -240,6 +240,17 @@ describe('dispatcher: limits', () => {
     await h.clock.runUntil(() => h.snapshot().jobs.filter((j) => j.phase === 'running').length === 5, 3_600_000)
     expect(peaks.peakProvisioning).toBe(2)
   })
+  it('a job that leaves provisioning frees its slot at once: the next job is asked for then, not at the next check_interval', async () => {
+    const h = await harness({maxProvisioning: 1, traceWatch: true, extraGlobals: 'check_interval = 3600'})
+    const first = h.gitlab.enqueue({flavor: 'XS'})
+    const second = h.gitlab.enqueue({flavor: 'XS'})
+    await h.clock.runUntil(() => h.snapshot().jobs[0]?.phase === 'launched')
+    await h.clock.advance(60_000)
+    expect(second.status).toBe('pending')
+    h.gitlab.write(first.id, 'started\n')
+    // The trace watch sees the first job run within its poll step (10 s); an hour's check_interval is not waited.
+    await h.clock.runUntil(() => second.status === 'running', 60_000, 'the second job taken')
+  })
 })
 
 describe('dispatcher: coordinator trouble', () => {

@@ -3,7 +3,7 @@ import {isJobRejected, JobRejectedError, PaasRunnerError} from '../errors.js'
 import type {Executor, Resource} from '../executor.js'
 import {formatWeight} from '../quota/flavor-weight.js'
 import {isFenced} from '../state/cluster-port.js'
-import {PRE_RUNNING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
+import {PRE_RUNNING_PHASES, PROVISIONING_PHASES, recordKey, type JobPhase, type JobRecord} from '../state/job-record.js'
 import {decommission} from './decommission.js'
 import {oneLine, type DispatcherContext, type JobControl, type RunnerRuntime} from './dispatcher-context.js'
 import {lostReason} from './executor-reports.js'
@@ -282,6 +282,9 @@ export class JobPipeline implements PhaseOps {
   async to(rec: JobRecord, phase: JobPhase, changes: Partial<JobRecord> = {}): Promise<JobRecord> {
     const next = await this.ctx.store.transition(rec, phase, changes)
     this.ctx.emitPhase(next)
+    // Its slot of paas_max_concurrent_provisioning is free: intake waiting for one asks now, not
+    // at its next check_interval.
+    if (PROVISIONING_PHASES.has(rec.phase) && !PROVISIONING_PHASES.has(phase)) this.ctx.capacity.notify()
     return next
   }
 
