@@ -1,5 +1,5 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -26,9 +26,16 @@ function freePort(): Promise<number> {
   })
 }
 
+const demoTmps: string[] = []
+afterAll(() => {
+  for (const d of demoTmps) rmSync(d, {recursive: true, force: true})
+})
+
 /** A TMPDIR of its own for a demo: its log file lands there, for `explain`. */
 function demoTmp(): string {
-  return mkdtempSync(join(tmpdir(), 'hpr-tui-demo-'))
+  const dir = mkdtempSync(join(tmpdir(), 'hpr-tui-demo-'))
+  demoTmps.push(dir)
+  return dir
 }
 
 /** For a failed wait: the screen, and the last lines of the logs the daemon wrote into `dir`. */
@@ -162,7 +169,7 @@ describe.skipIf(!hasTmux)(`the demo in an 80×24 terminal (tmux)${NO_TMUX}`, () 
     expect(pane(true).split('\n').length).toBe(screen.split('\n').length)
     expect(screen).toContain('q quit · p pause intake')
     execFileSync('tmux', ['send-keys', '-t', small, 'q'])
-    await waitUntil(() => pane().includes('DEMO-EXIT='), 30_000, 'the demo to exit', watch)
+    await waitUntil(() => pane().includes('DEMO-EXIT='), 60_000, 'the demo to exit', watch)
     expect(pane()).toContain('DEMO-EXIT=0')
   }, 180_000)
 })

@@ -1,4 +1,5 @@
 import {execFileSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -9,6 +10,7 @@ import {contextObjects, pushBuildContext} from '../../src/plugins/clever-docker/
 import {looseObject} from '../../src/plugins/clever-docker/loose-objects.js'
 import {PushWorkspace, type Workspace} from '../../src/plugins/clever-docker/push-workspace.js'
 import {REPO} from '../helpers/cli.js'
+import {waitUntil} from '../helpers/wait.js'
 
 /** The object files under a git directory, as `xx/rest`. */
 function objectFiles(gitDir: string): string[] {
@@ -21,7 +23,7 @@ function objectFiles(gitDir: string): string[] {
 const path = (o: {sha: string}): string => `${o.sha.slice(0, 2)}/${o.sha.slice(2)}`
 
 describe('push workspace', () => {
-  it('pushes share one git directory: each job pushes its commit by id, and its own objects (job.json holds its token) are gone after its push', async () => {
+  it('pushes share one git directory: each job pushes its commit by id, and its own objects (runner.toml and job.json hold tokens) are gone after its push', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpr-fakegit-'))
     const saved = process.env.PATH
     try {
@@ -32,7 +34,12 @@ describe('push workspace', () => {
         {mode: 0o755},
       )
       process.env.PATH = `${dir}:${saved}`
-      const files = (id: number) => ({Dockerfile: 'FROM x\n', 'runner.toml': 'a = 1\n', 'job.json': `{"id":${id}}`})
+      const files = (id: number) => ({
+        Dockerfile: 'FROM x\n',
+        'runner.toml': 'token = "glrt-runner-secret"\n',
+        'job.json': `{"id":${id}}`,
+      })
+      const from = Math.floor(Date.now() / 1000)
       const pushed = await Promise.all(
         [1, 2, 3].map((id) =>
           pushBuildContext(files(id), {url: `https://git.example/app_${id}.git`, basicAuth: 'eDp5'}),
@@ -44,10 +51,10 @@ describe('push workspace', () => {
       const gitDirs = new Set(calls.map((c) => c.split(' ')[0]!))
       expect(gitDirs.size).toBe(1)
       const gitDir = [...gitDirs][0]!
-      const now = Math.floor(Date.now() / 1000)
+      const to = Math.floor(Date.now() / 1000)
       for (const id of [1, 2, 3]) {
-        // The commit is made in the same second as the push, or the next.
-        const candidates = [now - 1, now].map((t) => contextObjects(files(id), t))
+        // The commit is dated when its push began: some second of the test's.
+        const candidates = Array.from({length: to - from + 1}, (_, i) => contextObjects(files(id), from + i))
         const c = candidates.find((x) => calls.some((l) => l.endsWith(`${x.commit}:refs/heads/master`)))
         expect(c, `job ${id}'s commit pushed by id`).toBeDefined()
         // While it pushed, all five of its objects were there.
@@ -55,8 +62,9 @@ describe('push workspace', () => {
           .filter((f) => f.startsWith('objects-'))
           .map((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
         expect(seen.some((s) => c!.objects.every((o) => s.includes(path(o))))).toBe(true)
-        // Now only the runner's shared blobs are.
+        // Now only the Dockerfile's blob is: runner.toml holds the runner's token, job.json the job's.
         for (const o of c!.own) expect(objectFiles(gitDir)).not.toContain(path(o))
+        expect(c!.shared.map(path)).toEqual([path(looseObject('blob', Buffer.from('FROM x\n')))])
         for (const o of c!.shared) expect(objectFiles(gitDir)).toContain(path(o))
       }
       expect(readdirSync(join(gitDir, 'objects'), {recursive: true}).filter((f) => String(f).includes('.tmp'))).toEqual(
@@ -75,7 +83,7 @@ describe('push workspace', () => {
       1_700_000_000,
     )
     await ws.with(async (w) => {
-      await Promise.all([...shared.map((o) => w.putShared(o)), ...own.map((o) => w.putOwn(o))])
+      await w.stage(shared, own)
       const env = {PATH: process.env.PATH!, HOME: w.home, GIT_CONFIG_NOSYSTEM: '1', GIT_DIR: w.gitDir}
       execFileSync('git', ['update-ref', 'refs/heads/master', commit], {env})
       execFileSync('git', ['fsck', '--strict', '--no-dangling'], {env})
@@ -108,8 +116,7 @@ describe('push workspace', () => {
     pushes.broken(second)
     const third = await pushes.with(async (ws) => ws)
     expect(third).not.toBe(second)
-    await new Promise((r) => setTimeout(r, 50))
-    expect(existsSync(second.home)).toBe(false)
+    await waitUntil(() => !existsSync(second.home), 10_000, 'the workspace given up removed')
     pushes.broken(third)
   })
 
@@ -117,9 +124,55 @@ describe('push workspace', () => {
     const pushes = new PushWorkspace()
     const blob = looseObject('blob', Buffer.alloc(1 << 20, 'x'))
     await pushes.with(async (ws) => {
-      await Promise.all(Array.from({length: 20}, () => ws.putShared(blob)))
+      await Promise.all(Array.from({length: 20}, () => ws.stage([blob], [])))
       expect(objectFiles(ws.gitDir)).toEqual([path(blob)])
       expect(readFileSync(join(ws.gitDir, 'objects', path(blob)))).toEqual(blob.deflated)
+      pushes.broken(ws)
+    })
+  })
+
+  it('an object several pushes hold (runner.toml, the same for every job of a runner) stays until the last lets go', async () => {
+    const pushes = new PushWorkspace()
+    const toml = looseObject('blob', Buffer.from('token = "glrt-runner-secret"\n'))
+    const [a, b] = [looseObject('blob', Buffer.from('{"id":1}')), looseObject('blob', Buffer.from('{"id":2}'))]
+    await pushes.with(async (ws) => {
+      const file = (o: {sha: string}) => join(ws.gitDir, 'objects', path(o))
+      const first = await ws.stage([], [toml, a])
+      const second = await ws.stage([], [toml, b])
+      expect(await first.unstage()).toBe(true)
+      expect(existsSync(file(a))).toBe(false)
+      expect(existsSync(file(toml))).toBe(true)
+      expect(await second.unstage()).toBe(true)
+      expect(existsSync(file(toml))).toBe(false)
+      // Held again: written again.
+      const third = await ws.stage([], [toml])
+      expect(readFileSync(file(toml))).toEqual(toml.deflated)
+      expect(await third.unstage()).toBe(true)
+      pushes.broken(ws)
+    })
+  })
+
+  it('a write that fails fails the push only once every other write has ended: none of its objects is left', async () => {
+    const pushes = new PushWorkspace()
+    const {shared, own} = contextObjects(
+      // A large job.json: its write is still going on when the commit's fails.
+      {
+        Dockerfile: 'FROM x\n',
+        'runner.toml': 'token = "secret"\n',
+        'job.json': randomBytes(8 << 20).toString('base64'),
+      },
+      1_700_000_000,
+    )
+    await pushes.with(async (ws) => {
+      // The commit's fan-out directory cannot be made: a file has its name.
+      const commit = own.at(-1)!
+      writeFileSync(join(ws.gitDir, 'objects', commit.sha.slice(0, 2)), '')
+      const left = () => own.filter((o) => existsSync(join(ws.gitDir, 'objects', path(o))))
+      await expect(ws.stage(shared, own)).rejects.toThrow(/EEXIST|ENOTDIR/)
+      expect(left()).toEqual([])
+      // A write still going on when it failed would land after: none does.
+      await new Promise((r) => setTimeout(r, 200))
+      expect(left()).toEqual([])
       pushes.broken(ws)
     })
   })

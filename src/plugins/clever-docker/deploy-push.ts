@@ -2,7 +2,7 @@ import {PaasRunnerError, type BuildContextFiles} from '@heptapod-paas-runner/plu
 
 import {assertNotGitOption} from './deploy-url.js'
 import {BlobCache, commitObject, looseObject, treeObject, type LooseObject} from './loose-objects.js'
-import {PushWorkspace, type Workspace} from './push-workspace.js'
+import {PushWorkspace, type Staged, type Workspace} from './push-workspace.js'
 
 const AUTHOR = 'Heptapod Paas Runner <paasrunner@heptapod.test>'
 
@@ -41,13 +41,21 @@ export function pushOutcome(text: string): 'pushed' | 'exists' | undefined {
 /** The per-runner files, hashed and deflated once (they are the same for every job of a runner). */
 const sharedBlobs = new BlobCache()
 
+/**
+ * The files that stay in the push workspace from one push to the next. Only the Dockerfile:
+ * runner.toml holds the runner's token, and job.json the job's, so they are on disk only for
+ * their push.
+ */
+const KEPT_ON_DISK: ReadonlySet<string> = new Set(['Dockerfile'])
+
 /** Where this process's pushes are made. */
 const workspace = new PushWorkspace()
 
 /**
- * The loose objects of one root commit holding `files`: `shared`, the Dockerfile and runner.toml
- * (from the cache), and `own`, this job's (job.json, which holds the job's token and is never
- * cached, the tree and the commit).
+ * The loose objects of one root commit holding `files`: `shared`, the Dockerfile's (kept in the
+ * push workspace), and `own`, the others (runner.toml, job.json, the tree and the commit), on
+ * disk only for the push. The Dockerfile's and runner.toml's blobs come from the cache; job.json's,
+ * the job's own, is never cached.
  */
 export function contextObjects(
   files: BuildContextFiles,
@@ -55,13 +63,12 @@ export function contextObjects(
 ): {commit: string; objects: LooseObject[]; shared: LooseObject[]; own: LooseObject[]} {
   const blobs = (Object.keys(files) as Array<keyof BuildContextFiles>).map((name) => ({
     name,
-    shared: name !== 'job.json',
     blob: name === 'job.json' ? looseObject('blob', Buffer.from(files[name])) : sharedBlobs.get(files[name]),
   }))
   const tree = treeObject(blobs.map((b) => ({name: b.name, sha: b.blob.sha})))
   const commit = commitObject(tree.sha, AUTHOR, whenS, 'Job definition')
-  const shared = blobs.filter((b) => b.shared).map((b) => b.blob)
-  const own = [...blobs.filter((b) => !b.shared).map((b) => b.blob), tree, commit]
+  const shared = blobs.filter((b) => KEPT_ON_DISK.has(b.name)).map((b) => b.blob)
+  const own = [...blobs.filter((b) => !KEPT_ON_DISK.has(b.name)).map((b) => b.blob), tree, commit]
   return {commit: commit.sha, objects: [...shared, ...own], shared, own}
 }
 
@@ -78,20 +85,27 @@ export async function pushBuildContext(files: BuildContextFiles, target: PushTar
   const url = assertNotGitOption(target.url)
   const {commit, shared, own} = contextObjects(files, Math.floor(Date.now() / 1000))
   return workspace.with(async (ws) => {
+    let staged: Staged
     try {
-      await Promise.all([...shared.map((o) => ws.putShared(o)), ...own.map((o) => ws.putOwn(o))])
+      staged = await ws.stage(shared, own)
+    } catch (error) {
+      workspace.broken(ws)
+      throw error
+    }
+    let done = false
+    try {
       const text = await gitPush(ws, commit, url, target)
       const outcome = pushOutcome(text)
-      if (outcome === undefined) {
-        // Whatever failed, the next push starts from a fresh workspace.
-        workspace.broken(ws)
+      if (outcome === undefined)
         throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {
           retryable: false,
         })
-      }
+      done = true
       return outcome === 'pushed'
     } finally {
-      await Promise.all(own.map((o) => ws.dropOwn(o)))
+      // Whatever failed, or if a token could not be removed, the next push starts from a fresh
+      // workspace, and this one is removed once its pushes end.
+      if (!(await staged.unstage()) || !done) workspace.broken(ws)
     }
   })
 }

@@ -11,11 +11,11 @@ const MAX_AGE_MS = 3_600_000
 
 /**
  * The git directory the pushes of this process work in, shared by every launch: a launch writes
- * its own objects (job.json, which holds the job's token, its tree and commit) next to the
- * runner's shared blobs, pushes its commit by id, and removes its own objects. Compared with a
- * fresh directory per launch, it spares a launch a dozen filesystem calls to lay one out and as
- * many to remove it. A push only reads the directory, so pushes share it safely; shared objects
- * are written atomically (another push may be reading them).
+ * its own objects (runner.toml and job.json, which hold the runner's and the job's tokens, its
+ * tree and commit) next to the shared ones (the Dockerfile), pushes its commit by id, and removes
+ * its own objects. Compared with a fresh directory per launch, it spares a launch a dozen
+ * filesystem calls to lay one out and as many to remove it. A push only reads the directory, so
+ * pushes share it safely; shared objects are written atomically (another push may be reading them).
  */
 export class PushWorkspace {
   private current?: Promise<Workspace>
@@ -59,40 +59,82 @@ export class PushWorkspace {
   }
 }
 
+/** What a push staged: `unstage` lets go of its transient objects; false when one could not be removed. */
+export interface Staged {
+  unstage(): Promise<boolean>
+}
+
+/** A transient object and the pushes holding it. */
+interface Held {
+  object: LooseObject
+  users: number
+  written: Promise<void>
+}
+
 /** One git directory (HEAD, objects/, refs/) in a private temporary directory, also git's HOME. */
 export class Workspace {
   users = 0
   retired = false
   private readonly fanOut = new Map<string, Promise<unknown>>()
-  private readonly shared = new Map<string, Promise<void>>()
+  private readonly kept = new Map<string, Promise<void>>()
+  private readonly transient = new Map<string, Held>()
+  private readonly removing = new Map<string, Promise<boolean>>()
   private readonly onExit = (): void => rmSync(this.home, {recursive: true, force: true})
 
   private constructor(
     readonly home: string,
     readonly createdAt: number,
-  ) {
-    // A daemon that stops leaves none behind (kill -9 does, as it would leave any temporary file).
-    process.once('exit', this.onExit)
-  }
+  ) {}
 
   get gitDir(): string {
     return join(this.home, 'repo.git')
   }
 
   static async create(now: number): Promise<Workspace> {
-    // mkdtemp: mode 0700, the job tokens in job.json are for this user only.
+    // mkdtemp: mode 0700, the tokens in runner.toml and job.json are for this user only.
     const ws = new Workspace(await mkdtemp(join(tmpdir(), 'hpr-push-')), now)
-    // A git directory needs HEAD, objects/ and refs/ (gitrepository-layout(5)); laid out here,
-    // it spares a `git init` process and its template copy.
-    await mkdir(join(ws.gitDir, 'refs', 'heads'), {recursive: true})
-    await mkdir(join(ws.gitDir, 'objects'))
-    await writeFile(join(ws.gitDir, 'HEAD'), 'ref: refs/heads/master\n')
+    try {
+      // A git directory needs HEAD, objects/ and refs/ (gitrepository-layout(5)); laid out here,
+      // it spares a `git init` process and its template copy.
+      await mkdir(join(ws.gitDir, 'refs', 'heads'), {recursive: true})
+      await mkdir(join(ws.gitDir, 'objects'))
+      await writeFile(join(ws.gitDir, 'HEAD'), 'ref: refs/heads/master\n')
+    } catch (error) {
+      await rm(ws.home, {recursive: true, force: true}).catch(() => {})
+      throw error
+    }
+    // A daemon that stops leaves none behind (kill -9 does, as it would leave any temporary file).
+    process.once('exit', ws.onExit)
     return ws
   }
 
+  /**
+   * Writes a push's objects: `kept` once per workspace (they stay), `transient` for as long as a
+   * push holds them. Pushes at the same moment can hold the same transient object (runner.toml is
+   * the same for every job of a runner): it is written once and removed when the last lets go.
+   * On failure, throws once every write has ended, having let go of what it held.
+   */
+  async stage(kept: readonly LooseObject[], transient: readonly LooseObject[]): Promise<Staged> {
+    const held = transient.map((o) => this.hold(o))
+    const writes = await Promise.allSettled([...kept.map((o) => this.putKept(o)), ...held.map((h) => h.written)])
+    const staged = {unstage: () => this.letGo(held)}
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected')
+    if (failed) {
+      await staged.unstage()
+      throw failed.reason
+    }
+    return staged
+  }
+
+  /** Removes the whole directory. Never throws: a directory left behind is no reason to fail a launch. */
+  async remove(): Promise<void> {
+    process.off('exit', this.onExit)
+    await rm(this.home, {recursive: true, force: true}).catch(() => {})
+  }
+
   /** Puts an object every launch of a runner uses, once: written aside, then renamed into place. */
-  putShared(o: LooseObject): Promise<void> {
-    let done = this.shared.get(o.sha)
+  private putKept(o: LooseObject): Promise<void> {
+    let done = this.kept.get(o.sha)
     if (!done) {
       done = this.dirFor(o).then(async () => {
         const tmp = `${this.path(o)}.${randomBytes(6).toString('hex')}.tmp`
@@ -100,26 +142,61 @@ export class Workspace {
         await rename(tmp, this.path(o))
       })
       // A failed write is tried again by the next launch.
-      done.catch(() => this.shared.delete(o.sha))
-      this.shared.set(o.sha, done)
+      done.catch(() => this.kept.delete(o.sha))
+      this.kept.set(o.sha, done)
     }
     return done
   }
 
-  /** Puts an object of one launch: nobody else reads it before that launch pushes. */
-  async putOwn(o: LooseObject): Promise<void> {
-    await this.dirFor(o)
-    await writeFile(this.path(o), o.deflated)
+  /** Holds a transient object: counted at once (synchronously), written by its first holder. */
+  private hold(o: LooseObject): Held {
+    const current = this.transient.get(o.sha)
+    if (current) {
+      current.users++
+      return current
+    }
+    // After a removal of the same object still in progress, never under it.
+    const after = this.removing.get(o.sha)
+    const h: Held = {
+      object: o,
+      users: 1,
+      written: (async () => {
+        await after
+        await this.dirFor(o)
+        await writeFile(this.path(o), o.deflated)
+      })(),
+    }
+    this.transient.set(o.sha, h)
+    void h.written.catch(() => {
+      // Whoever holds it next writes it afresh; what a failed write left is removed first.
+      if (this.transient.get(o.sha) === h) this.transient.delete(o.sha)
+      void this.removeFile(o)
+    })
+    return h
   }
 
-  /** Removes an object of one launch (job.json holds the job's token: it stays no longer than its push). */
-  async dropOwn(o: LooseObject): Promise<void> {
-    await unlink(this.path(o)).catch(() => {})
+  /** Lets go of held objects; false when one that had to go is still there. */
+  private async letGo(held: readonly Held[]): Promise<boolean> {
+    const removals = held.map((h) => {
+      if (--h.users > 0 || this.transient.get(h.object.sha) !== h) return Promise.resolve(true)
+      this.transient.delete(h.object.sha)
+      return this.removeFile(h.object)
+    })
+    return (await Promise.all(removals)).every(Boolean)
   }
 
-  async remove(): Promise<void> {
-    process.off('exit', this.onExit)
-    await rm(this.home, {recursive: true, force: true})
+  /** Unlinks an object's file; true when it is gone (or never was). */
+  private removeFile(o: LooseObject): Promise<boolean> {
+    const gone = unlink(this.path(o)).then(
+      () => true,
+      // Not there, or its directory is not (ENOTDIR: a file has the directory's name).
+      (error: NodeJS.ErrnoException) => error.code === 'ENOENT' || error.code === 'ENOTDIR',
+    )
+    this.removing.set(o.sha, gone)
+    void gone.then(() => {
+      if (this.removing.get(o.sha) === gone) this.removing.delete(o.sha)
+    })
+    return gone
   }
 
   private path(o: LooseObject): string {
