@@ -524,19 +524,20 @@ Do not edit by hand: run it again.
 | TUI live view with 5,000 tracked jobs and 5 job events/s | ${tui5k.toFixed(1)} % of one core | — | |
 | \`status CONFIG\` cold start, p50 | ${fmtMs(cold.p50)} ms | < 200 ms | ${ok(cold.p50 < 200)} |
 
-Launch cost: the real daemon (CLI \`run\`) against the GitLab and Clever simulators of this process,
-repository ready at once, \`cc_deployment_repo_wait_step = 0.01\`; CPU from \`/proc/<pid>/stat\`
-(utime + stime + cutime + cstime: its own and every process it reaped), from the enqueue of the
-jobs to the last push, divided by the jobs. The simulators' CPU (\`git http-backend\` included) is
-not counted. The floor runs the four bare git commands in a shell whose \`times\` gives their CPU.
-A launch runs one git process: the daemon writes the commit's objects itself, then \`git push\`
-(through simple-git) runs \`git-remote-http\`, \`send-pack\` and \`pack-objects\`: \`git-remote-http\`
-alone maps some thirty shared libraries, about 20 ms of CPU on this machine before it does anything,
-and each spawn forks the daemon (4.5–6.7 ms of its CPU). The floor runs its four git commands one
-after the other; the launches run up to 500 pushes at once on 2 cores, where each git process costs
-more CPU than alone (the daemon's git processes: ${cl.childrenPerLaunchMs.toFixed(1)} ms per launch against ${cl.floorMs.toFixed(0)} ms for the
-floor's four commands): a launch that runs git cannot meet 40 ms here, and the ratio to a
-sequential floor measures that contention as much as our work.
+Launch cost: the real daemon (CLI \`run\`, \`paas_max_concurrent_provisioning\` at its default of 10)
+against the GitLab and Clever simulators of this process, repository ready at once,
+\`cc_deployment_repo_wait_step = 0.01\`, no simulated job run (it happens on Clever's machines, not
+in a launch), after 50 warm-up launches; CPU from \`/proc/<pid>/stat\` (utime + stime + cutime +
+cstime: its own and every process it reaped), from the enqueue of the jobs to the last push,
+divided by the jobs. The simulators' CPU (\`git http-backend\` included) is not counted. The floor
+runs the four bare git commands for each of ${cl.floorRuns} apps in one shell whose \`times\` gives their CPU
+(read once: it counts in 10 ms ticks), divided by the runs.
+A launch runs one git process: the daemon writes the commit's objects itself, into one git
+directory shared by its pushes (only the Dockerfile's blob stays there; runner.toml and job.json,
+which hold tokens, are removed after the push), then \`git push\` (through simple-git) runs
+\`git-remote-http\`, \`send-pack\` and \`pack-objects\`: \`git-remote-http\` alone maps some thirty
+shared libraries, about 8 ms of CPU on this machine before it does anything (\`perf stat\`), so the
+git processes of a launch (${cl.childrenPerLaunchMs.toFixed(1)} ms) leave the daemon about 15 ms for everything else within 40 ms.
 
 Throughput bound: a launch costs ${cl.cpuPerLaunchMs.toFixed(1)} ms of CPU on our side and ${cl.simulatorsPerLaunchMs.toFixed(1)} ms on the
 simulators' side (their API, \`git http-backend\`, the hook, the pushed files read back), all on the same
