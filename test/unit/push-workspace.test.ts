@@ -177,6 +177,74 @@ describe('push workspace', () => {
     })
   })
 
+  it('pushes that stage the same object at the same moment each hold it: it stays until the last lets go', async () => {
+    const pushes = new PushWorkspace()
+    const toml = looseObject('blob', Buffer.from('token = "t"\n'))
+    await pushes.with(async (ws) => {
+      const [first, second] = await Promise.all([ws.stage([], [toml]), ws.stage([], [toml])])
+      expect(await first!.unstage()).toBe(true)
+      expect(existsSync(join(ws.gitDir, 'objects', path(toml)))).toBe(true)
+      expect(await second!.unstage()).toBe(true)
+      expect(existsSync(join(ws.gitDir, 'objects', path(toml)))).toBe(false)
+      pushes.broken(ws)
+    })
+  })
+
+  it('a push whose objects cannot be written fails, and the next push starts from a fresh workspace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpr-fakegit-'))
+    const saved = process.env.PATH
+    try {
+      writeFileSync(join(dir, 'git'), `#!/bin/sh\necho "$GIT_DIR" >> ${dir}/dirs\necho "*\t$5\t[new branch]"\n`, {
+        mode: 0o755,
+      })
+      process.env.PATH = `${dir}:${saved}`
+      const files = (id: number) => ({Dockerfile: 'FROM y\n', 'runner.toml': 'a = 2\n', 'job.json': `{"id":${id}}`})
+      const target = {url: 'https://git.example/app_1.git', basicAuth: 'eDp5'}
+      expect(await pushBuildContext(files(1), target)).toBe(true)
+      const first = readFileSync(join(dir, 'dirs'), 'utf8').trim()
+      // Every fan-out directory but the Dockerfile's becomes a file: no other object can be written.
+      const keep = path(looseObject('blob', Buffer.from('FROM y\n'))).slice(0, 2)
+      for (let i = 0; i < 256; i++) {
+        const name = i.toString(16).padStart(2, '0')
+        if (name === keep) continue
+        rmSync(join(first, 'objects', name), {recursive: true, force: true})
+        writeFileSync(join(first, 'objects', name), '')
+      }
+      await expect(pushBuildContext(files(2), target)).rejects.toThrow()
+      expect(await pushBuildContext(files(3), target)).toBe(true)
+      const dirs = readFileSync(join(dir, 'dirs'), 'utf8').trim().split('\n')
+      expect(dirs).toHaveLength(2)
+      expect(dirs[1]).not.toBe(first)
+      await waitUntil(() => !existsSync(first), 10_000, 'the broken workspace removed')
+    } finally {
+      process.env.PATH = saved
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('many workspaces alive at once (retired, still in use) add one exit listener in all', async () => {
+    const before = process.listenerCount('exit')
+    let now = 0
+    const pushes = new PushWorkspace({maxAgeMs: 1, now: () => now})
+    const releases: Array<() => void> = []
+    const held: Array<Promise<void>> = []
+    const homes = new Set<string>()
+    for (let i = 0; i < 15; i++) {
+      now += 10 // older than its age: each push gets a workspace of its own, the last one retired
+      held.push(
+        pushes.with((ws) => {
+          homes.add(ws.home)
+          return new Promise<void>((r) => releases.push(r))
+        }),
+      )
+      await waitUntil(() => releases.length === i + 1, 10_000, 'a workspace in use')
+    }
+    expect(homes.size).toBe(15)
+    expect(process.listenerCount('exit') - before).toBeLessThanOrEqual(1)
+    for (const r of releases) r()
+    await Promise.all(held)
+  })
+
   it('a process that exits removes its workspace', () => {
     const module = join(REPO, 'dist/plugins/clever-docker/push-workspace.js')
     const home = execFileSync(

@@ -59,6 +59,22 @@ export class PushWorkspace {
   }
 }
 
+/** Workspaces to remove when the process exits. */
+const live = new Set<string>()
+
+/**
+ * A daemon that stops leaves no workspace behind (kill -9 does, as it would leave any temporary
+ * file). One listener for them all: retired workspaces still in use can be many at once.
+ */
+function removeAtExit(home: string): void {
+  if (!process.listeners('exit').includes(removeLive)) process.on('exit', removeLive)
+  live.add(home)
+}
+
+function removeLive(): void {
+  for (const home of live) rmSync(home, {recursive: true, force: true})
+}
+
 /** What a push staged: `unstage` lets go of its transient objects; false when one could not be removed. */
 export interface Staged {
   unstage(): Promise<boolean>
@@ -79,7 +95,6 @@ export class Workspace {
   private readonly kept = new Map<string, Promise<void>>()
   private readonly transient = new Map<string, Held>()
   private readonly removing = new Map<string, Promise<boolean>>()
-  private readonly onExit = (): void => rmSync(this.home, {recursive: true, force: true})
 
   private constructor(
     readonly home: string,
@@ -103,8 +118,7 @@ export class Workspace {
       await rm(ws.home, {recursive: true, force: true}).catch(() => {})
       throw error
     }
-    // A daemon that stops leaves none behind (kill -9 does, as it would leave any temporary file).
-    process.once('exit', ws.onExit)
+    removeAtExit(ws.home)
     return ws
   }
 
@@ -128,7 +142,7 @@ export class Workspace {
 
   /** Removes the whole directory. Never throws: a directory left behind is no reason to fail a launch. */
   async remove(): Promise<void> {
-    process.off('exit', this.onExit)
+    live.delete(this.home)
     await rm(this.home, {recursive: true, force: true}).catch(() => {})
   }
 
