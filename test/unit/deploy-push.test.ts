@@ -8,6 +8,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {contextObjects, pushBuildContext, pushOutcome} from '../../src/plugins/clever-docker/deploy-push.js'
+import {withFakeGit} from '../helpers/fake-git.js'
 
 describe('deploy push', () => {
   it('reads git push --porcelain: a new master is pushed; an existing one (rejected or equal) is "exists"; anything else unknown', () => {
@@ -88,30 +89,23 @@ describe('deploy push', () => {
   })
 
   it('runs one git process, with the credentials in its environment, never on its command line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hpr-fakegit-'))
-    const path = process.env.PATH
-    try {
-      // A stand-in for git that records how it was called (and pushes nothing).
-      writeFileSync(
-        join(dir, 'git'),
-        `#!/bin/sh\necho "$@" >> ${dir}/calls\nenv | grep '^GIT_CONFIG' >> ${dir}/env\necho "*\trefs/heads/master:refs/heads/master\t[new branch]"\n`,
-        {mode: 0o755},
-      )
-      process.env.PATH = `${dir}:${path}`
-      const files = {Dockerfile: 'FROM x\n', 'runner.toml': 'a = 1\n', 'job.json': '{}'}
-      const pushed = await pushBuildContext(files, {
-        url: 'https://git.example/app_1.git',
-        basicAuth: 'c2VjcmV0OnMzY3IzdA==',
-      })
-      expect(pushed).toBe(true)
-      const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
-      expect(calls).toHaveLength(1)
-      expect(calls[0]).toContain('push --porcelain --end-of-options https://git.example/app_1.git')
-      expect(calls[0]).not.toContain('c2VjcmV0OnMzY3IzdA==')
-      expect(readFileSync(join(dir, 'env'), 'utf8')).toContain('Authorization: Basic c2VjcmV0OnMzY3IzdA==')
-    } finally {
-      process.env.PATH = path
-      rmSync(dir, {recursive: true, force: true})
-    }
+    // A stand-in for git that records how it was called (and pushes nothing).
+    await withFakeGit(
+      (dir) =>
+        `echo "$@" >> ${dir}/calls\nenv | grep '^GIT_CONFIG' >> ${dir}/env\necho "*\trefs/heads/master:refs/heads/master\t[new branch]"\n`,
+      async (dir) => {
+        const files = {Dockerfile: 'FROM x\n', 'runner.toml': 'a = 1\n', 'job.json': '{}'}
+        const pushed = await pushBuildContext(files, {
+          url: 'https://git.example/app_1.git',
+          basicAuth: 'c2VjcmV0OnMzY3IzdA==',
+        })
+        expect(pushed).toBe(true)
+        const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+        expect(calls).toHaveLength(1)
+        expect(calls[0]).toContain('push --porcelain --end-of-options https://git.example/app_1.git')
+        expect(calls[0]).not.toContain('c2VjcmV0OnMzY3IzdA==')
+        expect(readFileSync(join(dir, 'env'), 'utf8')).toContain('Authorization: Basic c2VjcmV0OnMzY3IzdA==')
+      },
+    )
   })
 })

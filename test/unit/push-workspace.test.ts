@@ -1,7 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
@@ -10,6 +9,7 @@ import {contextObjects, pushBuildContext} from '../../src/plugins/clever-docker/
 import {looseObject} from '../../src/plugins/clever-docker/loose-objects.js'
 import {PushWorkspace, type Workspace} from '../../src/plugins/clever-docker/push-workspace.js'
 import {REPO} from '../helpers/cli.js'
+import {withFakeGit} from '../helpers/fake-git.js'
 import {waitUntil} from '../helpers/wait.js'
 
 /** The object files under a git directory, as `xx/rest`. */
@@ -24,56 +24,49 @@ const path = (o: {sha: string}): string => `${o.sha.slice(0, 2)}/${o.sha.slice(2
 
 describe('push workspace', () => {
   it('pushes share one git directory: each job pushes its commit by id, and its own objects (runner.toml and job.json hold tokens) are gone after its push', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hpr-fakegit-'))
-    const saved = process.env.PATH
-    try {
-      // A stand-in for git that records the git directory, its objects at push time, and its arguments.
-      writeFileSync(
-        join(dir, 'git'),
-        `#!/bin/sh\nsleep 0.2\necho "$GIT_DIR $@" >> ${dir}/calls\nfind "$GIT_DIR/objects" -type f | sed 's|.*/objects/||' | sort > ${dir}/objects-$$\necho "*\t$5\t[new branch]"\n`,
-        {mode: 0o755},
-      )
-      process.env.PATH = `${dir}:${saved}`
-      const files = (id: number) => ({
-        Dockerfile: 'FROM x\n',
-        'runner.toml': 'token = "glrt-runner-secret"\n',
-        'job.json': `{"id":${id}}`,
-      })
-      const from = Math.floor(Date.now() / 1000)
-      const pushed = await Promise.all(
-        [1, 2, 3].map((id) =>
-          pushBuildContext(files(id), {url: `https://git.example/app_${id}.git`, basicAuth: 'eDp5'}),
-        ),
-      )
-      expect(pushed).toEqual([true, true, true])
-      const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
-      expect(calls).toHaveLength(3)
-      const gitDirs = new Set(calls.map((c) => c.split(' ')[0]!))
-      expect(gitDirs.size).toBe(1)
-      const gitDir = [...gitDirs][0]!
-      const to = Math.floor(Date.now() / 1000)
-      for (const id of [1, 2, 3]) {
-        // The commit is dated when its push began: some second of the test's.
-        const candidates = Array.from({length: to - from + 1}, (_, i) => contextObjects(files(id), from + i))
-        const c = candidates.find((x) => calls.some((l) => l.endsWith(`${x.commit}:refs/heads/master`)))
-        expect(c, `job ${id}'s commit pushed by id`).toBeDefined()
-        // While it pushed, all five of its objects were there.
-        const seen = readdirSync(dir)
-          .filter((f) => f.startsWith('objects-'))
-          .map((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
-        expect(seen.some((s) => c!.objects.every((o) => s.includes(path(o))))).toBe(true)
-        // Now only the Dockerfile's blob is: runner.toml holds the runner's token, job.json the job's.
-        for (const o of c!.own) expect(objectFiles(gitDir)).not.toContain(path(o))
-        expect(c!.shared.map(path)).toEqual([path(looseObject('blob', Buffer.from('FROM x\n')))])
-        for (const o of c!.shared) expect(objectFiles(gitDir)).toContain(path(o))
-      }
-      expect(readdirSync(join(gitDir, 'objects'), {recursive: true}).filter((f) => String(f).includes('.tmp'))).toEqual(
-        [],
-      )
-    } finally {
-      process.env.PATH = saved
-      rmSync(dir, {recursive: true, force: true})
-    }
+    // A stand-in for git that records the git directory, its objects at push time, and its arguments.
+    await withFakeGit(
+      (dir) =>
+        `sleep 0.2\necho "$GIT_DIR $@" >> ${dir}/calls\nfind "$GIT_DIR/objects" -type f | sed 's|.*/objects/||' | sort > ${dir}/objects-$$\necho "*\t$5\t[new branch]"\n`,
+      async (dir) => {
+        const files = (id: number) => ({
+          Dockerfile: 'FROM x\n',
+          'runner.toml': 'token = "glrt-runner-secret"\n',
+          'job.json': `{"id":${id}}`,
+        })
+        const from = Math.floor(Date.now() / 1000)
+        const pushed = await Promise.all(
+          [1, 2, 3].map((id) =>
+            pushBuildContext(files(id), {url: `https://git.example/app_${id}.git`, basicAuth: 'eDp5'}),
+          ),
+        )
+        expect(pushed).toEqual([true, true, true])
+        const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+        expect(calls).toHaveLength(3)
+        const gitDirs = new Set(calls.map((c) => c.split(' ')[0]!))
+        expect(gitDirs.size).toBe(1)
+        const gitDir = [...gitDirs][0]!
+        const to = Math.floor(Date.now() / 1000)
+        for (const id of [1, 2, 3]) {
+          // The commit is dated when its push began: some second of the test's.
+          const candidates = Array.from({length: to - from + 1}, (_, i) => contextObjects(files(id), from + i))
+          const c = candidates.find((x) => calls.some((l) => l.endsWith(`${x.commit}:refs/heads/master`)))
+          expect(c, `job ${id}'s commit pushed by id`).toBeDefined()
+          // While it pushed, all five of its objects were there.
+          const seen = readdirSync(dir)
+            .filter((f) => f.startsWith('objects-'))
+            .map((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
+          expect(seen.some((s) => c!.objects.every((o) => s.includes(path(o))))).toBe(true)
+          // Now only the Dockerfile's blob is: runner.toml holds the runner's token, job.json the job's.
+          for (const o of c!.own) expect(objectFiles(gitDir)).not.toContain(path(o))
+          expect(c!.shared.map(path)).toEqual([path(looseObject('blob', Buffer.from('FROM x\n')))])
+          for (const o of c!.shared) expect(objectFiles(gitDir)).toContain(path(o))
+        }
+        expect(
+          readdirSync(join(gitDir, 'objects'), {recursive: true}).filter((f) => String(f).includes('.tmp')),
+        ).toEqual([])
+      },
+    )
   })
 
   it('is a git directory git reads: the objects written make a commit git fsck accepts', async () => {
@@ -120,13 +113,18 @@ describe('push workspace', () => {
     pushes.broken(third)
   })
 
-  it('shared objects are written once, whole, even by pushes at the same moment', async () => {
+  it('a kept object (the Dockerfile) is written once per workspace, however many pushes stage it', async () => {
     const pushes = new PushWorkspace()
     const blob = looseObject('blob', Buffer.alloc(1 << 20, 'x'))
     await pushes.with(async (ws) => {
+      const file = join(ws.gitDir, 'objects', path(blob))
       await Promise.all(Array.from({length: 20}, () => ws.stage([blob], [])))
       expect(objectFiles(ws.gitDir)).toEqual([path(blob)])
-      expect(readFileSync(join(ws.gitDir, 'objects', path(blob)))).toEqual(blob.deflated)
+      expect(readFileSync(file)).toEqual(blob.deflated)
+      const written = statSync(file).mtimeMs
+      await new Promise((r) => setTimeout(r, 20))
+      await ws.stage([blob], [])
+      expect(statSync(file).mtimeMs).toBe(written)
       pushes.broken(ws)
     })
   })
@@ -191,35 +189,29 @@ describe('push workspace', () => {
   })
 
   it('a push whose objects cannot be written fails, and the next push starts from a fresh workspace', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hpr-fakegit-'))
-    const saved = process.env.PATH
-    try {
-      writeFileSync(join(dir, 'git'), `#!/bin/sh\necho "$GIT_DIR" >> ${dir}/dirs\necho "*\t$5\t[new branch]"\n`, {
-        mode: 0o755,
-      })
-      process.env.PATH = `${dir}:${saved}`
-      const files = (id: number) => ({Dockerfile: 'FROM y\n', 'runner.toml': 'a = 2\n', 'job.json': `{"id":${id}}`})
-      const target = {url: 'https://git.example/app_1.git', basicAuth: 'eDp5'}
-      expect(await pushBuildContext(files(1), target)).toBe(true)
-      const first = readFileSync(join(dir, 'dirs'), 'utf8').trim()
-      // Every fan-out directory but the Dockerfile's becomes a file: no other object can be written.
-      const keep = path(looseObject('blob', Buffer.from('FROM y\n'))).slice(0, 2)
-      for (let i = 0; i < 256; i++) {
-        const name = i.toString(16).padStart(2, '0')
-        if (name === keep) continue
-        rmSync(join(first, 'objects', name), {recursive: true, force: true})
-        writeFileSync(join(first, 'objects', name), '')
-      }
-      await expect(pushBuildContext(files(2), target)).rejects.toThrow()
-      expect(await pushBuildContext(files(3), target)).toBe(true)
-      const dirs = readFileSync(join(dir, 'dirs'), 'utf8').trim().split('\n')
-      expect(dirs).toHaveLength(2)
-      expect(dirs[1]).not.toBe(first)
-      await waitUntil(() => !existsSync(first), 10_000, 'the broken workspace removed')
-    } finally {
-      process.env.PATH = saved
-      rmSync(dir, {recursive: true, force: true})
-    }
+    await withFakeGit(
+      (dir) => `echo "$GIT_DIR" >> ${dir}/dirs\necho "*\t$5\t[new branch]"\n`,
+      async (dir) => {
+        const files = (id: number) => ({Dockerfile: 'FROM y\n', 'runner.toml': 'a = 2\n', 'job.json': `{"id":${id}}`})
+        const target = {url: 'https://git.example/app_1.git', basicAuth: 'eDp5'}
+        expect(await pushBuildContext(files(1), target)).toBe(true)
+        const first = readFileSync(join(dir, 'dirs'), 'utf8').trim()
+        // Every fan-out directory but the Dockerfile's becomes a file: no other object can be written.
+        const keep = path(looseObject('blob', Buffer.from('FROM y\n'))).slice(0, 2)
+        for (let i = 0; i < 256; i++) {
+          const name = i.toString(16).padStart(2, '0')
+          if (name === keep) continue
+          rmSync(join(first, 'objects', name), {recursive: true, force: true})
+          writeFileSync(join(first, 'objects', name), '')
+        }
+        await expect(pushBuildContext(files(2), target)).rejects.toThrow()
+        expect(await pushBuildContext(files(3), target)).toBe(true)
+        const dirs = readFileSync(join(dir, 'dirs'), 'utf8').trim().split('\n')
+        expect(dirs).toHaveLength(2)
+        expect(dirs[1]).not.toBe(first)
+        await waitUntil(() => !existsSync(first), 10_000, 'the broken workspace removed')
+      },
+    )
   })
 
   it('many workspaces alive at once (retired, still in use) add one exit listener in all', async () => {

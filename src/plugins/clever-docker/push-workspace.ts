@@ -1,6 +1,5 @@
-import {randomBytes} from 'node:crypto'
 import {rmSync} from 'node:fs'
-import {mkdir, mkdtemp, rename, rm, unlink, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, unlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -15,7 +14,8 @@ const MAX_AGE_MS = 3_600_000
  * tree and commit) next to the shared ones (the Dockerfile), pushes its commit by id, and removes
  * its own objects. Compared with a fresh directory per launch, it spares a launch a dozen
  * filesystem calls to lay one out and as many to remove it. A push only reads the directory, so
- * pushes share it safely; shared objects are written atomically (another push may be reading them).
+ * pushes share it safely: each object is written once, and every push needing it waits for that
+ * write before it runs git.
  */
 export class PushWorkspace {
   private current?: Promise<Workspace>
@@ -146,15 +146,11 @@ export class Workspace {
     await rm(this.home, {recursive: true, force: true}).catch(() => {})
   }
 
-  /** Puts an object every launch of a runner uses, once: written aside, then renamed into place. */
+  /** Puts an object every launch of a runner uses, once per workspace. */
   private putKept(o: LooseObject): Promise<void> {
     let done = this.kept.get(o.sha)
     if (!done) {
-      done = this.dirFor(o).then(async () => {
-        const tmp = `${this.path(o)}.${randomBytes(6).toString('hex')}.tmp`
-        await writeFile(tmp, o.deflated)
-        await rename(tmp, this.path(o))
-      })
+      done = this.write(o)
       // A failed write is tried again by the next launch.
       done.catch(() => this.kept.delete(o.sha))
       this.kept.set(o.sha, done)
@@ -176,8 +172,7 @@ export class Workspace {
       users: 1,
       written: (async () => {
         await after
-        await this.dirFor(o)
-        await writeFile(this.path(o), o.deflated)
+        await this.write(o)
       })(),
     }
     this.transient.set(o.sha, h)
@@ -211,6 +206,11 @@ export class Workspace {
       if (this.removing.get(o.sha) === gone) this.removing.delete(o.sha)
     })
     return gone
+  }
+
+  private async write(o: LooseObject): Promise<void> {
+    await this.dirFor(o)
+    await writeFile(this.path(o), o.deflated)
   }
 
   private path(o: LooseObject): string {
