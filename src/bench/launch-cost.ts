@@ -36,10 +36,16 @@ export function processCpuMs(pid: number): {own: number; children: number} {
 export interface LaunchCost {
   jobs: number
   throughput: number
+  /** CPU of one launch, launches made one at a time as the floor's pushes are: the daemon and the processes it ran. */
   cpuPerLaunchMs: number
   /** Of which the daemon's own process, and the git processes it ran. */
   daemonPerLaunchMs: number
   childrenPerLaunchMs: number
+  aloneRuns: number
+  /** CPU per launch during the burst (every job enqueued at once, 10 provisioning at a time, the simulators on the same cores). */
+  burstCpuPerLaunchMs: number
+  burstDaemonPerLaunchMs: number
+  burstChildrenPerLaunchMs: number
   /** The simulators of this process and their `git http-backend`s: the other side, on the same 2 cores. */
   simulatorsPerLaunchMs: number
   /** Of which the git processes the simulators ran (`git http-backend`, receive-pack, the hook…). */
@@ -47,6 +53,8 @@ export interface LaunchCost {
   p50: number
   p99: number
   floorMs: number
+  /** Of which `git push` alone. */
+  floorPushMs: number
   floorRuns: number
   /** The machine's 1-minute load average when the launches started and when they ended (a shared machine). */
   load: [number, number]
@@ -71,7 +79,7 @@ export function launchVerdicts(cl: LaunchCost): Verdict[] {
       met: cl.throughput >= 25,
     },
     {
-      figure: 'CPU per launch',
+      figure: `CPU per launch (${cl.aloneRuns} launches one at a time, as the floor runs)`,
       value: `${cl.cpuPerLaunchMs.toFixed(1)} ms`,
       target: '≤ 40 ms',
       met: cl.cpuPerLaunchMs <= 40,
@@ -85,11 +93,11 @@ export function launchVerdicts(cl: LaunchCost): Verdict[] {
   ]
 }
 
-/** Launches per second the machine's cores allow: the daemon's CPU alone, and with the simulators' beside it. */
+/** Launches per second the machine's cores allow at the CPU a launch cost during the burst: the daemon's alone, and with the simulators' beside it. */
 export function launchBounds(cl: LaunchCost, cores: number): {daemonOnly: number; withSimulators: number} {
   return {
-    daemonOnly: (cores * 1000) / cl.cpuPerLaunchMs,
-    withSimulators: (cores * 1000) / (cl.cpuPerLaunchMs + cl.simulatorsPerLaunchMs),
+    daemonOnly: (cores * 1000) / cl.burstCpuPerLaunchMs,
+    withSimulators: (cores * 1000) / (cl.burstCpuPerLaunchMs + cl.simulatorsPerLaunchMs),
   }
 }
 
@@ -108,7 +116,7 @@ export async function launchCost(
   clever.addOrg('orga_bench', {token: CC_TOKEN, gitUser: GIT_USER})
   const token = gitlab.createRunner().token
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-launch-'))
-  const conc = Math.max(jobs + WARM_UP_LAUNCHES, 10)
+  const conc = Math.max(WARM_UP_LAUNCHES + jobs + floorRuns, 10) // no job ends: each keeps its slot
   writeFileSync(
     join(dir, 'config.toml'),
     // paas_max_concurrent_provisioning at its default (10), as operators run it.
@@ -182,6 +190,19 @@ state_file = "${join(dir, 'state.json')}"
     const last = Math.max(...pushedAt)
     const sinceEnqueue = pushedAt.map((t) => t - enqueuedAt)
 
+    // One launch at a time, as the floor's pushes run: what a launch costs, without the burst's
+    // contention (10 pushes and the simulators' git processes on the same cores inflate the CPU
+    // time of each process, its system time most).
+    const alone0 = processCpuMs(child.pid!)
+    for (let i = 0; i < floorRuns; i++) {
+      const pushes = pushedAt.length
+      gitlab.enqueueJob({flavor: 'XS'})
+      // Its git processes are counted once the daemon has reaped them.
+      await waitFor(() => pushedAt.length > pushes && childPids(child.pid!).length === 0, 60_000, 'a launch made alone')
+    }
+    await new Promise((r) => setTimeout(r, 300))
+    const alone1 = processCpuMs(child.pid!)
+
     // The floor: the same three files, the same git http-backend, bare git commands.
     const apps = [...clever.apps.values()].filter((a) => a.pushed).slice(0, floorRuns)
     const basic = Buffer.from(`${GIT_USER}:${CC_TOKEN}`).toString('base64')
@@ -194,18 +215,23 @@ state_file = "${join(dir, 'state.json')}"
       for (const [name, text] of Object.entries(app.pushed!.files)) writeFileSync(join(work, name), text)
       floorWork.push({work, url: `${clever.apiUrl.replace(/\/v2$/, '')}/git/${app.id}.git`})
     }
-    const floorMs = (await bareGitPushes(floorWork, basic, dir)) / floorWork.length
+    const floor = await bareGitPushes(floorWork, basic, dir)
     return {
       jobs,
       throughput: jobs / ((last - t0) / 1000),
-      cpuPerLaunchMs: (ownMs + childrenMs) / jobs,
-      daemonPerLaunchMs: ownMs / jobs,
-      childrenPerLaunchMs: childrenMs / jobs,
+      cpuPerLaunchMs: (alone1.own + alone1.children - alone0.own - alone0.children) / floorRuns,
+      daemonPerLaunchMs: (alone1.own - alone0.own) / floorRuns,
+      childrenPerLaunchMs: (alone1.children - alone0.children) / floorRuns,
+      aloneRuns: floorRuns,
+      burstCpuPerLaunchMs: (ownMs + childrenMs) / jobs,
+      burstDaemonPerLaunchMs: ownMs / jobs,
+      burstChildrenPerLaunchMs: childrenMs / jobs,
       simulatorsPerLaunchMs: (sim1.own + sim1.children - sim0.own - sim0.children) / jobs,
       simulatorGitPerLaunchMs: (sim1.children - sim0.children) / jobs,
       p50: percentile(sinceEnqueue, 50),
       p99: percentile(sinceEnqueue, 99),
-      floorMs,
+      floorMs: (floor.commitMs + floor.pushMs) / floorWork.length,
+      floorPushMs: floor.pushMs / floorWork.length,
       floorRuns: floorWork.length,
       load: [load0, load1],
     }
@@ -218,42 +244,64 @@ state_file = "${join(dir, 'state.json')}"
   }
 }
 
+/** The pids of a process's children (proc(5): /proc/<pid>/task/<tid>/children). */
+function childPids(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean)
+}
+
+async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
 /**
- * CPU (ms) of `git init`, `add`, `commit`, `push` in every work directory, one after the other,
- * in one shell: its `times` reports its children's CPU in clock ticks (10 ms), so it is read once
- * for all the runs, not once per run (a per-run reading rounds a 40 ms run to 30 or 40).
+ * CPU (ms) of the bare git commands in every work directory, one after the other: first `git
+ * init`, `add`, `commit` in each, then `git push` in each, each phase in one shell whose `times`
+ * reports its children's CPU in clock ticks (10 ms). It is read once per phase for all the runs,
+ * not once per run (a per-run reading rounds a 40 ms run to 30 or 40). The push alone is what a
+ * launch cannot do without while it pushes with git.
  */
 async function bareGitPushes(
   runs: ReadonlyArray<{work: string; url: string}>,
   basic: string,
   home: string,
-): Promise<number> {
+): Promise<{commitMs: number; pushMs: number}> {
   const c = ['-c', 'user.name=Bench', '-c', 'user.email=bench@heptapod.test']
-  const one = (r: {work: string; url: string}) =>
+  const commit = (r: {work: string}) =>
     [
       `cd "${r.work}"`,
       'git init -q --initial-branch=master',
       `git ${c.join(' ')} add .`,
       `git ${c.join(' ')} commit -q -m bench`,
-      `git -c "http.extraHeader=Authorization: Basic ${basic}" push -q "${r.url}" HEAD:refs/heads/master`,
     ].join(' && ')
-  const script = runs.map((r) => `{ ${one(r)}; } || echo FAILED`).join('\n')
-  const out = await run('sh', ['-c', `${script}\ntimes`], {
-    cwd: home,
-    env: {PATH: process.env.PATH, HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0'},
-  })
-  if (out.stdout.includes('FAILED')) throw new Error(`the bare git floor failed: ${out.stderr}`)
-  const lines = out.stdout.trim().split('\n')
-  const secs = [...lines.at(-1)!.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]))
-  return (secs[0]! + secs[1]!) * 1000
+  const push = (r: {work: string; url: string}) =>
+    `cd "${r.work}" && git -c "http.extraHeader=Authorization: Basic ${basic}" push -q "${r.url}" HEAD:refs/heads/master`
+  const phase = async (one: (r: {work: string; url: string}) => string): Promise<number> => {
+    const script = runs.map((r) => `{ ${one(r)}; } || echo FAILED`).join('\n')
+    const out = await run('sh', ['-c', `${script}\ntimes`], {
+      cwd: home,
+      env: {PATH: process.env.PATH, HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0'},
+    })
+    if (out.stdout.includes('FAILED')) throw new Error(`the bare git floor failed: ${out.stderr}`)
+    const lines = out.stdout.trim().split('\n')
+    const secs = [...lines.at(-1)!.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]))
+    return (secs[0]! + secs[1]!) * 1000
+  }
+  return {commitMs: await phase(commit), pushMs: await phase(push)}
 }
+
+const ms = (v: number): string => `${v.toFixed(1)} ms`
 
 /** What the bench prints of a launch-cost run: each figure with its target and verdict, then what bounds the throughput. */
 export function describeLaunchCost(cl: LaunchCost, cores = cpus().length): string[] {
   const b = launchBounds(cl, cores)
   return [
     ...launchVerdicts(cl).map((v) => `  ${v.figure}: ${v.value} (target ${v.target}): ${v.met ? 'met' : 'MISSED'}`),
-    `  of which the daemon ${cl.daemonPerLaunchMs.toFixed(1)} ms, processes it ran ${cl.childrenPerLaunchMs.toFixed(1)} ms; simulators ${cl.simulatorsPerLaunchMs.toFixed(1)} ms per launch (their git processes ${cl.simulatorGitPerLaunchMs.toFixed(1)} ms)`,
+    `  of which the daemon ${ms(cl.daemonPerLaunchMs)}, the processes it ran ${ms(cl.childrenPerLaunchMs)}; bare \`git push\` alone ${ms(cl.floorPushMs)}`,
+    `  during the burst (10 provisioning at a time): ${ms(cl.burstCpuPerLaunchMs)} per launch (daemon ${ms(cl.burstDaemonPerLaunchMs)}, its processes ${ms(cl.burstChildrenPerLaunchMs)}); simulators ${ms(cl.simulatorsPerLaunchMs)} (their git processes ${ms(cl.simulatorGitPerLaunchMs)})`,
     `  ${cores} cores allow ${b.daemonOnly.toFixed(0)} launches/s for the daemon's CPU alone, ${b.withSimulators.toFixed(1)} with the simulators' beside it; load average ${cl.load[0].toFixed(1)} → ${cl.load[1].toFixed(1)}`,
   ]
 }
