@@ -88,6 +88,24 @@ describe('deploy push', () => {
     }
   })
 
+  it('gives up a push whose server stalls, with a clear reason (a hung server would hold its provisioning slot)', async () => {
+    // Takes the request and never answers, as a hung server does.
+    const hung = createServer(() => {})
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/app_1.git`
+      const files = {Dockerfile: 'FROM x\n', 'runner.toml': 'a = 1\n', 'job.json': '{}'}
+      const err = (await pushBuildContext(files, {url, basicAuth: 'c2VjcmV0OnMzY3IzdA==', stalledAfterS: 1}).catch(
+        (e: unknown) => e,
+      )) as {code?: string; message?: string}
+      expect(err.code).toBe('git_push')
+      expect(err.message).toBe('git push to the deployment repository stalled: nothing moved for 1 s')
+    } finally {
+      hung.closeAllConnections()
+      hung.close()
+    }
+  }, 30_000)
+
   it('runs one git process, with the credentials in its environment, never on its command line', async () => {
     // A stand-in for git that records how it was called (and pushes nothing).
     await withFakeGit(

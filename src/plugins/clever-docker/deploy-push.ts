@@ -11,7 +11,16 @@ export interface PushTarget {
   url: string
   basicAuth: string
   signal?: AbortSignal
+  /** Seconds without a byte moving after which the push is given up (default STALLED_PUSH_S). */
+  stalledAfterS?: number
 }
+
+/**
+ * A push whose connection moves nothing for this long is given up: the server is gone or hung.
+ * A slow one is not (git's low-speed check counts bytes either way), nor one whose server-side
+ * hook runs long: receive-pack sends keep-alives while its hooks run.
+ */
+export const STALLED_PUSH_S = 60
 
 /**
  * The environment of every git process: no user or system configuration (HOME is a fresh empty
@@ -97,9 +106,13 @@ export async function pushBuildContext(files: BuildContextFiles, target: PushTar
       const text = await gitPush(ws, commit, url, target)
       const outcome = pushOutcome(text)
       if (outcome === undefined)
-        throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {
-          retryable: false,
-        })
+        throw new PaasRunnerError(
+          'git_push',
+          STALLED.test(text)
+            ? `git push to the deployment repository stalled: nothing moved for ${target.stalledAfterS ?? STALLED_PUSH_S} s`
+            : `git push to the deployment repository failed: ${lastLines(text)}`,
+          {retryable: false},
+        )
       done = true
       return outcome === 'pushed'
     } finally {
@@ -117,7 +130,7 @@ async function gitPush(ws: Workspace, commit: string, url: string, target: PushT
     ...isolatedEnv(ws.home),
     GIT_DIR: ws.gitDir,
     // Configuration through the environment (git >= 2.31), not `-c`: it stays out of the command line.
-    GIT_CONFIG_COUNT: '3',
+    GIT_CONFIG_COUNT: '5',
     GIT_CONFIG_KEY_0: 'http.extraHeader',
     GIT_CONFIG_VALUE_0: `Authorization: Basic ${target.basicAuth}`,
     // git sends extraHeader to wherever a redirect leads: a redirect is never followed, so the
@@ -127,6 +140,12 @@ async function gitPush(ws: Workspace, commit: string, url: string, target: PushT
     // Five objects: pack-objects needs no thread pool for them.
     GIT_CONFIG_KEY_2: 'pack.threads',
     GIT_CONFIG_VALUE_2: '1',
+    // A stalled connection (less than a byte a second for that long) ends the push, its launch
+    // failing: without it a hung server would hold the job's provisioning slot until it is canceled.
+    GIT_CONFIG_KEY_3: 'http.lowSpeedLimit',
+    GIT_CONFIG_VALUE_3: '1',
+    GIT_CONFIG_KEY_4: 'http.lowSpeedTime',
+    GIT_CONFIG_VALUE_4: String(target.stalledAfterS ?? STALLED_PUSH_S),
   }
   const git = simpleGit({
     baseDir: ws.home,
@@ -144,6 +163,9 @@ async function gitPush(ws: Workspace, commit: string, url: string, target: PushT
     return String((error as Error).message ?? error)
   }
 }
+
+/** What git (remote-curl) says when curl's low-speed check ended a request: CURLE_OPERATION_TIMEDOUT. */
+const STALLED = /curl 28 |Operation too slow/
 
 function lastLines(text: string): string {
   return text
