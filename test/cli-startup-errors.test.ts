@@ -86,18 +86,18 @@ describe('start-up errors about files and addresses exit 2 and name the key', ()
 })
 
 // Root reads and writes any file whatever its mode: these cases only exist for other users.
-describe.skipIf(process.getuid?.() === 0)(
-  'unreadable state files and directories (not as root: root bypasses file modes)',
-  () => {
-    it('an unreadable state file, or a directory that cannot be written, exits 2 naming state_file', async () => {
-      const locked = join(dir, 'locked')
-      mkdirSync(locked)
-      writeFileSync(join(locked, 'state.json'), '')
-      chmodSync(join(locked, 'state.json'), 0o000)
-      chmodSync(locked, 0o500)
-      const r = await runCli(['run', config(`state_file = "${join(locked, 'state.json')}"`), '--poll-cycles', '1'])
-      expect(r.code, r.stderr).toBe(2)
-      expect(r.stderr).toMatch(/state_file: cannot open the state file ".*": permission denied/)
+describe('unreadable state files and directories', () => {
+  it('an unreadable state file, or a directory that cannot be written, exits 2 naming state_file', async () => {
+    const locked = join(dir, 'locked')
+    mkdirSync(locked)
+    writeFileSync(join(locked, 'state.json'), '')
+    chmodSync(join(locked, 'state.json'), 0o000)
+    chmodSync(locked, 0o500)
+    // As root (CI), the CLI runs without the capabilities that bypass file modes.
+    const r = await runCli(['run', config(`state_file = "${join(locked, 'state.json')}"`), '--poll-cycles', '1'], {
+      fileModes: true,
     })
-  },
-)
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(/state_file: cannot open the state file ".*": permission denied/)
+  })
+})

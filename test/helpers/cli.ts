@@ -27,13 +27,22 @@ export function plainDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'hpr-data-'))
 }
 
+/**
+ * What runs the CLI when `fileModes` is set and the tests run as root (CI does): root without the
+ * capabilities that let it bypass file modes (setpriv(1), util-linux), so that they apply to it as
+ * to the files' owner.
+ */
+const BOUND_BY_FILE_MODES = ['setpriv', '--bounding-set', '-dac_override,-dac_read_search']
+
 /** Runs the real CLI (compiled) as a child process. */
 export function runCli(
   args: string[],
-  opts: {env?: NodeJS.ProcessEnv; dataDir?: string; input?: string; bin?: string} = {},
+  opts: {env?: NodeJS.ProcessEnv; dataDir?: string; input?: string; bin?: string; fileModes?: boolean} = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
+    const argv = [process.execPath, opts.bin ?? BIN, ...args]
+    if (opts.fileModes && process.getuid?.() === 0) argv.unshift(...BOUND_BY_FILE_MODES)
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: REPO,
       env: {
         ...process.env,
