@@ -85,7 +85,7 @@ describe('start-up errors about files and addresses exit 2 and name the key', ()
   })
 })
 
-// Root reads and writes any file whatever its mode: these cases only exist for other users.
+// Root reads and writes any file whatever its mode: as root, the CLI runs without that power.
 describe('unreadable state files and directories', () => {
   it('an unreadable state file, or a directory that cannot be written, exits 2 naming state_file', async () => {
     const locked = join(dir, 'locked')

@@ -32,7 +32,13 @@ export function plainDataDir(): string {
  * capabilities that let it bypass file modes (setpriv(1), util-linux), so that they apply to it as
  * to the files' owner.
  */
-const BOUND_BY_FILE_MODES = ['setpriv', '--bounding-set', '-dac_override,-dac_read_search']
+const BOUND_BY_FILE_MODES = [
+  'setpriv',
+  '--inh-caps',
+  '-dac_override,-dac_read_search',
+  '--bounding-set',
+  '-dac_override,-dac_read_search',
+]
 
 /** Runs the real CLI (compiled) as a child process. */
 export function runCli(

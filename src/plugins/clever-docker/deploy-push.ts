@@ -11,16 +11,18 @@ export interface PushTarget {
   url: string
   basicAuth: string
   signal?: AbortSignal
-  /** Seconds without a byte moving after which the push is given up (default STALLED_PUSH_S). */
-  stalledAfterS?: number
+  /** Seconds after which a push that has not ended is given up (default PUSH_TIMEOUT_S). */
+  timeoutS?: number
 }
 
 /**
- * A push whose connection moves nothing for this long is given up: the server is gone or hung.
- * A slow one is not (git's low-speed check counts bytes either way), nor one whose server-side
- * hook runs long: receive-pack sends keep-alives while its hooks run.
+ * A push that has not ended after this long is given up, and its launch fails: its server is gone
+ * or hung, and the push would hold the job's provisioning slot until the job is canceled. Pushing
+ * three small files takes seconds. A whole-push bound rather than curl's low-speed check alone
+ * (http.lowSpeedLimit): its smallest limit, 1 byte a second, is what receive-pack's keep-alives
+ * send while a server-side hook runs (5 bytes every 5 s), so it is no sure sign of a hung server.
  */
-export const STALLED_PUSH_S = 60
+export const PUSH_TIMEOUT_S = 300
 
 /**
  * The environment of every git process: no user or system configuration (HOME is a fresh empty
@@ -106,13 +108,9 @@ export async function pushBuildContext(files: BuildContextFiles, target: PushTar
       const text = await gitPush(ws, commit, url, target)
       const outcome = pushOutcome(text)
       if (outcome === undefined)
-        throw new PaasRunnerError(
-          'git_push',
-          STALLED.test(text)
-            ? `git push to the deployment repository stalled: nothing moved for ${target.stalledAfterS ?? STALLED_PUSH_S} s`
-            : `git push to the deployment repository failed: ${lastLines(text)}`,
-          {retryable: false},
-        )
+        throw new PaasRunnerError('git_push', `git push to the deployment repository failed: ${lastLines(text)}`, {
+          retryable: false,
+        })
       done = true
       return outcome === 'pushed'
     } finally {
@@ -126,6 +124,8 @@ export async function pushBuildContext(files: BuildContextFiles, target: PushTar
 /** `git push --porcelain` of `commit` through simple-git; its output (or its error's, which holds stdout too). */
 async function gitPush(ws: Workspace, commit: string, url: string, target: PushTarget): Promise<string> {
   const {simpleGit} = await import('simple-git')
+  const timeoutS = target.timeoutS ?? PUSH_TIMEOUT_S
+  const timeout = AbortSignal.timeout(timeoutS * 1000)
   const env = {
     ...isolatedEnv(ws.home),
     GIT_DIR: ws.gitDir,
@@ -140,12 +140,13 @@ async function gitPush(ws: Workspace, commit: string, url: string, target: PushT
     // Five objects: pack-objects needs no thread pool for them.
     GIT_CONFIG_KEY_2: 'pack.threads',
     GIT_CONFIG_VALUE_2: '1',
-    // A stalled connection (less than a byte a second for that long) ends the push, its launch
-    // failing: without it a hung server would hold the job's provisioning slot until it is canceled.
+    // Ending the push ends `git` only: its remote helpers (`git remote-http`, `git-remote-http`)
+    // outlive it, holding their connection. Curl's low-speed check ends them on a server that sends
+    // nothing for as long as a push may last (the push itself was given up by then).
     GIT_CONFIG_KEY_3: 'http.lowSpeedLimit',
     GIT_CONFIG_VALUE_3: '1',
     GIT_CONFIG_KEY_4: 'http.lowSpeedTime',
-    GIT_CONFIG_VALUE_4: String(target.stalledAfterS ?? STALLED_PUSH_S),
+    GIT_CONFIG_VALUE_4: String(timeoutS),
   }
   const git = simpleGit({
     baseDir: ws.home,
@@ -153,19 +154,23 @@ async function gitPush(ws: Workspace, commit: string, url: string, target: PushT
     // simple-git guards GIT_CONFIG_COUNT because a caller's environment could set any key with
     // it; here the keys are ours and fixed, only the header's value varies (base64: no newline).
     unsafe: {allowUnsafeConfigEnvCount: true},
-    ...(target.signal ? {abort: target.signal} : {}),
+    // Either ends the git process: the job's cancellation or shutdown, or the push's time running out.
+    abort: target.signal ? AbortSignal.any([target.signal, timeout]) : timeout,
   }).env(env)
   try {
     // `--end-of-options`: whatever the URL is, git never reads it as an option.
     return await git.raw(['push', '--porcelain', '--end-of-options', url, `${commit}:refs/heads/master`])
   } catch (error) {
     if (target.signal?.aborted) throw error
+    if (timeout.aborted)
+      throw new PaasRunnerError(
+        'git_push_timeout',
+        `git push to the deployment repository did not end within ${timeoutS} s: given up`,
+        {retryable: false},
+      )
     return String((error as Error).message ?? error)
   }
 }
-
-/** What git (remote-curl) says when curl's low-speed check ended a request: CURLE_OPERATION_TIMEDOUT. */
-const STALLED = /curl 28 |Operation too slow/
 
 function lastLines(text: string): string {
   return text
