@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench:launch`: issue 20's launch-cost figures alone (the full `npm run bench` takes
- * minutes). `--jobs N` (default 500), `--floor N` bare-git runs (default 30), `--cpu-prof DIR`
+ * minutes). `--jobs N` (default 500), `--floor N` launches one at a time and as many bare-git runs (default 30), `--cpu-prof DIR`
  * writes the daemon's CPU profile there (node --cpu-prof) for `where does a launch go`.
  */
 import {parseArgs} from 'node:util'

@@ -3,9 +3,12 @@
  * process plus every child it reaped, if any) from acquisition to `running`, against zero-delay
  * simulators hosted in this process (their own CPU, `git http-backend` included, is not counted
  * in it: it is reported apart, as it shares the cores). The daemon runs with the defaults an
- * operator gets (paas_max_concurrent_provisioning 10), after a warm-up of 50 launches.
- * The floor is the bare `git init/add/commit/push` of the same three files to the same
- * `git http-backend`, measured the same way (CPU of the git processes only), as a mean. */
+ * operator gets (paas_max_concurrent_provisioning 10), after a warm-up of 50 launches. A burst of
+ * launches gives the throughput; launches made one at a time then give the CPU of one launch.
+ * The floor is the bare `git init/add/commit` then `git push` of the same three files to the same
+ * `git http-backend`, one app at a time too, measured the same way (CPU of the git processes
+ * only), as a mean.
+ */
 import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg, tmpdir} from 'node:os'
@@ -41,9 +44,11 @@ export interface LaunchCost {
   /** Of which the daemon's own process, and the git processes it ran. */
   daemonPerLaunchMs: number
   childrenPerLaunchMs: number
+  /** Launches made one at a time for `cpuPerLaunchMs` (as many as the floor's runs). */
   aloneRuns: number
   /** CPU per launch during the burst (every job enqueued at once, 10 provisioning at a time, the simulators on the same cores). */
   burstCpuPerLaunchMs: number
+  /** Of which the daemon's own process, and the git processes it ran. */
   burstDaemonPerLaunchMs: number
   burstChildrenPerLaunchMs: number
   /** The simulators of this process and their `git http-backend`s: the other side, on the same 2 cores. */
@@ -101,7 +106,10 @@ export function launchBounds(cl: LaunchCost, cores: number): {daemonOnly: number
   }
 }
 
-/** `jobs` clever-docker launches by the real daemon, then `floorRuns` bare-git pushes of the same files. */
+/**
+ * `jobs` clever-docker launches at once by the real daemon, then `floorRuns` launches one at a
+ * time, then `floorRuns` bare-git pushes of the same files.
+ */
 export async function launchCost(
   jobs: number,
   floorRuns: number,
@@ -121,7 +129,7 @@ export async function launchCost(
     join(dir, 'config.toml'),
     // paas_max_concurrent_provisioning at its default (10), as operators run it.
     `concurrent = ${conc}
-job_progress_poll_interval = 600
+job_progress_poll_interval = 3600
 state_file = "${join(dir, 'state.json')}"
 [quota_computation]
   reference_runner = "bench"
@@ -191,8 +199,8 @@ state_file = "${join(dir, 'state.json')}"
     const sinceEnqueue = pushedAt.map((t) => t - enqueuedAt)
 
     // One launch at a time, as the floor's pushes run: what a launch costs, without the burst's
-    // contention (10 pushes and the simulators' git processes on the same cores inflate the CPU
-    // time of each process, its system time most).
+    // contention (10 pushes and the simulators' git processes on the same cores make each process
+    // cost more CPU).
     const alone0 = processCpuMs(child.pid!)
     for (let i = 0; i < floorRuns; i++) {
       const pushes = pushedAt.length

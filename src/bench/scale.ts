@@ -60,13 +60,16 @@ function rssMB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 }
 
+/** How long the GitLab simulators hold a job request (long polling). */
+const LONG_POLL_MS = 50_000
+
 export async function scale(o: {
   runners: number
   tracked: number
   burst: number
   windowMs: number
 }): Promise<ScaleFigures> {
-  const sims = [new GitLabSimulator({longPollMs: 50_000}), new GitLabSimulator({longPollMs: 50_000})]
+  const sims = [new GitLabSimulator({longPollMs: LONG_POLL_MS}), new GitLabSimulator({longPollMs: LONG_POLL_MS})]
   for (const sim of sims) await sim.start()
   const dir = mkdtempSync(join(tmpdir(), 'hpr-bench-scale-'))
   const port = await freePort()
@@ -152,7 +155,7 @@ ${runners.join('')}`,
     const idleJustStartedCpu = justStarted()
     while (requests() < 2 * o.runners) await sleep(100)
     const idle = cpuPct(pid)
-    await sleep(o.windowMs)
+    await sleep(LONG_POLL_MS)
     const idleCpu = idle()
     const idleRssMB = rssMB(pid)
 
