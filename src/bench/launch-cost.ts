@@ -171,10 +171,11 @@ state_file = "${join(dir, 'state.json')}"
     const warming = (): number => warmed++
     clever.on('push', warming)
     for (let i = 0; i < WARM_UP_LAUNCHES; i++) gitlab.enqueueJob({flavor: 'XS'})
-    const warmUpEnd = Date.now() + 120_000
-    while (warmed < WARM_UP_LAUNCHES && Date.now() < warmUpEnd) await new Promise((r) => setTimeout(r, 20))
-    if (warmed < WARM_UP_LAUNCHES)
-      throw new Error(`only ${warmed} of ${WARM_UP_LAUNCHES} warm-up launches reached the simulator`)
+    await waitFor(
+      () => warmed >= WARM_UP_LAUNCHES,
+      120_000,
+      () => `${warmed} of ${WARM_UP_LAUNCHES} warm-up launches`,
+    )
     clever.off('push', warming)
     await new Promise((r) => setTimeout(r, 300))
     const pushedAt: number[] = []
@@ -185,10 +186,18 @@ state_file = "${join(dir, 'state.json')}"
     const t0 = performance.now()
     const enqueuedAt = performance.now()
     for (let i = 0; i < jobs; i++) gitlab.enqueueJob({flavor: 'XS'})
-    const deadline = Date.now() + 600_000
-    while (pushedAt.length < jobs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-    if (pushedAt.length < jobs) throw new Error(`only ${pushedAt.length} of ${jobs} launches reached the simulator`)
-    // The daemon records `launched` then `running` after git exits: let it finish those writes.
+    await waitFor(
+      () => pushedAt.length >= jobs,
+      600_000,
+      () => `${pushedAt.length} of ${jobs} launches`,
+    )
+    // Its git processes are counted once the daemon has reaped them; it records `launched` then
+    // `running` after that: let it finish those writes.
+    await waitFor(
+      () => childPids(child.pid!).length === 0,
+      60_000,
+      () => `${childPids(child.pid!).length} processes of the daemon still running`,
+    )
     await new Promise((r) => setTimeout(r, 300))
     const cpu1 = processCpuMs(child.pid!)
     const sim1 = processCpuMs(process.pid)
@@ -206,7 +215,12 @@ state_file = "${join(dir, 'state.json')}"
       const pushes = pushedAt.length
       gitlab.enqueueJob({flavor: 'XS'})
       // Its git processes are counted once the daemon has reaped them.
-      await waitFor(() => pushedAt.length > pushes && childPids(child.pid!).length === 0, 60_000, 'a launch made alone')
+      await waitFor(
+        () => pushedAt.length > pushes && childPids(child.pid!).length === 0,
+        60_000,
+        () =>
+          `launch ${i + 1} of ${floorRuns} one at a time: ${pushedAt.length - pushes} push, ${childPids(child.pid!).length} processes running`,
+      )
     }
     await new Promise((r) => setTimeout(r, 300))
     const alone1 = processCpuMs(child.pid!)
@@ -257,10 +271,11 @@ function childPids(pid: number): string[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean)
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+/** Waits until `cond` holds; after `timeoutMs`, throws saying what was reached (`reached`). */
+async function waitFor(cond: () => boolean, timeoutMs: number, reached: () => string): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms; reached: ${reached()}`)
     await new Promise((r) => setTimeout(r, 5))
   }
 }

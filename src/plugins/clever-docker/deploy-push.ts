@@ -126,27 +126,30 @@ async function gitPush(ws: Workspace, commit: string, url: string, target: PushT
   const {simpleGit} = await import('simple-git')
   const timeoutS = target.timeoutS ?? PUSH_TIMEOUT_S
   const timeout = AbortSignal.timeout(timeoutS * 1000)
+  const config: Array<[key: string, value: string]> = [
+    ['http.extraHeader', `Authorization: Basic ${target.basicAuth}`],
+    // git sends extraHeader to wherever a redirect leads: a redirect is never followed, so the
+    // organisation's credentials go to the deployment URL's host only.
+    ['http.followRedirects', 'false'],
+    // Five objects: pack-objects needs no thread pool for them.
+    ['pack.threads', '1'],
+    // Ending the push ends `git` only: its remote helpers (`git remote-http`, `git-remote-http`)
+    // outlive it, holding their connection. Curl's low-speed check ends them on a server that sends
+    // nothing for as long as a push may last (the push itself was given up by then).
+    ['http.lowSpeedLimit', '1'],
+    ['http.lowSpeedTime', String(timeoutS)],
+  ]
   const env = {
     ...isolatedEnv(ws.home),
     GIT_DIR: ws.gitDir,
     // Configuration through the environment (git >= 2.31), not `-c`: it stays out of the command line.
-    GIT_CONFIG_COUNT: '5',
-    GIT_CONFIG_KEY_0: 'http.extraHeader',
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${target.basicAuth}`,
-    // git sends extraHeader to wherever a redirect leads: a redirect is never followed, so the
-    // organisation's credentials go to the deployment URL's host only.
-    GIT_CONFIG_KEY_1: 'http.followRedirects',
-    GIT_CONFIG_VALUE_1: 'false',
-    // Five objects: pack-objects needs no thread pool for them.
-    GIT_CONFIG_KEY_2: 'pack.threads',
-    GIT_CONFIG_VALUE_2: '1',
-    // Ending the push ends `git` only: its remote helpers (`git remote-http`, `git-remote-http`)
-    // outlive it, holding their connection. Curl's low-speed check ends them on a server that sends
-    // nothing for as long as a push may last (the push itself was given up by then).
-    GIT_CONFIG_KEY_3: 'http.lowSpeedLimit',
-    GIT_CONFIG_VALUE_3: '1',
-    GIT_CONFIG_KEY_4: 'http.lowSpeedTime',
-    GIT_CONFIG_VALUE_4: String(timeoutS),
+    GIT_CONFIG_COUNT: String(config.length),
+    ...Object.fromEntries(
+      config.flatMap(([key, value], i) => [
+        [`GIT_CONFIG_KEY_${i}`, key],
+        [`GIT_CONFIG_VALUE_${i}`, value],
+      ]),
+    ),
   }
   const git = simpleGit({
     baseDir: ws.home,
